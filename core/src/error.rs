@@ -1,0 +1,121 @@
+//! The engine's one error type. Every failure carries a typed [`ErrorKind`] so the command
+//! line can pick an exit code and the desktop UI can branch on `kind` — never on message text.
+//! Messages are written for a release manager: they name the app, version, channel, store
+//! key or file involved, and say what to do next where there is something to do.
+
+use crate::bundle::policy::Violation;
+use serde::Serialize;
+
+/// What sort of failure this is; stable, serialised in snake_case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The arguments or the input (bundle, version, name) cannot be used.
+    InvalidInput,
+    /// `airlock.toml` is missing or wrong.
+    Config,
+    /// The bundle failed one or more policy gates.
+    Gate,
+    /// A promotion into a protected channel lacks an approval.
+    ApprovalMissing,
+    /// Someone else wrote first; re-read and try again.
+    Conflict,
+    /// The request breaks a rollout rule (e.g. expanding a paused rollout).
+    Refused,
+    /// The app, release or channel does not exist.
+    NotFound,
+    /// Stored data does not match what was signed or logged.
+    Integrity,
+    /// The store (bucket or folder) failed.
+    Store,
+    /// Signing failed or produced a signature that does not verify.
+    Signer,
+    /// The OS keychain is unreachable or refused.
+    Keychain,
+    /// The local registry database failed.
+    Database,
+}
+
+impl ErrorKind {
+    /// True when the failure is a rule saying no (exit code 1), as opposed to unusable input
+    /// (exit code 2) or a failing environment (exit code 3).
+    pub fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            Self::Gate | Self::ApprovalMissing | Self::Conflict | Self::Refused | Self::Integrity
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("{} failed {} policy gate(s); nothing was written:\n{}",
+        .bundle, .violations.len(),
+        .violations.iter().map(|v| format!("  - {v}")).collect::<Vec<_>>().join("\n"))]
+    Gates { bundle: String, violations: Vec<Violation> },
+    #[error(
+        "{app} {version} needs an approval for {channel} from someone other than its author \
+         ({author}) before it can be promoted there; ask a reviewer to run \
+         `airlock approve {app} {version} --channel {channel}`"
+    )]
+    ApprovalMissing { app: String, version: String, channel: String, author: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
+    #[error("store {store}: {op} {key}: {detail}")]
+    Store { store: String, op: &'static str, key: String, detail: String },
+    #[error("signer: {0}")]
+    Signer(String),
+    #[error("keychain: {0}")]
+    Keychain(String),
+    #[error("registry database: {0}")]
+    Database(String),
+    #[error("{0}")]
+    Protocol(#[from] airlock_protocol::Error),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidInput(_) | Self::Protocol(_) => ErrorKind::InvalidInput,
+            Self::Config(_) => ErrorKind::Config,
+            Self::Gates { .. } => ErrorKind::Gate,
+            Self::ApprovalMissing { .. } => ErrorKind::ApprovalMissing,
+            Self::Conflict(_) => ErrorKind::Conflict,
+            Self::Refused(_) => ErrorKind::Refused,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Integrity(_) => ErrorKind::Integrity,
+            Self::Store { .. } => ErrorKind::Store,
+            Self::Signer(_) => ErrorKind::Signer,
+            Self::Keychain(_) => ErrorKind::Keychain,
+            Self::Database(_) => ErrorKind::Database,
+        }
+    }
+
+    pub(crate) fn io(what: &str, path: &std::path::Path, err: std::io::Error) -> Self {
+        Self::InvalidInput(format!("cannot {what} {}: {err}", path.display()))
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Database(err.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        Self::Database(format!("migration failed: {err}"))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

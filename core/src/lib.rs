@@ -1,0 +1,30 @@
+//! airlock-core: the release engine behind the `airlock` command line and the desktop
+//! console. It never depends on Tauri. Read it in this order:
+//!
+//! - [`workspace`]: a folder with `airlock.toml` + `airlock.db`, and the services in use.
+//! - [`ops`]: every operation (release, promote, expand, pause, resume, revert, rollback,
+//!   approve, quarantine, archive, resign, sync, status, gc, verify-as-device).
+//! - [`log`] and [`state`]: the append-only event log and what it means.
+//! - [`registry`] and [`status`]: the SQLite projection and the statuses people see.
+//! - [`store`], [`signer`], [`keychain`], [`clock`]: the outside world, behind small traits.
+//! - [`bundle`]: reading a bundle and its policy gates.
+//! - [`config`], [`error`], [`progress`], [`secret`]: the plumbing.
+
+pub mod bundle;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod keychain;
+pub mod log;
+pub mod ops;
+pub mod progress;
+pub mod registry;
+pub mod secret;
+pub mod signer;
+pub mod state;
+pub mod status;
+pub mod store;
+pub mod workspace;
+
+pub use error::{Error, ErrorKind, Result};
+pub use workspace::{Attribution, Change, Services, Workspace};

@@ -1,0 +1,57 @@
+//! Deleting blobs no manifest references (left by interrupted publishes, or after
+//! releases' manifests were removed by hand). Every manifest in the store counts as a
+//! reference, released or not, so a rollback target never loses a blob. Do not run it
+//! while a publish is uploading: its blobs are not referenced until its manifest lands.
+
+use crate::error::Result;
+use crate::workspace::Workspace;
+use airlock_protocol::manifest::Manifest;
+use serde::Serialize;
+use std::collections::HashSet;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GcReport {
+    pub manifests: u64,
+    pub referenced_blobs: u64,
+    pub unreferenced: Vec<String>,
+    pub deleted: bool,
+}
+
+impl Workspace {
+    pub async fn gc(&self, dry_run: bool) -> Result<GcReport> {
+        let mut referenced = HashSet::new();
+        let mut manifests = 0;
+        for key in self.store.list("apps/", None).await? {
+            if !key.ends_with("/manifest.json") {
+                continue;
+            }
+            let Some(obj) = self.store.get(&key).await? else { continue };
+            let manifest = Manifest::from_bytes(&obj.bytes)?;
+            manifests += 1;
+            referenced.extend(manifest.files.into_iter().map(|f| f.sha256));
+        }
+        let prefix = "blobs/sha256/";
+        let unreferenced: Vec<String> = self
+            .store
+            .list(prefix, None)
+            .await?
+            .into_iter()
+            .filter(|k| k.strip_prefix(prefix).is_some_and(|h| !referenced.contains(h)))
+            .collect();
+        if !dry_run {
+            for key in &unreferenced {
+                self.store.delete(key).await?;
+            }
+            let hashes: Vec<String> =
+                unreferenced.iter().filter_map(|k| k.strip_prefix(prefix)).map(str::to_string).collect();
+            self.registry.forget_blobs(self.store.url(), &hashes).await?;
+        }
+        Ok(GcReport {
+            manifests,
+            referenced_blobs: referenced.len() as u64,
+            unreferenced,
+            deleted: !dry_run,
+        })
+    }
+}

@@ -1,0 +1,18 @@
+//! The engine's operations, as methods on [`Workspace`](crate::workspace::Workspace). Every
+//! state change follows one path ([`commit`]): read the log, validate against the folded
+//! state, append one entry create-only (on a lost race: re-read, re-validate, retry), then
+//! bring the channel pointers up to date. The log append is the commit; a pointer that lags
+//! its log is repaired by any later command or by `sync`.
+
+pub mod commit;
+pub mod curation;
+pub mod device;
+pub mod gc;
+pub mod pointer;
+pub mod recovery;
+pub mod release;
+pub mod rollout;
+pub mod sync;
+
+pub use commit::Committed;
+pub use pointer::PointerUpdate;

@@ -1,0 +1,104 @@
+//! Channel pointers: the signed files devices poll. A pointer is derived from the state —
+//! the channel's current release and rollout — and carries the seq and hash of the log entry
+//! that last changed them. It is written after that entry (never before what it references)
+//! with compare-and-swap, and only when the stored one is older, so a pointer that lags its
+//! log is repaired by the next command and a newer one is never overwritten by an older one.
+
+use crate::error::{Error, Result};
+use crate::signer::sign_envelope;
+use crate::state::AppState;
+use crate::store::ObjectClass;
+use crate::workspace::Workspace;
+use airlock_protocol::dsse::{Envelope, POINTER_PAYLOAD_TYPE};
+use airlock_protocol::layout;
+use airlock_protocol::pointer::{ChannelPointer, ReleasePin, RolloutPin};
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PointerUpdate {
+    pub channel: String,
+    pub key: String,
+    pub seq: u64,
+    pub expires_at: String,
+}
+
+/// Reads a stored pointer's payload without checking its signature (for the publisher's
+/// own bookkeeping; devices always verify).
+pub fn read_unverified(bytes: &[u8]) -> Result<ChannelPointer> {
+    let env = Envelope::from_bytes(bytes)?;
+    Ok(ChannelPointer::from_payload(&env.payload_bytes()?)?)
+}
+
+impl Workspace {
+    /// The pointer `channel` should have now, or `None` if nothing was ever served there.
+    pub(crate) fn pointer_for(&self, state: &AppState, channel: &str) -> Result<Option<ChannelPointer>> {
+        let c = state.channel(channel);
+        let Some(served) = c.served.clone() else { return Ok(None) };
+        let pin = |version: &str| -> Result<_> {
+            Ok(state.release(version)?.release.clone())
+        };
+        let now = self.clock.now();
+        Ok(Some(ChannelPointer {
+            app: state.app.clone(),
+            channel: channel.to_string(),
+            seq: served.seq,
+            log_head: served.hash,
+            issued_at: now,
+            expires_at: now.plus_seconds(self.config.pointer_ttl_seconds()),
+            current: match &c.current {
+                Some(v) => Some(ReleasePin { version: v.clone(), release: pin(v)? }),
+                None => None,
+            },
+            rollout: match &c.rollout {
+                Some(r) => Some(RolloutPin {
+                    version: r.version.clone(),
+                    release: pin(&r.version)?,
+                    basis_points: r.basis_points,
+                    rollout_id: r.rollout_id.clone(),
+                }),
+                None => None,
+            },
+        }))
+    }
+
+    /// Brings every channel's pointer up to its log.
+    pub async fn publish_pointers(&self, state: &AppState) -> Result<Vec<PointerUpdate>> {
+        let mut out = Vec::new();
+        for channel in state.channels.keys() {
+            if let Some(update) = self.publish_pointer(state, channel).await? {
+                out.push(update);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn publish_pointer(&self, state: &AppState, channel: &str) -> Result<Option<PointerUpdate>> {
+        let key = layout::pointer_key(&state.app, channel);
+        for _ in 0..3 {
+            let Some(pointer) = self.pointer_for(state, channel)? else { return Ok(None) };
+            let existing = self.store.get(&key).await?;
+            if let Some(obj) = &existing {
+                if read_unverified(&obj.bytes).is_ok_and(|p| p.seq >= pointer.seq) {
+                    return Ok(None);
+                }
+            }
+            let signer = self.signer().await?;
+            let env = sign_envelope(signer.as_ref(), POINTER_PAYLOAD_TYPE, &pointer.to_payload()).await?;
+            let expected = existing.as_ref().map(|o| o.etag.as_str());
+            match self.store.replace(&key, &env.to_bytes(), expected, ObjectClass::Pointer).await {
+                Ok(()) => {
+                    return Ok(Some(PointerUpdate {
+                        channel: channel.to_string(),
+                        key,
+                        seq: pointer.seq,
+                        expires_at: pointer.expires_at.to_string(),
+                    }));
+                }
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(format!("{key} kept changing while it was being written; run `airlock sync`")))
+    }
+}

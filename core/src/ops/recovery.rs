@@ -1,0 +1,116 @@
+//! Rollback: point a channel's current back at a known-good release and quarantine the bad
+//! one, ending any rollout in progress, so every device lands on the known-good version.
+//! Before the log entry is written the target is proven intact in the store — its statement
+//! verifies and matches the pinned hash, its manifest matches the statement, every blob
+//! hashes to its name — so a rollback never points devices at something broken.
+
+use super::Committed;
+use crate::error::{Error, Result};
+use crate::log::Event;
+use crate::state::{AppState, Placement};
+use crate::workspace::{Attribution, Workspace};
+use airlock_protocol::digest::sha256_hex;
+use airlock_protocol::dsse::{Envelope, RELEASE_PAYLOAD_TYPE};
+use airlock_protocol::layout;
+use airlock_protocol::manifest::Manifest;
+use airlock_protocol::statement::ReleaseStatement;
+
+impl Workspace {
+    pub async fn rollback(
+        &self,
+        by: &Attribution,
+        app: &str,
+        channel: &str,
+        to: Option<&str>,
+    ) -> Result<Committed> {
+        self.config.channel(channel)?;
+        let state = self.load(app).await?;
+        let target = rollback_target(&state, channel, to)?;
+        self.verify_intact(&state, &target).await?;
+        self.commit(app, by, |state, _| {
+            let fresh = rollback_target(state, channel, to)?;
+            if fresh != target {
+                return Err(Error::Conflict(format!(
+                    "the rollback target of {app} in {channel} changed to {fresh} while checking {target}"
+                )));
+            }
+            let c = state.channel(channel);
+            Ok(Event::RolledBack {
+                channel: channel.to_string(),
+                from: c.current.clone(),
+                to: target.clone(),
+                ended_rollout: c.rollout.map(|r| r.version),
+            })
+        })
+        .await
+    }
+
+    /// Proves a release is complete and untampered in the store.
+    pub async fn verify_intact(&self, state: &AppState, version: &str) -> Result<()> {
+        let release = state.release(version)?;
+        let app = &state.app;
+        let fetch = |key: String| async move {
+            self.store.get(&key).await?.map(|o| o.bytes).ok_or_else(|| {
+                Error::Integrity(format!("{key} is missing from {}", self.store.url()))
+            })
+        };
+        let statement_bytes = fetch(layout::statement_key(app, version)).await?;
+        if !release.release.matches(&statement_bytes) {
+            return Err(Error::Integrity(format!("the statement of {app} {version} does not match the log")));
+        }
+        let signer = self.signer().await?;
+        let payload = Envelope::from_bytes(&statement_bytes)?
+            .verify(RELEASE_PAYLOAD_TYPE, std::slice::from_ref(signer.public_key()))
+            .map_err(|e| Error::Integrity(format!("the statement of {app} {version}: {e}")))?;
+        let statement = ReleaseStatement::from_payload(&payload)?;
+        let manifest_bytes = fetch(layout::manifest_key(app, version)).await?;
+        if !statement.manifest.matches(&manifest_bytes) {
+            return Err(Error::Integrity(format!("the manifest of {app} {version} does not match its statement")));
+        }
+        let manifest = Manifest::from_bytes(&manifest_bytes)?;
+        manifest.check()?;
+        for file in &manifest.files {
+            let bytes = fetch(layout::blob_key(&file.sha256)).await?;
+            if sha256_hex(&bytes) != file.sha256 || bytes.len() as u64 != file.size {
+                return Err(Error::Integrity(format!(
+                    "blob {} ({}) of {app} {version} is corrupt",
+                    file.sha256, file.path
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rollback_target(state: &AppState, channel: &str, to: Option<&str>) -> Result<String> {
+    let app = &state.app;
+    let c = state.channel(channel);
+    let Some(current) = c.current.as_deref() else {
+        return Err(Error::Refused(format!(
+            "{app} has no current release in {channel}; to stop a partial rollout use `airlock revert`"
+        )));
+    };
+    match to {
+        Some(v) => {
+            let release = state.release(v)?;
+            if release.quarantined.is_some() {
+                return Err(Error::Refused(format!("{app} {v} is quarantined and cannot be rolled back to")));
+            }
+            if v == current {
+                return Err(Error::Refused(format!("{app} {v} is already current in {channel}")));
+            }
+            match state.placement(v, channel) {
+                Some(Placement::RollbackReady | Placement::Archived) => Ok(v.to_string()),
+                _ => Err(Error::Refused(format!(
+                    "{app} {v} was never current in {channel}, so it is not known to be good there"
+                ))),
+            }
+        }
+        None => state.rollback_candidates(channel).into_iter().next().ok_or_else(|| {
+            Error::Refused(format!(
+                "{app} has no rollback-ready release in {channel} (nothing was current there \
+                 before {current})"
+            ))
+        }),
+    }
+}

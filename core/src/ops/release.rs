@@ -1,0 +1,264 @@
+//! Publishing a bundle into an unprotected channel. Order matters for crash safety: blobs,
+//! then the manifest, then the signed statement, then the log entry (the commit), then the
+//! pointer — so no pointer ever names something missing. Blobs already in the store are not
+//! uploaded again, and a publish interrupted at any point completes when run again: the
+//! manifest is deterministic and an unreferenced statement for the same bundle is reused.
+
+use crate::bundle::policy::Violation;
+use crate::bundle::{self, Bundle};
+use crate::error::{Error, Result};
+use crate::log::Event;
+use crate::progress::{Progress, ProgressEvent};
+use crate::signer::sign_envelope;
+use crate::store::{ObjectClass, PutOutcome, content_type_for};
+use crate::workspace::{Attribution, Workspace};
+use airlock_protocol::digest::{ObjectRef, Sha256Hasher};
+use airlock_protocol::dsse::{Envelope, RELEASE_PAYLOAD_TYPE};
+use airlock_protocol::layout;
+use airlock_protocol::manifest::{FileEntry, Manifest};
+use airlock_protocol::statement::{MAX_DESCRIPTION_BYTES, ReleaseStatement};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug)]
+pub struct ReleaseRequest {
+    pub app: String,
+    pub bundle: PathBuf,
+    pub version: String,
+    /// Defaults to the first unprotected channel (`Staging` when it is one).
+    pub channel: Option<String>,
+    pub min_native_version: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseOutcome {
+    pub app: String,
+    pub version: String,
+    pub channel: String,
+    pub bundle_hash: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub uploaded_files: u64,
+    pub uploaded_bytes: u64,
+    pub seq: u64,
+    pub pointers: Vec<super::PointerUpdate>,
+}
+
+const HASH_CHUNK: usize = 1 << 20;
+
+impl Workspace {
+    pub fn default_release_channel(&self) -> Result<String> {
+        let mut open = self.config.channels.keys().filter(|n| !self.is_protected(n));
+        let first = open.clone().next();
+        open.find(|n| n.as_str() == "Staging")
+            .or(first)
+            .cloned()
+            .ok_or_else(|| Error::Config("no unprotected channel to release into".into()))
+    }
+
+    pub async fn release(
+        &self,
+        by: &Attribution,
+        req: &ReleaseRequest,
+        progress: &dyn Progress,
+    ) -> Result<ReleaseOutcome> {
+        layout::validate_app_name(&req.app)?;
+        let channel = match &req.channel {
+            Some(c) => c.clone(),
+            None => self.default_release_channel()?,
+        };
+        self.config.channel(&channel)?;
+        if self.is_protected(&channel) {
+            return Err(Error::Refused(format!(
+                "{channel} is protected: releases reach it only by `airlock promote` with an \
+                 approval; release into an unprotected channel such as {}",
+                self.default_release_channel()?
+            )));
+        }
+        if let Some(v) = &req.min_native_version {
+            semver::Version::parse(v).map_err(|e| {
+                Error::InvalidInput(format!("--min-native {v:?} is not a version (X.Y.Z): {e}"))
+            })?;
+        }
+        let description = req.description.clone().unwrap_or_default();
+        if description.len() > MAX_DESCRIPTION_BYTES {
+            return Err(Error::InvalidInput(format!(
+                "the description is {} bytes; the limit is {MAX_DESCRIPTION_BYTES}",
+                description.len()
+            )));
+        }
+        let state = self.load(&req.app).await?;
+        let mut violations = Vec::new();
+        if let Err(e) = layout::validate_version(&req.version) {
+            violations.push(Violation::InvalidVersion { version: req.version.clone(), why: e.to_string() });
+        } else if state.releases.contains_key(&req.version) {
+            violations.push(Violation::AlreadyReleased { version: req.version.clone() });
+        }
+
+        progress.report(ProgressEvent::Step { name: "checking policy gates".into() });
+        let (path, limits) = (req.bundle.clone(), self.config.limits(&req.app));
+        let bundle = tokio::task::spawn_blocking(move || bundle::read(&path, &limits, violations))
+            .await
+            .map_err(|e| Error::InvalidInput(format!("reading the bundle failed: {e}")))??;
+
+        let manifest = hash_bundle(&req.app, &req.version, &bundle, progress);
+        let manifest_bytes = manifest.to_bytes();
+        let (uploaded_files, uploaded_bytes) = self.upload_blobs(&bundle, &manifest, progress).await?;
+
+        progress.report(ProgressEvent::Step { name: "writing manifest and statement".into() });
+        let manifest_key = layout::manifest_key(&req.app, &req.version);
+        if self.store.put_new(&manifest_key, &manifest_bytes, ObjectClass::Immutable).await?
+            == PutOutcome::AlreadyExists
+        {
+            let stored = self.store.get(&manifest_key).await?.map(|o| o.bytes);
+            if stored.as_deref() != Some(manifest_bytes.as_slice()) {
+                return Err(partial_conflict(&req.app, &req.version, &manifest_key));
+            }
+        }
+        let manifest_ref = ObjectRef::of(&manifest_bytes);
+        let statement = ReleaseStatement {
+            app: req.app.clone(),
+            version: req.version.clone(),
+            created_at: self.clock.now(),
+            min_native_version: req.min_native_version.clone(),
+            manifest: manifest_ref.clone(),
+            bundle_hash: manifest.bundle_hash.clone(),
+            description,
+        };
+        let statement_bytes = self.put_statement(&statement).await?;
+
+        progress.report(ProgressEvent::Step { name: "committing to the log".into() });
+        let release_ref = ObjectRef::of(&statement_bytes);
+        let total_bytes = bundle.total_bytes();
+        let committed = self
+            .commit(&req.app, by, |state, _seq| {
+                if state.releases.contains_key(&req.version) {
+                    return Err(Error::Refused(format!("{} {} is already released", req.app, req.version)));
+                }
+                Ok(Event::Released {
+                    version: req.version.clone(),
+                    channel: channel.clone(),
+                    manifest: manifest_ref.clone(),
+                    release: release_ref.clone(),
+                    bundle_hash: manifest.bundle_hash.clone(),
+                    files: manifest.files.len() as u64,
+                    bytes: total_bytes,
+                    min_native_version: req.min_native_version.clone(),
+                    archived: state.retention(&channel, &req.version),
+                })
+            })
+            .await?;
+        Ok(ReleaseOutcome {
+            app: req.app.clone(),
+            version: req.version.clone(),
+            channel,
+            bundle_hash: manifest.bundle_hash.clone(),
+            files: manifest.files.len() as u64,
+            bytes: total_bytes,
+            uploaded_files,
+            uploaded_bytes,
+            seq: committed.entry.entry.seq,
+            pointers: committed.pointers,
+        })
+    }
+
+    /// Uploads the blobs the store may lack; returns the files and bytes actually sent.
+    async fn upload_blobs(
+        &self,
+        bundle: &Bundle,
+        manifest: &Manifest,
+        progress: &dyn Progress,
+    ) -> Result<(u64, u64)> {
+        let store_url = self.store.url().to_string();
+        let known = self.registry.known_blobs(&store_url).await?;
+        let (files_total, bytes_total) = (manifest.files.len() as u64, bundle.total_bytes());
+        let (mut files_done, mut bytes_done, mut skipped, mut sent, mut sent_bytes) = (0, 0, 0, 0, 0);
+        let mut seen = HashSet::new();
+        let mut recorded = Vec::new();
+        for (file, entry) in bundle.files.iter().zip(&manifest.files) {
+            debug_assert_eq!(file.path, entry.path, "manifest and bundle are in the same order");
+            files_done += 1;
+            bytes_done += entry.size;
+            if known.contains(&entry.sha256) || !seen.insert(entry.sha256.clone()) {
+                skipped += 1;
+            } else {
+                let key = layout::blob_key(&entry.sha256);
+                let class = ObjectClass::Blob { content_type: content_type_for(&entry.path) };
+                if self.store.put_new(&key, &file.bytes, class).await? == PutOutcome::Created {
+                    sent += 1;
+                    sent_bytes += entry.size;
+                } else {
+                    skipped += 1;
+                }
+                recorded.push((entry.sha256.clone(), entry.size));
+            }
+            progress.report(ProgressEvent::Uploading { files_done, files_total, bytes_done, bytes_total, skipped });
+        }
+        self.registry.add_known_blobs(&store_url, &recorded).await?;
+        Ok((sent, sent_bytes))
+    }
+
+    /// Writes the signed statement, or reuses one an interrupted publish of the same bundle
+    /// left behind. Returns the stored bytes.
+    async fn put_statement(&self, statement: &ReleaseStatement) -> Result<Vec<u8>> {
+        let key = layout::statement_key(&statement.app, &statement.version);
+        if let Some(existing) = self.reusable_statement(&key, statement).await? {
+            return Ok(existing);
+        }
+        let signer = self.signer().await?;
+        let env = sign_envelope(signer.as_ref(), RELEASE_PAYLOAD_TYPE, &statement.to_payload()).await?;
+        let bytes = env.to_bytes();
+        match self.store.put_new(&key, &bytes, ObjectClass::Immutable).await? {
+            PutOutcome::Created => Ok(bytes),
+            PutOutcome::AlreadyExists => self
+                .reusable_statement(&key, statement)
+                .await?
+                .ok_or_else(|| partial_conflict(&statement.app, &statement.version, &key)),
+        }
+    }
+
+    async fn reusable_statement(&self, key: &str, wanted: &ReleaseStatement) -> Result<Option<Vec<u8>>> {
+        let Some(obj) = self.store.get(key).await? else { return Ok(None) };
+        let signer = self.signer().await?;
+        let same = Envelope::from_bytes(&obj.bytes)
+            .and_then(|env| env.verify(RELEASE_PAYLOAD_TYPE, std::slice::from_ref(signer.public_key())))
+            .and_then(|payload| ReleaseStatement::from_payload(&payload))
+            .is_ok_and(|s| {
+                s.app == wanted.app
+                    && s.version == wanted.version
+                    && s.manifest == wanted.manifest
+                    && s.bundle_hash == wanted.bundle_hash
+                    && s.min_native_version == wanted.min_native_version
+                    && s.description == wanted.description
+            });
+        if same { Ok(Some(obj.bytes)) } else { Err(partial_conflict(&wanted.app, &wanted.version, key)) }
+    }
+}
+
+fn partial_conflict(app: &str, version: &str, key: &str) -> Error {
+    Error::Refused(format!(
+        "{key} already holds a different, unreleased {app} {version} (an interrupted publish \
+         of another bundle or description); release this bundle under a new version"
+    ))
+}
+
+/// Hashes every file (reporting progress) and builds the manifest.
+pub fn hash_bundle(app: &str, version: &str, bundle: &Bundle, progress: &dyn Progress) -> Manifest {
+    let files_total = bundle.files.len() as u64;
+    let bytes_total = bundle.total_bytes();
+    let mut bytes_done = 0;
+    let mut entries = Vec::with_capacity(bundle.files.len());
+    for (i, file) in bundle.files.iter().enumerate() {
+        let mut hasher = Sha256Hasher::new();
+        for chunk in file.bytes.chunks(HASH_CHUNK) {
+            hasher.update(chunk);
+        }
+        bytes_done += file.bytes.len() as u64;
+        entries.push(FileEntry { path: file.path.clone(), sha256: hasher.finish(), size: file.bytes.len() as u64 });
+        progress.report(ProgressEvent::Hashing { files_done: i as u64 + 1, files_total, bytes_done, bytes_total });
+    }
+    Manifest::new(app, version, entries)
+}

@@ -1,0 +1,168 @@
+//! Rebuilding and reading the registry. `sync` re-reads every app's whole log from the store,
+//! checks the chain end to end, rebuilds the projection where it diverged (a second desktop
+//! pointed at the same store sees the same registry) and repairs pointers that lag their
+//! log. `status` summarises an app: channels, rollouts, pointer expiry, release statuses.
+
+use super::PointerUpdate;
+use super::pointer::read_unverified;
+use crate::error::Result;
+use crate::log::reader::{self, StoredEntry};
+use crate::registry::StatusRow;
+use crate::state::AppState;
+use crate::workspace::Workspace;
+use airlock_protocol::layout;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// Pointers expiring sooner than this are flagged.
+pub const EXPIRY_WARNING_SECONDS: i64 = 48 * 3600;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppSync {
+    pub app: String,
+    pub entries: u64,
+    pub new_entries: u64,
+    /// The local registry disagreed with the store and was rebuilt from it.
+    pub rebuilt: bool,
+    pub pointers: Vec<PointerUpdate>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelStatus {
+    pub channel: String,
+    pub protected: bool,
+    pub current: Option<String>,
+    pub rollout: Option<crate::state::Rollout>,
+    pub pointer: Option<PointerStatus>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PointerStatus {
+    pub seq: u64,
+    pub issued_at: String,
+    pub expires_at: String,
+    pub expires_soon: bool,
+    pub expired: bool,
+    /// The stored pointer is older than the log (run `airlock sync`).
+    pub lagging: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStatus {
+    pub app: String,
+    pub head_seq: u64,
+    pub channels: Vec<ChannelStatus>,
+    pub releases: Vec<StatusRow>,
+    pub warnings: Vec<String>,
+}
+
+impl Workspace {
+    /// Apps in the store or the registry.
+    pub async fn apps(&self) -> Result<Vec<String>> {
+        let mut apps: BTreeSet<String> = self.registry.apps().await?.into_iter().collect();
+        for key in self.store.list("apps/", None).await? {
+            if let Some(app) = key.split('/').nth(1) {
+                if layout::validate_app_name(app).is_ok() && key.contains("/log/") {
+                    apps.insert(app.to_string());
+                }
+            }
+        }
+        Ok(apps.into_iter().collect())
+    }
+
+    pub async fn sync(&self) -> Result<Vec<AppSync>> {
+        let mut out = Vec::new();
+        for app in self.apps().await? {
+            out.push(self.sync_app(&app).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn sync_app(&self, app: &str) -> Result<AppSync> {
+        let full = reader::read_after(self.store.as_ref(), app, None).await?;
+        let known = self.registry.entries(app).await?;
+        let agrees = known.len() <= full.len()
+            && known.iter().zip(&full).all(|(a, b)| a.hash == b.hash);
+        let new: &[StoredEntry] = if agrees {
+            &full[known.len()..]
+        } else {
+            self.registry.forget(app).await?;
+            &full
+        };
+        let state = AppState::fold(app, &full)?;
+        self.registry.record(new, &state, &|c| self.is_protected(c)).await?;
+        let pointers = self.publish_pointers(&state).await?;
+        Ok(AppSync {
+            app: app.to_string(),
+            entries: full.len() as u64,
+            new_entries: new.len() as u64,
+            rebuilt: !agrees,
+            pointers,
+        })
+    }
+
+    pub async fn status(&self, app: &str) -> Result<AppStatus> {
+        let state = self.load(app).await?;
+        let now = self.clock.now();
+        let mut warnings = Vec::new();
+        let mut channels = Vec::new();
+        for name in self.config.channels.keys() {
+            let c = state.channel(name);
+            let stored = self.store.get(&layout::pointer_key(app, name)).await?;
+            let pointer = match stored.map(|o| read_unverified(&o.bytes)).transpose() {
+                Ok(p) => p.map(|p| {
+                    let left = p.expires_at.unix() - now.unix();
+                    let lagging = c.served.as_ref().is_some_and(|s| s.seq > p.seq);
+                    PointerStatus {
+                        seq: p.seq,
+                        issued_at: p.issued_at.to_string(),
+                        expires_at: p.expires_at.to_string(),
+                        expires_soon: left < EXPIRY_WARNING_SECONDS,
+                        expired: left <= 0,
+                        lagging,
+                    }
+                }),
+                Err(e) => {
+                    warnings.push(format!("{app}/{name}: the stored pointer is unreadable: {e}"));
+                    None
+                }
+            };
+            if let Some(p) = &pointer {
+                if p.expired {
+                    warnings.push(format!("{app}/{name}: the pointer EXPIRED at {}; devices refuse it. Run `airlock resign {app} {name}`", p.expires_at));
+                } else if p.expires_soon {
+                    warnings.push(format!("{app}/{name}: the pointer expires at {} (within 48 h); run `airlock resign {app} {name}`", p.expires_at));
+                }
+                if p.lagging {
+                    warnings.push(format!("{app}/{name}: the pointer lags the log; run `airlock sync`"));
+                }
+            } else if c.served.is_some() {
+                warnings.push(format!("{app}/{name}: the pointer is missing; run `airlock sync`"));
+            }
+            channels.push(ChannelStatus {
+                channel: name.clone(),
+                protected: self.is_protected(name),
+                current: c.current.clone(),
+                rollout: c.rollout.clone(),
+                pointer,
+            });
+        }
+        Ok(AppStatus {
+            app: app.to_string(),
+            head_seq: state.head.as_ref().map_or(0, |h| h.seq),
+            channels,
+            releases: self.registry.statuses(app).await?,
+            warnings,
+        })
+    }
+
+    /// The app's log entries, oldest first.
+    pub async fn history(&self, app: &str) -> Result<Vec<StoredEntry>> {
+        self.load(app).await?;
+        self.registry.entries(app).await
+    }
+}

@@ -1,0 +1,194 @@
+//! The local registry: a SQLite projection of the store's event logs (file `airlock.db`
+//! beside `airlock.toml`; WAL mode and a busy timeout so two processes can share it). It
+//! keeps the exact log entries, so the state folds without the store, plus tables for
+//! releases, statuses, channels and approvals that the console and `status` read. It can
+//! always be rebuilt from the store, so it is never the source of truth.
+
+use crate::error::{Error, Result};
+use crate::log::reader::{Head, StoredEntry};
+use crate::log::LogEntry;
+use crate::state::AppState;
+use crate::status::status_of;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Registry {
+    pool: SqlitePool,
+}
+
+/// One row of the status table.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusRow {
+    pub version: String,
+    pub channel: String,
+    pub status: String,
+    pub basis_points: Option<u32>,
+    pub paused: bool,
+    pub since: String,
+}
+
+impl Registry {
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(options, 4).await
+    }
+
+    pub async fn in_memory() -> Result<Self> {
+        let options = SqliteConnectOptions::new().in_memory(true);
+        Self::connect(options, 1).await
+    }
+
+    async fn connect(options: SqliteConnectOptions, max: u32) -> Result<Self> {
+        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn head(&self, app: &str) -> Result<Option<Head>> {
+        let row = sqlx::query("SELECT seq, hash FROM events WHERE app = ? ORDER BY seq DESC LIMIT 1")
+            .bind(app)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Head { seq: r.get::<i64, _>(0) as u64, hash: r.get(1) }))
+    }
+
+    pub async fn entries(&self, app: &str) -> Result<Vec<StoredEntry>> {
+        let rows = sqlx::query("SELECT seq, hash, body FROM events WHERE app = ? ORDER BY seq")
+            .bind(app)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let bytes: Vec<u8> = r.get(2);
+                let key = format!("{app} seq {}", r.get::<i64, _>(0));
+                Ok(StoredEntry { entry: LogEntry::from_bytes(&key, &bytes)?, bytes, hash: r.get(1) })
+            })
+            .collect()
+    }
+
+    pub async fn apps(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT app FROM events ORDER BY app").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Forgets an app's projection (used when the store's log no longer matches it).
+    pub async fn forget(&self, app: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["events", "releases", "release_channels", "channels", "approvals"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE app = ?")).bind(app).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends `new` entries and rewrites the app's projection from `state`, atomically.
+    pub async fn record(
+        &self,
+        new: &[StoredEntry],
+        state: &AppState,
+        is_protected: &dyn Fn(&str) -> bool,
+    ) -> Result<()> {
+        let app = state.app.as_str();
+        let mut tx = self.pool.begin().await?;
+        for s in new {
+            let e = &s.entry;
+            sqlx::query("INSERT INTO events (app, seq, hash, at, actor, kind, reason, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(app).bind(e.seq as i64).bind(&s.hash).bind(e.at.to_string()).bind(&e.actor)
+                .bind(e.event.kind()).bind(&e.reason).bind(&s.bytes)
+                .execute(&mut *tx).await?;
+        }
+        for table in ["releases", "release_channels", "channels", "approvals"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE app = ?")).bind(app).execute(&mut *tx).await?;
+        }
+        for r in state.releases.values() {
+            let q = r.quarantined.as_ref();
+            sqlx::query("INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(app).bind(&r.version).bind(&r.author).bind(r.released_at.to_string())
+                .bind(&r.channel).bind(&r.bundle_hash).bind(&r.manifest.sha256).bind(&r.release.sha256)
+                .bind(r.files as i64).bind(r.bytes as i64).bind(&r.min_native_version)
+                .bind(q.map(|q| q.at.to_string())).bind(q.and_then(|q| q.reason.clone()))
+                .execute(&mut *tx).await?;
+        }
+        for (name, c) in &state.channels {
+            let r = c.rollout.as_ref();
+            sqlx::query("INSERT INTO channels VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(app).bind(name).bind(&c.current).bind(r.map(|r| &r.version))
+                .bind(r.map(|r| r.basis_points as i64)).bind(r.map(|r| &r.rollout_id))
+                .bind(r.is_some_and(|r| r.paused)).bind(c.served.as_ref().map(|h| h.seq as i64))
+                .execute(&mut *tx).await?;
+            for (version, p) in &c.placements {
+                let status = status_of(state, version, name, is_protected(name))
+                    .expect("every placed release has a status");
+                let paused = matches!(status, crate::status::Status::RollingOut { paused: true, .. });
+                sqlx::query("INSERT INTO release_channels VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                    .bind(app).bind(version).bind(name).bind(status.label())
+                    .bind(status.basis_points().map(i64::from)).bind(paused)
+                    .bind(p.since.to_string()).bind(p.since_seq as i64)
+                    .execute(&mut *tx).await?;
+            }
+        }
+        for a in &state.approvals {
+            sqlx::query("INSERT OR IGNORE INTO approvals VALUES (?, ?, ?, ?, ?)")
+                .bind(app).bind(&a.version).bind(&a.channel).bind(&a.actor).bind(a.at.to_string())
+                .execute(&mut *tx).await?;
+        }
+        tx.commit().await.map_err(Error::from)
+    }
+
+    pub async fn statuses(&self, app: &str) -> Result<Vec<StatusRow>> {
+        let rows = sqlx::query(
+            "SELECT version, channel, status, basis_points, paused, since FROM release_channels \
+             WHERE app = ? ORDER BY channel, since_seq DESC, version",
+        )
+        .bind(app)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StatusRow {
+                version: r.get(0),
+                channel: r.get(1),
+                status: r.get(2),
+                basis_points: r.get::<Option<i64>, _>(3).map(|b| b as u32),
+                paused: r.get(4),
+                since: r.get(5),
+            })
+            .collect())
+    }
+
+    pub async fn known_blobs(&self, store: &str) -> Result<HashSet<String>> {
+        let rows = sqlx::query("SELECT sha256 FROM known_blobs WHERE store = ?")
+            .bind(store)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
+    pub async fn add_known_blobs(&self, store: &str, blobs: &[(String, u64)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (sha, size) in blobs {
+            sqlx::query("INSERT OR IGNORE INTO known_blobs VALUES (?, ?, ?)")
+                .bind(store).bind(sha).bind(*size as i64)
+                .execute(&mut *tx).await?;
+        }
+        tx.commit().await.map_err(Error::from)
+    }
+
+    pub async fn forget_blobs(&self, store: &str, blobs: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for sha in blobs {
+            sqlx::query("DELETE FROM known_blobs WHERE store = ? AND sha256 = ?")
+                .bind(store).bind(sha).execute(&mut *tx).await?;
+        }
+        tx.commit().await.map_err(Error::from)
+    }
+}

@@ -1,0 +1,303 @@
+//! What an app's log means: the fold of its events into releases, channels and approvals.
+//! The fold is pure and deterministic, so every console that reads the same log reaches the
+//! same state; the engine validates commands against it and the SQLite registry stores it.
+//! Each release has a placement per channel; quarantine applies to a release everywhere.
+
+use crate::error::{Error, Result};
+use crate::log::reader::{Head, StoredEntry};
+use crate::log::{Event, LogEntry};
+use airlock_protocol::digest::ObjectRef;
+use airlock_protocol::time::Timestamp;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Release {
+    pub version: String,
+    pub author: String,
+    pub released_at: Timestamp,
+    pub channel: String,
+    pub manifest: ObjectRef,
+    pub release: ObjectRef,
+    pub bundle_hash: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub min_native_version: Option<String>,
+    pub quarantined: Option<Quarantine>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Quarantine {
+    pub at: Timestamp,
+    pub actor: String,
+    pub reason: Option<String>,
+}
+
+/// Where a release stands in one channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "placement", rename_all = "camelCase")]
+pub enum Placement {
+    Current,
+    #[serde(rename_all = "camelCase")]
+    RollingOut { basis_points: u32, paused: bool },
+    RollbackReady,
+    Reverted,
+    Archived,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementRecord {
+    pub placement: Placement,
+    pub since: Timestamp,
+    pub since_seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollout {
+    pub version: String,
+    pub basis_points: u32,
+    pub rollout_id: String,
+    pub paused: bool,
+    pub started_seq: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Channel {
+    pub current: Option<String>,
+    pub rollout: Option<Rollout>,
+    /// The entry that last changed what this channel serves: its pointer's seq and logHead.
+    pub served: Option<Head>,
+    pub placements: BTreeMap<String, PlacementRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    pub version: String,
+    pub channel: String,
+    pub actor: String,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AppState {
+    pub app: String,
+    pub head: Option<Head>,
+    pub releases: BTreeMap<String, Release>,
+    pub channels: BTreeMap<String, Channel>,
+    pub approvals: Vec<Approval>,
+}
+
+impl AppState {
+    pub fn new(app: &str) -> Self {
+        Self { app: app.to_string(), ..Self::default() }
+    }
+
+    pub fn fold<'a>(app: &str, entries: impl IntoIterator<Item = &'a StoredEntry>) -> Result<Self> {
+        let mut state = Self::new(app);
+        for e in entries {
+            state.apply(e)?;
+        }
+        Ok(state)
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.head.as_ref().map_or(1, |h| h.seq + 1)
+    }
+
+    pub fn release(&self, version: &str) -> Result<&Release> {
+        self.releases.get(version).ok_or_else(|| {
+            Error::NotFound(format!("{} has no release {version}", self.app))
+        })
+    }
+
+    pub fn channel(&self, name: &str) -> Channel {
+        self.channels.get(name).cloned().unwrap_or_default()
+    }
+
+    pub fn placement(&self, version: &str, channel: &str) -> Option<Placement> {
+        self.channels.get(channel)?.placements.get(version).map(|p| p.placement)
+    }
+
+    pub fn is_approved(&self, version: &str, channel: &str, author: &str) -> bool {
+        self.approvals.iter().any(|a| a.version == version && a.channel == channel && a.actor != author)
+    }
+
+    /// Rollback-ready releases of `channel`, newest first.
+    pub fn rollback_candidates(&self, channel: &str) -> Vec<String> {
+        let Some(c) = self.channels.get(channel) else { return Vec::new() };
+        let mut ready: Vec<(&String, u64)> = c
+            .placements
+            .iter()
+            .filter(|(v, p)| {
+                p.placement == Placement::RollbackReady
+                    && self.releases.get(*v).is_some_and(|r| r.quarantined.is_none())
+            })
+            .map(|(v, p)| (v, p.since_seq))
+            .collect();
+        ready.sort_by(|a, b| b.1.cmp(&a.1));
+        ready.into_iter().map(|(v, _)| v.clone()).collect()
+    }
+
+    /// What to archive when `new_current` completes in `channel`: keep the current release
+    /// and the two newest known-good ones rollback-ready (the replaced one among them).
+    pub fn retention(&self, channel: &str, new_current: &str) -> Vec<String> {
+        let c = self.channel(channel);
+        let replaced = c.current.filter(|v| v != new_current);
+        let mut keep = replaced.iter().cloned().collect::<Vec<_>>();
+        for v in self.rollback_candidates(channel) {
+            if keep.len() >= 2 {
+                break;
+            }
+            if !keep.contains(&v) && v != new_current {
+                keep.push(v);
+            }
+        }
+        c.placements
+            .iter()
+            .filter(|(v, p)| {
+                p.placement == Placement::RollbackReady && !keep.contains(v) && *v != new_current
+            })
+            .map(|(v, _)| v.clone())
+            .collect()
+    }
+
+    pub fn apply(&mut self, stored: &StoredEntry) -> Result<()> {
+        let e = &stored.entry;
+        let head = Head { seq: e.seq, hash: stored.hash.clone() };
+        match &e.event {
+            Event::Released { version, channel, manifest, release, bundle_hash, files, bytes,
+                min_native_version, archived } => {
+                if self.releases.contains_key(version) {
+                    return Err(self.broken(e, format!("{version} released twice")));
+                }
+                self.releases.insert(version.clone(), Release {
+                    version: version.clone(),
+                    author: e.actor.clone(),
+                    released_at: e.at,
+                    channel: channel.clone(),
+                    manifest: manifest.clone(),
+                    release: release.clone(),
+                    bundle_hash: bundle_hash.clone(),
+                    files: *files,
+                    bytes: *bytes,
+                    min_native_version: min_native_version.clone(),
+                    quarantined: None,
+                });
+                self.complete(e, channel, version, archived);
+            }
+            Event::Promoted { version, to, basis_points, rollout_id, archived, .. } => {
+                self.release(version).map_err(|_| self.broken(e, format!("unknown {version}")))?;
+                if *basis_points >= airlock_protocol::bucketing::FULL {
+                    self.complete(e, to, version, archived);
+                } else {
+                    let c = self.channels.entry(to.clone()).or_default();
+                    c.rollout = Some(Rollout {
+                        version: version.clone(),
+                        basis_points: *basis_points,
+                        rollout_id: rollout_id.clone(),
+                        paused: false,
+                        started_seq: e.seq,
+                    });
+                    place(c, version, Placement::RollingOut { basis_points: *basis_points, paused: false }, e);
+                }
+            }
+            Event::Expanded { channel, version, basis_points, archived, .. } => {
+                if *basis_points >= airlock_protocol::bucketing::FULL {
+                    self.complete(e, channel, version, archived);
+                } else {
+                    let c = self.channels.entry(channel.clone()).or_default();
+                    let r = c.rollout.as_mut().ok_or_else(|| Error::Integrity(format!(
+                        "log of {} at seq {}: expand without a rollout", e.app, e.seq)))?;
+                    r.basis_points = *basis_points;
+                    place(c, version, Placement::RollingOut { basis_points: *basis_points, paused: false }, e);
+                }
+            }
+            Event::Paused { channel, version, .. } | Event::Resumed { channel, version, .. } => {
+                let paused = matches!(e.event, Event::Paused { .. });
+                let c = self.channels.entry(channel.clone()).or_default();
+                if let Some(r) = c.rollout.as_mut() {
+                    r.paused = paused;
+                    let basis_points = r.basis_points;
+                    place(c, version, Placement::RollingOut { basis_points, paused }, e);
+                }
+                return self.advance(head, None);
+            }
+            Event::Reverted { channel, version, .. } => {
+                let c = self.channels.entry(channel.clone()).or_default();
+                c.rollout = None;
+                place(c, version, Placement::Reverted, e);
+            }
+            Event::RolledBack { channel, from, to, ended_rollout } => {
+                let c = self.channels.entry(channel.clone()).or_default();
+                if let Some(v) = ended_rollout {
+                    place(c, v, Placement::Reverted, e);
+                }
+                c.rollout = None;
+                c.current = Some(to.clone());
+                place(c, to, Placement::Current, e);
+                if let Some(bad) = from {
+                    place(c, bad, Placement::Archived, e);
+                    if let Some(r) = self.releases.get_mut(bad) {
+                        r.quarantined = Some(Quarantine { at: e.at, actor: e.actor.clone(), reason: e.reason.clone() });
+                    }
+                }
+            }
+            Event::Approved { version, channel } => {
+                self.approvals.push(Approval {
+                    version: version.clone(),
+                    channel: channel.clone(),
+                    actor: e.actor.clone(),
+                    at: e.at,
+                });
+            }
+            Event::Quarantined { version } => {
+                if let Some(r) = self.releases.get_mut(version) {
+                    r.quarantined = Some(Quarantine { at: e.at, actor: e.actor.clone(), reason: e.reason.clone() });
+                }
+            }
+            Event::Archived { version, channel } => {
+                let c = self.channels.entry(channel.clone()).or_default();
+                place(c, version, Placement::Archived, e);
+            }
+            Event::PointerResigned { .. } => {}
+        }
+        let moved = e.event.moves_pointer_of().map(str::to_string);
+        self.advance(head, moved)
+    }
+
+    fn advance(&mut self, head: Head, moved: Option<String>) -> Result<()> {
+        if let Some(channel) = moved {
+            self.channels.entry(channel).or_default().served = Some(head.clone());
+        }
+        self.head = Some(head);
+        Ok(())
+    }
+
+    /// `version` becomes `channel`'s current; the one it replaces becomes rollback-ready.
+    fn complete(&mut self, e: &LogEntry, channel: &str, version: &str, archived: &[String]) {
+        let c = self.channels.entry(channel.to_string()).or_default();
+        if let Some(old) = c.current.replace(version.to_string()).filter(|o| o != version) {
+            place(c, &old, Placement::RollbackReady, e);
+        }
+        c.rollout = None;
+        place(c, version, Placement::Current, e);
+        for v in archived {
+            place(c, v, Placement::Archived, e);
+        }
+    }
+
+    fn broken(&self, e: &LogEntry, why: String) -> Error {
+        Error::Integrity(format!("log of {} at seq {}: {why}", self.app, e.seq))
+    }
+}
+
+fn place(c: &mut Channel, version: &str, placement: Placement, e: &LogEntry) {
+    c.placements.insert(
+        version.to_string(),
+        PlacementRecord { placement, since: e.at, since_seq: e.seq },
+    );
+}

@@ -1,0 +1,107 @@
+//! Where published objects live: a bucket plus prefix. The engine talks to every store
+//! through [`Store`], whose writes have exactly three shapes, each with a fixed guarantee:
+//! - [`Store::put_new`]: create-only. Immutable objects (blobs, manifests, statements, log
+//!   entries) are never overwritten; a second writer learns the object already exists.
+//! - [`Store::replace`]: compare-and-swap on the object's etag, for channel pointers, so two
+//!   consoles cannot silently overwrite each other.
+//! - [`Store::delete`]: only for garbage collection of unreferenced blobs.
+//!
+//! A write either lands whole or not at all. Implementations: [`local::LocalStore`] (a
+//! folder, `file:///abs/dir`) and [`faulty::FaultyStore`] (a wrapper for failure tests).
+
+pub mod faulty;
+pub mod local;
+
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// An object read from a store, with the etag to pass to [`Store::replace`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredObject {
+    pub bytes: Vec<u8>,
+    pub etag: String,
+}
+
+/// How an object should be served by a CDN in front of the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectClass {
+    /// Content-addressed bundle file: cache forever.
+    Blob { content_type: &'static str },
+    /// Manifest or statement: immutable JSON.
+    Immutable,
+    /// Event-log entry: immutable, never served to devices.
+    Log,
+    /// Channel pointer: short-lived caching.
+    Pointer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    AlreadyExists,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// The store's URL, for messages and as the registry's key for known blobs.
+    fn url(&self) -> &str;
+
+    async fn get(&self, key: &str) -> Result<Option<StoredObject>>;
+
+    /// Creates `key` only if it does not exist yet.
+    async fn put_new(&self, key: &str, bytes: &[u8], class: ObjectClass) -> Result<PutOutcome>;
+
+    /// Writes `key` only if its current etag is `expected` (`None`: only if it is absent).
+    /// Fails with [`Error::Conflict`] otherwise.
+    async fn replace(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        expected: Option<&str>,
+        class: ObjectClass,
+    ) -> Result<()>;
+
+    /// Keys under `prefix` that sort after `start_after`, in ascending order.
+    async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>>;
+
+    async fn delete(&self, key: &str) -> Result<()>;
+}
+
+/// Opens the store named by `url`. Only `file:///absolute/dir` exists for now; `s3://` is
+/// recognised so the error can say what is missing.
+pub fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if let Some(path) = url.strip_prefix("file://") {
+        return Ok(Arc::new(local::LocalStore::open(path)?));
+    }
+    if url.starts_with("s3://") {
+        return Err(Error::Config(format!(
+            "store {url}: S3 stores are not supported by this build yet; use file:///absolute/dir"
+        )));
+    }
+    Err(Error::Config(format!(
+        "store URL {url:?} is not understood; expected file:///absolute/dir"
+    )))
+}
+
+/// A content type for a bundle file, from its name; devices and CDNs use it.
+pub fn content_type_for(path: &str) -> &'static str {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "js" | "mjs" | "cjs" | "bundle" => "application/javascript",
+        "json" => "application/json",
+        "html" | "htm" => "text/html; charset=utf-8",
+        "css" => "text/css",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "webp" => "image/webp",
+        "woff" => "font/woff",
+        "woff2" => "font/woff2",
+        "ttf" => "font/ttf",
+        "txt" => "text/plain; charset=utf-8",
+        "wasm" => "application/wasm",
+        _ => "application/octet-stream",
+    }
+}

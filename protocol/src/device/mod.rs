@@ -1,0 +1,137 @@
+//! The reference device check: what a device fetches and verifies before running a bundle.
+//!
+//! Invariant: [`verify_update`] returns `Run` only when every rule in PROTOCOL.md holds for the
+//! one release that applies to this device; on any failure it refuses with the first broken
+//! rule and never substitutes another release (no fallback from a bad rollout to `current`).
+
+mod check;
+mod refusal;
+mod release;
+mod report;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::PublicKey;
+use crate::pointer::ChannelPointer;
+use crate::time::Timestamp;
+
+pub use check::verify_update;
+pub use refusal::Refusal;
+
+/// Read access to a store, by the keys in [`crate::layout`].
+pub trait ObjectSource {
+    /// The object's bytes; `Ok(None)` when it does not exist, `Err` when it could not be read.
+    fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, String>;
+}
+
+impl ObjectSource for HashMap<String, Vec<u8>> {
+    fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.get(key).cloned())
+    }
+}
+
+impl ObjectSource for BTreeMap<String, Vec<u8>> {
+    fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.get(key).cloned())
+    }
+}
+
+/// The pointer a device last accepted: its seq and the SHA-256 (hex) of its envelope bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedPointer {
+    /// The accepted pointer's seq.
+    pub seq: u64,
+    /// Hex SHA-256 of the `pointer.dsse.json` bytes that were accepted.
+    pub sha256: String,
+}
+
+/// Everything a device knows when it checks for an update.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceRequest<'a> {
+    /// The app the device runs.
+    pub app: &'a str,
+    /// The channel it follows.
+    pub channel: &'a str,
+    /// Its stable install id (input to bucketing).
+    pub install_id: &'a str,
+    /// Its native app version, if known.
+    pub native_version: Option<&'a semver::Version>,
+    /// The keys it embeds; any one of them may sign.
+    pub trusted_keys: &'a [PublicKey],
+    /// What it accepted last time, if anything.
+    pub last_accepted: Option<&'a AcceptedPointer>,
+    /// The current time.
+    pub now: Timestamp,
+}
+
+/// Which pointer field the release came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Via {
+    /// `current`.
+    Current,
+    /// `rollout` (the device is in the rollout's buckets).
+    Rollout,
+}
+
+/// What the device should do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(
+    tag = "outcome",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Outcome {
+    /// Run this verified release.
+    Run {
+        /// The release version.
+        version: String,
+        /// Where it came from.
+        via: Via,
+        /// Its bundle hash.
+        bundle_hash: String,
+        /// How many files it has.
+        files: usize,
+    },
+    /// The pointer is valid but names nothing for this device: keep the built-in bundle.
+    KeepBuiltIn,
+    /// Keep running what the device has, and report why.
+    Refused {
+        /// The first rule that failed.
+        reason: Refusal,
+    },
+}
+
+/// The result of [`verify_update`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// What to do.
+    pub outcome: Outcome,
+    /// Set when the pointer itself was accepted (signature, names, seq, expiry all OK), even if
+    /// the release it names was then refused: this is the state a device persists.
+    pub accepted_pointer: Option<AcceptedPointer>,
+    /// The accepted pointer's payload, when there is one.
+    pub pointer: Option<ChannelPointer>,
+}
+
+impl Decision {
+    /// The version running after this decision: the new one on `Run`, otherwise
+    /// `previously_running` (`None` meaning the built-in bundle).
+    pub fn version_to_run(&self, previously_running: Option<&str>) -> Option<String> {
+        match &self.outcome {
+            Outcome::Run { version, .. } => Some(version.clone()),
+            Outcome::KeepBuiltIn | Outcome::Refused { .. } => previously_running.map(String::from),
+        }
+    }
+
+    /// The refusal, if the outcome is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match &self.outcome {
+            Outcome::Refused { reason } => Some(reason),
+            _ => None,
+        }
+    }
+}
