@@ -1,1 +1,51 @@
-fn main() {}
+//! `airlock`: the command line for release managers and CI pipelines, a thin layer over
+//! airlock-core. Exit codes: 0 success; 1 refused by a rule (a gate, a missing approval, a
+//! conflict, or — for `verify` — the device would refuse the update); 2 unusable arguments,
+//! configuration or input; 3 the environment failed (store, keychain, database).
+
+mod args;
+mod bar;
+mod render;
+mod run;
+
+use airlock_core::{Error, ErrorKind};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn exit_code(err: &Error) -> u8 {
+    match err.kind() {
+        k if k.is_refusal() => 1,
+        ErrorKind::InvalidInput | ErrorKind::Config | ErrorKind::NotFound => 2,
+        ErrorKind::Store | ErrorKind::Signer | ErrorKind::Keychain | ErrorKind::Database => 3,
+        _ => 3,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let json = cli.json;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the async runtime starts");
+    match runtime.block_on(run::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if json {
+                let body = serde_json::json!({
+                    "error": { "kind": err.kind(), "message": err.to_string() }
+                });
+                println!("{body}");
+            }
+            eprintln!("error: {err}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}

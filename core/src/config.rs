@@ -56,10 +56,19 @@ fn full_plan() -> Vec<f64> {
 
 fn default_channels() -> BTreeMap<String, ChannelConfig> {
     BTreeMap::from([
-        ("Staging".to_string(), ChannelConfig { protected: false, plan: full_plan() }),
+        (
+            "Staging".to_string(),
+            ChannelConfig {
+                protected: false,
+                plan: full_plan(),
+            },
+        ),
         (
             "Production".to_string(),
-            ChannelConfig { protected: true, plan: vec![5.0, 20.0, 50.0, 100.0] },
+            ChannelConfig {
+                protected: true,
+                plan: vec![5.0, 20.0, 50.0, 100.0],
+            },
         ),
     ])
 }
@@ -97,9 +106,11 @@ impl Config {
                 path.display()
             ))
         })?;
-        let config: Self = toml::from_str(&text)
+        let config: Self =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        config
+            .validate()
             .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        config.validate().map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
 
@@ -140,13 +151,20 @@ impl Config {
     pub fn channel(&self, name: &str) -> Result<&ChannelConfig> {
         self.channels.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.channels.keys().map(String::as_str).collect();
-            Error::NotFound(format!("no channel {name:?}; channels are {}", known.join(", ")))
+            Error::NotFound(format!(
+                "no channel {name:?}; channels are {}",
+                known.join(", ")
+            ))
         })
     }
 
     /// The channel's rollout plan in basis points.
     pub fn plan(&self, channel: &str) -> Result<Vec<u32>> {
-        self.channel(channel)?.plan.iter().map(|p| percent_to_basis_points(*p)).collect()
+        self.channel(channel)?
+            .plan
+            .iter()
+            .map(|p| percent_to_basis_points(*p))
+            .collect()
     }
 
     pub fn limits(&self, app: &str) -> Limits {

@@ -56,13 +56,21 @@ pub enum Error {
     #[error("{} failed {} policy gate(s); nothing was written:\n{}",
         .bundle, .violations.len(),
         .violations.iter().map(|v| format!("  - {v}")).collect::<Vec<_>>().join("\n"))]
-    Gates { bundle: String, violations: Vec<Violation> },
+    Gates {
+        bundle: String,
+        violations: Vec<Violation>,
+    },
     #[error(
         "{app} {version} needs an approval for {channel} from someone other than its author \
          ({author}) before it can be promoted there; ask a reviewer to run \
          `airlock approve {app} {version} --channel {channel}`"
     )]
-    ApprovalMissing { app: String, version: String, channel: String, author: String },
+    ApprovalMissing {
+        app: String,
+        version: String,
+        channel: String,
+        author: String,
+    },
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("{0}")]
@@ -72,7 +80,12 @@ pub enum Error {
     #[error("integrity check failed: {0}")]
     Integrity(String),
     #[error("store {store}: {op} {key}: {detail}")]
-    Store { store: String, op: &'static str, key: String, detail: String },
+    Store {
+        store: String,
+        op: &'static str,
+        key: String,
+        detail: String,
+    },
     #[error("signer: {0}")]
     Signer(String),
     #[error("keychain: {0}")]

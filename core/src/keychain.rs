@@ -27,13 +27,16 @@ const HOW_TO_FIX: &str = "Airlock keeps keys only in the OS keychain (the Secret
 
 impl SecretServiceKeychain {
     pub fn connect() -> Result<Self> {
-        let store = zbus_secret_service_keyring_store::Store::new()
-            .map_err(|e| Error::Keychain(format!("cannot reach the keychain: {e}. {HOW_TO_FIX}")))?;
+        let store = zbus_secret_service_keyring_store::Store::new().map_err(|e| {
+            Error::Keychain(format!("cannot reach the keychain: {e}. {HOW_TO_FIX}"))
+        })?;
         Ok(Self { store })
     }
 
     fn entry(&self, service: &str, account: &str) -> Result<keyring_core::Entry> {
-        self.store.build(service, account, None).map_err(|e| describe(e, service, account))
+        self.store
+            .build(service, account, None)
+            .map_err(|e| describe(e, service, account))
     }
 }
 
@@ -80,7 +83,9 @@ pub struct MemoryKeychain {
 impl Keychain for MemoryKeychain {
     fn get(&self, service: &str, account: &str) -> Result<Option<Sensitive<Vec<u8>>>> {
         let entries = self.entries.lock().expect("keychain lock poisoned");
-        Ok(entries.get(&(service.to_string(), account.to_string())).cloned())
+        Ok(entries
+            .get(&(service.to_string(), account.to_string()))
+            .cloned())
     }
 
     fn set(&self, service: &str, account: &str, secret: &Sensitive<Vec<u8>>) -> Result<()> {
@@ -91,6 +96,8 @@ impl Keychain for MemoryKeychain {
 
     fn delete(&self, service: &str, account: &str) -> Result<bool> {
         let mut entries = self.entries.lock().expect("keychain lock poisoned");
-        Ok(entries.remove(&(service.to_string(), account.to_string())).is_some())
+        Ok(entries
+            .remove(&(service.to_string(), account.to_string()))
+            .is_some())
     }
 }

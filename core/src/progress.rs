@@ -11,7 +11,12 @@ pub enum ProgressEvent {
     Step { name: String },
     /// Hashing the bundle's files.
     #[serde(rename_all = "camelCase")]
-    Hashing { files_done: u64, files_total: u64, bytes_done: u64, bytes_total: u64 },
+    Hashing {
+        files_done: u64,
+        files_total: u64,
+        bytes_done: u64,
+        bytes_total: u64,
+    },
     /// Uploading blobs; `skipped` counts files already in the store.
     #[serde(rename_all = "camelCase")]
     Uploading {

@@ -5,8 +5,8 @@
 //! always be rebuilt from the store, so it is never the source of truth.
 
 use crate::error::{Error, Result};
-use crate::log::reader::{Head, StoredEntry};
 use crate::log::LogEntry;
+use crate::log::reader::{Head, StoredEntry};
 use crate::state::AppState;
 use crate::status::status_of;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -48,17 +48,24 @@ impl Registry {
     }
 
     async fn connect(options: SqliteConnectOptions, max: u32) -> Result<Self> {
-        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
     }
 
     pub async fn head(&self, app: &str) -> Result<Option<Head>> {
-        let row = sqlx::query("SELECT seq, hash FROM events WHERE app = ? ORDER BY seq DESC LIMIT 1")
-            .bind(app)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| Head { seq: r.get::<i64, _>(0) as u64, hash: r.get(1) }))
+        let row =
+            sqlx::query("SELECT seq, hash FROM events WHERE app = ? ORDER BY seq DESC LIMIT 1")
+                .bind(app)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| Head {
+            seq: r.get::<i64, _>(0) as u64,
+            hash: r.get(1),
+        }))
     }
 
     pub async fn entries(&self, app: &str) -> Result<Vec<StoredEntry>> {
@@ -70,21 +77,36 @@ impl Registry {
             .map(|r| {
                 let bytes: Vec<u8> = r.get(2);
                 let key = format!("{app} seq {}", r.get::<i64, _>(0));
-                Ok(StoredEntry { entry: LogEntry::from_bytes(&key, &bytes)?, bytes, hash: r.get(1) })
+                Ok(StoredEntry {
+                    entry: LogEntry::from_bytes(&key, &bytes)?,
+                    bytes,
+                    hash: r.get(1),
+                })
             })
             .collect()
     }
 
     pub async fn apps(&self) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT DISTINCT app FROM events ORDER BY app").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT DISTINCT app FROM events ORDER BY app")
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
     /// Forgets an app's projection (used when the store's log no longer matches it).
     pub async fn forget(&self, app: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        for table in ["events", "releases", "release_channels", "channels", "approvals"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE app = ?")).bind(app).execute(&mut *tx).await?;
+        for table in [
+            "events",
+            "releases",
+            "release_channels",
+            "channels",
+            "approvals",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE app = ?"))
+                .bind(app)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -107,39 +129,72 @@ impl Registry {
                 .execute(&mut *tx).await?;
         }
         for table in ["releases", "release_channels", "channels", "approvals"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE app = ?")).bind(app).execute(&mut *tx).await?;
+            sqlx::query(&format!("DELETE FROM {table} WHERE app = ?"))
+                .bind(app)
+                .execute(&mut *tx)
+                .await?;
         }
         for r in state.releases.values() {
             let q = r.quarantined.as_ref();
             sqlx::query("INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                .bind(app).bind(&r.version).bind(&r.author).bind(r.released_at.to_string())
-                .bind(&r.channel).bind(&r.bundle_hash).bind(&r.manifest.sha256).bind(&r.release.sha256)
-                .bind(r.files as i64).bind(r.bytes as i64).bind(&r.min_native_version)
-                .bind(q.map(|q| q.at.to_string())).bind(q.and_then(|q| q.reason.clone()))
-                .execute(&mut *tx).await?;
+                .bind(app)
+                .bind(&r.version)
+                .bind(&r.author)
+                .bind(r.released_at.to_string())
+                .bind(&r.channel)
+                .bind(&r.bundle_hash)
+                .bind(&r.manifest.sha256)
+                .bind(&r.release.sha256)
+                .bind(r.files as i64)
+                .bind(r.bytes as i64)
+                .bind(&r.min_native_version)
+                .bind(q.map(|q| q.at.to_string()))
+                .bind(q.and_then(|q| q.reason.clone()))
+                .execute(&mut *tx)
+                .await?;
         }
         for (name, c) in &state.channels {
             let r = c.rollout.as_ref();
             sqlx::query("INSERT INTO channels VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                .bind(app).bind(name).bind(&c.current).bind(r.map(|r| &r.version))
-                .bind(r.map(|r| r.basis_points as i64)).bind(r.map(|r| &r.rollout_id))
-                .bind(r.is_some_and(|r| r.paused)).bind(c.served.as_ref().map(|h| h.seq as i64))
-                .execute(&mut *tx).await?;
+                .bind(app)
+                .bind(name)
+                .bind(&c.current)
+                .bind(r.map(|r| &r.version))
+                .bind(r.map(|r| r.basis_points as i64))
+                .bind(r.map(|r| &r.rollout_id))
+                .bind(r.is_some_and(|r| r.paused))
+                .bind(c.served.as_ref().map(|h| h.seq as i64))
+                .execute(&mut *tx)
+                .await?;
             for (version, p) in &c.placements {
                 let status = status_of(state, version, name, is_protected(name))
                     .expect("every placed release has a status");
-                let paused = matches!(status, crate::status::Status::RollingOut { paused: true, .. });
+                let paused = matches!(
+                    status,
+                    crate::status::Status::RollingOut { paused: true, .. }
+                );
                 sqlx::query("INSERT INTO release_channels VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                    .bind(app).bind(version).bind(name).bind(status.label())
-                    .bind(status.basis_points().map(i64::from)).bind(paused)
-                    .bind(p.since.to_string()).bind(p.since_seq as i64)
-                    .execute(&mut *tx).await?;
+                    .bind(app)
+                    .bind(version)
+                    .bind(name)
+                    .bind(status.label())
+                    .bind(status.basis_points().map(i64::from))
+                    .bind(paused)
+                    .bind(p.since.to_string())
+                    .bind(p.since_seq as i64)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         for a in &state.approvals {
             sqlx::query("INSERT OR IGNORE INTO approvals VALUES (?, ?, ?, ?, ?)")
-                .bind(app).bind(&a.version).bind(&a.channel).bind(&a.actor).bind(a.at.to_string())
-                .execute(&mut *tx).await?;
+                .bind(app)
+                .bind(&a.version)
+                .bind(&a.channel)
+                .bind(&a.actor)
+                .bind(a.at.to_string())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await.map_err(Error::from)
     }
@@ -177,8 +232,11 @@ impl Registry {
         let mut tx = self.pool.begin().await?;
         for (sha, size) in blobs {
             sqlx::query("INSERT OR IGNORE INTO known_blobs VALUES (?, ?, ?)")
-                .bind(store).bind(sha).bind(*size as i64)
-                .execute(&mut *tx).await?;
+                .bind(store)
+                .bind(sha)
+                .bind(*size as i64)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await.map_err(Error::from)
     }
@@ -187,7 +245,10 @@ impl Registry {
         let mut tx = self.pool.begin().await?;
         for sha in blobs {
             sqlx::query("DELETE FROM known_blobs WHERE store = ? AND sha256 = ?")
-                .bind(store).bind(sha).execute(&mut *tx).await?;
+                .bind(store)
+                .bind(sha)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await.map_err(Error::from)
     }

@@ -34,6 +34,9 @@ mod tests {
     fn debug_never_shows_the_value() {
         let s = Sensitive::new("hunter2".to_string());
         let shown = format!("{s:?} {:?}", Some(&s));
-        assert!(!shown.contains("hunter2"), "a secret leaked into Debug output: {shown}");
+        assert!(
+            !shown.contains("hunter2"),
+            "a secret leaked into Debug output: {shown}"
+        );
     }
 }

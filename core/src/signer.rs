@@ -49,7 +49,12 @@ pub async fn sign_envelope(
             key.keyid()
         )));
     }
-    Ok(Envelope::new(payload_type, payload, key.keyid().to_string(), &sig))
+    Ok(Envelope::new(
+        payload_type,
+        payload,
+        key.keyid().to_string(),
+        &sig,
+    ))
 }
 
 const SERVICE: &str = "airlock";
@@ -80,12 +85,18 @@ impl LocalSigner {
             }
         };
         let pair = RsaKeyPair::from_pkcs8(pkcs8.expose()).map_err(|e| {
-            Error::Signer(format!("the keychain entry {SERVICE}/{account} is not a usable key: {e}"))
+            Error::Signer(format!(
+                "the keychain entry {SERVICE}/{account} is not a usable key: {e}"
+            ))
         })?;
         let spki = AsDer::<PublicKeyX509Der>::as_der(pair.public_key())
             .map_err(|_| Error::Signer("could not encode the public key".into()))?;
         let public = PublicKey::from_spki_der(spki.as_ref())?;
-        Ok(Self { name: name.to_string(), key: Sensitive::new(Arc::new(pair)), public })
+        Ok(Self {
+            name: name.to_string(),
+            key: Sensitive::new(Arc::new(pair)),
+            public,
+        })
     }
 }
 
@@ -119,18 +130,31 @@ mod tests {
         let keychain = MemoryKeychain::default();
         let a = LocalSigner::load_or_create(&keychain, "t").unwrap();
         let b = LocalSigner::load_or_create(&keychain, "t").unwrap();
-        assert_eq!(a.public_key(), b.public_key(), "the second load must reuse the stored key");
-        let env = sign_envelope(&a, dsse::POINTER_PAYLOAD_TYPE, b"{}").await.unwrap();
-        let payload = env.verify(dsse::POINTER_PAYLOAD_TYPE, &[b.public_key().clone()]).unwrap();
+        assert_eq!(
+            a.public_key(),
+            b.public_key(),
+            "the second load must reuse the stored key"
+        );
+        let env = sign_envelope(&a, dsse::POINTER_PAYLOAD_TYPE, b"{}")
+            .await
+            .unwrap();
+        let payload = env
+            .verify(dsse::POINTER_PAYLOAD_TYPE, &[b.public_key().clone()])
+            .unwrap();
         assert_eq!(payload, b"{}");
-        assert!(!format!("{a:?}").contains("PRIVATE"), "Debug must not show the key");
+        assert!(
+            !format!("{a:?}").contains("PRIVATE"),
+            "Debug must not show the key"
+        );
     }
 
     #[tokio::test]
     async fn oversized_messages_are_refused_before_signing() {
         let keychain = MemoryKeychain::default();
         let s = LocalSigner::load_or_create(&keychain, "t").unwrap();
-        let err = sign_envelope(&s, dsse::RELEASE_PAYLOAD_TYPE, &[b'x'; 4096]).await.unwrap_err();
+        let err = sign_envelope(&s, dsse::RELEASE_PAYLOAD_TYPE, &[b'x'; 4096])
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), crate::error::ErrorKind::InvalidInput);
     }
 }

@@ -40,7 +40,10 @@ pub struct Quarantine {
 pub enum Placement {
     Current,
     #[serde(rename_all = "camelCase")]
-    RollingOut { basis_points: u32, paused: bool },
+    RollingOut {
+        basis_points: u32,
+        paused: bool,
+    },
     RollbackReady,
     Reverted,
     Archived,
@@ -93,7 +96,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(app: &str) -> Self {
-        Self { app: app.to_string(), ..Self::default() }
+        Self {
+            app: app.to_string(),
+            ..Self::default()
+        }
     }
 
     pub fn fold<'a>(app: &str, entries: impl IntoIterator<Item = &'a StoredEntry>) -> Result<Self> {
@@ -109,9 +115,9 @@ impl AppState {
     }
 
     pub fn release(&self, version: &str) -> Result<&Release> {
-        self.releases.get(version).ok_or_else(|| {
-            Error::NotFound(format!("{} has no release {version}", self.app))
-        })
+        self.releases
+            .get(version)
+            .ok_or_else(|| Error::NotFound(format!("{} has no release {version}", self.app)))
     }
 
     pub fn channel(&self, name: &str) -> Channel {
@@ -119,22 +125,33 @@ impl AppState {
     }
 
     pub fn placement(&self, version: &str, channel: &str) -> Option<Placement> {
-        self.channels.get(channel)?.placements.get(version).map(|p| p.placement)
+        self.channels
+            .get(channel)?
+            .placements
+            .get(version)
+            .map(|p| p.placement)
     }
 
     pub fn is_approved(&self, version: &str, channel: &str, author: &str) -> bool {
-        self.approvals.iter().any(|a| a.version == version && a.channel == channel && a.actor != author)
+        self.approvals
+            .iter()
+            .any(|a| a.version == version && a.channel == channel && a.actor != author)
     }
 
     /// Rollback-ready releases of `channel`, newest first.
     pub fn rollback_candidates(&self, channel: &str) -> Vec<String> {
-        let Some(c) = self.channels.get(channel) else { return Vec::new() };
+        let Some(c) = self.channels.get(channel) else {
+            return Vec::new();
+        };
         let mut ready: Vec<(&String, u64)> = c
             .placements
             .iter()
             .filter(|(v, p)| {
                 p.placement == Placement::RollbackReady
-                    && self.releases.get(*v).is_some_and(|r| r.quarantined.is_none())
+                    && self
+                        .releases
+                        .get(*v)
+                        .is_some_and(|r| r.quarantined.is_none())
             })
             .map(|(v, p)| (v, p.since_seq))
             .collect();
@@ -167,30 +184,53 @@ impl AppState {
 
     pub fn apply(&mut self, stored: &StoredEntry) -> Result<()> {
         let e = &stored.entry;
-        let head = Head { seq: e.seq, hash: stored.hash.clone() };
+        let head = Head {
+            seq: e.seq,
+            hash: stored.hash.clone(),
+        };
         match &e.event {
-            Event::Released { version, channel, manifest, release, bundle_hash, files, bytes,
-                min_native_version, archived } => {
+            Event::Released {
+                version,
+                channel,
+                manifest,
+                release,
+                bundle_hash,
+                files,
+                bytes,
+                min_native_version,
+                archived,
+            } => {
                 if self.releases.contains_key(version) {
                     return Err(self.broken(e, format!("{version} released twice")));
                 }
-                self.releases.insert(version.clone(), Release {
-                    version: version.clone(),
-                    author: e.actor.clone(),
-                    released_at: e.at,
-                    channel: channel.clone(),
-                    manifest: manifest.clone(),
-                    release: release.clone(),
-                    bundle_hash: bundle_hash.clone(),
-                    files: *files,
-                    bytes: *bytes,
-                    min_native_version: min_native_version.clone(),
-                    quarantined: None,
-                });
+                self.releases.insert(
+                    version.clone(),
+                    Release {
+                        version: version.clone(),
+                        author: e.actor.clone(),
+                        released_at: e.at,
+                        channel: channel.clone(),
+                        manifest: manifest.clone(),
+                        release: release.clone(),
+                        bundle_hash: bundle_hash.clone(),
+                        files: *files,
+                        bytes: *bytes,
+                        min_native_version: min_native_version.clone(),
+                        quarantined: None,
+                    },
+                );
                 self.complete(e, channel, version, archived);
             }
-            Event::Promoted { version, to, basis_points, rollout_id, archived, .. } => {
-                self.release(version).map_err(|_| self.broken(e, format!("unknown {version}")))?;
+            Event::Promoted {
+                version,
+                to,
+                basis_points,
+                rollout_id,
+                archived,
+                ..
+            } => {
+                self.release(version)
+                    .map_err(|_| self.broken(e, format!("unknown {version}")))?;
                 if *basis_points >= airlock_protocol::bucketing::FULL {
                     self.complete(e, to, version, archived);
                 } else {
@@ -202,36 +242,82 @@ impl AppState {
                         paused: false,
                         started_seq: e.seq,
                     });
-                    place(c, version, Placement::RollingOut { basis_points: *basis_points, paused: false }, e);
+                    place(
+                        c,
+                        version,
+                        Placement::RollingOut {
+                            basis_points: *basis_points,
+                            paused: false,
+                        },
+                        e,
+                    );
                 }
             }
-            Event::Expanded { channel, version, basis_points, archived, .. } => {
+            Event::Expanded {
+                channel,
+                version,
+                basis_points,
+                archived,
+                ..
+            } => {
                 if *basis_points >= airlock_protocol::bucketing::FULL {
                     self.complete(e, channel, version, archived);
                 } else {
                     let c = self.channels.entry(channel.clone()).or_default();
-                    let r = c.rollout.as_mut().ok_or_else(|| Error::Integrity(format!(
-                        "log of {} at seq {}: expand without a rollout", e.app, e.seq)))?;
+                    let r = c.rollout.as_mut().ok_or_else(|| {
+                        Error::Integrity(format!(
+                            "log of {} at seq {}: expand without a rollout",
+                            e.app, e.seq
+                        ))
+                    })?;
                     r.basis_points = *basis_points;
-                    place(c, version, Placement::RollingOut { basis_points: *basis_points, paused: false }, e);
+                    place(
+                        c,
+                        version,
+                        Placement::RollingOut {
+                            basis_points: *basis_points,
+                            paused: false,
+                        },
+                        e,
+                    );
                 }
             }
-            Event::Paused { channel, version, .. } | Event::Resumed { channel, version, .. } => {
+            Event::Paused {
+                channel, version, ..
+            }
+            | Event::Resumed {
+                channel, version, ..
+            } => {
                 let paused = matches!(e.event, Event::Paused { .. });
                 let c = self.channels.entry(channel.clone()).or_default();
                 if let Some(r) = c.rollout.as_mut() {
                     r.paused = paused;
                     let basis_points = r.basis_points;
-                    place(c, version, Placement::RollingOut { basis_points, paused }, e);
+                    place(
+                        c,
+                        version,
+                        Placement::RollingOut {
+                            basis_points,
+                            paused,
+                        },
+                        e,
+                    );
                 }
                 return self.advance(head, None);
             }
-            Event::Reverted { channel, version, .. } => {
+            Event::Reverted {
+                channel, version, ..
+            } => {
                 let c = self.channels.entry(channel.clone()).or_default();
                 c.rollout = None;
                 place(c, version, Placement::Reverted, e);
             }
-            Event::RolledBack { channel, from, to, ended_rollout } => {
+            Event::RolledBack {
+                channel,
+                from,
+                to,
+                ended_rollout,
+            } => {
                 let c = self.channels.entry(channel.clone()).or_default();
                 if let Some(v) = ended_rollout {
                     place(c, v, Placement::Reverted, e);
@@ -242,7 +328,11 @@ impl AppState {
                 if let Some(bad) = from {
                     place(c, bad, Placement::Archived, e);
                     if let Some(r) = self.releases.get_mut(bad) {
-                        r.quarantined = Some(Quarantine { at: e.at, actor: e.actor.clone(), reason: e.reason.clone() });
+                        r.quarantined = Some(Quarantine {
+                            at: e.at,
+                            actor: e.actor.clone(),
+                            reason: e.reason.clone(),
+                        });
                     }
                 }
             }
@@ -256,7 +346,11 @@ impl AppState {
             }
             Event::Quarantined { version } => {
                 if let Some(r) = self.releases.get_mut(version) {
-                    r.quarantined = Some(Quarantine { at: e.at, actor: e.actor.clone(), reason: e.reason.clone() });
+                    r.quarantined = Some(Quarantine {
+                        at: e.at,
+                        actor: e.actor.clone(),
+                        reason: e.reason.clone(),
+                    });
                 }
             }
             Event::Archived { version, channel } => {
@@ -280,7 +374,11 @@ impl AppState {
     /// `version` becomes `channel`'s current; the one it replaces becomes rollback-ready.
     fn complete(&mut self, e: &LogEntry, channel: &str, version: &str, archived: &[String]) {
         let c = self.channels.entry(channel.to_string()).or_default();
-        if let Some(old) = c.current.replace(version.to_string()).filter(|o| o != version) {
+        if let Some(old) = c
+            .current
+            .replace(version.to_string())
+            .filter(|o| o != version)
+        {
             place(c, &old, Placement::RollbackReady, e);
         }
         c.rollout = None;
@@ -298,6 +396,10 @@ impl AppState {
 fn place(c: &mut Channel, version: &str, placement: Placement, e: &LogEntry) {
     c.placements.insert(
         version.to_string(),
-        PlacementRecord { placement, since: e.at, since_seq: e.seq },
+        PlacementRecord {
+            placement,
+            since: e.at,
+            since_seq: e.seq,
+        },
     );
 }

@@ -10,7 +10,10 @@ use serde::Serialize;
 pub enum Status {
     Staged,
     #[serde(rename_all = "camelCase")]
-    RollingOut { basis_points: u32, paused: bool },
+    RollingOut {
+        basis_points: u32,
+        paused: bool,
+    },
     Current,
     RollbackReady,
     Reverted,
@@ -42,24 +45,46 @@ impl Status {
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::RollingOut { basis_points, paused } => {
+            Self::RollingOut {
+                basis_points,
+                paused,
+            } => {
                 let pct = *basis_points as f64 / 100.0;
-                write!(f, "rolling out at {pct} %{}", if *paused { " (paused)" } else { "" })
+                write!(
+                    f,
+                    "rolling out at {pct} %{}",
+                    if *paused { " (paused)" } else { "" }
+                )
             }
             other => f.write_str(other.label()),
         }
     }
 }
 
-pub fn status_of(state: &AppState, version: &str, channel: &str, protected: bool) -> Option<Status> {
+pub fn status_of(
+    state: &AppState,
+    version: &str,
+    channel: &str,
+    protected: bool,
+) -> Option<Status> {
     let placement = state.placement(version, channel)?;
-    if state.releases.get(version).is_some_and(|r| r.quarantined.is_some()) {
+    if state
+        .releases
+        .get(version)
+        .is_some_and(|r| r.quarantined.is_some())
+    {
         return Some(Status::Quarantined);
     }
     Some(match placement {
         Placement::Current if protected => Status::Current,
         Placement::Current => Status::Staged,
-        Placement::RollingOut { basis_points, paused } => Status::RollingOut { basis_points, paused },
+        Placement::RollingOut {
+            basis_points,
+            paused,
+        } => Status::RollingOut {
+            basis_points,
+            paused,
+        },
         Placement::RollbackReady => Status::RollbackReady,
         Placement::Reverted => Status::Reverted,
         Placement::Archived => Status::Archived,

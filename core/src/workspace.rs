@@ -32,7 +32,10 @@ impl Attribution {
                     .into(),
             ));
         }
-        Ok(Self { actor: actor.to_string(), reason: reason.map(str::to_string) })
+        Ok(Self {
+            actor: actor.to_string(),
+            reason: reason.map(str::to_string),
+        })
     }
 }
 
@@ -172,7 +175,10 @@ fn parse_signer(signer: &str) -> Result<String> {
     match signer.split_once(':') {
         None if signer == "local" => Ok("default".into()),
         Some(("local", name))
-            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
         {
             Ok(name.into())
         }
@@ -196,7 +202,10 @@ pub async fn check_create_only(store: &dyn Store) -> Result<()> {
     let second = store.put_new(&key, b"2", ObjectClass::Log).await?;
     let kept = store.get(&key).await?.map(|o| o.bytes);
     store.delete(&key).await?;
-    if first != PutOutcome::Created || second != PutOutcome::AlreadyExists || kept.as_deref() != Some(b"1") {
+    if first != PutOutcome::Created
+        || second != PutOutcome::AlreadyExists
+        || kept.as_deref() != Some(b"1")
+    {
         return Err(Error::Config(format!(
             "store {} does not honour create-only writes (a second write to {key} was not \
              refused); Airlock's event log would not be safe there",

@@ -17,7 +17,11 @@ struct Collector {
 
 impl Collector {
     fn new(budget: u64) -> Self {
-        Self { entries: Vec::new(), kept: 0, budget }
+        Self {
+            entries: Vec::new(),
+            kept: 0,
+            budget,
+        }
     }
 
     fn file(&mut self, name: Vec<u8>, size: u64, reader: &mut dyn Read) -> std::io::Result<()> {
@@ -51,7 +55,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Collector) -> std::io::Result<()> {
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
-        let rel = path.strip_prefix(root).expect("walked paths stay under the root");
+        let rel = path
+            .strip_prefix(root)
+            .expect("walked paths stay under the root");
         let name = rel_name(rel);
         let kind = fs::symlink_metadata(&path)?.file_type();
         if kind.is_symlink() {
@@ -92,7 +98,8 @@ pub(crate) fn read_zip(path: &Path, budget: u64) -> Result<Vec<RawEntry>> {
             out.entries.push(RawEntry::Special { name });
         } else {
             let size = entry.size();
-            out.file(name, size, &mut entry).map_err(|e| unreadable(path, e))?;
+            out.file(name, size, &mut entry)
+                .map_err(|e| unreadable(path, e))?;
         }
     }
     Ok(out.entries)
@@ -116,7 +123,8 @@ pub(crate) fn read_tar_gz(path: &Path, budget: u64) -> Result<Vec<RawEntry>> {
             out.entries.push(RawEntry::Link { name });
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             let size = entry.size();
-            out.file(name, size, &mut entry).map_err(|e| unreadable(path, e))?;
+            out.file(name, size, &mut entry)
+                .map_err(|e| unreadable(path, e))?;
         } else if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             continue;
         } else {

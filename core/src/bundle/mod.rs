@@ -33,9 +33,17 @@ impl Bundle {
 /// One entry as found in the input, before the gates.
 #[derive(Debug)]
 pub(crate) enum RawEntry {
-    File { name: Vec<u8>, size: u64, bytes: Option<Vec<u8>> },
-    Link { name: Vec<u8> },
-    Special { name: Vec<u8> },
+    File {
+        name: Vec<u8>,
+        size: u64,
+        bytes: Option<Vec<u8>>,
+    },
+    Link {
+        name: Vec<u8>,
+    },
+    Special {
+        name: Vec<u8>,
+    },
 }
 
 /// Reads and gates a bundle. `extra` holds violations found by the caller (such as an
@@ -43,7 +51,11 @@ pub(crate) enum RawEntry {
 pub fn read(path: &Path, limits: &Limits, extra: Vec<Violation>) -> Result<Bundle> {
     let source = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| Error::io("read bundle", path, e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_lowercase();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_lowercase();
     let budget = limits.max_total_bytes;
     let entries = if meta.is_dir() {
         archive::read_folder(path, budget)?
@@ -66,7 +78,9 @@ pub fn read(path: &Path, limits: &Limits, extra: Vec<Violation>) -> Result<Bundl
             }
         };
         let Ok(path) = std::str::from_utf8(name).map(str::to_string) else {
-            violations.push(Violation::NotUtf8 { lossy: String::from_utf8_lossy(name).into() });
+            violations.push(Violation::NotUtf8 {
+                lossy: String::from_utf8_lossy(name).into(),
+            });
             continue;
         };
         match entry {
@@ -80,7 +94,10 @@ pub fn read(path: &Path, limits: &Limits, extra: Vec<Violation>) -> Result<Bundl
     }
     violations.extend(policy::check_files(&sizes, limits));
     if !violations.is_empty() {
-        return Err(Error::Gates { bundle: source, violations });
+        return Err(Error::Gates {
+            bundle: source,
+            violations,
+        });
     }
     let mut files: Vec<BundleFile> = files
         .into_iter()

@@ -36,18 +36,51 @@ impl Default for Limits {
 #[serde(tag = "rule", rename_all = "camelCase")]
 pub enum Violation {
     Empty,
-    TotalTooLarge { bytes: u64, limit: u64 },
-    FileTooLarge { path: String, bytes: u64, limit: u64 },
-    TooManyFiles { count: u64, limit: u64 },
-    Forbidden { path: String, pattern: String },
-    NotUtf8 { lossy: String },
-    UnsafePath { path: String, why: &'static str },
-    Link { path: String },
-    SpecialFile { path: String },
-    Duplicate { path: String, other: String },
-    CaseCollision { path: String, other: String },
-    InvalidVersion { version: String, why: String },
-    AlreadyReleased { version: String },
+    TotalTooLarge {
+        bytes: u64,
+        limit: u64,
+    },
+    FileTooLarge {
+        path: String,
+        bytes: u64,
+        limit: u64,
+    },
+    TooManyFiles {
+        count: u64,
+        limit: u64,
+    },
+    Forbidden {
+        path: String,
+        pattern: String,
+    },
+    NotUtf8 {
+        lossy: String,
+    },
+    UnsafePath {
+        path: String,
+        why: &'static str,
+    },
+    Link {
+        path: String,
+    },
+    SpecialFile {
+        path: String,
+    },
+    Duplicate {
+        path: String,
+        other: String,
+    },
+    CaseCollision {
+        path: String,
+        other: String,
+    },
+    InvalidVersion {
+        version: String,
+        why: String,
+    },
+    AlreadyReleased {
+        version: String,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -55,16 +88,25 @@ impl fmt::Display for Violation {
         match self {
             Self::Empty => write!(f, "the bundle contains no files"),
             Self::TotalTooLarge { bytes, limit } => {
-                write!(f, "total size {bytes} bytes exceeds the limit of {limit} bytes")
+                write!(
+                    f,
+                    "total size {bytes} bytes exceeds the limit of {limit} bytes"
+                )
             }
             Self::FileTooLarge { path, bytes, limit } => {
-                write!(f, "{path}: {bytes} bytes exceeds the per-file limit of {limit} bytes")
+                write!(
+                    f,
+                    "{path}: {bytes} bytes exceeds the per-file limit of {limit} bytes"
+                )
             }
             Self::TooManyFiles { count, limit } => {
                 write!(f, "{count} files exceed the limit of {limit} files")
             }
             Self::Forbidden { path, pattern } => {
-                write!(f, "{path}: forbidden file (matches {pattern:?}); remove it from the build")
+                write!(
+                    f,
+                    "{path}: forbidden file (matches {pattern:?}); remove it from the build"
+                )
             }
             Self::NotUtf8 { lossy } => write!(f, "{lossy}: file name is not valid UTF-8"),
             Self::UnsafePath { path, why } => write!(f, "{path:?}: unsafe path ({why})"),
@@ -73,7 +115,10 @@ impl fmt::Display for Violation {
                 write!(f, "{path}: not a regular file (device, fifo or socket)")
             }
             Self::Duplicate { path, other } => {
-                write!(f, "{path:?} and {other:?} are the same path after Unicode normalisation")
+                write!(
+                    f,
+                    "{path:?} and {other:?} are the same path after Unicode normalisation"
+                )
             }
             Self::CaseCollision { path, other } => write!(
                 f,
@@ -84,7 +129,10 @@ impl fmt::Display for Violation {
                 write!(f, "version {version:?} is not valid: {why}")
             }
             Self::AlreadyReleased { version } => {
-                write!(f, "version {version} is already released; pick a new version")
+                write!(
+                    f,
+                    "version {version} is already released; pick a new version"
+                )
             }
         }
     }
@@ -152,17 +200,26 @@ pub fn check_files(files: &[(String, u64)], limits: &Limits) -> Vec<Violation> {
     }
     let count = files.len() as u64;
     if count > limits.max_files {
-        out.push(Violation::TooManyFiles { count, limit: limits.max_files });
+        out.push(Violation::TooManyFiles {
+            count,
+            limit: limits.max_files,
+        });
     }
     let total: u64 = files.iter().map(|(_, size)| size).sum();
     if total > limits.max_total_bytes {
-        out.push(Violation::TotalTooLarge { bytes: total, limit: limits.max_total_bytes });
+        out.push(Violation::TotalTooLarge {
+            bytes: total,
+            limit: limits.max_total_bytes,
+        });
     }
     let mut normalised: HashMap<String, &str> = HashMap::new();
     let mut folded: HashMap<String, &str> = HashMap::new();
     for (path, size) in files {
         if let Some(why) = path_problem(path) {
-            out.push(Violation::UnsafePath { path: path.clone(), why });
+            out.push(Violation::UnsafePath {
+                path: path.clone(),
+                why,
+            });
             continue;
         }
         if *size > limits.max_file_bytes {
@@ -174,15 +231,24 @@ pub fn check_files(files: &[(String, u64)], limits: &Limits) -> Vec<Violation> {
         }
         let name = path.rsplit('/').next().unwrap_or(path);
         if let Some(pattern) = limits.forbidden.iter().find(|p| glob_matches(p, name)) {
-            out.push(Violation::Forbidden { path: path.clone(), pattern: pattern.clone() });
+            out.push(Violation::Forbidden {
+                path: path.clone(),
+                pattern: pattern.clone(),
+            });
         }
         let nfc: String = path.nfc().collect();
         if let Some(other) = normalised.insert(nfc.clone(), path) {
-            out.push(Violation::Duplicate { path: path.clone(), other: other.to_string() });
+            out.push(Violation::Duplicate {
+                path: path.clone(),
+                other: other.to_string(),
+            });
             continue;
         }
         if let Some(other) = folded.insert(nfc.to_lowercase(), path) {
-            out.push(Violation::CaseCollision { path: path.clone(), other: other.to_string() });
+            out.push(Violation::CaseCollision {
+                path: path.clone(),
+                other: other.to_string(),
+            });
         }
     }
     out
@@ -198,20 +264,37 @@ mod tests {
 
     #[test]
     fn every_unsafe_path_is_named() {
-        for bad in ["/abs", "a/../b", "..", "a\\b", "a\nb", "a\rb", "a//b", "./a", "C:x", "a/"] {
+        for bad in [
+            "/abs", "a/../b", "..", "a\\b", "a\nb", "a\rb", "a//b", "./a", "C:x", "a/",
+        ] {
             assert!(path_problem(bad).is_some(), "{bad:?} must be refused");
         }
-        for good in ["index.html", "assets/app.js", "a/b/c.d.e", "ünïcode/naïve.js"] {
+        for good in [
+            "index.html",
+            "assets/app.js",
+            "a/b/c.d.e",
+            "ünïcode/naïve.js",
+        ] {
             assert_eq!(path_problem(good), None, "{good:?} is a fine path");
         }
     }
 
     #[test]
     fn all_violations_are_listed_at_once() {
-        let limits = Limits { max_files: 3, ..Limits::default() };
-        let v = check_files(&files(&["a.js", "a.js.map", "A.JS", "../x", "b.js"]), &limits);
+        let limits = Limits {
+            max_files: 3,
+            ..Limits::default()
+        };
+        let v = check_files(
+            &files(&["a.js", "a.js.map", "A.JS", "../x", "b.js"]),
+            &limits,
+        );
         let rules: Vec<String> = v.iter().map(|v| format!("{v:?}")).collect();
-        assert_eq!(v.len(), 4, "expected count, map, case and path violations: {rules:#?}");
+        assert_eq!(
+            v.len(),
+            4,
+            "expected count, map, case and path violations: {rules:#?}"
+        );
     }
 
     #[test]
@@ -226,7 +309,11 @@ mod tests {
 
     #[test]
     fn sizes_and_empty() {
-        let limits = Limits { max_total_bytes: 15, max_file_bytes: 8, ..Limits::default() };
+        let limits = Limits {
+            max_total_bytes: 15,
+            max_file_bytes: 8,
+            ..Limits::default()
+        };
         let v = check_files(&files(&["a", "b"]), &limits);
         assert_eq!(v.len(), 3, "total plus two oversized files: {v:?}");
         assert_eq!(check_files(&[], &Limits::default()), vec![Violation::Empty]);

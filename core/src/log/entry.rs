@@ -64,12 +64,25 @@ pub enum Event {
         archived: Vec<String>,
     },
     #[serde(rename_all = "camelCase")]
-    Paused { channel: String, version: String, rollout_id: String },
+    Paused {
+        channel: String,
+        version: String,
+        rollout_id: String,
+    },
     #[serde(rename_all = "camelCase")]
-    Resumed { channel: String, version: String, rollout_id: String },
+    Resumed {
+        channel: String,
+        version: String,
+        rollout_id: String,
+    },
     /// The partial rollout in `channel` ended; everyone is back on the channel's current.
     #[serde(rename_all = "camelCase")]
-    Reverted { channel: String, version: String, rollout_id: String, basis_points: u32 },
+    Reverted {
+        channel: String,
+        version: String,
+        rollout_id: String,
+        basis_points: u32,
+    },
     /// `channel`'s current went back to `to`; `from` (if any) is quarantined and any rollout
     /// in progress (`endedRollout`) ended.
     #[serde(rename_all = "camelCase")]
@@ -80,10 +93,20 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ended_rollout: Option<String>,
     },
-    Approved { version: String, channel: String },
-    Quarantined { version: String },
-    Archived { version: String, channel: String },
-    PointerResigned { channel: String },
+    Approved {
+        version: String,
+        channel: String,
+    },
+    Quarantined {
+        version: String,
+    },
+    Archived {
+        version: String,
+        channel: String,
+    },
+    PointerResigned {
+        channel: String,
+    },
 }
 
 impl Event {
@@ -163,8 +186,14 @@ mod tests {
         };
         let bytes = e.to_bytes();
         let text = String::from_utf8(bytes.clone()).unwrap();
-        assert!(text.contains("\"kind\": \"expanded\""), "kind tag must be present: {text}");
-        assert!(text.contains("\"basisPoints\": 2000"), "fields are camelCase: {text}");
+        assert!(
+            text.contains("\"kind\": \"expanded\""),
+            "kind tag must be present: {text}"
+        );
+        assert!(
+            text.contains("\"basisPoints\": 2000"),
+            "fields are camelCase: {text}"
+        );
         assert_eq!(LogEntry::from_bytes("k", &bytes).unwrap(), e);
     }
 }

@@ -35,7 +35,9 @@ pub async fn read_after(
     let mut prev = after.cloned();
     for key in keys {
         let seq = layout::parse_log_key(&key).ok_or_else(|| {
-            Error::Integrity(format!("{key}: unexpected object in the log folder of {app}"))
+            Error::Integrity(format!(
+                "{key}: unexpected object in the log folder of {app}"
+            ))
         })?;
         let bytes = store
             .get(&key)
@@ -45,7 +47,10 @@ pub async fn read_after(
         let entry = LogEntry::from_bytes(&key, &bytes)?;
         check_link(app, &key, seq, &entry, prev.as_ref())?;
         let hash = entry_hash(&bytes);
-        prev = Some(Head { seq, hash: hash.clone() });
+        prev = Some(Head {
+            seq,
+            hash: hash.clone(),
+        });
         out.push(StoredEntry { entry, bytes, hash });
     }
     Ok(out)
@@ -53,9 +58,16 @@ pub async fn read_after(
 
 fn check_link(app: &str, key: &str, seq: u64, e: &LogEntry, prev: Option<&Head>) -> Result<()> {
     let expected_seq = prev.map_or(1, |p| p.seq + 1);
-    let bad = |why: String| Err(Error::Integrity(format!("log of {app} broken at {key}: {why}")));
+    let bad = |why: String| {
+        Err(Error::Integrity(format!(
+            "log of {app} broken at {key}: {why}"
+        )))
+    };
     if seq != expected_seq || e.seq != seq {
-        return bad(format!("expected seq {expected_seq}, found {} (file) / {} (entry)", seq, e.seq));
+        return bad(format!(
+            "expected seq {expected_seq}, found {} (file) / {} (entry)",
+            seq, e.seq
+        ));
     }
     if e.app != app {
         return bad(format!("entry names app {:?}", e.app));

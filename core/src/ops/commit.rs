@@ -25,7 +25,10 @@ pub struct Committed {
 
 impl Workspace {
     pub(crate) fn is_protected(&self, channel: &str) -> bool {
-        self.config.channels.get(channel).is_some_and(|c| c.protected)
+        self.config
+            .channels
+            .get(channel)
+            .is_some_and(|c| c.protected)
     }
 
     /// The app's current state: the registry's entries plus any new ones in the store.
@@ -37,7 +40,9 @@ impl Workspace {
         entries.extend(new.iter().cloned());
         let state = AppState::fold(app, &entries)?;
         if !new.is_empty() {
-            self.registry.record(&new, &state, &|c| self.is_protected(c)).await?;
+            self.registry
+                .record(&new, &state, &|c| self.is_protected(c))
+                .await?;
         }
         Ok(state)
     }
@@ -57,7 +62,9 @@ impl Workspace {
             let seq = state.next_seq();
             let event = match (decide(&state, seq), &lost_to) {
                 (Ok(event), _) => event,
-                (Err(e), Some(winner)) if e.kind().is_refusal() || e.kind() == crate::error::ErrorKind::NotFound => {
+                (Err(e), Some(winner))
+                    if e.kind().is_refusal() || e.kind() == crate::error::ErrorKind::NotFound =>
+                {
                     return Err(Error::Conflict(format!("{winner} first; now: {e}")));
                 }
                 (Err(e), _) => return Err(e),
@@ -75,15 +82,17 @@ impl Workspace {
             let key = layout::log_key(app, seq);
             match self.store.put_new(&key, &bytes, ObjectClass::Log).await? {
                 PutOutcome::Created => {
-                    let stored = StoredEntry { hash: entry_hash(&bytes), entry, bytes };
+                    let stored = StoredEntry {
+                        hash: entry_hash(&bytes),
+                        entry,
+                        bytes,
+                    };
                     return self.after_append(stored).await;
                 }
                 PutOutcome::AlreadyExists => {
                     let winner = self.load(app).await?;
                     let who = winner.head.as_ref().map_or(0, |h| h.seq);
-                    lost_to = Some(format!(
-                        "another console changed {app} (up to seq {who})"
-                    ));
+                    lost_to = Some(format!("another console changed {app} (up to seq {who})"));
                 }
             }
         }
@@ -95,8 +104,16 @@ impl Workspace {
     async fn after_append(&self, stored: StoredEntry) -> Result<Committed> {
         let app = stored.entry.app.clone();
         let state = self.load(&app).await?;
-        self.announce(Change { app: app.clone(), seq: stored.entry.seq, kind: stored.entry.event.kind().into() });
+        self.announce(Change {
+            app: app.clone(),
+            seq: stored.entry.seq,
+            kind: stored.entry.event.kind().into(),
+        });
         let pointers = self.publish_pointers(&state).await?;
-        Ok(Committed { entry: stored, state, pointers })
+        Ok(Committed {
+            entry: stored,
+            state,
+            pointers,
+        })
     }
 }

@@ -10,7 +10,13 @@ use crate::state::Placement;
 use crate::workspace::{Attribution, Workspace};
 
 impl Workspace {
-    pub async fn approve(&self, by: &Attribution, app: &str, version: &str, channel: &str) -> Result<Committed> {
+    pub async fn approve(
+        &self,
+        by: &Attribution,
+        app: &str,
+        version: &str,
+        channel: &str,
+    ) -> Result<Committed> {
         self.config.channel(channel)?;
         self.commit(app, by, |state, _| {
             let release = state.release(version)?;
@@ -23,33 +29,60 @@ impl Workspace {
             if release.quarantined.is_some() {
                 return Err(Error::Refused(format!("{app} {version} is quarantined")));
             }
-            if state.approvals.iter().any(|a| a.version == version && a.channel == channel && a.actor == by.actor) {
-                return Err(Error::Refused(format!("{} already approved {app} {version} for {channel}", by.actor)));
+            if state
+                .approvals
+                .iter()
+                .any(|a| a.version == version && a.channel == channel && a.actor == by.actor)
+            {
+                return Err(Error::Refused(format!(
+                    "{} already approved {app} {version} for {channel}",
+                    by.actor
+                )));
             }
-            Ok(Event::Approved { version: version.to_string(), channel: channel.to_string() })
+            Ok(Event::Approved {
+                version: version.to_string(),
+                channel: channel.to_string(),
+            })
         })
         .await
     }
 
-    pub async fn quarantine(&self, by: &Attribution, app: &str, version: &str) -> Result<Committed> {
+    pub async fn quarantine(
+        &self,
+        by: &Attribution,
+        app: &str,
+        version: &str,
+    ) -> Result<Committed> {
         self.commit(app, by, |state, _| {
             let release = state.release(version)?;
             if release.quarantined.is_some() {
-                return Err(Error::Refused(format!("{app} {version} is already quarantined")));
+                return Err(Error::Refused(format!(
+                    "{app} {version} is already quarantined"
+                )));
             }
             for (name, c) in &state.channels {
-                if c.current.as_deref() == Some(version) || c.rollout.as_ref().is_some_and(|r| r.version == version) {
+                if c.current.as_deref() == Some(version)
+                    || c.rollout.as_ref().is_some_and(|r| r.version == version)
+                {
                     return Err(Error::Refused(format!(
                         "{app} {version} is being served in {name}; roll back or revert there first"
                     )));
                 }
             }
-            Ok(Event::Quarantined { version: version.to_string() })
+            Ok(Event::Quarantined {
+                version: version.to_string(),
+            })
         })
         .await
     }
 
-    pub async fn archive(&self, by: &Attribution, app: &str, version: &str, channel: &str) -> Result<Committed> {
+    pub async fn archive(
+        &self,
+        by: &Attribution,
+        app: &str,
+        version: &str,
+        channel: &str,
+    ) -> Result<Committed> {
         self.config.channel(channel)?;
         self.commit(app, by, |state, _| {
             state.release(version)?;
@@ -69,9 +102,13 @@ impl Workspace {
         self.config.channel(channel)?;
         self.commit(app, by, |state, _| {
             if state.channel(channel).served.is_none() {
-                return Err(Error::Refused(format!("{app} has never served anything in {channel}")));
+                return Err(Error::Refused(format!(
+                    "{app} has never served anything in {channel}"
+                )));
             }
-            Ok(Event::PointerResigned { channel: channel.to_string() })
+            Ok(Event::PointerResigned {
+                channel: channel.to_string(),
+            })
         })
         .await
     }

@@ -7,7 +7,9 @@
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::workspace::Workspace;
-use airlock_protocol::device::{AcceptedPointer, Decision, DeviceRequest, ObjectSource, verify_update};
+use airlock_protocol::device::{
+    AcceptedPointer, Decision, DeviceRequest, ObjectSource, verify_update,
+};
 use airlock_protocol::keys::PublicKey;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +25,11 @@ pub struct StoreSource {
 impl StoreSource {
     /// Must be created inside a tokio runtime and used from a blocking thread.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, runtime: tokio::runtime::Handle::current(), cache: Mutex::default() }
+        Self {
+            store,
+            runtime: tokio::runtime::Handle::current(),
+            cache: Mutex::default(),
+        }
     }
 }
 
@@ -37,7 +43,10 @@ impl ObjectSource for StoreSource {
             .block_on(self.store.get(key))
             .map_err(|e| e.to_string())?
             .map(|o| o.bytes);
-        self.cache.lock().expect("cache lock poisoned").insert(key.to_string(), got.clone());
+        self.cache
+            .lock()
+            .expect("cache lock poisoned")
+            .insert(key.to_string(), got.clone());
         Ok(got)
     }
 }

@@ -26,7 +26,9 @@ impl Workspace {
             if !key.ends_with("/manifest.json") {
                 continue;
             }
-            let Some(obj) = self.store.get(&key).await? else { continue };
+            let Some(obj) = self.store.get(&key).await? else {
+                continue;
+            };
             let manifest = Manifest::from_bytes(&obj.bytes)?;
             manifests += 1;
             referenced.extend(manifest.files.into_iter().map(|f| f.sha256));
@@ -37,15 +39,23 @@ impl Workspace {
             .list(prefix, None)
             .await?
             .into_iter()
-            .filter(|k| k.strip_prefix(prefix).is_some_and(|h| !referenced.contains(h)))
+            .filter(|k| {
+                k.strip_prefix(prefix)
+                    .is_some_and(|h| !referenced.contains(h))
+            })
             .collect();
         if !dry_run {
             for key in &unreferenced {
                 self.store.delete(key).await?;
             }
-            let hashes: Vec<String> =
-                unreferenced.iter().filter_map(|k| k.strip_prefix(prefix)).map(str::to_string).collect();
-            self.registry.forget_blobs(self.store.url(), &hashes).await?;
+            let hashes: Vec<String> = unreferenced
+                .iter()
+                .filter_map(|k| k.strip_prefix(prefix))
+                .map(str::to_string)
+                .collect();
+            self.registry
+                .forget_blobs(self.store.url(), &hashes)
+                .await?;
         }
         Ok(GcReport {
             manifests,

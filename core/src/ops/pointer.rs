@@ -32,12 +32,16 @@ pub fn read_unverified(bytes: &[u8]) -> Result<ChannelPointer> {
 
 impl Workspace {
     /// The pointer `channel` should have now, or `None` if nothing was ever served there.
-    pub(crate) fn pointer_for(&self, state: &AppState, channel: &str) -> Result<Option<ChannelPointer>> {
+    pub(crate) fn pointer_for(
+        &self,
+        state: &AppState,
+        channel: &str,
+    ) -> Result<Option<ChannelPointer>> {
         let c = state.channel(channel);
-        let Some(served) = c.served.clone() else { return Ok(None) };
-        let pin = |version: &str| -> Result<_> {
-            Ok(state.release(version)?.release.clone())
+        let Some(served) = c.served.clone() else {
+            return Ok(None);
         };
+        let pin = |version: &str| -> Result<_> { Ok(state.release(version)?.release.clone()) };
         let now = self.clock.now();
         Ok(Some(ChannelPointer {
             app: state.app.clone(),
@@ -47,7 +51,10 @@ impl Workspace {
             issued_at: now,
             expires_at: now.plus_seconds(self.config.pointer_ttl_seconds()),
             current: match &c.current {
-                Some(v) => Some(ReleasePin { version: v.clone(), release: pin(v)? }),
+                Some(v) => Some(ReleasePin {
+                    version: v.clone(),
+                    release: pin(v)?,
+                }),
                 None => None,
             },
             rollout: match &c.rollout {
@@ -73,10 +80,16 @@ impl Workspace {
         Ok(out)
     }
 
-    async fn publish_pointer(&self, state: &AppState, channel: &str) -> Result<Option<PointerUpdate>> {
+    async fn publish_pointer(
+        &self,
+        state: &AppState,
+        channel: &str,
+    ) -> Result<Option<PointerUpdate>> {
         let key = layout::pointer_key(&state.app, channel);
         for _ in 0..3 {
-            let Some(pointer) = self.pointer_for(state, channel)? else { return Ok(None) };
+            let Some(pointer) = self.pointer_for(state, channel)? else {
+                return Ok(None);
+            };
             let existing = self.store.get(&key).await?;
             if let Some(obj) = &existing {
                 if read_unverified(&obj.bytes).is_ok_and(|p| p.seq >= pointer.seq) {
@@ -84,9 +97,14 @@ impl Workspace {
                 }
             }
             let signer = self.signer().await?;
-            let env = sign_envelope(signer.as_ref(), POINTER_PAYLOAD_TYPE, &pointer.to_payload()).await?;
+            let env =
+                sign_envelope(signer.as_ref(), POINTER_PAYLOAD_TYPE, &pointer.to_payload()).await?;
             let expected = existing.as_ref().map(|o| o.etag.as_str());
-            match self.store.replace(&key, &env.to_bytes(), expected, ObjectClass::Pointer).await {
+            match self
+                .store
+                .replace(&key, &env.to_bytes(), expected, ObjectClass::Pointer)
+                .await
+            {
                 Ok(()) => {
                     return Ok(Some(PointerUpdate {
                         channel: channel.to_string(),
@@ -99,6 +117,8 @@ impl Workspace {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Conflict(format!("{key} kept changing while it was being written; run `airlock sync`")))
+        Err(Error::Conflict(format!(
+            "{key} kept changing while it was being written; run `airlock sync`"
+        )))
     }
 }

@@ -56,16 +56,23 @@ impl Workspace {
         };
         let statement_bytes = fetch(layout::statement_key(app, version)).await?;
         if !release.release.matches(&statement_bytes) {
-            return Err(Error::Integrity(format!("the statement of {app} {version} does not match the log")));
+            return Err(Error::Integrity(format!(
+                "the statement of {app} {version} does not match the log"
+            )));
         }
         let signer = self.signer().await?;
         let payload = Envelope::from_bytes(&statement_bytes)?
-            .verify(RELEASE_PAYLOAD_TYPE, std::slice::from_ref(signer.public_key()))
+            .verify(
+                RELEASE_PAYLOAD_TYPE,
+                std::slice::from_ref(signer.public_key()),
+            )
             .map_err(|e| Error::Integrity(format!("the statement of {app} {version}: {e}")))?;
         let statement = ReleaseStatement::from_payload(&payload)?;
         let manifest_bytes = fetch(layout::manifest_key(app, version)).await?;
         if !statement.manifest.matches(&manifest_bytes) {
-            return Err(Error::Integrity(format!("the manifest of {app} {version} does not match its statement")));
+            return Err(Error::Integrity(format!(
+                "the manifest of {app} {version} does not match its statement"
+            )));
         }
         let manifest = Manifest::from_bytes(&manifest_bytes)?;
         manifest.check()?;
@@ -94,10 +101,14 @@ fn rollback_target(state: &AppState, channel: &str, to: Option<&str>) -> Result<
         Some(v) => {
             let release = state.release(v)?;
             if release.quarantined.is_some() {
-                return Err(Error::Refused(format!("{app} {v} is quarantined and cannot be rolled back to")));
+                return Err(Error::Refused(format!(
+                    "{app} {v} is quarantined and cannot be rolled back to"
+                )));
             }
             if v == current {
-                return Err(Error::Refused(format!("{app} {v} is already current in {channel}")));
+                return Err(Error::Refused(format!(
+                    "{app} {v} is already current in {channel}"
+                )));
             }
             match state.placement(v, channel) {
                 Some(Placement::RollbackReady | Placement::Archived) => Ok(v.to_string()),
@@ -106,11 +117,15 @@ fn rollback_target(state: &AppState, channel: &str, to: Option<&str>) -> Result<
                 ))),
             }
         }
-        None => state.rollback_candidates(channel).into_iter().next().ok_or_else(|| {
-            Error::Refused(format!(
-                "{app} has no rollback-ready release in {channel} (nothing was current there \
+        None => state
+            .rollback_candidates(channel)
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                Error::Refused(format!(
+                    "{app} has no rollback-ready release in {channel} (nothing was current there \
                  before {current})"
-            ))
-        }),
+                ))
+            }),
     }
 }

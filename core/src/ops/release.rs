@@ -51,7 +51,11 @@ const HASH_CHUNK: usize = 1 << 20;
 
 impl Workspace {
     pub fn default_release_channel(&self) -> Result<String> {
-        let mut open = self.config.channels.keys().filter(|n| !self.is_protected(n));
+        let mut open = self
+            .config
+            .channels
+            .keys()
+            .filter(|n| !self.is_protected(n));
         let first = open.clone().next();
         open.find(|n| n.as_str() == "Staging")
             .or(first)
@@ -93,12 +97,19 @@ impl Workspace {
         let state = self.load(&req.app).await?;
         let mut violations = Vec::new();
         if let Err(e) = layout::validate_version(&req.version) {
-            violations.push(Violation::InvalidVersion { version: req.version.clone(), why: e.to_string() });
+            violations.push(Violation::InvalidVersion {
+                version: req.version.clone(),
+                why: e.to_string(),
+            });
         } else if state.releases.contains_key(&req.version) {
-            violations.push(Violation::AlreadyReleased { version: req.version.clone() });
+            violations.push(Violation::AlreadyReleased {
+                version: req.version.clone(),
+            });
         }
 
-        progress.report(ProgressEvent::Step { name: "checking policy gates".into() });
+        progress.report(ProgressEvent::Step {
+            name: "checking policy gates".into(),
+        });
         let (path, limits) = (req.bundle.clone(), self.config.limits(&req.app));
         let bundle = tokio::task::spawn_blocking(move || bundle::read(&path, &limits, violations))
             .await
@@ -106,11 +117,17 @@ impl Workspace {
 
         let manifest = hash_bundle(&req.app, &req.version, &bundle, progress);
         let manifest_bytes = manifest.to_bytes();
-        let (uploaded_files, uploaded_bytes) = self.upload_blobs(&bundle, &manifest, progress).await?;
+        let (uploaded_files, uploaded_bytes) =
+            self.upload_blobs(&bundle, &manifest, progress).await?;
 
-        progress.report(ProgressEvent::Step { name: "writing manifest and statement".into() });
+        progress.report(ProgressEvent::Step {
+            name: "writing manifest and statement".into(),
+        });
         let manifest_key = layout::manifest_key(&req.app, &req.version);
-        if self.store.put_new(&manifest_key, &manifest_bytes, ObjectClass::Immutable).await?
+        if self
+            .store
+            .put_new(&manifest_key, &manifest_bytes, ObjectClass::Immutable)
+            .await?
             == PutOutcome::AlreadyExists
         {
             let stored = self.store.get(&manifest_key).await?.map(|o| o.bytes);
@@ -130,13 +147,18 @@ impl Workspace {
         };
         let statement_bytes = self.put_statement(&statement).await?;
 
-        progress.report(ProgressEvent::Step { name: "committing to the log".into() });
+        progress.report(ProgressEvent::Step {
+            name: "committing to the log".into(),
+        });
         let release_ref = ObjectRef::of(&statement_bytes);
         let total_bytes = bundle.total_bytes();
         let committed = self
             .commit(&req.app, by, |state, _seq| {
                 if state.releases.contains_key(&req.version) {
-                    return Err(Error::Refused(format!("{} {} is already released", req.app, req.version)));
+                    return Err(Error::Refused(format!(
+                        "{} {} is already released",
+                        req.app, req.version
+                    )));
                 }
                 Ok(Event::Released {
                     version: req.version.clone(),
@@ -175,18 +197,24 @@ impl Workspace {
         let store_url = self.store.url().to_string();
         let known = self.registry.known_blobs(&store_url).await?;
         let (files_total, bytes_total) = (manifest.files.len() as u64, bundle.total_bytes());
-        let (mut files_done, mut bytes_done, mut skipped, mut sent, mut sent_bytes) = (0, 0, 0, 0, 0);
+        let (mut files_done, mut bytes_done, mut skipped, mut sent, mut sent_bytes) =
+            (0, 0, 0, 0, 0);
         let mut seen = HashSet::new();
         let mut recorded = Vec::new();
         for (file, entry) in bundle.files.iter().zip(&manifest.files) {
-            debug_assert_eq!(file.path, entry.path, "manifest and bundle are in the same order");
+            debug_assert_eq!(
+                file.path, entry.path,
+                "manifest and bundle are in the same order"
+            );
             files_done += 1;
             bytes_done += entry.size;
             if known.contains(&entry.sha256) || !seen.insert(entry.sha256.clone()) {
                 skipped += 1;
             } else {
                 let key = layout::blob_key(&entry.sha256);
-                let class = ObjectClass::Blob { content_type: content_type_for(&entry.path) };
+                let class = ObjectClass::Blob {
+                    content_type: content_type_for(&entry.path),
+                };
                 if self.store.put_new(&key, &file.bytes, class).await? == PutOutcome::Created {
                     sent += 1;
                     sent_bytes += entry.size;
@@ -195,7 +223,13 @@ impl Workspace {
                 }
                 recorded.push((entry.sha256.clone(), entry.size));
             }
-            progress.report(ProgressEvent::Uploading { files_done, files_total, bytes_done, bytes_total, skipped });
+            progress.report(ProgressEvent::Uploading {
+                files_done,
+                files_total,
+                bytes_done,
+                bytes_total,
+                skipped,
+            });
         }
         self.registry.add_known_blobs(&store_url, &recorded).await?;
         Ok((sent, sent_bytes))
@@ -209,9 +243,18 @@ impl Workspace {
             return Ok(existing);
         }
         let signer = self.signer().await?;
-        let env = sign_envelope(signer.as_ref(), RELEASE_PAYLOAD_TYPE, &statement.to_payload()).await?;
+        let env = sign_envelope(
+            signer.as_ref(),
+            RELEASE_PAYLOAD_TYPE,
+            &statement.to_payload(),
+        )
+        .await?;
         let bytes = env.to_bytes();
-        match self.store.put_new(&key, &bytes, ObjectClass::Immutable).await? {
+        match self
+            .store
+            .put_new(&key, &bytes, ObjectClass::Immutable)
+            .await?
+        {
             PutOutcome::Created => Ok(bytes),
             PutOutcome::AlreadyExists => self
                 .reusable_statement(&key, statement)
@@ -220,11 +263,22 @@ impl Workspace {
         }
     }
 
-    async fn reusable_statement(&self, key: &str, wanted: &ReleaseStatement) -> Result<Option<Vec<u8>>> {
-        let Some(obj) = self.store.get(key).await? else { return Ok(None) };
+    async fn reusable_statement(
+        &self,
+        key: &str,
+        wanted: &ReleaseStatement,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some(obj) = self.store.get(key).await? else {
+            return Ok(None);
+        };
         let signer = self.signer().await?;
         let same = Envelope::from_bytes(&obj.bytes)
-            .and_then(|env| env.verify(RELEASE_PAYLOAD_TYPE, std::slice::from_ref(signer.public_key())))
+            .and_then(|env| {
+                env.verify(
+                    RELEASE_PAYLOAD_TYPE,
+                    std::slice::from_ref(signer.public_key()),
+                )
+            })
             .and_then(|payload| ReleaseStatement::from_payload(&payload))
             .is_ok_and(|s| {
                 s.app == wanted.app
@@ -234,7 +288,11 @@ impl Workspace {
                     && s.min_native_version == wanted.min_native_version
                     && s.description == wanted.description
             });
-        if same { Ok(Some(obj.bytes)) } else { Err(partial_conflict(&wanted.app, &wanted.version, key)) }
+        if same {
+            Ok(Some(obj.bytes))
+        } else {
+            Err(partial_conflict(&wanted.app, &wanted.version, key))
+        }
     }
 }
 
@@ -257,8 +315,17 @@ pub fn hash_bundle(app: &str, version: &str, bundle: &Bundle, progress: &dyn Pro
             hasher.update(chunk);
         }
         bytes_done += file.bytes.len() as u64;
-        entries.push(FileEntry { path: file.path.clone(), sha256: hasher.finish(), size: file.bytes.len() as u64 });
-        progress.report(ProgressEvent::Hashing { files_done: i as u64 + 1, files_total, bytes_done, bytes_total });
+        entries.push(FileEntry {
+            path: file.path.clone(),
+            sha256: hasher.finish(),
+            size: file.bytes.len() as u64,
+        });
+        progress.report(ProgressEvent::Hashing {
+            files_done: i as u64 + 1,
+            files_total,
+            bytes_done,
+            bytes_total,
+        });
     }
     Manifest::new(app, version, entries)
 }

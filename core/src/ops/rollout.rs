@@ -34,9 +34,16 @@ fn pct(bp: u32) -> String {
 }
 
 fn rollout_in<'a>(state: &'a AppState, channel: &str) -> Result<&'a Rollout> {
-    state.channels.get(channel).and_then(|c| c.rollout.as_ref()).ok_or_else(|| {
-        Error::Refused(format!("{} has no rollout in progress in {channel}", state.app))
-    })
+    state
+        .channels
+        .get(channel)
+        .and_then(|c| c.rollout.as_ref())
+        .ok_or_else(|| {
+            Error::Refused(format!(
+                "{} has no rollout in progress in {channel}",
+                state.app
+            ))
+        })
 }
 
 fn not_quarantined(state: &AppState, version: &str) -> Result<()> {
@@ -46,7 +53,10 @@ fn not_quarantined(state: &AppState, version: &str) -> Result<()> {
             state.app,
             q.actor,
             q.at,
-            q.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+            q.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
         ))),
         None => Ok(()),
     }
@@ -57,7 +67,9 @@ impl Workspace {
         self.config.channel(&req.from)?;
         self.config.channel(&req.to)?;
         if req.from == req.to {
-            return Err(Error::InvalidInput("--from and --to name the same channel".into()));
+            return Err(Error::InvalidInput(
+                "--from and --to name the same channel".into(),
+            ));
         }
         let plan = self.config.plan(&req.to)?;
         let start = match req.percent {
@@ -118,7 +130,13 @@ impl Workspace {
         .await
     }
 
-    pub async fn expand(&self, by: &Attribution, app: &str, channel: &str, to: ExpandTo) -> Result<Committed> {
+    pub async fn expand(
+        &self,
+        by: &Attribution,
+        app: &str,
+        channel: &str,
+        to: ExpandTo,
+    ) -> Result<Committed> {
         let plan = self.config.plan(channel)?;
         let target = match to {
             ExpandTo::Percent(p) => Some(percent_to_basis_points(p)?),
@@ -163,19 +181,37 @@ impl Workspace {
         self.set_paused(by, app, channel, false).await
     }
 
-    async fn set_paused(&self, by: &Attribution, app: &str, channel: &str, pause: bool) -> Result<Committed> {
+    async fn set_paused(
+        &self,
+        by: &Attribution,
+        app: &str,
+        channel: &str,
+        pause: bool,
+    ) -> Result<Committed> {
         self.config.channel(channel)?;
         self.commit(app, by, |state, _| {
             let r = rollout_in(state, channel)?;
             if r.paused == pause {
                 let now = if pause { "paused" } else { "running" };
-                return Err(Error::Refused(format!("the rollout of {app} {} in {channel} is already {now}", r.version)));
+                return Err(Error::Refused(format!(
+                    "the rollout of {app} {} in {channel} is already {now}",
+                    r.version
+                )));
             }
-            let (channel, version, rollout_id) = (channel.to_string(), r.version.clone(), r.rollout_id.clone());
+            let (channel, version, rollout_id) =
+                (channel.to_string(), r.version.clone(), r.rollout_id.clone());
             Ok(if pause {
-                Event::Paused { channel, version, rollout_id }
+                Event::Paused {
+                    channel,
+                    version,
+                    rollout_id,
+                }
             } else {
-                Event::Resumed { channel, version, rollout_id }
+                Event::Resumed {
+                    channel,
+                    version,
+                    rollout_id,
+                }
             })
         })
         .await

@@ -85,8 +85,8 @@ impl Workspace {
     pub async fn sync_app(&self, app: &str) -> Result<AppSync> {
         let full = reader::read_after(self.store.as_ref(), app, None).await?;
         let known = self.registry.entries(app).await?;
-        let agrees = known.len() <= full.len()
-            && known.iter().zip(&full).all(|(a, b)| a.hash == b.hash);
+        let agrees =
+            known.len() <= full.len() && known.iter().zip(&full).all(|(a, b)| a.hash == b.hash);
         let new: &[StoredEntry] = if agrees {
             &full[known.len()..]
         } else {
@@ -94,7 +94,9 @@ impl Workspace {
             &full
         };
         let state = AppState::fold(app, &full)?;
-        self.registry.record(new, &state, &|c| self.is_protected(c)).await?;
+        self.registry
+            .record(new, &state, &|c| self.is_protected(c))
+            .await?;
         let pointers = self.publish_pointers(&state).await?;
         Ok(AppSync {
             app: app.to_string(),
@@ -127,7 +129,9 @@ impl Workspace {
                     }
                 }),
                 Err(e) => {
-                    warnings.push(format!("{app}/{name}: the stored pointer is unreadable: {e}"));
+                    warnings.push(format!(
+                        "{app}/{name}: the stored pointer is unreadable: {e}"
+                    ));
                     None
                 }
             };
@@ -138,10 +142,14 @@ impl Workspace {
                     warnings.push(format!("{app}/{name}: the pointer expires at {} (within 48 h); run `airlock resign {app} {name}`", p.expires_at));
                 }
                 if p.lagging {
-                    warnings.push(format!("{app}/{name}: the pointer lags the log; run `airlock sync`"));
+                    warnings.push(format!(
+                        "{app}/{name}: the pointer lags the log; run `airlock sync`"
+                    ));
                 }
             } else if c.served.is_some() {
-                warnings.push(format!("{app}/{name}: the pointer is missing; run `airlock sync`"));
+                warnings.push(format!(
+                    "{app}/{name}: the pointer is missing; run `airlock sync`"
+                ));
             }
             channels.push(ChannelStatus {
                 channel: name.clone(),

@@ -18,7 +18,11 @@ pub struct FaultyStore {
 impl FaultyStore {
     /// Lets `allowed_writes` writes through, then fails every write.
     pub fn new(inner: Arc<dyn Store>, allowed_writes: u64) -> Self {
-        Self { inner, writes_left: AtomicU64::new(allowed_writes), writes_done: AtomicU64::new(0) }
+        Self {
+            inner,
+            writes_left: AtomicU64::new(allowed_writes),
+            writes_done: AtomicU64::new(0),
+        }
     }
 
     /// How many writes succeeded.

@@ -33,7 +33,10 @@ impl LocalStore {
             key: String::new(),
             detail: e.to_string(),
         })?;
-        Ok(Self { url: format!("file://{}", root.display()), root })
+        Ok(Self {
+            url: format!("file://{}", root.display()),
+            root,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -43,7 +46,9 @@ impl LocalStore {
     fn path_of(&self, key: &str) -> Result<PathBuf> {
         let valid = !key.is_empty()
             && !key.starts_with('/')
-            && key.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+            && key
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..");
         if !valid {
             return Err(self.err("resolve", key, "not a valid object key".into()));
         }
@@ -51,11 +56,18 @@ impl LocalStore {
     }
 
     fn err(&self, op: &'static str, key: &str, detail: String) -> Error {
-        Error::Store { store: self.url.clone(), op, key: key.to_string(), detail }
+        Error::Store {
+            store: self.url.clone(),
+            op,
+            key: key.to_string(),
+            detail,
+        }
     }
 
     fn write_temp(&self, target: &Path, bytes: &[u8]) -> std::io::Result<tempfile::TempPath> {
-        let dir = target.parent().expect("object keys always have a parent folder");
+        let dir = target
+            .parent()
+            .expect("object keys always have a parent folder");
         fs::create_dir_all(dir)?;
         let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
         tmp.write_all(bytes)?;
@@ -66,7 +78,10 @@ impl LocalStore {
     fn get_blocking(&self, key: &str) -> Result<Option<StoredObject>> {
         let path = self.path_of(key)?;
         match fs::read(&path) {
-            Ok(bytes) => Ok(Some(StoredObject { etag: sha256_hex(&bytes), bytes })),
+            Ok(bytes) => Ok(Some(StoredObject {
+                etag: sha256_hex(&bytes),
+                bytes,
+            })),
             Err(e) if e.kind() == IoKind::NotFound => Ok(None),
             Err(e) => Err(self.err("read", key, e.to_string())),
         }
@@ -77,7 +92,9 @@ impl LocalStore {
         if path.exists() {
             return Ok(PutOutcome::AlreadyExists);
         }
-        let tmp = self.write_temp(&path, bytes).map_err(|e| self.err("write", key, e.to_string()))?;
+        let tmp = self
+            .write_temp(&path, bytes)
+            .map_err(|e| self.err("write", key, e.to_string()))?;
         match fs::hard_link(&tmp, &path) {
             Ok(()) => Ok(PutOutcome::Created),
             Err(e) if e.kind() == IoKind::AlreadyExists => Ok(PutOutcome::AlreadyExists),
@@ -88,7 +105,9 @@ impl LocalStore {
 
     fn replace_blocking(&self, key: &str, bytes: &[u8], expected: Option<&str>) -> Result<()> {
         let path = self.path_of(key)?;
-        let dir = path.parent().expect("object keys always have a parent folder");
+        let dir = path
+            .parent()
+            .expect("object keys always have a parent folder");
         fs::create_dir_all(dir).map_err(|e| self.err("create folder", key, e.to_string()))?;
         let lock_path = path.with_extension("lock");
         let lock = fs::OpenOptions::new()
@@ -97,7 +116,8 @@ impl LocalStore {
             .write(true)
             .open(&lock_path)
             .map_err(|e| self.err("lock", key, e.to_string()))?;
-        lock.lock().map_err(|e| self.err("lock", key, e.to_string()))?;
+        lock.lock()
+            .map_err(|e| self.err("lock", key, e.to_string()))?;
         let current = self.get_blocking(key)?.map(|o| o.etag);
         if current.as_deref() != expected {
             return Err(Error::Conflict(format!(
@@ -106,8 +126,11 @@ impl LocalStore {
                 self.url
             )));
         }
-        let tmp = self.write_temp(&path, bytes).map_err(|e| self.err("write", key, e.to_string()))?;
-        tmp.persist(&path).map_err(|e| self.err("rename", key, e.error.to_string()))?;
+        let tmp = self
+            .write_temp(&path, bytes)
+            .map_err(|e| self.err("write", key, e.to_string()))?;
+        tmp.persist(&path)
+            .map_err(|e| self.err("rename", key, e.error.to_string()))?;
         Ok(())
         // The lock is released when `lock` is dropped (also if the process dies).
     }
@@ -117,9 +140,14 @@ impl LocalStore {
             Some((dir, rest)) => (dir, rest),
             None => ("", prefix),
         };
-        let dir = if dir_key.is_empty() { self.root.clone() } else { self.path_of(dir_key)? };
+        let dir = if dir_key.is_empty() {
+            self.root.clone()
+        } else {
+            self.path_of(dir_key)?
+        };
         let mut keys = Vec::new();
-        collect_files(&dir, dir_key, &mut keys).map_err(|e| self.err("list", prefix, e.to_string()))?;
+        collect_files(&dir, dir_key, &mut keys)
+            .map_err(|e| self.err("list", prefix, e.to_string()))?;
         keys.retain(|k| {
             let rel = k.strip_prefix(dir_key).unwrap_or(k).trim_start_matches('/');
             rel.starts_with(name_prefix)
@@ -145,8 +173,14 @@ fn collect_files(dir: &Path, key_prefix: &str, out: &mut Vec<String>) -> std::io
     };
     for entry in entries {
         let entry = entry?;
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
-        let key = if key_prefix.is_empty() { name } else { format!("{key_prefix}/{name}") };
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let key = if key_prefix.is_empty() {
+            name
+        } else {
+            format!("{key_prefix}/{name}")
+        };
         if entry.file_type()?.is_dir() {
             collect_files(&entry.path(), &key, out)?;
         } else {
@@ -157,14 +191,14 @@ fn collect_files(dir: &Path, key_prefix: &str, out: &mut Vec<String>) -> std::io
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(Error::Store {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(Error::Store {
             store: "file".into(),
             op: "run",
             key: String::new(),
             detail: format!("worker failed: {e}"),
-        }))
+        })
+    })
 }
 
 #[async_trait]
@@ -228,24 +262,43 @@ mod tests {
     #[tokio::test]
     async fn put_new_never_overwrites() {
         let (_d, s) = store();
-        assert_eq!(s.put_new("a/b", b"one", ObjectClass::Log).await.unwrap(), PutOutcome::Created);
+        assert_eq!(
+            s.put_new("a/b", b"one", ObjectClass::Log).await.unwrap(),
+            PutOutcome::Created
+        );
         assert_eq!(
             s.put_new("a/b", b"two", ObjectClass::Log).await.unwrap(),
             PutOutcome::AlreadyExists
         );
-        assert_eq!(s.get("a/b").await.unwrap().unwrap().bytes, b"one", "first write must stay");
+        assert_eq!(
+            s.get("a/b").await.unwrap().unwrap().bytes,
+            b"one",
+            "first write must stay"
+        );
     }
 
     #[tokio::test]
     async fn replace_is_compare_and_swap() {
         let (_d, s) = store();
-        s.replace("p", b"v1", None, ObjectClass::Pointer).await.unwrap();
+        s.replace("p", b"v1", None, ObjectClass::Pointer)
+            .await
+            .unwrap();
         let etag = s.get("p").await.unwrap().unwrap().etag;
         let stale = s.replace("p", b"x", None, ObjectClass::Pointer).await;
-        assert!(matches!(stale, Err(Error::Conflict(_))), "absent-expected write must conflict");
-        s.replace("p", b"v2", Some(&etag), ObjectClass::Pointer).await.unwrap();
-        let again = s.replace("p", b"v3", Some(&etag), ObjectClass::Pointer).await;
-        assert!(matches!(again, Err(Error::Conflict(_))), "an old etag must conflict");
+        assert!(
+            matches!(stale, Err(Error::Conflict(_))),
+            "absent-expected write must conflict"
+        );
+        s.replace("p", b"v2", Some(&etag), ObjectClass::Pointer)
+            .await
+            .unwrap();
+        let again = s
+            .replace("p", b"v3", Some(&etag), ObjectClass::Pointer)
+            .await;
+        assert!(
+            matches!(again, Err(Error::Conflict(_))),
+            "an old etag must conflict"
+        );
         assert_eq!(s.get("p").await.unwrap().unwrap().bytes, b"v2");
     }
 
@@ -255,7 +308,9 @@ mod tests {
         for k in ["log/02", "log/01", "log/03", "other/x"] {
             s.put_new(k, b"", ObjectClass::Log).await.unwrap();
         }
-        s.replace("log/ptr", b"", None, ObjectClass::Pointer).await.unwrap();
+        s.replace("log/ptr", b"", None, ObjectClass::Pointer)
+            .await
+            .unwrap();
         let all = s.list("log/0", None).await.unwrap();
         assert_eq!(all, ["log/01", "log/02", "log/03"]);
         let after = s.list("log/0", Some("log/01")).await.unwrap();

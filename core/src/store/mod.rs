@@ -86,7 +86,10 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>> {
 
 /// A content type for a bundle file, from its name; devices and CDNs use it.
 pub fn content_type_for(path: &str) -> &'static str {
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match ext.as_str() {
         "js" | "mjs" | "cjs" | "bundle" => "application/javascript",
         "json" => "application/json",

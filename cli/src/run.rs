@@ -1,0 +1,355 @@
+//! One function per verb: resolve the workspace and actor, call one core operation, print
+//! the result as text or JSON. No rules live here.
+
+use crate::args::{Cli, Command, KeysCommand, VerifyArgs};
+use crate::{bar::Bar, render};
+use airlock_core::ops::Committed;
+use airlock_core::ops::device::DeviceProfile;
+use airlock_core::ops::release::ReleaseRequest;
+use airlock_core::ops::rollout::{ExpandTo, PromoteRequest};
+use airlock_core::{Attribution, Error, Result, Services, Workspace};
+use airlock_protocol::device::{AcceptedPointer, Outcome};
+use airlock_protocol::keys::PublicKey;
+use serde::Serialize;
+
+fn print_json(value: &impl Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("output types serialise")
+    );
+}
+
+fn attribution(cli: &Cli, ws: &Workspace) -> Result<Attribution> {
+    let actor = cli
+        .actor
+        .clone()
+        .or_else(|| ws.config().actor.clone())
+        .ok_or_else(|| {
+            Error::InvalidInput(
+            "who is acting? pass --actor NAME, set AIRLOCK_ACTOR, or set `actor` in airlock.toml"
+                .into(),
+        )
+        })?;
+    Attribution::new(&actor, cli.reason.as_deref())
+}
+
+fn done(cli: &Cli, c: &Committed) -> Result<u8> {
+    if cli.json {
+        print_json(&serde_json::json!({
+            "app": c.entry.entry.app,
+            "entry": c.entry.entry,
+            "pointers": c.pointers,
+        }));
+    } else {
+        render::committed(c);
+    }
+    Ok(0)
+}
+
+pub async fn run(cli: Cli) -> Result<u8> {
+    if let Command::Init { store, signer } = &cli.command {
+        let config = Workspace::init(&cli.workspace, store, signer).await?;
+        if cli.json {
+            print_json(&config);
+        } else {
+            println!(
+                "wrote {} (store {}, signer {})",
+                cli.workspace.join("airlock.toml").display(),
+                config.store,
+                config.signer
+            );
+            println!(
+                "the local signing key lives in this desktop's keychain; teams share a KMS key instead"
+            );
+        }
+        return Ok(0);
+    }
+    let ws = Workspace::open(&cli.workspace, Services::default()).await?;
+    match &cli.command {
+        Command::Init { .. } => unreachable!("handled above"),
+        Command::Release {
+            app,
+            bundle,
+            version,
+            channel,
+            min_native,
+            description,
+        } => {
+            let by = attribution(&cli, &ws)?;
+            let req = ReleaseRequest {
+                app: app.clone(),
+                bundle: bundle.clone(),
+                version: version.clone(),
+                channel: channel.clone(),
+                min_native_version: min_native.clone(),
+                description: description.clone(),
+            };
+            let bar = Bar::new(!cli.json);
+            let outcome = ws.release(&by, &req, &bar).await;
+            bar.finish();
+            let outcome = outcome?;
+            if cli.json {
+                print_json(&outcome);
+            } else {
+                println!(
+                    "{} {} released into {} (log seq {}): {} files, {} bytes; uploaded {} files, {} bytes",
+                    outcome.app,
+                    outcome.version,
+                    outcome.channel,
+                    outcome.seq,
+                    outcome.files,
+                    outcome.bytes,
+                    outcome.uploaded_files,
+                    outcome.uploaded_bytes
+                );
+                println!("  bundleHash {}", outcome.bundle_hash);
+                for p in &outcome.pointers {
+                    println!(
+                        "  pointer {} -> seq {} (expires {})",
+                        p.key, p.seq, p.expires_at
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Promote {
+            app,
+            from,
+            to,
+            percent,
+            version,
+        } => {
+            let req = PromoteRequest {
+                app: app.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                percent: *percent,
+                version: version.clone(),
+            };
+            done(&cli, &ws.promote(&attribution(&cli, &ws)?, &req).await?)
+        }
+        Command::Expand {
+            app,
+            channel,
+            percent,
+            next,
+        } => {
+            let to = match (percent, next) {
+                (Some(p), false) => ExpandTo::Percent(*p),
+                _ => ExpandTo::Next,
+            };
+            done(
+                &cli,
+                &ws.expand(&attribution(&cli, &ws)?, app, channel, to)
+                    .await?,
+            )
+        }
+        Command::Pause(a) => done(
+            &cli,
+            &ws.pause(&attribution(&cli, &ws)?, &a.app, &a.channel)
+                .await?,
+        ),
+        Command::Resume(a) => done(
+            &cli,
+            &ws.resume(&attribution(&cli, &ws)?, &a.app, &a.channel)
+                .await?,
+        ),
+        Command::Revert(a) => done(
+            &cli,
+            &ws.revert(&attribution(&cli, &ws)?, &a.app, &a.channel)
+                .await?,
+        ),
+        Command::Resign(a) => done(
+            &cli,
+            &ws.resign(&attribution(&cli, &ws)?, &a.app, &a.channel)
+                .await?,
+        ),
+        Command::Rollback { app, channel, to } => {
+            let by = attribution(&cli, &ws)?;
+            done(&cli, &ws.rollback(&by, app, channel, to.as_deref()).await?)
+        }
+        Command::Approve {
+            app,
+            version,
+            channel,
+        } => done(
+            &cli,
+            &ws.approve(&attribution(&cli, &ws)?, app, version, channel)
+                .await?,
+        ),
+        Command::Quarantine { app, version } => done(
+            &cli,
+            &ws.quarantine(&attribution(&cli, &ws)?, app, version)
+                .await?,
+        ),
+        Command::Archive {
+            app,
+            version,
+            channel,
+        } => done(
+            &cli,
+            &ws.archive(&attribution(&cli, &ws)?, app, version, channel)
+                .await?,
+        ),
+        Command::Status { app } => {
+            let apps = match app {
+                Some(a) => vec![a.clone()],
+                None => ws.apps().await?,
+            };
+            let mut all = Vec::new();
+            for a in &apps {
+                all.push(ws.status(a).await?);
+            }
+            if cli.json {
+                print_json(&all);
+            } else if all.is_empty() {
+                println!("no apps yet; publish one with `airlock release APP BUNDLE --version V`");
+            } else {
+                all.iter().for_each(render::status);
+            }
+            Ok(0)
+        }
+        Command::Log { app } => {
+            let entries = ws.history(app).await?;
+            if cli.json {
+                let list: Vec<_> = entries
+                    .iter()
+                    .map(|s| serde_json::json!({ "hash": s.hash, "entry": s.entry }))
+                    .collect();
+                print_json(&list);
+            } else {
+                for s in &entries {
+                    let e = &s.entry;
+                    let reason = e
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(" — {r}"))
+                        .unwrap_or_default();
+                    println!(
+                        "#{:<4} {} {:<10} {:<16} {}{reason}",
+                        e.seq,
+                        e.at,
+                        e.actor,
+                        e.event.kind(),
+                        render::describe(&e.event)
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Sync => {
+            let report = ws.sync().await?;
+            if cli.json {
+                print_json(&report);
+            } else {
+                for a in &report {
+                    let rebuilt = if a.rebuilt {
+                        " (registry rebuilt: it disagreed with the store)"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "{}: {} entries, {} new{rebuilt}; {} pointer(s) repaired",
+                        a.app,
+                        a.entries,
+                        a.new_entries,
+                        a.pointers.len()
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Verify(args) => verify(&cli, &ws, args).await,
+        Command::Keys {
+            command: KeysCommand::Export,
+        } => {
+            let signer = ws.signer().await?;
+            let key = signer.public_key();
+            if cli.json {
+                print_json(
+                    &serde_json::json!({ "keyid": key.keyid(), "algorithm": key.algorithm().as_str(), "pem": key.to_pem() }),
+                );
+            } else {
+                print!("{}", key.to_pem());
+            }
+            Ok(0)
+        }
+        Command::Gc { dry_run } => {
+            let report = ws.gc(*dry_run).await?;
+            if cli.json {
+                print_json(&report);
+            } else {
+                let verb = if *dry_run { "would delete" } else { "deleted" };
+                println!(
+                    "{} manifests reference {} blobs; {verb} {} unreferenced blob(s)",
+                    report.manifests,
+                    report.referenced_blobs,
+                    report.unreferenced.len()
+                );
+                for k in &report.unreferenced {
+                    println!("  {k}");
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn verify(cli: &Cli, ws: &Workspace, args: &VerifyArgs) -> Result<u8> {
+    let native = args
+        .native
+        .as_deref()
+        .map(|v| {
+            semver::Version::parse(v)
+                .map_err(|e| Error::InvalidInput(format!("--native {v:?} is not a version: {e}")))
+        })
+        .transpose()?;
+    let keys = if args.keys.is_empty() {
+        None
+    } else {
+        let mut keys = Vec::new();
+        for path in &args.keys {
+            let pem = std::fs::read_to_string(path).map_err(|e| {
+                Error::InvalidInput(format!("cannot read key {}: {e}", path.display()))
+            })?;
+            keys.extend(PublicKey::from_pem(&pem)?);
+        }
+        Some(keys)
+    };
+    let last_accepted: Option<AcceptedPointer> = match &args.state {
+        Some(path) if path.exists() => {
+            let text = std::fs::read(path)
+                .map_err(|e| Error::InvalidInput(format!("cannot read {}: {e}", path.display())))?;
+            Some(serde_json::from_slice(&text).map_err(|e| {
+                Error::InvalidInput(format!(
+                    "{} is not a device state file: {e}",
+                    path.display()
+                ))
+            })?)
+        }
+        _ => None,
+    };
+    let device = DeviceProfile {
+        install_id: args.install_id.clone(),
+        native_version: native,
+        last_accepted,
+    };
+    let decision = ws
+        .verify_as_device(&args.app, &args.channel, device, keys)
+        .await?;
+    if let (Some(path), Some(accepted)) = (&args.state, &decision.accepted_pointer) {
+        let bytes = serde_json::to_vec_pretty(accepted).expect("device state serialises");
+        std::fs::write(path, bytes)
+            .map_err(|e| Error::InvalidInput(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if cli.json {
+        print_json(&decision);
+    } else {
+        render::decision(&decision);
+    }
+    Ok(if matches!(decision.outcome, Outcome::Refused { .. }) {
+        1
+    } else {
+        0
+    })
+}
