@@ -1,0 +1,421 @@
+//! The `airlock` binary end to end, as a CI pipeline uses it: verbs, `--json`, exit codes,
+//! a real OS keychain, two processes racing on one store, and an independent check of what
+//! was published by a script that shares no code with Airlock (Python stdlib + openssl +
+//! sha256sum). These tests need a Secret Service: `make test` runs them inside
+//! `tests/harness/with-keyring.sh` (a private D-Bus session with gnome-keyring).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cli/ sits in the repo")
+        .to_path_buf()
+}
+
+fn require_keychain() {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "these tests use the real OS keychain; run them with \
+         `tests/harness/with-keyring.sh cargo test -p airlock` (make test does)"
+    );
+}
+
+struct Desk {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Desk {
+    fn new() -> Self {
+        require_keychain();
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        std::fs::create_dir_all(root.join("ws")).unwrap();
+        Self { _tmp: tmp, root }
+    }
+
+    fn store_url(&self) -> String {
+        format!("file://{}", self.root.join("store").display())
+    }
+
+    fn airlock_in(&self, ws: &str, actor: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args(args)
+            .current_dir(self.root.join(ws))
+            .env("AIRLOCK_ACTOR", actor)
+            .env_remove("AIRLOCK_WORKSPACE")
+            .output()
+            .expect("the airlock binary runs")
+    }
+
+    fn airlock(&self, actor: &str, args: &[&str]) -> Output {
+        self.airlock_in("ws", actor, args)
+    }
+
+    fn ok(&self, actor: &str, args: &[&str]) -> Value {
+        let mut full = args.to_vec();
+        full.push("--json");
+        let out = self.airlock(actor, &full);
+        assert!(
+            out.status.success(),
+            "airlock {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("--json prints JSON")
+    }
+
+    fn bundle(&self, name: &str, files: &[(&str, &str)]) -> String {
+        let dir = self.root.join(name);
+        for (path, content) in files {
+            let p = dir.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+        dir.display().to_string()
+    }
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("airlock exits normally")
+}
+
+#[test]
+fn release_promote_rollback_verified_independently() {
+    let d = Desk::new();
+    d.ok("ana", &["init", "--store", &d.store_url()]);
+    let b1 = d.bundle(
+        "b1",
+        &[
+            ("index.html", "<html>1"),
+            ("js/app.js", "one()"),
+            ("assets/a b.txt", "x"),
+        ],
+    );
+    let b2 = d.bundle(
+        "b2",
+        &[
+            ("index.html", "<html>1"),
+            ("js/app.js", "two()"),
+            ("assets/a b.txt", "x"),
+        ],
+    );
+    let r1 = d.ok(
+        "ana",
+        &[
+            "release",
+            "shop-ios",
+            &b1,
+            "--version",
+            "1.0.0",
+            "--description",
+            "first",
+        ],
+    );
+    assert_eq!(r1["uploadedFiles"], 3, "a first release uploads every file");
+
+    let refused = d.airlock(
+        "ana",
+        &[
+            "promote",
+            "shop-ios",
+            "--from",
+            "Staging",
+            "--to",
+            "Production",
+        ],
+    );
+    assert_eq!(
+        code(&refused),
+        1,
+        "promotion without an approval is refused with exit 1"
+    );
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("approve shop-ios 1.0.0 --channel Production"),
+        "the refusal says what is missing: {why}"
+    );
+    let own = d.airlock(
+        "ana",
+        &["approve", "shop-ios", "1.0.0", "--channel", "Production"],
+    );
+    assert_eq!(code(&own), 1, "an author cannot approve their own release");
+
+    d.ok(
+        "bob",
+        &["approve", "shop-ios", "1.0.0", "--channel", "Production"],
+    );
+    d.ok(
+        "ana",
+        &[
+            "promote",
+            "shop-ios",
+            "--from",
+            "Staging",
+            "--to",
+            "Production",
+            "--percent",
+            "100",
+        ],
+    );
+    let r2 = d.ok("ana", &["release", "shop-ios", &b2, "--version", "1.1.0"]);
+    assert_eq!(
+        r2["uploadedFiles"], 1,
+        "only the changed file is uploaded again"
+    );
+    d.ok(
+        "bob",
+        &["approve", "shop-ios", "1.1.0", "--channel", "Production"],
+    );
+    d.ok(
+        "ana",
+        &[
+            "promote",
+            "shop-ios",
+            "--from",
+            "Staging",
+            "--to",
+            "Production",
+        ],
+    );
+    d.ok("ana", &["expand", "shop-ios", "Production", "--next"]);
+
+    // Independent check of the 20 % rollout, including which devices get it.
+    let pem = d.root.join("pub.pem");
+    let export = d.airlock("ana", &["keys", "export"]);
+    assert!(code(&export) == 0 && export.stdout.starts_with(b"-----BEGIN PUBLIC KEY-----"));
+    std::fs::write(&pem, &export.stdout).unwrap();
+    let ids: Vec<String> = (0..40).map(|i| format!("device-{i}")).collect();
+    let check = independent_check(&d, "Production", &pem, &ids);
+    assert_eq!(
+        check["releases"].as_array().unwrap().len(),
+        2,
+        "current and rollout both verified: {check}"
+    );
+    for id in &ids {
+        let verdict = d.ok(
+            "ana",
+            &["verify", "shop-ios", "Production", "--install-id", id],
+        );
+        assert_eq!(
+            verdict["outcome"]["version"],
+            check["devices"][id.as_str()],
+            "Airlock's device check and the independent bucketing agree for {id}"
+        );
+    }
+
+    // Rollback needs a rollback-ready release: finish 1.1.0, then roll back to 1.0.0.
+    d.ok(
+        "ana",
+        &["expand", "shop-ios", "Production", "--percent", "100"],
+    );
+    let back = d.ok(
+        "ana",
+        &[
+            "rollback",
+            "shop-ios",
+            "Production",
+            "--reason",
+            "crash spike",
+        ],
+    );
+    assert_eq!(back["entry"]["kind"], "rolledBack");
+    let check = independent_check(&d, "Production", &pem, &ids);
+    assert!(
+        ids.iter()
+            .all(|id| check["devices"][id.as_str()] == "1.0.0"),
+        "after rollback every device runs the known-good release: {check}"
+    );
+    let status = d.ok("ana", &["status", "shop-ios"]);
+    let rows = status[0]["releases"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r["version"] == "1.1.0" && r["status"] == "quarantined"),
+        "the rolled-back release is quarantined: {rows:?}"
+    );
+    let log = d.ok("ana", &["log", "shop-ios"]);
+    assert_eq!(
+        log.as_array().unwrap().last().unwrap()["entry"]["reason"],
+        "crash spike"
+    );
+
+    // A tampered blob is caught by the independent check, proving it can fail.
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            d.root
+                .join("store/apps/shop-ios/releases/1.0.0/manifest.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let blob = d
+        .root
+        .join("store/blobs/sha256")
+        .join(manifest["files"][0]["sha256"].as_str().unwrap());
+    std::fs::write(&blob, b"tampered").unwrap();
+    let out = run_check(&d, "Production", &pem, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a corrupt blob must fail the independent check"
+    );
+    let verdict = d.airlock("ana", &["verify", "shop-ios", "Production", "--json"]);
+    assert_eq!(
+        code(&verdict),
+        1,
+        "the device check refuses a corrupt bundle with exit 1"
+    );
+}
+
+fn run_check(d: &Desk, channel: &str, pem: &Path, ids: &[String]) -> Output {
+    let script = repo_root().join("tests/cross_language/verify_store.py");
+    Command::new("python3")
+        .arg(script)
+        .arg(d.root.join("store"))
+        .args(["shop-ios", channel])
+        .arg(pem)
+        .args(ids)
+        .output()
+        .expect("python3 runs")
+}
+
+fn independent_check(d: &Desk, channel: &str, pem: &Path, ids: &[String]) -> Value {
+    let out = run_check(d, channel, pem, ids);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "independent check failed: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn exit_codes_and_gate_errors() {
+    let d = Desk::new();
+    let out = d.airlock("ana", &["status"]);
+    assert_eq!(
+        code(&out),
+        2,
+        "no airlock.toml is a configuration error (exit 2)"
+    );
+    d.ok("ana", &["init", "--store", &d.store_url()]);
+    assert_eq!(
+        code(&d.airlock("ana", &["init", "--store", &d.store_url()])),
+        2,
+        "init never overwrites"
+    );
+    assert_eq!(
+        code(&d.airlock("ana", &["expand", "shop-ios", "Production"])),
+        2,
+        "--percent or --next is required"
+    );
+    let missing = d.airlock(
+        "ana",
+        &["release", "shop-ios", "/no/such/dir", "--version", "1.0.0"],
+    );
+    assert_eq!(code(&missing), 2, "an unreadable bundle is exit 2");
+
+    let bad = d.bundle(
+        "bad",
+        &[("index.js", "x"), ("index.js.map", "{}"), ("a\\b.js", "y")],
+    );
+    let out = d.airlock(
+        "ana",
+        &["release", "shop-ios", &bad, "--version", "1.0", "--json"],
+    );
+    assert_eq!(code(&out), 1, "policy gates refuse with exit 1");
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["kind"], "gate");
+    let message = err["error"]["message"].as_str().unwrap();
+    for needle in ["index.js.map", "backslash", "version \"1.0\""] {
+        assert!(
+            message.contains(needle),
+            "every violation is listed ({needle}): {message}"
+        );
+    }
+    assert!(
+        !d.root.join("store/blobs").exists(),
+        "nothing is uploaded when a gate fails"
+    );
+
+    let no_actor = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["approve", "shop-ios", "1.0.0", "--channel", "Production"])
+        .current_dir(d.root.join("ws"))
+        .env_remove("AIRLOCK_ACTOR")
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&no_actor),
+        2,
+        "acting without an actor is refused as unusable input"
+    );
+}
+
+#[test]
+fn two_processes_promoting_at_once_one_wins() {
+    let d = Desk::new();
+    d.ok("ana", &["init", "--store", &d.store_url()]);
+    std::fs::create_dir_all(d.root.join("ws2")).unwrap();
+    std::fs::copy(
+        d.root.join("ws/airlock.toml"),
+        d.root.join("ws2/airlock.toml"),
+    )
+    .unwrap();
+    let b = d.bundle("b", &[("index.js", "1")]);
+    d.ok("ana", &["release", "shop-ios", &b, "--version", "1.0.0"]);
+    d.ok(
+        "bob",
+        &["approve", "shop-ios", "1.0.0", "--channel", "Production"],
+    );
+    for round in 0..3 {
+        let args = [
+            "promote",
+            "shop-ios",
+            "--from",
+            "Staging",
+            "--to",
+            "Production",
+        ];
+        let spawn = |ws: &str| {
+            Command::new(env!("CARGO_BIN_EXE_airlock"))
+                .args(args)
+                .current_dir(d.root.join(ws))
+                .env("AIRLOCK_ACTOR", "ana")
+                .spawn()
+                .unwrap()
+        };
+        let (mut a, mut b) = (spawn("ws"), spawn("ws2"));
+        let (ca, cb) = (a.wait().unwrap().code(), b.wait().unwrap().code());
+        let wins = [ca, cb].iter().filter(|c| **c == Some(0)).count();
+        assert_eq!(
+            wins, 1,
+            "round {round}: exactly one promotion wins ({ca:?}, {cb:?})"
+        );
+        assert!(
+            [ca, cb].contains(&Some(1)),
+            "the loser is refused with exit 1 ({ca:?}, {cb:?})"
+        );
+        d.ok("ana", &["revert", "shop-ios", "Production"]);
+    }
+    let synced = d.airlock_in("ws2", "ana", &["sync", "--json"]);
+    assert!(
+        synced.status.success(),
+        "the chain stays valid: {}",
+        String::from_utf8_lossy(&synced.stderr)
+    );
+    let log = d.ok("ana", &["log", "shop-ios"]);
+    let seqs: Vec<u64> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"]["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "seqs stay contiguous"
+    );
+}
