@@ -77,8 +77,11 @@ impl Keychain for SecretServiceKeychain {
 /// A keychain that lives only as long as the process; for unit tests.
 #[derive(Debug, Default)]
 pub struct MemoryKeychain {
-    entries: Mutex<HashMap<(String, String), Sensitive<Vec<u8>>>>,
+    entries: Mutex<HashMap<EntryName, Sensitive<Vec<u8>>>>,
 }
+
+/// (service, account)
+type EntryName = (String, String);
 
 impl Keychain for MemoryKeychain {
     fn get(&self, service: &str, account: &str) -> Result<Option<Sensitive<Vec<u8>>>> {

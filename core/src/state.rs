@@ -155,7 +155,7 @@ impl AppState {
             })
             .map(|(v, p)| (v, p.since_seq))
             .collect();
-        ready.sort_by(|a, b| b.1.cmp(&a.1));
+        ready.sort_by_key(|r| std::cmp::Reverse(r.1));
         ready.into_iter().map(|(v, _)| v.clone()).collect()
     }
 

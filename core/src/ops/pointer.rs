@@ -91,10 +91,10 @@ impl Workspace {
                 return Ok(None);
             };
             let existing = self.store.get(&key).await?;
-            if let Some(obj) = &existing {
-                if read_unverified(&obj.bytes).is_ok_and(|p| p.seq >= pointer.seq) {
-                    return Ok(None);
-                }
+            if let Some(obj) = &existing
+                && read_unverified(&obj.bytes).is_ok_and(|p| p.seq >= pointer.seq)
+            {
+                return Ok(None);
             }
             let signer = self.signer().await?;
             let env =

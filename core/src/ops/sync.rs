@@ -65,10 +65,11 @@ impl Workspace {
     pub async fn apps(&self) -> Result<Vec<String>> {
         let mut apps: BTreeSet<String> = self.registry.apps().await?.into_iter().collect();
         for key in self.store.list("apps/", None).await? {
-            if let Some(app) = key.split('/').nth(1) {
-                if layout::validate_app_name(app).is_ok() && key.contains("/log/") {
-                    apps.insert(app.to_string());
-                }
+            if let Some(app) = key.split('/').nth(1)
+                && layout::validate_app_name(app).is_ok()
+                && key.contains("/log/")
+            {
+                apps.insert(app.to_string());
             }
         }
         Ok(apps.into_iter().collect())
