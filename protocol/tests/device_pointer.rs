@@ -68,9 +68,9 @@ fn which_release_applies() {
         "the pointer itself was fine"
     );
     assert_eq!(
-        decision.version_to_run(None),
+        decision.version_to_run(Some("1.4.0")),
         None,
-        "None means the built-in bundle"
+        "a device that ran a now-withdrawn rollout returns to its built-in bundle"
     );
 }
 

@@ -118,12 +118,15 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// The version running after this decision: the new one on `Run`, otherwise
-    /// `previously_running` (`None` meaning the built-in bundle).
+    /// The version running after this decision (`None` meaning the built-in bundle): the new
+    /// one on `Run`; the built-in bundle on `KeepBuiltIn` (a valid pointer that names nothing
+    /// for this device — e.g. a first rollout was reverted — returns it to what it shipped
+    /// with); `previously_running` on a refusal, since a refused update changes nothing.
     pub fn version_to_run(&self, previously_running: Option<&str>) -> Option<String> {
         match &self.outcome {
             Outcome::Run { version, .. } => Some(version.clone()),
-            Outcome::KeepBuiltIn | Outcome::Refused { .. } => previously_running.map(String::from),
+            Outcome::KeepBuiltIn => None,
+            Outcome::Refused { .. } => previously_running.map(String::from),
         }
     }
 
