@@ -20,14 +20,35 @@ fn keychain() -> SecretServiceKeychain {
 fn secrets_round_trip_through_the_secret_service() {
     let k = keychain();
     let account = format!("test-{}", std::process::id());
-    assert!(k.get("airlock-test", &account).unwrap().is_none(), "a fresh entry is absent");
-    k.set("airlock-test", &account, &Sensitive::new(b"first".to_vec())).unwrap();
-    k.set("airlock-test", &account, &Sensitive::new(b"second".to_vec())).unwrap();
-    let got = k.get("airlock-test", &account).unwrap().expect("the entry was stored");
+    assert!(
+        k.get("airlock-test", &account).unwrap().is_none(),
+        "a fresh entry is absent"
+    );
+    k.set("airlock-test", &account, &Sensitive::new(b"first".to_vec()))
+        .unwrap();
+    k.set(
+        "airlock-test",
+        &account,
+        &Sensitive::new(b"second".to_vec()),
+    )
+    .unwrap();
+    let got = k
+        .get("airlock-test", &account)
+        .unwrap()
+        .expect("the entry was stored");
     assert_eq!(got.expose(), b"second", "a second set replaces the secret");
-    assert!(k.delete("airlock-test", &account).unwrap(), "delete reports the entry existed");
-    assert!(k.get("airlock-test", &account).unwrap().is_none(), "the entry is gone");
-    assert!(!k.delete("airlock-test", &account).unwrap(), "deleting again finds nothing");
+    assert!(
+        k.delete("airlock-test", &account).unwrap(),
+        "delete reports the entry existed"
+    );
+    assert!(
+        k.get("airlock-test", &account).unwrap().is_none(),
+        "the entry is gone"
+    );
+    assert!(
+        !k.delete("airlock-test", &account).unwrap(),
+        "deleting again finds nothing"
+    );
 }
 
 #[test]
@@ -36,6 +57,13 @@ fn the_local_signing_key_persists_in_the_keychain() {
     let name = format!("test-key-{}", std::process::id());
     let a = LocalSigner::load_or_create(&k, &name).unwrap();
     let b = LocalSigner::load_or_create(&k, &name).unwrap();
-    assert_eq!(a.public_key(), b.public_key(), "the key is created once and read back");
-    assert!(k.delete("airlock", &format!("local-signing-key:{name}")).unwrap());
+    assert_eq!(
+        a.public_key(),
+        b.public_key(),
+        "the key is created once and read back"
+    );
+    assert!(
+        k.delete("airlock", &format!("local-signing-key:{name}"))
+            .unwrap()
+    );
 }

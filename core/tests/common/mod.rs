@@ -67,8 +67,16 @@ impl Env {
         let work = tempfile::tempdir().expect("a temporary workspace folder");
         let mut config = Config::new(&format!("file://{}", store_dir.path().display()), "local");
         edit(&mut config);
-        let clock = Arc::new(ManualClock::new(Timestamp::from_unix(START).expect("valid time")));
-        Self { store_dir, work, keychain, clock, config }
+        let clock = Arc::new(ManualClock::new(
+            Timestamp::from_unix(START).expect("valid time"),
+        ));
+        Self {
+            store_dir,
+            work,
+            keychain,
+            clock,
+            config,
+        }
     }
 
     pub fn now(&self) -> Timestamp {
@@ -78,7 +86,11 @@ impl Env {
 
     /// The real store, opened on its own (as a device's CDN would read it).
     pub fn store(&self) -> Arc<dyn Store> {
-        let path = self.store_dir.path().to_str().expect("temporary paths are UTF-8");
+        let path = self
+            .store_dir
+            .path()
+            .to_str()
+            .expect("temporary paths are UTF-8");
         Arc::new(LocalStore::open(path).expect("the store folder opens"))
     }
 
@@ -95,7 +107,9 @@ impl Env {
     ) -> Workspace {
         let registry = match registry {
             Some(r) => r,
-            None => Registry::in_memory().await.expect("an in-memory registry opens"),
+            None => Registry::in_memory()
+                .await
+                .expect("an in-memory registry opens"),
         };
         let services = Services {
             store,
@@ -117,7 +131,9 @@ impl Env {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries {
         let path = entry.expect("a readable folder entry").path();
         if path.is_dir() {
@@ -152,7 +168,10 @@ pub fn app_bundle(version: &str) -> TempDir {
     bundle(&[
         ("index.html", html.as_bytes()),
         ("main.js", js.as_bytes()),
-        ("assets/logo.svg", b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>\n"),
+        (
+            "assets/logo.svg",
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>\n",
+        ),
     ])
 }
 
@@ -168,14 +187,25 @@ pub fn release_request(app: &str, version: &str, bundle: &Path) -> ReleaseReques
 }
 
 /// Releases [`app_bundle`]`(version)` of `app` into the default channel (Staging).
-pub async fn release(ws: &Workspace, actor: &str, app: &str, version: &str) -> Result<ReleaseOutcome> {
+pub async fn release(
+    ws: &Workspace,
+    actor: &str,
+    app: &str,
+    version: &str,
+) -> Result<ReleaseOutcome> {
     let dir = app_bundle(version);
-    ws.release(&by(actor), &release_request(app, version, dir.path()), &Silent).await
+    ws.release(
+        &by(actor),
+        &release_request(app, version, dir.path()),
+        &Silent,
+    )
+    .await
 }
 
 /// Releases the bundle at `path` under `version`.
 pub async fn release_path(ws: &Workspace, version: &str, path: &Path) -> Result<ReleaseOutcome> {
-    ws.release(&by("ana"), &release_request(APP, version, path), &Silent).await
+    ws.release(&by("ana"), &release_request(APP, version, path), &Silent)
+        .await
 }
 
 pub fn promotion(version: &str, percent: Option<f64>) -> PromoteRequest {
@@ -190,8 +220,12 @@ pub fn promotion(version: &str, percent: Option<f64>) -> PromoteRequest {
 
 /// Releases `version` (by ana), has ben approve it and promotes it to 100 % of Production.
 pub async fn ship(ws: &Workspace, version: &str) {
-    release(ws, "ana", APP, version).await.expect("the release passes the gates");
-    ws.approve(&by("ben"), APP, version, PRODUCTION).await.expect("ben may approve ana's release");
+    release(ws, "ana", APP, version)
+        .await
+        .expect("the release passes the gates");
+    ws.approve(&by("ben"), APP, version, PRODUCTION)
+        .await
+        .expect("ben may approve ana's release");
     ws.promote(&by("ana"), &promotion(version, Some(100.0)))
         .await
         .expect("an approved release may be promoted");
@@ -207,13 +241,18 @@ pub fn kind_of<T: std::fmt::Debug>(what: &str, result: Result<T>) -> (ErrorKind,
 
 /// The stored pointer of `channel`, read without checking its signature.
 pub async fn stored_pointer(store: &dyn Store, app: &str, channel: &str) -> Option<ChannelPointer> {
-    let obj = store.get(&layout::pointer_key(app, channel)).await.expect("the store reads")?;
+    let obj = store
+        .get(&layout::pointer_key(app, channel))
+        .await
+        .expect("the store reads")?;
     Some(read_unverified(&obj.bytes).expect("a stored pointer parses"))
 }
 
 /// The app's state folded from the store's log alone (no registry, no writes).
 pub async fn state_in_store(store: &dyn Store, app: &str) -> AppState {
-    let entries = reader::read_after(store, app, None).await.expect("the log chain reads");
+    let entries = reader::read_after(store, app, None)
+        .await
+        .expect("the log chain reads");
     AppState::fold(app, &entries).expect("the log folds")
 }
 
@@ -310,11 +349,13 @@ pub async fn check_fleet(
     let (owned, tally) = tokio::task::spawn_blocking(move || {
         let half = owned.len().div_ceil(2);
         let (left, right) = owned.split_at_mut(half);
+        let (source, channel, keys) = (&source, channel.as_str(), keys.as_slice());
         let tallies = std::thread::scope(|s| {
-            let run = |part: &mut [Device]| check_devices(&source, &channel, &keys, now, part);
-            let other = s.spawn(|| run(right));
-            let mine = run(left);
-            let theirs = other.join().expect("the device-check thread does not panic");
+            let other = s.spawn(move || check_devices(source, channel, keys, now, right));
+            let mine = check_devices(source, channel, keys, now, left);
+            let theirs = other
+                .join()
+                .expect("the device-check thread does not panic");
             [mine, theirs]
         });
         let mut tally = Tally::default();
