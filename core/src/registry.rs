@@ -117,7 +117,7 @@ impl Registry {
         &self,
         new: &[StoredEntry],
         state: &AppState,
-        is_protected: &dyn Fn(&str) -> bool,
+        is_protected: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<()> {
         let app = state.app.as_str();
         let mut tx = self.pool.begin().await?;

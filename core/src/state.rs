@@ -17,6 +17,7 @@ pub struct Release {
     pub version: String,
     pub author: String,
     pub released_at: Timestamp,
+    pub released_seq: u64,
     pub channel: String,
     pub manifest: ObjectRef,
     pub release: ObjectRef,
@@ -75,6 +76,8 @@ pub struct Channel {
     /// The entry that last changed what this channel serves: its pointer's seq and logHead.
     pub served: Option<Head>,
     pub placements: BTreeMap<String, PlacementRecord>,
+    /// Every release that has been this channel's current: the only rollback targets.
+    pub ever_current: std::collections::BTreeSet<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -209,6 +212,7 @@ impl AppState {
                         version: version.clone(),
                         author: e.actor.clone(),
                         released_at: e.at,
+                        released_seq: e.seq,
                         channel: channel.clone(),
                         manifest: manifest.clone(),
                         release: release.clone(),
@@ -303,7 +307,7 @@ impl AppState {
                         e,
                     );
                 }
-                return self.advance(head, None);
+                return self.advance(head, Vec::new());
             }
             Event::Reverted {
                 channel, version, ..
@@ -317,6 +321,7 @@ impl AppState {
                 from,
                 to,
                 ended_rollout,
+                withdrawn,
             } => {
                 let c = self.channels.entry(channel.clone()).or_default();
                 if let Some(v) = ended_rollout {
@@ -324,8 +329,26 @@ impl AppState {
                 }
                 c.rollout = None;
                 c.current = Some(to.clone());
+                c.ever_current.insert(to.clone());
                 place(c, to, Placement::Current, e);
+                for w in withdrawn {
+                    let other = self.channels.entry(w.channel.clone()).or_default();
+                    if let Some(r) = other.rollout.take_if(|r| Some(&r.version) == from.as_ref()) {
+                        place(other, &r.version, Placement::Archived, e);
+                    }
+                    if other.current != w.current {
+                        if let Some(old) = other.current.take() {
+                            place(other, &old, Placement::Archived, e);
+                        }
+                        if let Some(v) = &w.current {
+                            other.ever_current.insert(v.clone());
+                            place(other, v, Placement::Current, e);
+                        }
+                        other.current = w.current.clone();
+                    }
+                }
                 if let Some(bad) = from {
+                    let c = self.channels.entry(channel.clone()).or_default();
                     place(c, bad, Placement::Archived, e);
                     if let Some(r) = self.releases.get_mut(bad) {
                         r.quarantined = Some(Quarantine {
@@ -359,12 +382,17 @@ impl AppState {
             }
             Event::PointerResigned { .. } => {}
         }
-        let moved = e.event.moves_pointer_of().map(str::to_string);
+        let moved = e
+            .event
+            .moved_channels()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         self.advance(head, moved)
     }
 
-    fn advance(&mut self, head: Head, moved: Option<String>) -> Result<()> {
-        if let Some(channel) = moved {
+    fn advance(&mut self, head: Head, moved: Vec<String>) -> Result<()> {
+        for channel in moved {
             self.channels.entry(channel).or_default().served = Some(head.clone());
         }
         self.head = Some(head);
@@ -382,6 +410,7 @@ impl AppState {
             place(c, &old, Placement::RollbackReady, e);
         }
         c.rollout = None;
+        c.ever_current.insert(version.to_string());
         place(c, version, Placement::Current, e);
         for v in archived {
             place(c, v, Placement::Archived, e);

@@ -14,9 +14,9 @@ use common::*;
 const ROUNDS: usize = 12;
 const DEVICES: usize = 500;
 
-/// Runs `op` on both consoles at once. Both futures are polled on one task (the engine's
-/// futures are not `Send`, see the ignored test below), so they interleave at every store
-/// access, which is where the race is decided.
+/// Runs `op` on both consoles at once. Both futures are polled on one task, so they
+/// interleave at every store access, which is where the race is decided (two OS processes
+/// race in cli/tests/cli.rs).
 async fn race<'w, T, F, Fut>(a: &'w Workspace, b: &'w Workspace, op: F) -> (Result<T>, Result<T>)
 where
     F: Fn(&'w Workspace, &'static str) -> Fut,
@@ -165,8 +165,6 @@ async fn racing_consoles_have_one_winner_and_one_unbroken_log() {
 /// loses the race is retried on fresh state, where "next" now means 50 %: the rollout jumps
 /// two steps although nobody asked for 50 % or saw 20 % before asking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: commit() re-runs expand's decide on fresh state, so two racing \
-            `expand --next` calls move the rollout two plan steps (5 % to 50 %)"]
 async fn racing_expand_next_moves_the_rollout_one_step() {
     let env = Env::new();
     let a = env.console().await;
@@ -238,8 +236,6 @@ macro_rules! is_send {
 /// A desktop shell runs each command on a multi-threaded runtime (`tokio::spawn`, async Tauri
 /// commands), which needs `Send` futures. The probe itself is checked on known types first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: Registry::record takes `&dyn Fn(&str) -> bool` (not Sync) across an await, so \
-            no Workspace operation's future is Send and none can be spawned"]
 async fn operations_can_run_on_a_spawned_task() {
     assert!(
         is_send!(async { 1 }),

@@ -371,8 +371,6 @@ async fn a_promotion_cut_off_after_any_write_leaves_devices_on_a_complete_releas
 /// release.rs promises "a publish interrupted at any point completes when run again". Cut
 /// off after its log entry but before its pointer, running it again must finish it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: release() re-run after the log append refuses with `already released` \
-            and never writes the lagging pointer"]
 async fn a_publish_cut_off_before_its_pointer_completes_when_run_again() {
     let keys = Env::new();
     for n in 0..MAX_WRITES {
@@ -411,8 +409,6 @@ async fn a_publish_cut_off_before_its_pointer_completes_when_run_again() {
 /// An interrupted publish whose blobs a teammate's `gc` then removed must not be completed
 /// by trusting the local registry's list of known blobs: devices would get `file_missing`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: upload_blobs skips blobs the registry's known_blobs cache lists even after \
-            another console's gc deleted them; the published release names missing files"]
 async fn a_publish_retried_after_a_gc_elsewhere_uploads_the_deleted_blobs_again() {
     let env = Env::new();
     let registry = Registry::in_memory().await.expect("a registry");

@@ -259,9 +259,6 @@ async fn rollback_goes_only_to_a_release_that_was_current_there() {
 /// A release that was only ever rolled out partly and reverted is not known to be good,
 /// and archiving it must not change that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: rollback_target (ops/recovery.rs) accepts any Archived placement, and \
-            archive() turns a Reverted release into Archived, so a never-current release \
-            becomes a rollback target"]
 async fn archiving_a_reverted_release_does_not_make_it_a_rollback_target() {
     let env = Env::new();
     let ws = env.console().await;
@@ -357,8 +354,6 @@ async fn a_quarantined_release_is_never_served_again() {
 /// as current, must not keep serving a release that is quarantined (the `quarantine` command
 /// itself refuses while a release is served anywhere).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: a Production rollback quarantines the release (state.rs RolledBack) but only \
-            moves the Production pointer; Staging devices keep running the quarantined release"]
 async fn a_rollback_leaves_no_channel_serving_the_quarantined_release() {
     let env = Env::new();
     let ws = env.console().await;

@@ -92,6 +92,9 @@ pub enum Event {
         to: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ended_rollout: Option<String>,
+        /// Other channels serving `from`, which a quarantine must not leave in place.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        withdrawn: Vec<Withdrawal>,
     },
     Approved {
         version: String,
@@ -107,6 +110,15 @@ pub enum Event {
     PointerResigned {
         channel: String,
     },
+}
+
+/// A channel that served a release being quarantined, and what it serves instead: its
+/// rollout (if of that release) ends, and `current` becomes `to` (`None`: the channel goes
+/// back to devices' built-in bundles).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawal {
+    pub channel: String,
+    pub current: Option<String>,
 }
 
 impl Event {
@@ -126,20 +138,24 @@ impl Event {
         }
     }
 
-    /// The channel whose served state (its pointer) this event changes, if any.
-    pub fn moves_pointer_of(&self) -> Option<&str> {
+    /// The channels whose served state (their pointers) this event changes.
+    pub fn moved_channels(&self) -> Vec<&str> {
         match self {
+            Self::RolledBack {
+                channel, withdrawn, ..
+            } => std::iter::once(channel.as_str())
+                .chain(withdrawn.iter().map(|w| w.channel.as_str()))
+                .collect(),
             Self::Released { channel, .. }
             | Self::Expanded { channel, .. }
             | Self::Reverted { channel, .. }
-            | Self::RolledBack { channel, .. }
-            | Self::PointerResigned { channel } => Some(channel),
-            Self::Promoted { to, .. } => Some(to),
+            | Self::PointerResigned { channel } => vec![channel],
+            Self::Promoted { to, .. } => vec![to],
             Self::Paused { .. }
             | Self::Resumed { .. }
             | Self::Approved { .. }
             | Self::Quarantined { .. }
-            | Self::Archived { .. } => None,
+            | Self::Archived { .. } => Vec::new(),
         }
     }
 }

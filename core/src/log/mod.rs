@@ -7,4 +7,4 @@
 pub mod entry;
 pub mod reader;
 
-pub use entry::{Event, LogEntry};
+pub use entry::{Event, LogEntry, Withdrawal};

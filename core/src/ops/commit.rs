@@ -62,12 +62,18 @@ impl Workspace {
             let seq = state.next_seq();
             let event = match (decide(&state, seq), &lost_to) {
                 (Ok(event), _) => event,
+                (Err(e), _) if e.kind() == crate::error::ErrorKind::Conflict => return Err(e),
                 (Err(e), Some(winner))
                     if e.kind().is_refusal() || e.kind() == crate::error::ErrorKind::NotFound =>
                 {
                     return Err(Error::Conflict(format!("{winner} first; now: {e}")));
                 }
-                (Err(e), _) => return Err(e),
+                (Err(e), _) => {
+                    // A refused command still repairs pointers that lag the log (say, after
+                    // an interrupted run), so "any later command" really does.
+                    let _ = self.publish_pointers(&state).await;
+                    return Err(e);
+                }
             };
             let entry = LogEntry {
                 app: app.to_string(),

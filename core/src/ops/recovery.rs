@@ -6,7 +6,7 @@
 
 use super::Committed;
 use crate::error::{Error, Result};
-use crate::log::Event;
+use crate::log::{Event, Withdrawal};
 use crate::state::{AppState, Placement};
 use crate::workspace::{Attribution, Workspace};
 use airlock_protocol::digest::sha256_hex;
@@ -26,12 +26,19 @@ impl Workspace {
         self.config.channel(channel)?;
         let state = self.load(app).await?;
         let target = rollback_target(&state, channel, to)?;
+        let withdrawn = withdrawals(&state, channel);
         self.verify_intact(&state, &target).await?;
+        for w in &withdrawn {
+            if let Some(v) = &w.current {
+                self.verify_intact(&state, v).await?;
+            }
+        }
         self.commit(app, by, |state, _| {
             let fresh = rollback_target(state, channel, to)?;
-            if fresh != target {
+            if fresh != target || withdrawals(state, channel) != withdrawn {
                 return Err(Error::Conflict(format!(
-                    "the rollback target of {app} in {channel} changed to {fresh} while checking {target}"
+                    "{app} changed while the rollback of {channel} to {target} was being checked; \
+                     run it again"
                 )));
             }
             let c = state.channel(channel);
@@ -40,6 +47,7 @@ impl Workspace {
                 from: c.current.clone(),
                 to: target.clone(),
                 ended_rollout: c.rollout.map(|r| r.version),
+                withdrawn: withdrawn.clone(),
             })
         })
         .await
@@ -89,6 +97,34 @@ impl Workspace {
     }
 }
 
+/// The other channels serving the release a rollback of `channel` quarantines (its current
+/// there, or its rollout), and what each serves instead: its newest known-good release, or
+/// nothing (back to the built-in bundle) if it has none.
+fn withdrawals(state: &AppState, channel: &str) -> Vec<Withdrawal> {
+    let Some(bad) = state.channel(channel).current else {
+        return Vec::new();
+    };
+    state
+        .channels
+        .iter()
+        .filter(|(name, _)| name.as_str() != channel)
+        .filter(|(_, c)| {
+            c.current.as_ref() == Some(&bad) || c.rollout.as_ref().is_some_and(|r| r.version == bad)
+        })
+        .map(|(name, c)| Withdrawal {
+            channel: name.clone(),
+            current: if c.current.as_ref() == Some(&bad) {
+                state
+                    .rollback_candidates(name)
+                    .into_iter()
+                    .find(|v| *v != bad)
+            } else {
+                c.current.clone()
+            },
+        })
+        .collect()
+}
+
 fn rollback_target(state: &AppState, channel: &str, to: Option<&str>) -> Result<String> {
     let app = &state.app;
     let c = state.channel(channel);
@@ -111,7 +147,11 @@ fn rollback_target(state: &AppState, channel: &str, to: Option<&str>) -> Result<
                 )));
             }
             match state.placement(v, channel) {
-                Some(Placement::RollbackReady | Placement::Archived) => Ok(v.to_string()),
+                Some(Placement::RollbackReady | Placement::Archived)
+                    if state.channel(channel).ever_current.contains(v) =>
+                {
+                    Ok(v.to_string())
+                }
                 _ => Err(Error::Refused(format!(
                     "{app} {v} was never current in {channel}, so it is not known to be good there"
                 ))),

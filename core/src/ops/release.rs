@@ -101,10 +101,6 @@ impl Workspace {
                 version: req.version.clone(),
                 why: e.to_string(),
             });
-        } else if state.releases.contains_key(&req.version) {
-            violations.push(Violation::AlreadyReleased {
-                version: req.version.clone(),
-            });
         }
 
         progress.report(ProgressEvent::Step {
@@ -116,8 +112,32 @@ impl Workspace {
             .map_err(|e| Error::InvalidInput(format!("reading the bundle failed: {e}")))??;
 
         let manifest = hash_bundle(&req.app, &req.version, &bundle, progress);
+        if let Some(done) = state.releases.get(&req.version) {
+            // The same bundle released before (perhaps a run cut off after its log entry):
+            // finish that run by bringing the pointers up to date. Anything else is refused.
+            if done.bundle_hash != manifest.bundle_hash || done.channel != channel {
+                let version = req.version.clone();
+                return Err(Error::Gates {
+                    bundle: bundle.source.clone(),
+                    violations: vec![Violation::AlreadyReleased { version }],
+                });
+            }
+            let pointers = self.publish_pointers(&state).await?;
+            return Ok(ReleaseOutcome {
+                app: req.app.clone(),
+                version: req.version.clone(),
+                channel,
+                bundle_hash: manifest.bundle_hash.clone(),
+                files: done.files,
+                bytes: done.bytes,
+                uploaded_files: 0,
+                uploaded_bytes: 0,
+                seq: done.released_seq,
+                pointers,
+            });
+        }
         let manifest_bytes = manifest.to_bytes();
-        let (uploaded_files, uploaded_bytes) =
+        let (uploaded_files, uploaded_bytes, blobs) =
             self.upload_blobs(&bundle, &manifest, progress).await?;
 
         progress.report(ProgressEvent::Step {
@@ -173,6 +193,11 @@ impl Workspace {
                 })
             })
             .await?;
+        // Only now, with a committed release referencing them (so `gc` keeps them), may later
+        // publishes skip these blobs without asking the store.
+        self.registry
+            .add_known_blobs(self.store.url(), &blobs)
+            .await?;
         Ok(ReleaseOutcome {
             app: req.app.clone(),
             version: req.version.clone(),
@@ -187,13 +212,14 @@ impl Workspace {
         })
     }
 
-    /// Uploads the blobs the store may lack; returns the files and bytes actually sent.
+    /// Uploads the blobs the store may lack; returns the files and bytes actually sent and
+    /// every distinct blob, to record as known once the release is committed.
     async fn upload_blobs(
         &self,
         bundle: &Bundle,
         manifest: &Manifest,
         progress: &dyn Progress,
-    ) -> Result<(u64, u64)> {
+    ) -> Result<(u64, u64, Vec<(String, u64)>)> {
         let store_url = self.store.url().to_string();
         let known = self.registry.known_blobs(&store_url).await?;
         let (files_total, bytes_total) = (manifest.files.len() as u64, bundle.total_bytes());
@@ -208,8 +234,11 @@ impl Workspace {
             );
             files_done += 1;
             bytes_done += entry.size;
-            if known.contains(&entry.sha256) || !seen.insert(entry.sha256.clone()) {
+            if !seen.insert(entry.sha256.clone()) {
                 skipped += 1;
+            } else if known.contains(&entry.sha256) {
+                skipped += 1;
+                recorded.push((entry.sha256.clone(), entry.size));
             } else {
                 let key = layout::blob_key(&entry.sha256);
                 let class = ObjectClass::Blob {
@@ -231,8 +260,7 @@ impl Workspace {
                 skipped,
             });
         }
-        self.registry.add_known_blobs(&store_url, &recorded).await?;
-        Ok((sent, sent_bytes))
+        Ok((sent, sent_bytes, recorded))
     }
 
     /// Writes the signed statement, or reuses one an interrupted publish of the same bundle

@@ -142,8 +142,16 @@ impl Workspace {
             ExpandTo::Percent(p) => Some(percent_to_basis_points(p)?),
             ExpandTo::Next => None,
         };
+        let mut first_seen: Option<u32> = None;
         self.commit(app, by, |state, _| {
             let r = rollout_in(state, channel)?;
+            if target.is_none() && *first_seen.get_or_insert(r.basis_points) != r.basis_points {
+                return Err(Error::Conflict(format!(
+                    "the rollout of {app} {} in {channel} moved to {} while this command ran;                      check `airlock status {app}` and expand again if still wanted",
+                    r.version,
+                    pct(r.basis_points)
+                )));
+            }
             if r.paused {
                 return Err(Error::Refused(format!(
                     "the rollout of {app} {} in {channel} is paused; `airlock resume {app} {channel}` first",
