@@ -26,6 +26,8 @@ fn require_keychain() {
 struct Desk {
     _tmp: tempfile::TempDir,
     root: PathBuf,
+    /// Each test signs with its own keychain key, so parallel tests never share one.
+    signer: String,
 }
 
 impl Desk {
@@ -34,7 +36,25 @@ impl Desk {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
         std::fs::create_dir_all(root.join("ws")).unwrap();
-        Self { _tmp: tmp, root }
+        let name = root
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches('.')
+            .to_string();
+        Self {
+            _tmp: tmp,
+            root,
+            signer: format!("local:cli-test-{name}"),
+        }
+    }
+
+    fn init(&self) -> Value {
+        let store = self.store_url();
+        self.ok(
+            "ana",
+            &["init", "--store", &store, "--signer", &self.signer],
+        )
     }
 
     fn store_url(&self) -> String {
@@ -85,7 +105,7 @@ fn code(out: &Output) -> i32 {
 #[test]
 fn release_promote_rollback_verified_independently() {
     let d = Desk::new();
-    d.ok("ana", &["init", "--store", &d.store_url()]);
+    d.init();
     let b1 = d.bundle(
         "b1",
         &[
@@ -301,7 +321,7 @@ fn exit_codes_and_gate_errors() {
         2,
         "no airlock.toml is a configuration error (exit 2)"
     );
-    d.ok("ana", &["init", "--store", &d.store_url()]);
+    d.init();
     assert_eq!(
         code(&d.airlock("ana", &["init", "--store", &d.store_url()])),
         2,
@@ -357,7 +377,7 @@ fn exit_codes_and_gate_errors() {
 #[test]
 fn two_processes_promoting_at_once_one_wins() {
     let d = Desk::new();
-    d.ok("ana", &["init", "--store", &d.store_url()]);
+    d.init();
     std::fs::create_dir_all(d.root.join("ws2")).unwrap();
     std::fs::copy(
         d.root.join("ws/airlock.toml"),

@@ -79,9 +79,14 @@ impl LocalSigner {
                     .map_err(|_| Error::Signer("could not generate an RSA-2048 key".into()))?;
                 let der = AsDer::<Pkcs8V1Der>::as_der(&pair)
                     .map_err(|_| Error::Signer("could not encode the new key".into()))?;
-                let der = Sensitive::new(der.as_ref().to_vec());
-                keychain.set(SERVICE, &account, &der)?;
-                der
+                keychain.set(SERVICE, &account, &Sensitive::new(der.as_ref().to_vec()))?;
+                // Two processes creating the key at once both write; whichever wrote last is
+                // the key, so use what the keychain holds rather than what this one made.
+                keychain.get(SERVICE, &account)?.ok_or_else(|| {
+                    Error::Keychain(format!(
+                        "{SERVICE}/{account} vanished right after it was stored"
+                    ))
+                })?
             }
         };
         let pair = RsaKeyPair::from_pkcs8(pkcs8.expose()).map_err(|e| {
