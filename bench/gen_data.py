@@ -8,7 +8,12 @@ OUT/meta.json: what was generated, including the bytes in the changed files.
 
 Everything comes from one random.Random(SEED) stream, so the same arguments give
 byte-identical output on any machine (Python >= 3.9 for Random.randbytes).
+With --reuse, an existing OUT generated with the same arguments (same meta.json, same file
+count and total size in v1 and v2) is kept. Deleting and rewriting thousands of files just
+before a measurement slows ext4's inode allocation for a few minutes afterwards (it skips
+recently freed inodes), which skews the publishing figures.
 Usage: gen_data.py OUT [--files 2000] [--total-bytes 50000000] [--changed 100] [--seed 42]
+                   [--reuse]
 """
 
 import argparse
@@ -37,6 +42,31 @@ def write(path, data):
         f.write(data)
 
 
+def tree_size(d):
+    count = total = 0
+    for dirpath, _, names in os.walk(d):
+        for n in names:
+            count += 1
+            total += os.lstat(os.path.join(dirpath, n)).st_size
+    return count, total
+
+
+def reusable(out, a):
+    try:
+        with open(os.path.join(out, "meta.json")) as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    wanted = {"seed": a.seed, "files": a.files, "totalBytes": a.total_bytes,
+              "changedFiles": a.changed}
+    if any(meta.get(k) != v for k, v in wanted.items()):
+        return None
+    for d in ("v1", "v2"):
+        if tree_size(os.path.join(out, d)) != (a.files, a.total_bytes):
+            return None
+    return meta
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("out")
@@ -44,7 +74,13 @@ def main():
     p.add_argument("--total-bytes", type=int, default=50_000_000)
     p.add_argument("--changed", type=int, default=100)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--reuse", action="store_true")
     a = p.parse_args()
+    if a.reuse:
+        meta = reusable(a.out, a)
+        if meta is not None:
+            print(json.dumps(meta))
+            return
 
     rng = random.Random(a.seed)
     sizes = sizes_for(rng, a.files, a.total_bytes)

@@ -3,7 +3,9 @@
 # signs with a key in a real Secret Service keychain). For each repetition: a fresh
 # workspace and store, `airlock release` of OUT/data/v1 as 1.0.0, then of OUT/data/v2 (the
 # same tree with 5 % of the files changed) as 1.0.1, each under /usr/bin/time -v.
-# Writes OUT/publish/runs.json. Usage: bench/publish.sh AIRLOCK_BIN OUT REPEATS
+# Writes OUT/publish/runs.jsonl. The stores are deleted only at the end, after every
+# measurement: thousands of freshly freed inodes make ext4's inode allocation (and so every
+# blob write) much slower for a few minutes. Usage: bench/publish.sh AIRLOCK_BIN OUT REPEATS
 set -euo pipefail
 
 bin=$1 out=$2 repeats=$3
@@ -82,3 +84,6 @@ for rep in $(seq 1 "$repeats"); do
   echo "{\"rep\": $rep, \"label\": \"store\", \"blobFiles\": $blobs}" >>"$root/runs.jsonl"
   echo "  publish rep $rep done ($blobs blob files in the store)" >&2
 done
+
+# The stores (about 150 MB) are no longer needed; the figures and logs stay.
+rm -rf "$warm/store" "$root"/rep*/store

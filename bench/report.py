@@ -122,7 +122,7 @@ def main():
         "build": [f"{env('BENCH_CARGO', 'cargo')} build --release -p airlock",
                   f"{env('BENCH_CARGO', 'cargo')} build --release -p airlock-core --example hash_bundle"],
         "generate": f"python3 bench/gen_data.py {out}/data --files {meta['files']} "
-                    f"--total-bytes {total} --changed {meta['changedFiles']} --seed {meta['seed']}",
+                    f"--total-bytes {total} --changed {meta['changedFiles']} --seed {meta['seed']} --reuse",
         "hashTiming": env("BENCH_TIMER_CMD", ""),
         "hashAirlock": env("BENCH_AIRLOCK_CMD", ""),
         "hashAirlockViaCargo": f"cargo run --release -p airlock-core --example hash_bundle -- {out}/data/v1",

@@ -46,11 +46,13 @@ target=$($CARGO metadata --format-version 1 --no-deps |
 airlock="$target/release/airlock"
 hasher="$target/release/examples/hash_bundle"
 
-log "generating $FILES files / $TOTAL_BYTES bytes (seed $SEED) in $OUT/data"
+log "generating $FILES files / $TOTAL_BYTES bytes (seed $SEED) in $OUT/data (kept if already there)"
 mkdir -p "$OUT"
 rm -f "$OUT"/hash-*.json "$OUT"/hash-*.jsonl "$OUT/results.json"
 python3 bench/gen_data.py "$OUT/data" --files "$FILES" --total-bytes "$TOTAL_BYTES" \
-  --changed "$CHANGED" --seed "$SEED" >/dev/null
+  --changed "$CHANGED" --seed "$SEED" --reuse >/dev/null
+# Flush what was just written, so that its write-back does not land in the fsyncs timed below.
+find "$OUT/data" -type f -exec sync {} +
 dir="$OUT/data/v1"
 
 # Other work on the machine (a build sharing the 2 cores, heavy disk writes) skews the
