@@ -39,7 +39,9 @@ def machine(out):
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    dirty = sh("git status --porcelain --untracked-files=no | wc -l")
+    # Changes to the measured code; the benchmark's own files do not count.
+    dirty = sh("git status --porcelain --untracked-files=no -- . ':!bench' "
+               "':!docs/BENCHMARKS.md' | wc -l")
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": int(sh("nproc") or 0),
@@ -159,7 +161,7 @@ def render(r, notes):
       "Re-run it rather than editing the figures by hand; hand-written observations live in "
       "`bench/NOTES.md` and are copied in at the end.\n")
     w(f"Measured {m['date']} on commit `{m['gitCommit']}`"
-      + (f" with {m['gitModifiedTrackedFiles']} modified tracked file(s) in the working tree"
+      + (f" with {m['gitModifiedTrackedFiles']} uncommitted change(s) to tracked source files"
          if m["gitModifiedTrackedFiles"] else "") + ".\n")
     w("## Machine\n")
     w(f"- `nproc`: {m['nproc']}")
@@ -222,6 +224,10 @@ def render(r, notes):
           f"{x['files']:,} | {x['uploadedBytes']:,.0f} of {x['bytes']:,} | "
           f"{x['uploadedBytesShare'] * 100:.2f} % | {x['maxRssKiB'] / 1024:.0f} MiB |")
     w("")
+    if first["systemSeconds"] > 1.0:
+        w(f"**Warning:** the first release spent {first['systemSeconds']:.1f} s in the kernel "
+          f"(normally about 0.5 s). ext4 was probably still slow from files deleted in the "
+          f"last few minutes (see Observations); wait and re-run for representative times.\n")
     exact = (second["uploadedFiles"] == d["changedFiles"]
              and second["uploadedBytes"] == d["changedBytes"])
     match = ("exactly the changed files" if exact else
