@@ -93,7 +93,7 @@ impl Workspace {
                         entry,
                         bytes,
                     };
-                    return self.after_append(stored).await;
+                    return self.after_append(state, stored).await;
                 }
                 PutOutcome::AlreadyExists => {
                     let winner = self.load(app).await?;
@@ -107,9 +107,16 @@ impl Workspace {
         )))
     }
 
-    async fn after_append(&self, stored: StoredEntry) -> Result<Committed> {
+    /// Records the entry just appended on top of the state it was validated against (no
+    /// second read of the store), announces it and brings the pointers up to date.
+    async fn after_append(&self, mut state: AppState, stored: StoredEntry) -> Result<Committed> {
         let app = stored.entry.app.clone();
-        let state = self.load(&app).await?;
+        state.apply(&stored)?;
+        self.registry
+            .record(std::slice::from_ref(&stored), &state, &|c| {
+                self.is_protected(c)
+            })
+            .await?;
         self.announce(Change {
             app: app.clone(),
             seq: stored.entry.seq,
