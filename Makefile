@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 KEYRING := tests/harness/with-keyring.sh
+MOTO := tests/harness/with-moto.sh
 
 .PHONY: run test lint bench setup build fmt clean
 
@@ -15,10 +16,12 @@ build: setup
 run: build
 	bash scripts/demo.sh
 
-## Everything: unit, integration and CLI tests, the CLI ones against a real gnome-keyring.
+## Everything: unit, integration and CLI tests, against a real gnome-keyring and a moto
+## server (S3, KMS, CloudFront) that the harness installs (pinned, in .venv) and starts.
 test: setup
 	$(CARGO) build --workspace --tests
-	$(KEYRING) $(CARGO) test --workspace --no-fail-fast
+	tests/harness/python-env.sh >/dev/null
+	$(KEYRING) $(MOTO) $(CARGO) test --workspace --no-fail-fast
 
 lint: setup
 	$(CARGO) fmt --all --check

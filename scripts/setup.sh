@@ -3,7 +3,7 @@
 # whatever is already there. Run as root or with sudo available.
 set -euo pipefail
 need=()
-for pkg in build-essential pkg-config gnome-keyring dbus dbus-bin openssl python3 coreutils findutils; do
+for pkg in build-essential pkg-config gnome-keyring dbus dbus-bin openssl python3 python3-venv curl util-linux coreutils findutils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -30,13 +30,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write airlock.toml in the workspace folder.
-    Init {
-        /// file:///absolute/dir
-        #[arg(long)]
-        store: String,
-        /// `local` (a key in this desktop's keychain) or `local:<name>`.
-        #[arg(long, default_value = "local")]
-        signer: String,
+    Init(InitArgs),
+    /// AWS credentials for this workspace: which source, and keys kept in the OS keychain.
+    Credentials {
+        #[command(subcommand)]
+        command: CredentialsCommand,
     },
     /// Publish a bundle (folder, .zip or .tar.gz) into an unprotected channel.
     Release {
@@ -125,6 +123,59 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The home store (event log, approvals, and every channel's default):
+    /// file:///absolute/dir or s3://bucket/prefix.
+    #[arg(long)]
+    pub store: String,
+    /// A separate store for the Production channel (the usual production bucket).
+    #[arg(long)]
+    pub production_store: Option<String>,
+    /// `local` (a key in this desktop's keychain), `local:<name>`, or
+    /// `kms:<key id, ARN or alias>`.
+    #[arg(long, default_value = "local")]
+    pub signer: String,
+    /// Where AWS credentials come from: chain (default), profile:<name> or keychain:<name>.
+    #[arg(long)]
+    pub credentials: Option<String>,
+    /// An endpoint for every AWS service (S3-compatible storage, a test server).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Path-style S3 addressing (MinIO, most S3-compatible services, test servers).
+    #[arg(long)]
+    pub path_style: bool,
+    /// The AWS region (default: the AWS settings', else us-east-1).
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Store AWS keys in the OS keychain and use them for this workspace. The secret access
+    /// key is read from standard input (first line); with --session-token, a session token
+    /// from the second line. Never pass secrets as arguments.
+    Set {
+        #[arg(long)]
+        access_key_id: String,
+        /// The keychain entry's name (several workspaces may share one).
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Also read a session token (second line of standard input).
+        #[arg(long)]
+        session_token: bool,
+    },
+    /// Which credential source this workspace uses (never the secret).
+    Show,
+    /// Remove keys from the OS keychain; the workspace goes back to the AWS default chain.
+    Delete {
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Use the AWS default chain (`chain`) or a profile (`profile:<name>`).
+    Use { source: String },
 }
 
 #[derive(Debug, Args)]

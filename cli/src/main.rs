@@ -5,6 +5,7 @@
 
 mod args;
 mod bar;
+mod credentials;
 mod render;
 mod run;
 

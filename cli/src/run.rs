@@ -1,8 +1,10 @@
 //! One function per verb: resolve the workspace and actor, call one core operation, print
 //! the result as text or JSON. No rules live here.
 
-use crate::args::{Cli, Command, KeysCommand, VerifyArgs};
+use crate::args::{Cli, Command, InitArgs, KeysCommand, VerifyArgs};
+use crate::credentials;
 use crate::{bar::Bar, render};
+use airlock_core::config::{Config, StoreConfig};
 use airlock_core::ops::Committed;
 use airlock_core::ops::device::DeviceProfile;
 use airlock_core::ops::release::ReleaseRequest;
@@ -12,7 +14,7 @@ use airlock_protocol::device::{AcceptedPointer, Outcome};
 use airlock_protocol::keys::PublicKey;
 use serde::Serialize;
 
-fn print_json(value: &impl Serialize) {
+pub(crate) fn print_json(value: &impl Serialize) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).expect("output types serialise")
@@ -47,26 +49,14 @@ fn done(cli: &Cli, c: &Committed) -> Result<u8> {
 }
 
 pub async fn run(cli: Cli) -> Result<u8> {
-    if let Command::Init { store, signer } = &cli.command {
-        let config = Workspace::init(&cli.workspace, store, signer).await?;
-        if cli.json {
-            print_json(&config);
-        } else {
-            println!(
-                "wrote {} (store {}, signer {})",
-                cli.workspace.join("airlock.toml").display(),
-                config.store,
-                config.signer
-            );
-            println!(
-                "the local signing key lives in this desktop's keychain; teams share a KMS key instead"
-            );
-        }
-        return Ok(0);
+    match &cli.command {
+        Command::Init(args) => return init(&cli, args).await,
+        Command::Credentials { command } => return credentials::run(&cli, command).await,
+        _ => {}
     }
     let ws = Workspace::open(&cli.workspace, Services::default()).await?;
     match &cli.command {
-        Command::Init { .. } => unreachable!("handled above"),
+        Command::Init(_) | Command::Credentials { .. } => unreachable!("handled above"),
         Command::Release {
             app,
             bundle,
@@ -293,6 +283,63 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+async fn init(cli: &Cli, args: &InitArgs) -> Result<u8> {
+    let mut config = Config::new(&args.store, &args.signer);
+    config.credentials = args.credentials.clone();
+    config.aws_endpoint = args.endpoint.clone();
+    config.aws_region = args.region.clone();
+    if args.path_style {
+        config.stores.insert(
+            "home".into(),
+            StoreConfig {
+                url: args.store.clone(),
+                path_style: true,
+                ..StoreConfig::default()
+            },
+        );
+        config.store = "home".into();
+    }
+    if let Some(url) = &args.production_store {
+        let name = if args.path_style {
+            config.stores.insert(
+                "production".into(),
+                StoreConfig {
+                    url: url.clone(),
+                    path_style: true,
+                    ..StoreConfig::default()
+                },
+            );
+            "production".to_string()
+        } else {
+            url.clone()
+        };
+        if let Some(production) = config.channels.get_mut("Production") {
+            production.store = Some(name);
+        }
+    }
+    let config = Workspace::init(&cli.workspace, config, Services::default()).await?;
+    if cli.json {
+        print_json(&config);
+    } else {
+        println!(
+            "wrote {} (store {}, signer {})",
+            cli.workspace.join("airlock.toml").display(),
+            args.store,
+            config.signer
+        );
+        if let Some(url) = &args.production_store {
+            println!("Production lives in {url}; promotions copy releases there");
+        }
+        if config.signer.starts_with("local") {
+            println!(
+                "the local signing key lives in this desktop's keychain; teams share a KMS key \
+                 instead (--signer kms:alias/…)"
+            );
+        }
+    }
+    Ok(0)
 }
 
 async fn verify(cli: &Cli, ws: &Workspace, args: &VerifyArgs) -> Result<u8> {

@@ -1,6 +1,8 @@
-//! `airlock.toml`, the workspace's settings: which store, which signer, who is acting, the
-//! channels with their rollout plans and protection, and per-app bundle limits. Unknown keys
-//! are refused so a typo cannot silently weaken a rule. Secrets never live here.
+//! `airlock.toml`, the workspace's settings: the home store (event log and approvals) and
+//! any other stores, which signer, where AWS credentials come from, who is acting, the
+//! channels with their rollout plans, protection, store and CDN, and per-app bundle limits.
+//! Unknown keys are refused so a typo cannot silently weaken a rule. Secrets never live here:
+//! `credentials` names a source (the AWS chain, a profile, or a keychain entry), not a key.
 
 use crate::bundle::policy::Limits;
 use crate::error::{Error, Result};
@@ -14,11 +16,29 @@ pub const DATABASE_NAME: &str = "airlock.db";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Config {
-    /// `file:///absolute/dir` (later also `s3://bucket/prefix`).
+    /// The home store, holding the event log and approvals for every channel, and the
+    /// default store of channels that name none: a URL (`file:///absolute/dir`,
+    /// `s3://bucket/prefix`) or the name of an entry in `[stores]`.
     pub store: String,
-    /// `local` (a key in this desktop's keychain) or `local:<name>`.
+    /// `local` (a key in this desktop's keychain), `local:<name>`, or `kms:<key id, ARN or
+    /// alias>`.
     #[serde(default = "default_signer")]
     pub signer: String,
+    /// Where AWS credentials come from: `chain` (the AWS SDK's default chain: environment,
+    /// shared config and profiles, SSO, instance roles), `profile:<name>`, or
+    /// `keychain:<name>` (keys stored with `airlock credentials set`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+    /// An endpoint for every AWS service (KMS, CloudFront, and S3 stores that set none):
+    /// a test server or a private endpoint. Default: the AWS settings (`AWS_ENDPOINT_URL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_endpoint: Option<String>,
+    /// The AWS region. Default: the AWS settings' region, else us-east-1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_region: Option<String>,
+    /// Named stores, for channels that live in their own bucket or need S3 options.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stores: BTreeMap<String, StoreConfig>,
     /// Who is acting, when neither `--actor` nor `AIRLOCK_ACTOR` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
@@ -40,6 +60,63 @@ pub struct ChannelConfig {
     /// Rollout steps in percent, ascending, ending at 100.
     #[serde(default = "full_plan")]
     pub plan: Vec<f64>,
+    /// Where this channel's pointer and releases live: a URL or a `[stores]` name. Default:
+    /// the home store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// A CloudFront distribution in front of the channel's store, invalidated after each
+    /// pointer write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdn: Option<CdnConfig>,
+}
+
+/// A store with options: `[stores.<name>]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct StoreConfig {
+    pub url: String,
+    /// An S3-compatible endpoint (MinIO, Cloudflare R2, a test server). Default: AWS, or
+    /// `AWS_ENDPOINT_URL` / the profile's `endpoint_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible services need.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub path_style: bool,
+    /// The bucket's region. Default: the AWS settings' region, else us-east-1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// How long CDNs and devices may cache a channel pointer, in seconds (0: `no-cache`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer_max_age: Option<u32>,
+    /// Uploads in flight at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+}
+
+/// `[channels.<name>.cdn]`: the CloudFront distribution serving the channel's store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct CdnConfig {
+    /// The distribution id, e.g. `E2QWRUHAPOMQZL`.
+    pub distribution: String,
+    /// What the CDN path of a store key starts with. Default: `/` plus the store's prefix
+    /// (an origin pointing at the bucket root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// Wait for the invalidation to complete (default), polling its status.
+    #[serde(default = "yes")]
+    pub wait: bool,
+}
+
+/// A store resolved from a URL or a `[stores]` name.
+pub type StoreSpec = StoreConfig;
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_signer() -> String {
@@ -61,6 +138,8 @@ fn default_channels() -> BTreeMap<String, ChannelConfig> {
             ChannelConfig {
                 protected: false,
                 plan: full_plan(),
+                store: None,
+                cdn: None,
             },
         ),
         (
@@ -68,6 +147,8 @@ fn default_channels() -> BTreeMap<String, ChannelConfig> {
             ChannelConfig {
                 protected: true,
                 plan: vec![5.0, 20.0, 50.0, 100.0],
+                store: None,
+                cdn: None,
             },
         ),
     ])
@@ -91,6 +172,10 @@ impl Config {
         Self {
             store: store.to_string(),
             signer: signer.to_string(),
+            credentials: None,
+            aws_endpoint: None,
+            aws_region: None,
+            stores: BTreeMap::new(),
             actor: None,
             pointer_ttl_hours: default_ttl_hours(),
             channels: default_channels(),
@@ -120,6 +205,30 @@ impl Config {
         std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))
     }
 
+    /// Sets (or with `None` removes) one top-level setting in `dir`'s airlock.toml, keeping
+    /// the rest of the file — comments included — as it is, and refusing a result that does
+    /// not validate.
+    pub fn set_setting(dir: &Path, key: &str, value: Option<&str>) -> Result<()> {
+        let path = dir.join(FILE_NAME);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        let mut doc: toml_edit::DocumentMut = text
+            .parse()
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        match value {
+            Some(v) => doc[key] = toml_edit::value(v),
+            None => {
+                doc.remove(key);
+            }
+        }
+        let new = doc.to_string();
+        let parsed: Self =
+            toml::from_str(&new).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        parsed.validate()?;
+        let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
+        std::fs::write(&tmp, new).map_err(|e| Error::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io("replace", &path, e))
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.channels.is_empty() {
             return Err(Error::Config("at least one channel is needed".into()));
@@ -145,7 +254,63 @@ impl Config {
         for app in self.apps.keys() {
             airlock_protocol::layout::validate_app_name(app)?;
         }
+        self.home_store()?;
+        for (name, channel) in &self.channels {
+            self.channel_store(name)?;
+            if let Some(cdn) = &channel.cdn
+                && (cdn.distribution.is_empty()
+                    || !cdn.distribution.chars().all(|c| c.is_ascii_alphanumeric()))
+            {
+                return Err(Error::Config(format!(
+                    "channel {name}: cdn distribution {:?} is not a CloudFront distribution id",
+                    cdn.distribution
+                )));
+            }
+        }
+        for (name, store) in &self.stores {
+            if store.url.is_empty() || store.concurrency == Some(0) {
+                return Err(Error::Config(format!(
+                    "[stores.{name}] needs a url and a concurrency of at least 1"
+                )));
+            }
+        }
+        crate::aws::credentials::CredentialSource::parse(self.credentials.as_deref())?;
         Ok(())
+    }
+
+    /// Resolves a store setting: a `[stores]` name, or a URL with default options.
+    pub fn resolve_store(&self, name_or_url: &str) -> Result<StoreSpec> {
+        if let Some(named) = self.stores.get(name_or_url) {
+            return Ok(named.clone());
+        }
+        if name_or_url.contains("://") {
+            return Ok(StoreSpec {
+                url: name_or_url.to_string(),
+                ..StoreSpec::default()
+            });
+        }
+        let known: Vec<&str> = self.stores.keys().map(String::as_str).collect();
+        Err(Error::Config(format!(
+            "store {name_or_url:?} is neither a URL nor a name in [stores] (names: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )))
+    }
+
+    /// The home store: the event log and approvals live here.
+    pub fn home_store(&self) -> Result<StoreSpec> {
+        self.resolve_store(&self.store)
+    }
+
+    /// The store holding `channel`'s pointer and releases.
+    pub fn channel_store(&self, channel: &str) -> Result<StoreSpec> {
+        match &self.channel(channel)?.store {
+            Some(s) => self.resolve_store(s),
+            None => self.home_store(),
+        }
     }
 
     pub fn channel(&self, name: &str) -> Result<&ChannelConfig> {

@@ -6,10 +6,12 @@
 //!   approve, quarantine, archive, resign, sync, status, gc, verify-as-device).
 //! - [`log`] and [`state`]: the append-only event log and what it means.
 //! - [`registry`] and [`status`]: the SQLite projection and the statuses people see.
-//! - [`store`], [`signer`], [`keychain`], [`clock`]: the outside world, behind small traits.
+//! - [`store`], [`signer`], [`keychain`], [`clock`]: the outside world, behind small traits;
+//!   [`aws`]: the S3 store's settings, the KMS signer, CloudFront invalidation, credentials.
 //! - [`bundle`]: reading a bundle and its policy gates.
 //! - [`config`], [`error`], [`progress`], [`secret`]: the plumbing.
 
+pub mod aws;
 pub mod bundle;
 pub mod clock;
 pub mod config;

@@ -252,4 +252,43 @@ impl Registry {
         }
         tx.commit().await.map_err(Error::from)
     }
+
+    /// Whether `app` `version` (its statement hashing to `statement`) is known to be complete
+    /// in `store`.
+    pub async fn is_placed(
+        &self,
+        store: &str,
+        app: &str,
+        version: &str,
+        statement: &str,
+    ) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM placed_releases WHERE store = ? AND app = ? AND version = ? \
+             AND statement = ?",
+        )
+        .bind(store)
+        .bind(app)
+        .bind(version)
+        .bind(statement)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn mark_placed(
+        &self,
+        store: &str,
+        app: &str,
+        version: &str,
+        statement: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT OR REPLACE INTO placed_releases VALUES (?, ?, ?, ?)")
+            .bind(store)
+            .bind(app)
+            .bind(version)
+            .bind(statement)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

@@ -1,16 +1,21 @@
 //! A workspace: a folder holding `airlock.toml` and the registry database `airlock.db`, and
-//! the services the engine needs — the store, the keychain-backed signer, the clock. The
-//! command line and the desktop shell open one and call its operations (`ops`); tests open
-//! one with in-memory services. Every change is broadcast as a [`Change`] event.
+//! the services the engine needs — the home store (event log and approvals), each channel's
+//! store, the signer (a keychain key or KMS), the AWS settings, the clock. The command line
+//! and the desktop shell open one and call its operations (`ops`); tests open one with
+//! in-memory services. Every change is broadcast as a [`Change`] event.
 
+use crate::aws::credentials::CredentialSource;
+use crate::aws::kms::KmsSigner;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Config};
+use crate::config::{self, Config, StoreSpec};
 use crate::error::{Error, Result};
 use crate::keychain::{Keychain, SecretServiceKeychain};
 use crate::registry::Registry;
 use crate::signer::{LocalSigner, Signer};
 use crate::store::{self, ObjectClass, PutOutcome, Store};
+use aws_config::SdkConfig;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{OnceCell, broadcast};
@@ -51,7 +56,10 @@ pub struct Change {
 /// Services to use instead of the real ones (tests, or the desktop shell's own).
 #[derive(Default)]
 pub struct Services {
+    /// The home store.
     pub store: Option<Arc<dyn Store>>,
+    /// Other stores, by URL (a channel's store not given here is opened from its URL).
+    pub stores: BTreeMap<String, Arc<dyn Store>>,
     pub keychain: Option<Arc<dyn Keychain>>,
     pub clock: Option<Arc<dyn Clock>>,
     pub registry: Option<Registry>,
@@ -67,7 +75,11 @@ impl std::fmt::Debug for Services {
 pub struct Workspace {
     pub(crate) dir: PathBuf,
     pub(crate) config: Config,
+    /// The home store: event log and approvals.
     pub(crate) store: Arc<dyn Store>,
+    /// Each channel's store (the home store unless the channel names another).
+    pub(crate) channel_stores: BTreeMap<String, Arc<dyn Store>>,
+    pub(crate) aws: Option<SdkConfig>,
     pub(crate) registry: Registry,
     pub(crate) clock: Arc<dyn Clock>,
     keychain: Option<Arc<dyn Keychain>>,
@@ -78,7 +90,8 @@ pub struct Workspace {
 impl Workspace {
     /// Writes `airlock.toml` in `dir` after checking that the store works and honours
     /// create-only writes. Refuses to overwrite an existing configuration.
-    pub async fn init(dir: &Path, store_url: &str, signer: &str) -> Result<Config> {
+    /// `config` is usually [`Config::new`] with options set.
+    pub async fn init(dir: &Path, config: Config, services: Services) -> Result<Config> {
         let path = dir.join(config::FILE_NAME);
         if path.exists() {
             return Err(Error::InvalidInput(format!(
@@ -86,12 +99,35 @@ impl Workspace {
                 path.display()
             )));
         }
-        parse_signer(signer)?;
-        let config = Config::new(store_url, signer);
+        SignerSpec::parse(&config.signer)?;
         config.validate()?;
-        check_create_only(store::open(store_url)?.as_ref()).await?;
+        let aws = load_aws(&config, services.keychain.clone()).await?;
+        let mut seen = std::collections::BTreeSet::new();
+        for spec in std::iter::once(config.home_store()?).chain(
+            config
+                .channels
+                .keys()
+                .map(|c| config.channel_store(c))
+                .collect::<Result<Vec<_>>>()?,
+        ) {
+            if seen.insert(spec.url.clone()) {
+                check_create_only(store::open(&spec, aws.as_ref())?.as_ref()).await?;
+            }
+        }
         config.save(dir)?;
         Ok(config)
+    }
+
+    /// Checks every store of this workspace (the console's connection test).
+    pub async fn check_stores(&self) -> Result<Vec<String>> {
+        let mut checked = Vec::new();
+        for store in std::iter::once(&self.store).chain(self.channel_stores.values()) {
+            if !checked.iter().any(|u| u == store.url()) {
+                check_create_only(store.as_ref()).await?;
+                checked.push(store.url().to_string());
+            }
+        }
+        Ok(checked)
     }
 
     pub async fn open(dir: &Path, services: Services) -> Result<Self> {
@@ -101,11 +137,20 @@ impl Workspace {
 
     pub async fn with_config(dir: &Path, config: Config, services: Services) -> Result<Self> {
         config.validate()?;
-        parse_signer(&config.signer)?;
+        SignerSpec::parse(&config.signer)?;
+        let aws = load_aws(&config, services.keychain.clone()).await?;
+        let mut opened = services.stores;
+        let home = config.home_store()?;
         let store = match services.store {
             Some(s) => s,
-            None => store::open(&config.store)?,
+            None => open_once(&mut opened, &home, aws.as_ref())?,
         };
+        opened.insert(home.url.clone(), store.clone());
+        let mut channel_stores = BTreeMap::new();
+        for name in config.channels.keys() {
+            let spec = config.channel_store(name)?;
+            channel_stores.insert(name.clone(), open_once(&mut opened, &spec, aws.as_ref())?);
+        }
         let registry = match services.registry {
             Some(r) => r,
             None => Registry::open(&dir.join(config::DATABASE_NAME)).await?,
@@ -114,6 +159,8 @@ impl Workspace {
             dir: dir.to_path_buf(),
             config,
             store,
+            channel_stores,
+            aws,
             registry,
             clock: services.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             keychain: services.keychain,
@@ -130,8 +177,34 @@ impl Workspace {
         &self.config
     }
 
+    /// The home store (event log and approvals).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The store holding `channel`'s pointer and releases.
+    pub fn channel_store(&self, channel: &str) -> Result<&Arc<dyn Store>> {
+        self.config.channel(channel)?;
+        Ok(self
+            .channel_stores
+            .get(channel)
+            .expect("every configured channel has a store"))
+    }
+
+    /// Every distinct store, the home store first.
+    pub fn all_stores(&self) -> Vec<Arc<dyn Store>> {
+        let mut out: Vec<Arc<dyn Store>> = vec![self.store.clone()];
+        for s in self.channel_stores.values() {
+            if !out.iter().any(|o| o.url() == s.url()) {
+                out.push(s.clone());
+            }
+        }
+        out
+    }
+
+    /// The AWS settings, when any store, the signer or a CDN uses AWS.
+    pub fn aws(&self) -> Option<&SdkConfig> {
+        self.aws.as_ref()
     }
 
     pub fn registry(&self) -> &Registry {
@@ -152,7 +225,14 @@ impl Workspace {
         let signer = self
             .signer
             .get_or_try_init(|| async {
-                let name = parse_signer(&self.config.signer)?;
+                let name = match SignerSpec::parse(&self.config.signer)? {
+                    SignerSpec::Local(name) => name,
+                    SignerSpec::Kms(key) => {
+                        let aws = self.aws.as_ref().expect("loaded for a KMS signer");
+                        let signer = KmsSigner::connect(aws, &key).await?;
+                        return Ok(Arc::new(signer) as Arc<dyn Signer>);
+                    }
+                };
                 let keychain = self.keychain.clone();
                 let signer = tokio::task::spawn_blocking(move || {
                     let keychain: Arc<dyn Keychain> = match keychain {
@@ -170,25 +250,78 @@ impl Workspace {
     }
 }
 
-/// The local key's name from a signer setting (`local` or `local:<name>`).
-fn parse_signer(signer: &str) -> Result<String> {
-    match signer.split_once(':') {
-        None if signer == "local" => Ok("default".into()),
-        Some(("local", name))
-            if !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
-        {
-            Ok(name.into())
+/// A signer setting: `local`, `local:<name>` or `kms:<key id, ARN or alias>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignerSpec {
+    Local(String),
+    Kms(String),
+}
+
+impl SignerSpec {
+    pub fn parse(signer: &str) -> Result<Self> {
+        match signer.split_once(':') {
+            None if signer == "local" => Ok(Self::Local("default".into())),
+            Some(("local", name))
+                if !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+            {
+                Ok(Self::Local(name.into()))
+            }
+            Some(("kms", key))
+                if !key.is_empty()
+                    && key.len() <= 2048
+                    && !key.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+            {
+                Ok(Self::Kms(key.into()))
+            }
+            _ => Err(Error::Config(format!(
+                "signer {signer:?} is not understood; use \"local\", \"local:<name>\" or \
+                 \"kms:<key id, ARN or alias>\""
+            ))),
         }
-        Some(("kms", _)) => Err(Error::Config(
-            "KMS signing is not supported by this build yet; use signer = \"local\"".into(),
-        )),
-        _ => Err(Error::Config(format!(
-            "signer {signer:?} is not understood; use \"local\" or \"local:<name>\""
-        ))),
     }
+}
+
+/// Loads the AWS settings if anything in `config` uses AWS; otherwise never touches them
+/// (nor the keychain).
+async fn load_aws(
+    config: &Config,
+    keychain: Option<Arc<dyn Keychain>>,
+) -> Result<Option<SdkConfig>> {
+    let mut specs = vec![config.home_store()?];
+    for c in config.channels.keys() {
+        specs.push(config.channel_store(c)?);
+    }
+    let uses_aws = specs.iter().any(store::needs_aws)
+        || matches!(SignerSpec::parse(&config.signer)?, SignerSpec::Kms(_))
+        || config.channels.values().any(|c| c.cdn.is_some());
+    if !uses_aws {
+        return Ok(None);
+    }
+    let source = CredentialSource::parse(config.credentials.as_deref())?;
+    let sdk = crate::aws::load_sdk_config(
+        &source,
+        config.aws_endpoint.as_deref(),
+        config.aws_region.as_deref(),
+        keychain,
+    )
+    .await?;
+    Ok(Some(sdk))
+}
+
+fn open_once(
+    opened: &mut BTreeMap<String, Arc<dyn Store>>,
+    spec: &StoreSpec,
+    aws: Option<&SdkConfig>,
+) -> Result<Arc<dyn Store>> {
+    if let Some(s) = opened.get(&spec.url) {
+        return Ok(s.clone());
+    }
+    let s = store::open(spec, aws)?;
+    opened.insert(spec.url.clone(), s.clone());
+    Ok(s)
 }
 
 /// Refuses a store that does not honour create-only writes (some S3-compatible services

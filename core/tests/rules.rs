@@ -762,7 +762,7 @@ async fn gc_lists_then_deletes_only_blobs_no_manifest_references() {
     t.assert_no_refusals("after gc");
     assert_eq!(t.running("1.0.0"), 50, "every referenced blob survived gc");
     let state = ws.load(APP).await.expect("the state loads");
-    ws.verify_intact(&state, "1.0.0")
+    ws.verify_intact(&state, "1.0.0", STAGING)
         .await
         .expect("1.0.0 is intact after gc");
 }

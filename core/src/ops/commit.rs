@@ -86,7 +86,19 @@ impl Workspace {
             };
             let bytes = entry.to_bytes();
             let key = layout::log_key(app, seq);
-            match self.store.put_new(&key, &bytes, ObjectClass::Log).await? {
+            let mut outcome = self.store.put_new(&key, &bytes, ObjectClass::Log).await?;
+            if outcome == PutOutcome::AlreadyExists
+                && self
+                    .store
+                    .get(&key)
+                    .await?
+                    .is_some_and(|o| o.bytes == bytes)
+            {
+                // Our own write, answered "exists" on a retry after its first reply was
+                // lost: the entry names this command's time and chain, so it is ours.
+                outcome = PutOutcome::Created;
+            }
+            match outcome {
                 PutOutcome::Created => {
                     let stored = StoredEntry {
                         hash: entry_hash(&bytes),

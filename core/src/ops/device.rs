@@ -74,7 +74,7 @@ impl Workspace {
             None => vec![self.signer().await?.public_key().clone()],
         };
         let (app, channel) = (app.to_string(), channel.to_string());
-        let source = StoreSource::new(self.store.clone());
+        let source = StoreSource::new(self.channel_store(&channel)?.clone());
         let now = self.clock.now();
         tokio::task::spawn_blocking(move || {
             let req = DeviceRequest {

@@ -1,9 +1,11 @@
 //! Deleting blobs no manifest references (left by interrupted publishes, or after
-//! releases' manifests were removed by hand). Every manifest in the store counts as a
-//! reference, released or not, so a rollback target never loses a blob. Do not run it
-//! while a publish is uploading: its blobs are not referenced until its manifest lands.
+//! releases' manifests were removed by hand), in every store of the workspace. Every
+//! manifest in a store counts as a reference to that store's blobs, released or not, so a
+//! rollback target never loses a blob. Do not run it while a publish or promotion is
+//! uploading: its blobs are not referenced until its manifest lands.
 
 use crate::error::Result;
+use crate::store::Store;
 use crate::workspace::Workspace;
 use airlock_protocol::manifest::Manifest;
 use serde::Serialize;
@@ -13,6 +15,7 @@ use std::collections::HashSet;
 #[serde(rename_all = "camelCase")]
 pub struct GcReport {
     pub manifests: u64,
+    /// Summed over the stores, counting a blob once per store that holds it.
     pub referenced_blobs: u64,
     pub unreferenced: Vec<String>,
     pub deleted: bool,
@@ -20,13 +23,36 @@ pub struct GcReport {
 
 impl Workspace {
     pub async fn gc(&self, dry_run: bool) -> Result<GcReport> {
+        let mut total = GcReport {
+            manifests: 0,
+            referenced_blobs: 0,
+            unreferenced: Vec::new(),
+            deleted: !dry_run,
+        };
+        let stores = self.all_stores();
+        for store in &stores {
+            let one = self.gc_store(store.as_ref(), dry_run).await?;
+            total.manifests += one.manifests;
+            total.referenced_blobs += one.referenced_blobs;
+            // Keys name their store when there is more than one.
+            total
+                .unreferenced
+                .extend(one.unreferenced.into_iter().map(|k| match stores.len() {
+                    1 => k,
+                    _ => format!("{} {k}", store.url()),
+                }));
+        }
+        Ok(total)
+    }
+
+    async fn gc_store(&self, store: &dyn Store, dry_run: bool) -> Result<GcReport> {
         let mut referenced = HashSet::new();
         let mut manifests = 0;
-        for key in self.store.list("apps/", None).await? {
+        for key in store.list("apps/", None).await? {
             if !key.ends_with("/manifest.json") {
                 continue;
             }
-            let Some(obj) = self.store.get(&key).await? else {
+            let Some(obj) = store.get(&key).await? else {
                 continue;
             };
             let manifest = Manifest::from_bytes(&obj.bytes)?;
@@ -34,8 +60,7 @@ impl Workspace {
             referenced.extend(manifest.files.into_iter().map(|f| f.sha256));
         }
         let prefix = "blobs/sha256/";
-        let unreferenced: Vec<String> = self
-            .store
+        let unreferenced: Vec<String> = store
             .list(prefix, None)
             .await?
             .into_iter()
@@ -46,16 +71,14 @@ impl Workspace {
             .collect();
         if !dry_run {
             for key in &unreferenced {
-                self.store.delete(key).await?;
+                store.delete(key).await?;
             }
             let hashes: Vec<String> = unreferenced
                 .iter()
                 .filter_map(|k| k.strip_prefix(prefix))
                 .map(str::to_string)
                 .collect();
-            self.registry
-                .forget_blobs(self.store.url(), &hashes)
-                .await?;
+            self.registry.forget_blobs(store.url(), &hashes).await?;
         }
         Ok(GcReport {
             manifests,

@@ -3,7 +3,10 @@
 //! that last changed them. It is written after that entry (never before what it references)
 //! with compare-and-swap, and only when the stored one is older, so a pointer that lags its
 //! log is repaired by the next command and a newer one is never overwritten by an older one.
+//! Each pointer lives in its channel's store; the releases it names are placed there first
+//! (see `placement`), and a channel with a CDN gets the pointer's path invalidated after.
 
+use crate::aws::cloudfront::{self, Invalidation};
 use crate::error::{Error, Result};
 use crate::signer::sign_envelope;
 use crate::state::AppState;
@@ -21,6 +24,9 @@ pub struct PointerUpdate {
     pub key: String,
     pub seq: u64,
     pub expires_at: String,
+    /// The CDN invalidation of the pointer's path, for channels behind CloudFront.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalidation: Option<Invalidation>,
 }
 
 /// Reads a stored pointer's payload without checking its signature (for the publisher's
@@ -86,31 +92,37 @@ impl Workspace {
         channel: &str,
     ) -> Result<Option<PointerUpdate>> {
         let key = layout::pointer_key(&state.app, channel);
+        let store = self.channel_store(channel)?.clone();
         for _ in 0..3 {
             let Some(pointer) = self.pointer_for(state, channel)? else {
                 return Ok(None);
             };
-            let existing = self.store.get(&key).await?;
+            let existing = store.get(&key).await?;
             if let Some(obj) = &existing
                 && read_unverified(&obj.bytes).is_ok_and(|p| p.seq >= pointer.seq)
             {
                 return Ok(None);
             }
+            let pinned = pointer.current.iter().map(|p| &p.version);
+            for version in pinned.chain(pointer.rollout.iter().map(|r| &r.version)) {
+                self.place_release(state, version, &store).await?;
+            }
             let signer = self.signer().await?;
             let env =
                 sign_envelope(signer.as_ref(), POINTER_PAYLOAD_TYPE, &pointer.to_payload()).await?;
             let expected = existing.as_ref().map(|o| o.etag.as_str());
-            match self
-                .store
+            match store
                 .replace(&key, &env.to_bytes(), expected, ObjectClass::Pointer)
                 .await
             {
                 Ok(()) => {
+                    let invalidation = self.invalidate(channel, &key).await?;
                     return Ok(Some(PointerUpdate {
                         channel: channel.to_string(),
                         key,
                         seq: pointer.seq,
                         expires_at: pointer.expires_at.to_string(),
+                        invalidation,
                     }));
                 }
                 Err(Error::Conflict(_)) => continue,
@@ -120,5 +132,37 @@ impl Workspace {
         Err(Error::Conflict(format!(
             "{key} kept changing while it was being written; run `airlock sync`"
         )))
+    }
+
+    /// Invalidates the pointer's path in the channel's CDN, if it has one. Never fails the
+    /// command: the pointer is published; a failure is in the report.
+    async fn invalidate(&self, channel: &str, key: &str) -> Result<Option<Invalidation>> {
+        let Some(cdn) = self.config.channel(channel)?.cdn.clone() else {
+            return Ok(None);
+        };
+        let spec = self.config.channel_store(channel)?;
+        let prefix = match &cdn.path_prefix {
+            Some(p) => p.clone(),
+            None => {
+                let rest = spec.url.split_once("://").map_or("", |(_, r)| r);
+                let store_prefix = rest
+                    .split_once('/')
+                    .map_or("", |(_, p)| p.trim_matches('/'));
+                format!("/{store_prefix}")
+            }
+        };
+        let path = format!("{}/{key}", prefix.trim_end_matches('/'));
+        let path = if path.starts_with('/') {
+            path
+        } else {
+            format!("/{path}")
+        };
+        let aws = self
+            .aws
+            .as_ref()
+            .expect("AWS settings load when a channel has a CDN");
+        Ok(Some(
+            cloudfront::invalidate(aws, &cdn.distribution, vec![path], cdn.wait).await,
+        ))
     }
 }

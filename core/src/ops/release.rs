@@ -1,8 +1,10 @@
 //! Publishing a bundle into an unprotected channel. Order matters for crash safety: blobs,
 //! then the manifest, then the signed statement, then the log entry (the commit), then the
 //! pointer — so no pointer ever names something missing. Blobs already in the store are not
-//! uploaded again, and a publish interrupted at any point completes when run again: the
-//! manifest is deterministic and an unreferenced statement for the same bundle is reused.
+//! uploaded again (those the registry knows to be in the store are not even asked about),
+//! uploads run several at a time, and a publish interrupted at any point completes when run
+//! again: the manifest is deterministic and an unreferenced statement for the same bundle
+//! is reused. Everything goes to the channel's store; the log entry to the home store.
 
 use crate::bundle::policy::Violation;
 use crate::bundle::{self, Bundle};
@@ -10,16 +12,18 @@ use crate::error::{Error, Result};
 use crate::log::Event;
 use crate::progress::{Progress, ProgressEvent};
 use crate::signer::sign_envelope;
-use crate::store::{ObjectClass, PutOutcome, content_type_for};
+use crate::store::{ObjectClass, PutOutcome, Store, content_type_for};
 use crate::workspace::{Attribution, Workspace};
 use airlock_protocol::digest::{ObjectRef, Sha256Hasher};
 use airlock_protocol::dsse::{Envelope, RELEASE_PAYLOAD_TYPE};
 use airlock_protocol::layout;
 use airlock_protocol::manifest::{FileEntry, Manifest};
 use airlock_protocol::statement::{MAX_DESCRIPTION_BYTES, ReleaseStatement};
+use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct ReleaseRequest {
@@ -137,20 +141,23 @@ impl Workspace {
             });
         }
         let manifest_bytes = manifest.to_bytes();
-        let (uploaded_files, uploaded_bytes, blobs) =
-            self.upload_blobs(&bundle, &manifest, progress).await?;
+        // A missing, disabled or wrong key fails here, before anything is uploaded.
+        self.signer().await?;
+        let store = self.channel_store(&channel)?.clone();
+        let (uploaded_files, uploaded_bytes, blobs) = self
+            .upload_blobs(&store, &bundle, &manifest, progress)
+            .await?;
 
         progress.report(ProgressEvent::Step {
             name: "writing manifest and statement".into(),
         });
         let manifest_key = layout::manifest_key(&req.app, &req.version);
-        if self
-            .store
+        if store
             .put_new(&manifest_key, &manifest_bytes, ObjectClass::Immutable)
             .await?
             == PutOutcome::AlreadyExists
         {
-            let stored = self.store.get(&manifest_key).await?.map(|o| o.bytes);
+            let stored = store.get(&manifest_key).await?.map(|o| o.bytes);
             if stored.as_deref() != Some(manifest_bytes.as_slice()) {
                 return Err(partial_conflict(&req.app, &req.version, &manifest_key));
             }
@@ -165,7 +172,7 @@ impl Workspace {
             bundle_hash: manifest.bundle_hash.clone(),
             description,
         };
-        let statement_bytes = self.put_statement(&statement).await?;
+        let statement_bytes = self.put_statement(store.as_ref(), &statement).await?;
 
         progress.report(ProgressEvent::Step {
             name: "committing to the log".into(),
@@ -195,9 +202,7 @@ impl Workspace {
             .await?;
         // Only now, with a committed release referencing them (so `gc` keeps them), may later
         // publishes skip these blobs without asking the store.
-        self.registry
-            .add_known_blobs(self.store.url(), &blobs)
-            .await?;
+        self.registry.add_known_blobs(store.url(), &blobs).await?;
         Ok(ReleaseOutcome {
             app: req.app.clone(),
             version: req.version.clone(),
@@ -212,46 +217,43 @@ impl Workspace {
         })
     }
 
-    /// Uploads the blobs the store may lack; returns the files and bytes actually sent and
-    /// every distinct blob, to record as known once the release is committed.
+    /// Uploads the blobs the store may lack, several at a time; returns the files and bytes
+    /// actually sent and every distinct blob, to record as known once the release is
+    /// committed. On a failure the uploads in flight are dropped: every write is
+    /// create-only, so a rerun completes the job.
     async fn upload_blobs(
         &self,
+        store: &Arc<dyn Store>,
         bundle: &Bundle,
         manifest: &Manifest,
         progress: &dyn Progress,
     ) -> Result<(u64, u64, Vec<(String, u64)>)> {
-        let store_url = self.store.url().to_string();
-        let known = self.registry.known_blobs(&store_url).await?;
+        let known = self.registry.known_blobs(store.url()).await?;
         let (files_total, bytes_total) = (manifest.files.len() as u64, bundle.total_bytes());
         let (mut files_done, mut bytes_done, mut skipped, mut sent, mut sent_bytes) =
             (0, 0, 0, 0, 0);
         let mut seen = HashSet::new();
         let mut recorded = Vec::new();
+        let mut todo = Vec::new();
         for (file, entry) in bundle.files.iter().zip(&manifest.files) {
             debug_assert_eq!(
                 file.path, entry.path,
                 "manifest and bundle are in the same order"
             );
-            files_done += 1;
-            bytes_done += entry.size;
-            if !seen.insert(entry.sha256.clone()) {
-                skipped += 1;
-            } else if known.contains(&entry.sha256) {
-                skipped += 1;
-                recorded.push((entry.sha256.clone(), entry.size));
-            } else {
-                let key = layout::blob_key(&entry.sha256);
-                let class = ObjectClass::Blob {
-                    content_type: content_type_for(&entry.path),
-                };
-                if self.store.put_new(&key, &file.bytes, class).await? == PutOutcome::Created {
-                    sent += 1;
-                    sent_bytes += entry.size;
-                } else {
-                    skipped += 1;
-                }
+            let first = seen.insert(entry.sha256.as_str());
+            if first {
                 recorded.push((entry.sha256.clone(), entry.size));
             }
+            if first && !known.contains(&entry.sha256) {
+                todo.push((file, entry));
+            } else {
+                // A duplicate within the bundle, or known to be in the store already.
+                files_done += 1;
+                bytes_done += entry.size;
+                skipped += 1;
+            }
+        }
+        let report = |files_done, bytes_done, skipped| {
             progress.report(ProgressEvent::Uploading {
                 files_done,
                 files_total,
@@ -259,15 +261,43 @@ impl Workspace {
                 bytes_total,
                 skipped,
             });
+        };
+        report(files_done, bytes_done, skipped);
+        let mut uploads = stream::iter(todo)
+            .map(|(file, entry)| {
+                let store = store.clone();
+                async move {
+                    let class = ObjectClass::Blob {
+                        content_type: content_type_for(&entry.path),
+                    };
+                    let key = layout::blob_key(&entry.sha256);
+                    (entry.size, store.put_new(&key, &file.bytes, class).await)
+                }
+            })
+            .buffer_unordered(store.concurrency().max(1));
+        while let Some((size, outcome)) = uploads.next().await {
+            files_done += 1;
+            bytes_done += size;
+            if outcome? == PutOutcome::Created {
+                sent += 1;
+                sent_bytes += size;
+            } else {
+                skipped += 1;
+            }
+            report(files_done, bytes_done, skipped);
         }
         Ok((sent, sent_bytes, recorded))
     }
 
     /// Writes the signed statement, or reuses one an interrupted publish of the same bundle
     /// left behind. Returns the stored bytes.
-    async fn put_statement(&self, statement: &ReleaseStatement) -> Result<Vec<u8>> {
+    async fn put_statement(
+        &self,
+        store: &dyn Store,
+        statement: &ReleaseStatement,
+    ) -> Result<Vec<u8>> {
         let key = layout::statement_key(&statement.app, &statement.version);
-        if let Some(existing) = self.reusable_statement(&key, statement).await? {
+        if let Some(existing) = self.reusable_statement(store, &key, statement).await? {
             return Ok(existing);
         }
         let signer = self.signer().await?;
@@ -278,14 +308,10 @@ impl Workspace {
         )
         .await?;
         let bytes = env.to_bytes();
-        match self
-            .store
-            .put_new(&key, &bytes, ObjectClass::Immutable)
-            .await?
-        {
+        match store.put_new(&key, &bytes, ObjectClass::Immutable).await? {
             PutOutcome::Created => Ok(bytes),
             PutOutcome::AlreadyExists => self
-                .reusable_statement(&key, statement)
+                .reusable_statement(store, &key, statement)
                 .await?
                 .ok_or_else(|| partial_conflict(&statement.app, &statement.version, &key)),
         }
@@ -293,10 +319,11 @@ impl Workspace {
 
     async fn reusable_statement(
         &self,
+        store: &dyn Store,
         key: &str,
         wanted: &ReleaseStatement,
     ) -> Result<Option<Vec<u8>>> {
-        let Some(obj) = self.store.get(key).await? else {
+        let Some(obj) = store.get(key).await? else {
             return Ok(None);
         };
         let signer = self.signer().await?;

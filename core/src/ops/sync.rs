@@ -115,7 +115,10 @@ impl Workspace {
         let mut channels = Vec::new();
         for name in self.config.channels.keys() {
             let c = state.channel(name);
-            let stored = self.store.get(&layout::pointer_key(app, name)).await?;
+            let stored = self
+                .channel_store(name)?
+                .get(&layout::pointer_key(app, name))
+                .await?;
             let pointer = match stored.map(|o| read_unverified(&o.bytes)).transpose() {
                 Ok(p) => p.map(|p| {
                     let left = p.expires_at.unix() - now.unix();

@@ -7,13 +7,17 @@
 //! - [`Store::delete`]: only for garbage collection of unreferenced blobs.
 //!
 //! A write either lands whole or not at all. Implementations: [`local::LocalStore`] (a
-//! folder, `file:///abs/dir`) and [`faulty::FaultyStore`] (a wrapper for failure tests).
+//! folder, `file:///abs/dir`), [`s3::S3Store`] (`s3://bucket/prefix`) and
+//! [`faulty::FaultyStore`] (a wrapper for failure tests).
 
 pub mod faulty;
 pub mod local;
+pub mod s3;
 
+use crate::config::StoreSpec;
 use crate::error::{Error, Result};
 use async_trait::async_trait;
+use aws_config::SdkConfig;
 use std::sync::Arc;
 
 /// An object read from a store, with the etag to pass to [`Store::replace`].
@@ -47,6 +51,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The store's URL, for messages and as the registry's key for known blobs.
     fn url(&self) -> &str;
 
+    /// How many uploads to keep in flight at once.
+    fn concurrency(&self) -> usize {
+        8
+    }
+
+    /// The S3 store behind this one, for server-side copies.
+    fn as_s3(&self) -> Option<&s3::S3Store> {
+        None
+    }
+
     async fn get(&self, key: &str) -> Result<Option<StoredObject>>;
 
     /// Creates `key` only if it does not exist yet.
@@ -68,20 +82,48 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete(&self, key: &str) -> Result<()>;
 }
 
-/// Opens the store named by `url`. Only `file:///absolute/dir` exists for now; `s3://` is
-/// recognised so the error can say what is missing.
-pub fn open(url: &str) -> Result<Arc<dyn Store>> {
+/// Opens the store `spec` names; S3 stores need the AWS settings.
+pub fn open(spec: &StoreSpec, aws: Option<&SdkConfig>) -> Result<Arc<dyn Store>> {
+    let url = &spec.url;
     if let Some(path) = url.strip_prefix("file://") {
         return Ok(Arc::new(local::LocalStore::open(path)?));
     }
     if url.starts_with("s3://") {
-        return Err(Error::Config(format!(
-            "store {url}: S3 stores are not supported by this build yet; use file:///absolute/dir"
-        )));
+        let aws = aws.ok_or_else(|| {
+            Error::Config(format!("store {url}: the AWS settings were not loaded"))
+        })?;
+        return Ok(Arc::new(s3::S3Store::open(spec, aws)?));
     }
     Err(Error::Config(format!(
-        "store URL {url:?} is not understood; expected file:///absolute/dir"
+        "store URL {url:?} is not understood; expected file:///absolute/dir or \
+         s3://bucket/prefix"
     )))
+}
+
+/// Whether opening `spec` needs the AWS settings.
+pub fn needs_aws(spec: &StoreSpec) -> bool {
+    spec.url.starts_with("s3://")
+}
+
+/// Copies an immutable object from one store to another, create-only: inside S3 when both
+/// stores are buckets one client reaches, else by reading and writing.
+pub async fn copy_object(
+    from: &dyn Store,
+    to: &dyn Store,
+    key: &str,
+    class: ObjectClass,
+) -> Result<()> {
+    if let (Some(src), Some(dst)) = (from.as_s3(), to.as_s3())
+        && dst.can_copy_from(src)
+    {
+        return dst.copy_within(src, key).await;
+    }
+    let obj = from
+        .get(key)
+        .await?
+        .ok_or_else(|| Error::Integrity(format!("{key} is missing from {}", from.url())))?;
+    to.put_new(key, &obj.bytes, class).await?;
+    Ok(())
 }
 
 /// A content type for a bundle file, from its name; devices and CDNs use it.

@@ -116,6 +116,7 @@ impl Env {
             keychain: Some(self.keychain.clone()),
             clock: Some(self.clock.clone()),
             registry: Some(registry),
+            ..Services::default()
         };
         Workspace::with_config(self.work.path(), self.config.clone(), services)
             .await

@@ -1,0 +1,118 @@
+//! Making a release complete in a channel's store before a pointer there names it. A
+//! release lives first in the store of the channel it was released into; when a channel in
+//! another store (say a production bucket) is to serve it, its blobs the target may lack,
+//! its manifest and then its statement are copied — inside S3 when one client reaches both
+//! buckets — and the registry records the placement, so later pointer writes skip the work.
+//! The statement goes last: a statement in the target means the release is complete there.
+
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::{self, ObjectClass, Store, content_type_for};
+use crate::workspace::Workspace;
+use airlock_protocol::layout;
+use airlock_protocol::manifest::Manifest;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+impl Workspace {
+    /// Ensures `version` of `state.app` is complete in `target`.
+    pub(crate) async fn place_release(
+        &self,
+        state: &AppState,
+        version: &str,
+        target: &Arc<dyn Store>,
+    ) -> Result<()> {
+        let release = state.release(version)?;
+        let source = self.channel_store(&release.channel)?.clone();
+        if source.url() == target.url() {
+            return Ok(());
+        }
+        let app = &state.app;
+        let statement_sha = &release.release.sha256;
+        if self
+            .registry
+            .is_placed(target.url(), app, version, statement_sha)
+            .await?
+        {
+            return Ok(());
+        }
+        let statement_key = layout::statement_key(app, version);
+        if let Some(there) = target.get(&statement_key).await? {
+            if !release.release.matches(&there.bytes) {
+                return Err(Error::Integrity(format!(
+                    "{statement_key} in {} is not the statement of {app} {version} in the log",
+                    target.url()
+                )));
+            }
+        } else {
+            let manifest_key = layout::manifest_key(app, version);
+            let manifest_bytes = source
+                .get(&manifest_key)
+                .await?
+                .map(|o| o.bytes)
+                .ok_or_else(|| {
+                    Error::Integrity(format!("{manifest_key} is missing from {}", source.url()))
+                })?;
+            if !release.manifest.matches(&manifest_bytes) {
+                return Err(Error::Integrity(format!(
+                    "the manifest of {app} {version} in {} does not match the log",
+                    source.url()
+                )));
+            }
+            let manifest = Manifest::from_bytes(&manifest_bytes)?;
+            let known = self.registry.known_blobs(target.url()).await?;
+            let mut seen = HashSet::new();
+            let missing: Vec<_> = manifest
+                .files
+                .iter()
+                .filter(|f| seen.insert(f.sha256.as_str()) && !known.contains(&f.sha256))
+                .collect();
+            stream::iter(missing)
+                .map(|f| {
+                    let (source, target) = (source.clone(), target.clone());
+                    async move {
+                        let class = ObjectClass::Blob {
+                            content_type: content_type_for(&f.path),
+                        };
+                        store::copy_object(
+                            source.as_ref(),
+                            target.as_ref(),
+                            &layout::blob_key(&f.sha256),
+                            class,
+                        )
+                        .await
+                    }
+                })
+                .buffer_unordered(target.concurrency().max(1))
+                .try_collect::<Vec<()>>()
+                .await?;
+            let blobs: Vec<(String, u64)> = manifest
+                .files
+                .iter()
+                .map(|f| (f.sha256.clone(), f.size))
+                .collect();
+            self.registry.add_known_blobs(target.url(), &blobs).await?;
+            target
+                .put_new(&manifest_key, &manifest_bytes, ObjectClass::Immutable)
+                .await?;
+            store::copy_object(
+                source.as_ref(),
+                target.as_ref(),
+                &statement_key,
+                ObjectClass::Immutable,
+            )
+            .await?;
+            let copied = target.get(&statement_key).await?.map(|o| o.bytes);
+            if !copied.is_some_and(|b| release.release.matches(&b)) {
+                return Err(Error::Integrity(format!(
+                    "the statement of {app} {version} copied to {} does not match the log",
+                    target.url()
+                )));
+            }
+        }
+        self.registry
+            .mark_placed(target.url(), app, version, statement_sha)
+            .await
+    }
+}

@@ -1,0 +1,394 @@
+//! An S3 bucket (or S3-compatible service) as a store: `s3://bucket/prefix`. The store's
+//! three write shapes map onto S3's conditional writes: `put_new` is `If-None-Match: *`
+//! (a 412 means the object is already there), `replace` is `If-Match: <etag>` (or
+//! `If-None-Match: *` for a first write), and a 412 or 409 is a conflict. Large blobs go up
+//! in parts. Blobs are served `immutable` for a year; pointers briefly. Retries with
+//! backoff are the SDK's (see [`crate::aws`]); a retried write whose first attempt landed
+//! sees a 412, which callers treat as "already there" and check.
+
+use super::{ObjectClass, PutOutcome, Store, StoredObject};
+use crate::aws::{Failure, explain};
+use crate::config::StoreSpec;
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
+
+/// Blobs at least this large go up in parts.
+pub const MULTIPART_THRESHOLD: usize = 16 << 20;
+const PART_SIZE: usize = 8 << 20;
+const BLOB_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+
+#[derive(Debug)]
+pub struct S3Store {
+    url: String,
+    bucket: String,
+    /// Empty, or ends with `/`.
+    prefix: String,
+    client: Client,
+    /// Identifies the endpoint and credentials, so server-side copies happen only between
+    /// buckets one client can reach.
+    endpoint: String,
+    pointer_cache_control: String,
+    concurrency: usize,
+}
+
+impl S3Store {
+    pub fn open(spec: &StoreSpec, sdk: &SdkConfig) -> Result<Self> {
+        let rest = spec
+            .url
+            .strip_prefix("s3://")
+            .ok_or_else(|| Error::Config(format!("{} is not an s3:// URL", spec.url)))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/');
+        if bucket.len() < 3
+            || bucket.len() > 63
+            || !bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        {
+            return Err(Error::Config(format!(
+                "store {}: {bucket:?} is not a valid bucket name (3–63 lowercase letters, \
+                 digits, dots and hyphens)",
+                spec.url
+            )));
+        }
+        let mut builder = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(spec.path_style)
+            .retry_partition(crate::aws::retry_partition());
+        if let Some(endpoint) = &spec.endpoint {
+            if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+                return Err(Error::Config(format!(
+                    "store {}: endpoint {endpoint:?} must start with http:// or https://",
+                    spec.url
+                )));
+            }
+            builder = builder.endpoint_url(endpoint);
+        }
+        if let Some(region) = &spec.region {
+            builder = builder.region(aws_config::Region::new(region.clone()));
+        }
+        let pointer_cache_control = match spec.pointer_max_age {
+            None | Some(0) => "no-cache".to_string(),
+            Some(s) => format!("public, max-age={s}"),
+        };
+        Ok(Self {
+            url: spec.url.clone(),
+            bucket: bucket.to_string(),
+            prefix: if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+            client: Client::from_conf(builder.build()),
+            endpoint: spec.endpoint.clone().unwrap_or_default(),
+            pointer_cache_control,
+            concurrency: spec.concurrency.unwrap_or(16),
+        })
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The object key of a store key (the prefix prepended).
+    pub fn object_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn fail(&self, op: &'static str, key: &str, detail: String) -> Error {
+        Error::Store {
+            store: self.url.clone(),
+            op,
+            key: key.to_string(),
+            detail,
+        }
+    }
+
+    fn headers(&self, class: ObjectClass) -> (String, &'static str) {
+        match class {
+            ObjectClass::Blob { content_type } => (BLOB_CACHE_CONTROL.into(), content_type),
+            ObjectClass::Immutable => (BLOB_CACHE_CONTROL.into(), "application/json"),
+            ObjectClass::Log => ("no-store".into(), "application/json"),
+            ObjectClass::Pointer => (self.pointer_cache_control.clone(), "application/json"),
+        }
+    }
+
+    /// A conditional single PUT: `If-None-Match: *` when `expected` is `None`, else
+    /// `If-Match`. `Ok(false)` when the condition failed.
+    async fn put(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        expected: Option<&str>,
+        class: ObjectClass,
+    ) -> Result<bool> {
+        let (cache_control, content_type) = self.headers(class);
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .body(ByteStream::from(bytes.to_vec()))
+            .cache_control(cache_control)
+            .content_type(content_type);
+        req = match expected {
+            None => req.if_none_match("*"),
+            Some(etag) => req.if_match(etag),
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match explain(&e, "s3:PutObject") {
+                (Failure::Precondition, _) => Ok(false),
+                // If-Match on an object that is gone.
+                (Failure::NotFound, _) if expected.is_some() => Ok(false),
+                (_, detail) => Err(self.fail("write", key, detail)),
+            },
+        }
+    }
+
+    /// A large blob in parts, completed create-only; the upload is aborted on failure.
+    async fn put_multipart(&self, key: &str, bytes: &[u8], class: ObjectClass) -> Result<bool> {
+        let (cache_control, content_type) = self.headers(class);
+        let object_key = self.object_key(key);
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&object_key)
+            .cache_control(cache_control)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| self.fail("write", key, explain(&e, "s3:PutObject").1))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| self.fail("write", key, "the service gave no upload id".into()))?
+            .to_string();
+        let result = async {
+            let mut parts = Vec::new();
+            for (i, chunk) in bytes.chunks(PART_SIZE).enumerate() {
+                let number = i as i32 + 1;
+                let part = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(&object_key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .body(ByteStream::from(chunk.to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| self.fail("write", key, explain(&e, "s3:PutObject").1))?;
+                parts.push(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(part.e_tag().map(str::to_string))
+                        .build(),
+                );
+            }
+            let done = self
+                .client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&object_key)
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .if_none_match("*")
+                .send()
+                .await;
+            match done {
+                Ok(_) => Ok(true),
+                Err(e) => match explain(&e, "s3:PutObject") {
+                    (Failure::Precondition, _) => Ok(false),
+                    (_, detail) => Err(self.fail("write", key, detail)),
+                },
+            }
+        }
+        .await;
+        if !matches!(result, Ok(true)) {
+            // Best effort: an abandoned upload only costs storage until a lifecycle rule.
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&object_key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+        }
+        result
+    }
+
+    /// Copies `key` from `source` (same endpoint) inside S3, keeping its headers.
+    pub async fn copy_within(&self, source: &S3Store, key: &str) -> Result<()> {
+        let from = format!(
+            "{}/{}",
+            source.bucket,
+            percent_encode_key(&source.object_key(key))
+        );
+        self.client
+            .copy_object()
+            .copy_source(from)
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .metadata_directive(MetadataDirective::Copy)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                self.fail(
+                    "copy",
+                    key,
+                    format!(
+                        "from {}: {}",
+                        source.url,
+                        explain(&e, "s3:GetObject on the source and s3:PutObject").1
+                    ),
+                )
+            })
+    }
+
+    /// Whether a server-side copy from `source` is possible.
+    pub fn can_copy_from(&self, source: &S3Store) -> bool {
+        self.endpoint == source.endpoint
+    }
+}
+
+/// Encodes an object key for `x-amz-copy-source`: everything but unreserved characters and
+/// `/`. Store keys are ASCII by construction, but encode bytes generally anyway.
+fn percent_encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Store for S3Store {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    fn as_s3(&self) -> Option<&S3Store> {
+        Some(self)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<StoredObject>> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                return match explain(&e, "s3:GetObject") {
+                    (Failure::NotFound, _) => Ok(None),
+                    (_, detail) => Err(self.fail("read", key, detail)),
+                };
+            }
+        };
+        let etag = out.e_tag().unwrap_or_default().to_string();
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.fail("read", key, format!("the download broke off: {e}")))?
+            .into_bytes()
+            .to_vec();
+        Ok(Some(StoredObject { bytes, etag }))
+    }
+
+    async fn put_new(&self, key: &str, bytes: &[u8], class: ObjectClass) -> Result<PutOutcome> {
+        let created = if bytes.len() >= MULTIPART_THRESHOLD {
+            self.put_multipart(key, bytes, class).await?
+        } else {
+            self.put(key, bytes, None, class).await?
+        };
+        Ok(if created {
+            PutOutcome::Created
+        } else {
+            PutOutcome::AlreadyExists
+        })
+    }
+
+    async fn replace(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        expected: Option<&str>,
+        class: ObjectClass,
+    ) -> Result<()> {
+        if self.put(key, bytes, expected, class).await? {
+            Ok(())
+        } else {
+            Err(Error::Conflict(format!(
+                "{key} in {} changed since it was read (someone else wrote it first)",
+                self.url
+            )))
+        }
+    }
+
+    async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut req = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(self.object_key(prefix));
+            if let Some(after) = start_after {
+                req = req.start_after(self.object_key(after));
+            }
+            if let Some(t) = &token {
+                req = req.continuation_token(t);
+            }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| self.fail("list", prefix, explain(&e, "s3:ListBucket").1))?;
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter_map(|k| k.strip_prefix(&self.prefix))
+                    .map(str::to_string),
+            );
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.fail("delete", key, explain(&e, "s3:DeleteObject").1))
+    }
+}

@@ -1,0 +1,674 @@
+//! The engine against real wire protocols: S3, KMS and CloudFront served by the moto server
+//! that `tests/harness/with-moto.sh` starts (`make test` runs it). Covers the S3 store's
+//! create-only and compare-and-swap writes, a staged rollout from a staging bucket into a
+//! production bucket signed by a KMS key (checked after every step by the reference device
+//! check reading S3 and by an independent Python verifier), how many requests a re-release
+//! and a rollback cost, publishing through a proxy that injects failures, and KMS keys that
+//! must be refused.
+
+mod aws {
+    pub mod moto;
+}
+
+use airlock_core::Attribution;
+use airlock_core::ErrorKind;
+use airlock_core::ops::release::{ReleaseOutcome, ReleaseRequest};
+use airlock_core::ops::rollout::{ExpandTo, PromoteRequest};
+use airlock_core::progress::Silent;
+use airlock_core::store::{ObjectClass, PutOutcome};
+use airlock_core::workspace::check_create_only;
+use airlock_core::{Workspace, config::StoreConfig};
+use airlock_protocol::device::Outcome;
+use aws::moto::{self, Moto, Proxy};
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+const APP: &str = "shop";
+
+fn alice() -> Attribution {
+    Attribution::new("alice", None).unwrap()
+}
+
+fn bob() -> Attribution {
+    Attribution::new("bob", None).unwrap()
+}
+
+/// Writes a bundle of `files` files; the first `changed` differ per `version`.
+fn bundle(dir: &Path, files: usize, changed: usize, version: &str) {
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(dir.join("index.html"), format!("<html>{}</html>", files)).unwrap();
+    for i in 0..files - 1 {
+        let body = if i < changed {
+            format!("export const v = '{version}'; // file {i}\n").repeat(40)
+        } else {
+            format!("export const f{i} = {i};\n").repeat(40)
+        };
+        std::fs::write(dir.join(format!("assets/f{i:04}.js")), body).unwrap();
+    }
+}
+
+async fn release(ws: &Workspace, dir: &Path, version: &str) -> ReleaseOutcome {
+    ws.release(
+        &alice(),
+        &ReleaseRequest {
+            app: APP.into(),
+            bundle: dir.to_path_buf(),
+            version: version.into(),
+            channel: None,
+            min_native_version: None,
+            description: Some(format!("release {version}")),
+        },
+        &Silent,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("release {version}: {e}"))
+}
+
+/// What each of `ids` runs from `channel`, by the reference device check reading S3 (one
+/// reader for the fleet, which fetches each object once).
+async fn fleet(ws: &Workspace, channel: &str, ids: &[String]) -> BTreeMap<String, Option<String>> {
+    use airlock_core::ops::device::StoreSource;
+    use airlock_protocol::device::{DeviceRequest, verify_update};
+    let source = StoreSource::new(ws.channel_store(channel).unwrap().clone());
+    let keys = vec![ws.signer().await.unwrap().public_key().clone()];
+    let now = airlock_protocol::time::Timestamp::from_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    )
+    .unwrap();
+    let (channel, ids) = (channel.to_string(), ids.to_vec());
+    tokio::task::spawn_blocking(move || {
+        let mut out = BTreeMap::new();
+        for id in &ids {
+            let d = verify_update(
+                &DeviceRequest {
+                    app: APP,
+                    channel: &channel,
+                    install_id: id,
+                    native_version: None,
+                    trusted_keys: &keys,
+                    last_accepted: None,
+                    now,
+                },
+                &source,
+            );
+            let v = match &d.outcome {
+                Outcome::Run { version, .. } => Some(version.clone()),
+                Outcome::KeepBuiltIn => None,
+                Outcome::Refused { .. } => panic!("{id} refused the update: {d:?}"),
+            };
+            out.insert(id.clone(), v);
+        }
+        out
+    })
+    .await
+    .unwrap()
+}
+
+/// The independent verifier (Python, boto3 + cryptography) on `bucket`; its verdicts.
+fn python_check(
+    endpoint: &str,
+    bucket: &str,
+    channel: &str,
+    kms_key: &str,
+    ids: &[String],
+) -> BTreeMap<String, Option<String>> {
+    let out = Command::new(moto::python())
+        .arg(moto::repo_root().join("tests/cross_language/verify_s3.py"))
+        .args([
+            "--endpoint",
+            endpoint,
+            "--bucket",
+            bucket,
+            "--prefix",
+            "ota",
+        ])
+        .args([APP, channel, "--kms-key-id", kms_key])
+        .args(ids)
+        .output()
+        .expect("python runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "verify_s3.py printed no JSON ({e}): {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        out.status.success() && v["ok"] == true,
+        "the independent check failed: {v}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    v["devices"]
+        .as_object()
+        .expect("devices")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string)))
+        .collect()
+}
+
+fn share(fleet: &BTreeMap<String, Option<String>>, version: &str) -> f64 {
+    let n = fleet
+        .values()
+        .filter(|v| v.as_deref() == Some(version))
+        .count();
+    n as f64 / fleet.len() as f64
+}
+
+#[tokio::test]
+async fn s3_store_keeps_the_store_contract() {
+    let moto = Moto::connect().await;
+    let bucket = moto.bucket("contract").await;
+    let spec = StoreConfig {
+        url: format!("s3://{bucket}/pre/fix"),
+        path_style: true,
+        endpoint: Some(moto.endpoint.clone()),
+        pointer_max_age: Some(30),
+        ..StoreConfig::default()
+    };
+    let store = airlock_core::store::open(&spec, Some(&moto.sdk)).unwrap();
+    check_create_only(store.as_ref())
+        .await
+        .expect("moto honours If-None-Match");
+
+    assert_eq!(store.get("apps/x").await.unwrap(), None);
+    let blob = ObjectClass::Blob {
+        content_type: "application/javascript",
+    };
+    assert_eq!(
+        store.put_new("a/1", b"one", blob).await.unwrap(),
+        PutOutcome::Created
+    );
+    assert_eq!(
+        store.put_new("a/1", b"two", blob).await.unwrap(),
+        PutOutcome::AlreadyExists
+    );
+    assert_eq!(store.get("a/1").await.unwrap().unwrap().bytes, b"one");
+
+    // Compare-and-swap on the etag.
+    store
+        .replace("p", b"v1", None, ObjectClass::Pointer)
+        .await
+        .unwrap();
+    let first = store.get("p").await.unwrap().unwrap();
+    let lost = store
+        .replace("p", b"x", None, ObjectClass::Pointer)
+        .await
+        .unwrap_err();
+    assert_eq!(lost.kind(), ErrorKind::Conflict, "{lost}");
+    store
+        .replace("p", b"v2", Some(&first.etag), ObjectClass::Pointer)
+        .await
+        .unwrap();
+    let stale = store
+        .replace("p", b"v3", Some(&first.etag), ObjectClass::Pointer)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        stale.kind(),
+        ErrorKind::Conflict,
+        "a stale etag must lose: {stale}"
+    );
+    assert_eq!(store.get("p").await.unwrap().unwrap().bytes, b"v2");
+
+    // Headers a CDN needs, and the prefix is applied.
+    let head = moto
+        .s3
+        .head_object()
+        .bucket(&bucket)
+        .key("pre/fix/a/1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.cache_control(),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(head.content_type(), Some("application/javascript"));
+    let head = moto
+        .s3
+        .head_object()
+        .bucket(&bucket)
+        .key("pre/fix/p")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.cache_control(), Some("public, max-age=30"));
+
+    // A blob over the multipart threshold goes up in parts and reads back whole.
+    let big: Vec<u8> = (0..(airlock_core::store::s3::MULTIPART_THRESHOLD + 12345))
+        .map(|i| (i % 251) as u8)
+        .collect();
+    assert_eq!(
+        store.put_new("big", &big, blob).await.unwrap(),
+        PutOutcome::Created
+    );
+    assert_eq!(store.get("big").await.unwrap().unwrap().bytes, big);
+
+    for i in 0..5 {
+        store
+            .put_new(&format!("l/{i}"), b"x", ObjectClass::Log)
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.list("l/", Some("l/2")).await.unwrap(), ["l/3", "l/4"]);
+    store.delete("l/4").await.unwrap();
+    assert_eq!(store.list("l/", None).await.unwrap().len(), 4);
+
+    // Errors name the bucket and the cause.
+    let missing = airlock_core::store::open(
+        &StoreConfig {
+            url: "s3://no-such-bucket-airlock/x".into(),
+            ..spec.clone()
+        },
+        Some(&moto.sdk),
+    )
+    .unwrap();
+    let e = missing.get("k").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Store);
+    let text = e.to_string();
+    assert!(
+        text.contains("no-such-bucket-airlock") && text.contains("does not exist"),
+        "{text}"
+    );
+
+    let dead = airlock_core::store::open(
+        &StoreConfig {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..spec
+        },
+        Some(&moto.sdk),
+    )
+    .unwrap();
+    let e = dead.get("k").await.unwrap_err().to_string();
+    assert!(
+        e.contains("network unreachable") || e.contains("timed out"),
+        "{e}"
+    );
+}
+
+/// Release into a staging bucket, promote into a production bucket behind CloudFront, and
+/// walk the whole rollout; after every step both the reference device check (reading S3)
+/// and the independent Python verifier agree on what each device runs.
+#[tokio::test]
+async fn staged_rollout_across_buckets_with_kms_and_cloudfront() {
+    let moto = Moto::connect().await;
+    let (staging, prod) = (moto.bucket("staging").await, moto.bucket("prod").await);
+    let key = moto.rsa_key().await;
+    let dist = moto.distribution(&prod).await;
+    let config = moto::with_cdn(
+        moto::s3_config(&moto.endpoint, &staging, Some(&prod), &format!("kms:{key}")),
+        "Production",
+        &dist,
+    );
+    let work = tempfile::tempdir().unwrap();
+    let ws = moto::console(work.path(), config).await;
+    let ids: Vec<String> = (0..200).map(|i| format!("device-{i:04}")).collect();
+    let sample: Vec<String> = ids.iter().step_by(10).cloned().collect();
+
+    let (b1, b2) = (work.path().join("b1"), work.path().join("b2"));
+    bundle(&b1, 40, 2, "1.0.0");
+    bundle(&b2, 40, 2, "1.1.0");
+    let r1 = release(&ws, &b1, "1.0.0").await;
+    assert_eq!(r1.uploaded_files, 40);
+    ws.approve(&bob(), APP, "1.0.0", "Production")
+        .await
+        .unwrap();
+    let full = |version: &str| PromoteRequest {
+        app: APP.into(),
+        from: "Staging".into(),
+        to: "Production".into(),
+        percent: Some(100.0),
+        version: Some(version.into()),
+    };
+    let c = ws.promote(&alice(), &full("1.0.0")).await.unwrap();
+    // The pointer write was followed by an invalidation of exactly its path.
+    let inv = c.pointers[0]
+        .invalidation
+        .as_ref()
+        .expect("an invalidation");
+    assert_eq!(inv.error, None, "{inv:?}");
+    let pointer_key = airlock_protocol::layout::pointer_key(APP, "Production");
+    assert_eq!(inv.paths, [format!("/ota/{pointer_key}")]);
+    assert!(inv.status.eq_ignore_ascii_case("completed"), "{inv:?}");
+    assert!(!inv.id.is_empty());
+
+    // Promotion copied the release into the production bucket before its pointer moved.
+    let in_prod = moto.objects(&prod).await;
+    assert_eq!(
+        in_prod
+            .iter()
+            .filter(|(k, _)| k.starts_with("ota/blobs/"))
+            .count(),
+        40,
+        "every blob was copied"
+    );
+    assert!(
+        in_prod
+            .iter()
+            .any(|(k, _)| k.ends_with(&airlock_protocol::layout::statement_key(APP, "1.0.0")))
+    );
+    assert!(
+        !in_prod.iter().any(|(k, _)| k.contains("/log/")),
+        "the log stays in the home store"
+    );
+    let everyone = fleet(&ws, "Production", &sample).await;
+    assert!(everyone.values().all(|v| v.as_deref() == Some("1.0.0")));
+    assert_eq!(
+        python_check(&moto.endpoint, &prod, "Production", &key, &sample),
+        everyone
+    );
+
+    let r2 = release(&ws, &b2, "1.1.0").await;
+    assert_eq!(r2.uploaded_files, 2, "only the changed files go up: {r2:?}");
+    ws.approve(&bob(), APP, "1.1.0", "Production")
+        .await
+        .unwrap();
+    let step = PromoteRequest {
+        percent: None,
+        ..full("1.1.0")
+    };
+    ws.promote(&alice(), &step).await.unwrap();
+    let at5 = fleet(&ws, "Production", &ids).await;
+    assert!(
+        (share(&at5, "1.1.0") - 0.05).abs() < 0.05,
+        "{}",
+        share(&at5, "1.1.0")
+    );
+    assert_eq!(
+        python_check(&moto.endpoint, &prod, "Production", &key, &ids),
+        at5
+    );
+
+    ws.expand(&alice(), APP, "Production", ExpandTo::Next)
+        .await
+        .unwrap();
+    let at20 = fleet(&ws, "Production", &ids).await;
+    assert!(
+        at20.iter()
+            .all(|(id, v)| at5[id].as_deref() != Some("1.1.0") || v == &at5[id]),
+        "devices in at 5 % stay in at 20 %"
+    );
+    assert_eq!(
+        python_check(&moto.endpoint, &prod, "Production", &key, &ids),
+        at20
+    );
+
+    ws.revert(&alice(), APP, "Production").await.unwrap();
+    let reverted = fleet(&ws, "Production", &sample).await;
+    assert!(reverted.values().all(|v| v.as_deref() == Some("1.0.0")));
+    assert_eq!(
+        python_check(&moto.endpoint, &prod, "Production", &key, &sample),
+        reverted
+    );
+
+    ws.promote(&alice(), &step).await.unwrap();
+    ws.expand(&alice(), APP, "Production", ExpandTo::Percent(100.0))
+        .await
+        .unwrap();
+    let all_new = fleet(&ws, "Production", &sample).await;
+    assert!(all_new.values().all(|v| v.as_deref() == Some("1.1.0")));
+    assert_eq!(
+        python_check(&moto.endpoint, &prod, "Production", &key, &sample),
+        all_new
+    );
+
+    let started = std::time::Instant::now();
+    ws.rollback(&alice(), APP, "Production", None)
+        .await
+        .unwrap();
+    eprintln!("rollback on moto took {:?}", started.elapsed());
+    let back = fleet(&ws, "Production", &ids).await;
+    assert!(
+        back.values().all(|v| v.as_deref() == Some("1.0.0")),
+        "{back:?}"
+    );
+    assert_eq!(
+        python_check(&moto.endpoint, &prod, "Production", &key, &ids),
+        back
+    );
+
+    // A second desktop rebuilds the same registry from the buckets.
+    let other = tempfile::tempdir().unwrap();
+    let ws2 = moto::console(other.path(), ws.config().clone()).await;
+    ws2.sync().await.unwrap();
+    assert_eq!(
+        ws2.registry().statuses(APP).await.unwrap(),
+        ws.registry().statuses(APP).await.unwrap()
+    );
+}
+
+/// Counts requests by method and kind of key through a pass-through proxy.
+fn count(log: &str, method: &str, needle: &str) -> usize {
+    log.lines()
+        .filter(|l| l.starts_with(method) && l.contains(needle))
+        .count()
+}
+
+#[tokio::test]
+async fn known_blobs_cost_no_requests_and_rollback_reads_no_blobs() {
+    let moto = Moto::connect().await;
+    let bucket = moto.bucket("requests").await;
+    let key = moto.rsa_key().await;
+    let work = tempfile::tempdir().unwrap();
+    let (b1, b2) = (work.path().join("b1"), work.path().join("b2"));
+    bundle(&b1, 100, 5, "1.0.0");
+    bundle(&b2, 100, 5, "1.1.0");
+
+    let proxy = Proxy::start(&[]);
+    let config = moto::s3_config(&proxy.endpoint, &bucket, None, &format!("kms:{key}"));
+    let ws = moto::console(work.path(), config).await;
+    release(&ws, &b1, "1.0.0").await;
+    let first = proxy.stop();
+    assert_eq!(count(&first, "PUT", "/blobs/sha256/"), 100, "{first}");
+
+    let proxy = Proxy::start(&[]);
+    let config = moto::s3_config(&proxy.endpoint, &bucket, None, &format!("kms:{key}"));
+    let ws = moto::console(work.path(), config).await;
+    let r = release(&ws, &b2, "1.1.0").await;
+    assert_eq!((r.uploaded_files, r.files), (5, 100));
+    let started = std::time::Instant::now();
+    ws.rollback(&alice(), APP, "Staging", None).await.unwrap();
+    eprintln!("rollback through the proxy took {:?}", started.elapsed());
+    let second = proxy.stop();
+    let blob_requests: Vec<&str> = second.lines().filter(|l| l.contains("/blobs/")).collect();
+    assert_eq!(
+        blob_requests.len(),
+        5,
+        "only the 5 changed blobs were sent, nothing asked about the rest, and the rollback \
+         read no blob: {blob_requests:#?}"
+    );
+    assert!(blob_requests.iter().all(|l| l.starts_with("PUT")));
+}
+
+struct Run {
+    moto: Moto,
+    bucket: String,
+    key: String,
+    result: airlock_core::Result<ReleaseOutcome>,
+    log: String,
+    _work: tempfile::TempDir,
+}
+
+/// Publishes 60 files through the fault-injecting proxy started with `args`.
+async fn publish_through(args: &[&str]) -> Run {
+    let moto = Moto::connect().await;
+    let bucket = moto.bucket("faults").await;
+    let key = moto.rsa_key().await;
+    let work = tempfile::tempdir().unwrap();
+    let b = work.path().join("b");
+    bundle(&b, 60, 60, "1.0.0");
+    let proxy = Proxy::start(args);
+    let config = moto::s3_config(&proxy.endpoint, &bucket, None, &format!("kms:{key}"));
+    let ws = moto::console(work.path(), config).await;
+    let result = ws
+        .release(
+            &alice(),
+            &ReleaseRequest {
+                app: APP.into(),
+                bundle: b,
+                version: "1.0.0".into(),
+                channel: None,
+                min_native_version: None,
+                description: None,
+            },
+            &Silent,
+        )
+        .await;
+    let log = proxy.stop();
+    Run {
+        moto,
+        bucket,
+        key,
+        result,
+        log,
+        _work: work,
+    }
+}
+
+#[tokio::test]
+async fn publishing_retries_through_failures_and_lost_replies() {
+    for args in [
+        &["--fail-every", "3"][..],
+        &["--drop-every", "4"][..],
+        &["--reset-every", "5"][..],
+    ] {
+        let run = publish_through(args).await;
+        let r = run.result.unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: the publish must retry and finish: {e}\n{}",
+                run.log
+            )
+        });
+        assert_eq!(r.files, 60);
+        let injected = run
+            .log
+            .lines()
+            .filter(|l| l.contains("injected") || l.contains("dropped") || l.contains("reset"))
+            .count();
+        assert!(
+            injected >= 5,
+            "{args:?}: the proxy injected too little:\n{}",
+            run.log
+        );
+        // Read back directly from moto, by a fresh console: every device gets the release.
+        let fresh = tempfile::tempdir().unwrap();
+        let config = moto::s3_config(
+            &run.moto.endpoint,
+            &run.bucket,
+            None,
+            &format!("kms:{}", run.key),
+        );
+        let ws = moto::console(fresh.path(), config).await;
+        let ids: Vec<String> = (0..20).map(|i| format!("d{i}")).collect();
+        let seen = fleet(&ws, "Staging", &ids).await;
+        assert!(
+            seen.values().all(|v| v.as_deref() == Some("1.0.0")),
+            "{args:?}: {seen:?}"
+        );
+        ws.sync().await.unwrap();
+        assert_eq!(
+            ws.load(APP).await.unwrap().head.map(|h| h.seq),
+            Some(1),
+            "one log entry"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_keeps_failing_leaves_nothing_half_published() {
+    let run = publish_through(&["--fail-every", "1", "--methods", "PUT"]).await;
+    let e = run.result.expect_err("every write fails");
+    assert_eq!(e.kind(), ErrorKind::Store, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(&run.bucket) && text.contains("InternalError"),
+        "{text}"
+    );
+    let left = run.moto.objects(&run.bucket).await;
+    assert!(left.is_empty(), "nothing may be written: {left:?}");
+}
+
+#[tokio::test]
+async fn kms_signatures_verify_with_openssl_and_bad_keys_are_refused() {
+    use airlock_core::aws::kms::KmsSigner;
+    use airlock_core::signer::{Signer, sign_envelope};
+    let moto = Moto::connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    for spec in [KeySpec::Rsa2048, KeySpec::EccNistP256] {
+        let alias = moto.key(spec.clone(), KeyUsageType::SignVerify).await;
+        let signer = KmsSigner::connect(&moto.sdk, &alias).await.unwrap();
+        let env = sign_envelope(&signer, "application/vnd.airlock.test", b"{\"hello\":1}")
+            .await
+            .unwrap();
+        let pae = airlock_protocol::dsse::pae("application/vnd.airlock.test", b"{\"hello\":1}");
+        let (msg, sig, pem) = (
+            dir.path().join("m"),
+            dir.path().join("s"),
+            dir.path().join("k"),
+        );
+        std::fs::write(&msg, &pae).unwrap();
+        std::fs::write(&sig, signer.sign(&pae).await.unwrap()).unwrap();
+        std::fs::write(&pem, signer.public_key().to_pem()).unwrap();
+        let out = Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(&pem)
+            .arg("-signature")
+            .arg(&sig)
+            .arg(&msg)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{spec:?}: openssl: {out:?}");
+        assert_eq!(env.signatures[0].keyid, signer.public_key().keyid());
+    }
+
+    async fn refused(moto: &Moto, alias: &str, needle: &str) {
+        let e = KmsSigner::connect(&moto.sdk, alias).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Signer, "{e}");
+        assert!(e.to_string().contains(needle), "{alias}: {e}");
+    }
+    refused(&moto, "alias/no-such-airlock-key", "does not exist").await;
+    let wrong = moto
+        .key(KeySpec::SymmetricDefault, KeyUsageType::EncryptDecrypt)
+        .await;
+    refused(&moto, &wrong, "SIGN_VERIFY").await;
+    let disabled = moto.rsa_key().await;
+    let id = moto
+        .kms
+        .describe_key()
+        .key_id(&disabled)
+        .send()
+        .await
+        .unwrap();
+    let id = id.key_metadata.unwrap().key_id;
+    moto.kms.disable_key().key_id(id).send().await.unwrap();
+    refused(&moto, &disabled, "disabled").await;
+
+    // Publishing with a disabled key writes nothing.
+    let bucket = moto.bucket("disabled").await;
+    let config = moto::s3_config(&moto.endpoint, &bucket, None, &format!("kms:{disabled}"));
+    let ws = moto::console(dir.path(), config).await;
+    let b = dir.path().join("b");
+    bundle(&b, 5, 5, "1.0.0");
+    let e = ws
+        .release(
+            &alice(),
+            &ReleaseRequest {
+                app: APP.into(),
+                bundle: b,
+                version: "1.0.0".into(),
+                channel: None,
+                min_native_version: None,
+                description: None,
+            },
+            &Silent,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Signer, "{e}");
+    assert!(moto.objects(&bucket).await.is_empty(), "nothing published");
+}
