@@ -15,7 +15,7 @@ use airlock_core::ErrorKind;
 use airlock_core::ops::release::{ReleaseOutcome, ReleaseRequest};
 use airlock_core::ops::rollout::{ExpandTo, PromoteRequest};
 use airlock_core::progress::Silent;
-use airlock_core::store::{ObjectClass, PutOutcome};
+use airlock_core::store::{ObjectClass, PutOutcome, Store};
 use airlock_core::workspace::check_create_only;
 use airlock_core::{Workspace, config::StoreConfig};
 use airlock_protocol::device::Outcome;
@@ -671,4 +671,137 @@ async fn kms_signatures_verify_with_openssl_and_bad_keys_are_refused() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Signer, "{e}");
     assert!(moto.objects(&bucket).await.is_empty(), "nothing published");
+}
+
+/// Holds every log append until both consoles have reached theirs, while armed, so two
+/// promotions really do race at the store (otherwise one often finishes first).
+#[derive(Debug)]
+struct Rendezvous {
+    inner: std::sync::Arc<dyn Store>,
+    barrier: std::sync::Arc<tokio::sync::Barrier>,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl Store for Rendezvous {
+    fn url(&self) -> &str {
+        self.inner.url()
+    }
+    async fn get(
+        &self,
+        key: &str,
+    ) -> airlock_core::Result<Option<airlock_core::store::StoredObject>> {
+        self.inner.get(key).await
+    }
+    async fn put_new(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        class: ObjectClass,
+    ) -> airlock_core::Result<PutOutcome> {
+        if class == ObjectClass::Log && self.armed.load(std::sync::atomic::Ordering::SeqCst) {
+            self.barrier.wait().await;
+        }
+        self.inner.put_new(key, bytes, class).await
+    }
+    async fn replace(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        expected: Option<&str>,
+        class: ObjectClass,
+    ) -> airlock_core::Result<()> {
+        self.inner.replace(key, bytes, expected, class).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> airlock_core::Result<Vec<String>> {
+        self.inner.list(prefix, start_after).await
+    }
+    async fn delete(&self, key: &str) -> airlock_core::Result<()> {
+        self.inner.delete(key).await
+    }
+}
+
+/// Two consoles (own registries) promoting the same channel at the same moment against
+/// moto: both validated against the same log, both append the same seq with
+/// `If-None-Match: *`; exactly one is created, the other hears of the conflict, and the
+/// chain stays valid.
+#[tokio::test]
+async fn two_consoles_promoting_at_once_on_s3_one_wins() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let moto = Moto::connect().await;
+    let (staging, prod) = (moto.bucket("race-s").await, moto.bucket("race-p").await);
+    let key = moto.rsa_key().await;
+    let config = moto::s3_config(&moto.endpoint, &staging, Some(&prod), &format!("kms:{key}"));
+    let home = config.home_store().unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let armed = Arc::new(AtomicBool::new(false));
+    let console = |dir: std::path::PathBuf| {
+        let (config, home) = (config.clone(), home.clone());
+        let (barrier, armed, sdk) = (barrier.clone(), armed.clone(), moto.sdk.clone());
+        async move {
+            let store = Rendezvous {
+                inner: airlock_core::store::open(&home, Some(&sdk)).unwrap(),
+                barrier,
+                armed,
+            };
+            let registry = airlock_core::registry::Registry::open(&dir.join("airlock.db"))
+                .await
+                .unwrap();
+            Workspace::with_config(
+                &dir,
+                config,
+                airlock_core::Services {
+                    store: Some(Arc::new(store)),
+                    registry: Some(registry),
+                    ..airlock_core::Services::default()
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let (w1, w2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = console(w1.path().to_path_buf()).await;
+    let b = console(w2.path().to_path_buf()).await;
+    let dir = w1.path().join("b");
+    bundle(&dir, 3, 3, "1.0.0");
+    release(&a, &dir, "1.0.0").await;
+    a.approve(&bob(), APP, "1.0.0", "Production").await.unwrap();
+    b.sync().await.unwrap();
+    let req = PromoteRequest {
+        app: APP.into(),
+        from: "Staging".into(),
+        to: "Production".into(),
+        percent: None,
+        version: None,
+    };
+    for round in 0..4 {
+        let by = alice();
+        armed.store(true, Ordering::SeqCst);
+        let (ra, rb) = tokio::join!(a.promote(&by, &req), b.promote(&by, &req));
+        armed.store(false, Ordering::SeqCst);
+        let err = match (ra, rb) {
+            (Ok(_), Err(e)) | (Err(e), Ok(_)) => e,
+            (ra, rb) => panic!(
+                "round {round}: exactly one wins: {:?} / {:?}",
+                ra.err(),
+                rb.err()
+            ),
+        };
+        assert_eq!(err.kind(), ErrorKind::Conflict, "round {round}: {err}");
+        assert!(err.to_string().contains("another console"), "{err}");
+        a.revert(&alice(), APP, "Production").await.unwrap();
+        b.sync().await.unwrap();
+    }
+    let state = b.load(APP).await.unwrap();
+    assert_eq!(
+        state.head.map(|h| h.seq),
+        Some(2 + 4 * 2),
+        "a contiguous chain"
+    );
 }

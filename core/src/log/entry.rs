@@ -20,6 +20,11 @@ pub struct LogEntry {
     pub event: Event,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A random id of the command that wrote the entry (32 hex digits). Two identical
+    /// commands in the same second still write different entries, so a writer told "already
+    /// exists" on a retry can tell its own entry from a rival's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 /// Everything that can happen to an app. Channel-changing events carry the versions they
@@ -191,6 +196,7 @@ mod tests {
             prev: Some("ab".repeat(32)),
             at: Timestamp::from_unix(1_700_000_000).unwrap(),
             actor: "ana".into(),
+            command: Some("0f".repeat(16)),
             event: Event::Expanded {
                 channel: "Production".into(),
                 version: "1.2.0".into(),

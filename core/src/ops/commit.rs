@@ -57,6 +57,7 @@ impl Workspace {
         mut decide: impl FnMut(&AppState, u64) -> Result<Event>,
     ) -> Result<Committed> {
         let mut lost_to: Option<String> = None;
+        let command = command_id()?;
         for _ in 0..ATTEMPTS {
             let state = self.load(app).await?;
             let seq = state.next_seq();
@@ -83,6 +84,7 @@ impl Workspace {
                 actor: by.actor.clone(),
                 event,
                 reason: by.reason.clone(),
+                command: Some(command.clone()),
             };
             let bytes = entry.to_bytes();
             let key = layout::log_key(app, seq);
@@ -95,7 +97,7 @@ impl Workspace {
                     .is_some_and(|o| o.bytes == bytes)
             {
                 // Our own write, answered "exists" on a retry after its first reply was
-                // lost: the entry names this command's time and chain, so it is ours.
+                // lost: the entry carries this command's random id, so it is ours.
                 outcome = PutOutcome::Created;
             }
             match outcome {
@@ -141,4 +143,12 @@ impl Workspace {
             pointers,
         })
     }
+}
+
+/// A random command id (128 bits, hex).
+fn command_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| crate::error::Error::Signer("the system random generator failed".into()))?;
+    Ok(hex::encode(bytes))
 }
