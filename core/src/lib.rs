@@ -19,6 +19,7 @@ pub mod error;
 pub mod keychain;
 pub mod log;
 pub mod ops;
+mod parallel;
 pub mod progress;
 pub mod registry;
 pub mod secret;

@@ -6,12 +6,12 @@
 //! The statement goes last: a statement in the target means the release is complete there.
 
 use crate::error::{Error, Result};
+use crate::parallel::{self, Job};
 use crate::state::AppState;
 use crate::store::{self, ObjectClass, Store, content_type_for};
 use crate::workspace::Workspace;
 use airlock_protocol::layout;
 use airlock_protocol::manifest::Manifest;
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -68,25 +68,20 @@ impl Workspace {
                 .iter()
                 .filter(|f| seen.insert(f.sha256.as_str()) && !known.contains(&f.sha256))
                 .collect();
-            stream::iter(missing)
+            let jobs: Vec<Job<'_, Result<()>>> = missing
+                .into_iter()
                 .map(|f| {
                     let (source, target) = (source.clone(), target.clone());
-                    async move {
-                        let class = ObjectClass::Blob {
-                            content_type: content_type_for(&f.path),
-                        };
-                        store::copy_object(
-                            source.as_ref(),
-                            target.as_ref(),
-                            &layout::blob_key(&f.sha256),
-                            class,
-                        )
-                        .await
-                    }
+                    let key = layout::blob_key(&f.sha256);
+                    let class = ObjectClass::Blob {
+                        content_type: content_type_for(&f.path),
+                    };
+                    Box::pin(async move {
+                        store::copy_object(source.as_ref(), target.as_ref(), &key, class).await
+                    }) as Job<'_, _>
                 })
-                .buffer_unordered(target.concurrency().max(1))
-                .try_collect::<Vec<()>>()
-                .await?;
+                .collect();
+            parallel::bounded(jobs, target.concurrency(), |copied| copied).await?;
             let blobs: Vec<(String, u64)> = manifest
                 .files
                 .iter()

@@ -10,6 +10,7 @@ use crate::bundle::policy::Violation;
 use crate::bundle::{self, Bundle};
 use crate::error::{Error, Result};
 use crate::log::Event;
+use crate::parallel::{self, Job};
 use crate::progress::{Progress, ProgressEvent};
 use crate::signer::sign_envelope;
 use crate::store::{ObjectClass, PutOutcome, Store, content_type_for};
@@ -19,7 +20,6 @@ use airlock_protocol::dsse::{Envelope, RELEASE_PAYLOAD_TYPE};
 use airlock_protocol::layout;
 use airlock_protocol::manifest::{FileEntry, Manifest};
 use airlock_protocol::statement::{MAX_DESCRIPTION_BYTES, ReleaseStatement};
-use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -263,19 +263,20 @@ impl Workspace {
             });
         };
         report(files_done, bytes_done, skipped);
-        let mut uploads = stream::iter(todo)
+        let jobs: Vec<Job<'_, (u64, Result<PutOutcome>)>> = todo
+            .into_iter()
             .map(|(file, entry)| {
                 let store = store.clone();
-                async move {
+                Box::pin(async move {
                     let class = ObjectClass::Blob {
                         content_type: content_type_for(&entry.path),
                     };
                     let key = layout::blob_key(&entry.sha256);
                     (entry.size, store.put_new(&key, &file.bytes, class).await)
-                }
+                }) as Job<'_, _>
             })
-            .buffer_unordered(store.concurrency().max(1));
-        while let Some((size, outcome)) = uploads.next().await {
+            .collect();
+        parallel::bounded(jobs, store.concurrency(), |(size, outcome)| -> Result<()> {
             files_done += 1;
             bytes_done += size;
             if outcome? == PutOutcome::Created {
@@ -285,7 +286,9 @@ impl Workspace {
                 skipped += 1;
             }
             report(files_done, bytes_done, skipped);
-        }
+            Ok(())
+        })
+        .await?;
         Ok((sent, sent_bytes, recorded))
     }
 
