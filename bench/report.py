@@ -140,8 +140,17 @@ def main():
 
     notes_path = os.path.join("bench", "NOTES.md")
     notes = open(notes_path).read().strip() if os.path.exists(notes_path) else ""
+    text = render(results, notes)
+    s3_path = os.path.join(out, "s3.md")
+    if os.path.exists(s3_path):
+        # bench/s3.sh's report, as a section of this one (its headings one level down).
+        lines, fenced = [], False
+        for line in open(s3_path).read().strip().splitlines():
+            fenced ^= line.startswith("```")
+            lines.append("#" + line if line.startswith("#") and not fenced else line)
+        text = text.rstrip() + "\n\n" + "\n".join(lines) + "\n"
     with open(report, "w") as f:
-        f.write(render(results, notes))
+        f.write(text)
     print(f"wrote {report} and {os.path.join(out, 'results.json')}", file=sys.stderr)
 
 

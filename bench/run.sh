@@ -6,6 +6,9 @@
 #  2. Publishing with the real CLI into a local store, inside tests/harness/with-keyring.sh:
 #     a first release, then a second with 5 % of the files changed; wall time, uploaded
 #     bytes and peak RSS (/usr/bin/time -v), median of 3 (fresh store each time).
+#  3. Publishing to S3 on a moto server (bench/s3.sh, which starts and stops its own moto):
+#     Airlock against the usual sha256sum + aws kms sign + aws s3 sync shell pipeline, the
+#     same two releases; appended to docs/BENCHMARKS.md from bench-out/s3.md.
 # Generated data and raw measurements go to bench-out/ (git-ignored). Installs hyperfine
 # and GNU time if missing. Stops nothing it did not start (the keyring harness stops its
 # own daemon by PID).
@@ -84,6 +87,9 @@ done
 log "publishing with the real CLI, $PUBLISH_REPEATS repetitions, inside the keyring harness"
 publish_cmd="AIRLOCK_ACTOR=bench tests/harness/with-keyring.sh bash bench/publish.sh $airlock $OUT $PUBLISH_REPEATS"
 AIRLOCK_ACTOR=bench tests/harness/with-keyring.sh bash bench/publish.sh "$airlock" "$OUT" "$PUBLISH_REPEATS"
+
+log "publishing to S3 (moto): Airlock against the shell pipeline"
+AIRLOCK_BIN="$airlock" bash bench/s3.sh
 
 cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg-end.txt"
 python3 bench/cpu_busy.py >"$OUT/cpu-busy-end.txt"

@@ -8,6 +8,8 @@
 #  - Pass 0 is untimed: it warms the page cache and the tools, and records every request
 #    moto serves (moto's recorder, see bench/s3_moto.py) to count them, and lists the bucket
 #    after each step to get the objects and bytes that step wrote.
+#  - Airlock then rolls Staging back to 1.0.0 (timed and counted the same way; the
+#    pipeline has no rollback of its own to compare with).
 #  - Passes 1..REPEATS are timed with recording off: wall time around /usr/bin/time -v,
 #    which also gives the peak RSS (of the largest single process: for the pipeline that
 #    is one of its `aws` processes).
@@ -128,6 +130,8 @@ step() {
   local stem="$root/$side-$rep-$label" cmd
   if [ "$side" = pipeline ]; then
     cmd=(bash bench/s3_pipeline.sh "$bundle" "$version")
+  elif [ "$label" = rollback ]; then
+    cmd=("$bin" --workspace "$ws" --json rollback "$APP" Staging)
   else
     cmd=("$bin" --workspace "$ws" --json release "$APP" "$bundle" --version "$version")
   fi
@@ -140,6 +144,7 @@ step() {
     moto record-stop "$stem.requests.json"
     local since=()
     [ "$label" = second ] && since=(--since "$root/$side-$rep-first.snapshot.json")
+    [ "$label" = rollback ] && since=(--since "$root/$side-$rep-second.snapshot.json")
     moto snapshot "$bucket" "$stem.snapshot.json" "${since[@]}" >"$stem.written.json"
   fi
   python3 - "$side" "$rep" "$label" "$stem" "$t0" "$t1" "${cmd[*]}" >>"$root/runs.jsonl" <<'PY'
@@ -190,6 +195,8 @@ for rep in $(seq 0 "$repeats"); do
       new_workspace "$ws"
       step airlock "$rep" first "$data/v1" 1.0.0 bench-airlock "$ws"
       step airlock "$rep" second "$data/v2" 1.0.1 bench-airlock "$ws"
+      # Back to 1.0.0: the command to a verified pointer (the goal is under half a second).
+      step airlock "$rep" rollback "" "" bench-airlock "$ws"
     fi
   done
 done

@@ -62,7 +62,7 @@ def main():
         "runs": runs,
     }
     for side in SIDES:
-        for label in ("first", "second"):
+        for label in ("first", "second", "rollback"):
             s = summarise(runs, side, label)
             if s:
                 results["results"].setdefault(side, {})[label] = s
@@ -118,6 +118,14 @@ def render(r):
               f"{x['writtenBytes']:,} | {x['writtenBytes'] / total * 100:.2f} % | "
               f"{x['maxRssKiB'] / 1024:.0f} MiB |")
     w("")
+    rb = res.get("airlock", {}).get("rollback")
+    if rb:
+        ws = rb["wallSeconds"]
+        ops = ", ".join(f"{n} `{op}`" for op, n in sorted(rb["requestsByOperation"].items()))
+        w(f"**Rollback** (Airlock, `airlock rollback {{app}} Staging` from 1.0.1 back to 1.0.0, "
+          f"whole command including start-up): {ws['median']:.2f} s median "
+          f"({ws['min']:.2f}–{ws['max']:.2f}), {rb['requests']:,} requests ({ops}), "
+          f"{rb['writtenObjects']:,} objects written; peak RSS {rb['maxRssKiB'] / 1024:.0f} MiB.\n")
     w(reading(r))
     w("## Requests by operation (untimed pass)\n")
     w("| release | way | operation | requests |")
@@ -156,7 +164,7 @@ def render(r):
     w(r["command"] + "   # from the repository root; runs itself inside tests/harness/with-moto.sh")
     w(f"# each timed step: {t['timer']} COMMAND, with COMMAND:")
     for side in SIDES:
-        for label in ("first", "second"):
+        for label in ("first", "second", "rollback"):
             x = res.get(side, {}).get(label)
             if x:
                 w(f"# {side}, {label}: {x['command']}")

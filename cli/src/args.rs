@@ -117,6 +117,8 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Test the connection: every store honours create-only writes, and the signer signs.
+    Check,
     /// Delete blobs that no manifest references.
     Gc {
         /// List what would be deleted without deleting.

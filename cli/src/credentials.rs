@@ -5,7 +5,7 @@
 use crate::args::{Cli, CredentialsCommand};
 use crate::run::print_json;
 use airlock_core::aws::credentials::{self, CredentialSource, StaticKeys};
-use airlock_core::config::Config;
+use airlock_core::config::{self, Config};
 use airlock_core::keychain::{Keychain, SecretServiceKeychain};
 use airlock_core::secret::Sensitive;
 use airlock_core::{Error, Result};
@@ -40,14 +40,15 @@ fn clone_command(c: &CredentialsCommand) -> CredentialsCommand {
 }
 
 fn blocking(dir: &std::path::Path, command: &CredentialsCommand, json: bool) -> Result<u8> {
-    // The workspace must exist: its airlock.toml records the choice.
-    let config = Config::load(dir)?;
     match command {
         CredentialsCommand::Set {
             access_key_id,
             name,
             session_token,
         } => {
+            // Works before `airlock init` too (whose store check needs the keys), in which
+            // case `init --credentials keychain:<name>` makes the choice.
+            let source = CredentialSource::parse(Some(&format!("keychain:{name}")))?;
             let secret = read_secret("AWS secret access key")?;
             let token = if *session_token {
                 Some(read_secret("AWS session token")?.expose().clone())
@@ -57,17 +58,20 @@ fn blocking(dir: &std::path::Path, command: &CredentialsCommand, json: bool) -> 
             let keys = StaticKeys::new(access_key_id, secret.expose().clone(), token)?;
             let keychain = SecretServiceKeychain::connect()?;
             credentials::save(&keychain, name, &keys)?;
-            let source = CredentialSource::Keychain(name.clone());
-            Config::set_setting(dir, "credentials", Some(&source.setting()))?;
-            report(
-                json,
-                &source,
-                Some(&keys),
-                "stored in the OS keychain; airlock.toml now uses them",
-            );
+            let what = if dir.join(config::FILE_NAME).exists() {
+                Config::set_setting(dir, "credentials", Some(&source.setting()))?;
+                "stored in the OS keychain; airlock.toml now uses them".to_string()
+            } else {
+                format!(
+                    "stored in the OS keychain; use them with `airlock init … --credentials {}`",
+                    source.setting()
+                )
+            };
+            report(json, &source, Some(&keys), &what);
             Ok(0)
         }
         CredentialsCommand::Show => {
+            let config = Config::load(dir)?;
             let source = CredentialSource::parse(config.credentials.as_deref())?;
             let keys = match &source {
                 CredentialSource::Keychain(name) => {
@@ -90,8 +94,10 @@ fn blocking(dir: &std::path::Path, command: &CredentialsCommand, json: bool) -> 
         CredentialsCommand::Delete { name } => {
             let keychain = SecretServiceKeychain::connect()?;
             let had = credentials::delete(&keychain as &dyn Keychain, name)?;
-            let source = CredentialSource::parse(config.credentials.as_deref())?;
-            if source == CredentialSource::Keychain(name.clone()) {
+            if let Ok(config) = Config::load(dir)
+                && CredentialSource::parse(config.credentials.as_deref())?
+                    == CredentialSource::Keychain(name.clone())
+            {
                 Config::set_setting(dir, "credentials", None)?;
             }
             let what = if had {

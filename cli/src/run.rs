@@ -264,6 +264,35 @@ pub async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::Check => {
+            let stores = ws.check_stores().await?;
+            let signer = ws.signer().await?;
+            let probe = airlock_core::signer::sign_envelope(
+                signer.as_ref(),
+                "application/vnd.airlock.check",
+                b"{}",
+            )
+            .await?;
+            let key = signer.public_key();
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "stores": stores,
+                    "signer": signer.describe(),
+                    "keyid": key.keyid(),
+                    "signatureVerified": !probe.signatures.is_empty(),
+                }));
+            } else {
+                for s in &stores {
+                    println!("store {s}: reachable, honours create-only writes");
+                }
+                println!(
+                    "signer {}: signs, and the signature verifies (key id {})",
+                    signer.describe(),
+                    key.keyid()
+                );
+            }
+            Ok(0)
+        }
         Command::Gc { dry_run } => {
             let report = ws.gc(*dry_run).await?;
             if cli.json {

@@ -197,6 +197,12 @@ fn two_processes_promoting_at_once_on_s3_one_wins() {
         );
         d.ok("ws", "ana", &["revert", "shop", "Production"]);
     }
+    let checked = d.ok("ws2", "ana", &["check"]);
+    assert_eq!(
+        checked["stores"].as_array().map(Vec::len),
+        Some(2),
+        "{checked}"
+    );
     let synced = d.ok("ws2", "ana", &["sync"]);
     assert!(
         synced.is_array() || synced.is_object(),
@@ -345,4 +351,56 @@ fn aws_keys_live_only_in_the_keychain() {
             "a command printed a secret"
         );
     }
+}
+
+/// The AWS SDK's standard settings apply: with no endpoint in airlock.toml, the workspace
+/// reaches moto through `AWS_ENDPOINT_URL`, as it would a private endpoint.
+#[test]
+fn standard_aws_settings_are_honoured() {
+    let bucket = unique("env-endpoint");
+    let alias = provision(&[&bucket]);
+    let d = Desk::new();
+    let store = format!("s3://{bucket}/ota");
+    let signer = format!("kms:{alias}");
+    let b = d.bundle("b", 2);
+    for args in [
+        vec![
+            "init",
+            "--store",
+            &store,
+            "--path-style",
+            "--signer",
+            &signer,
+            "--json",
+        ],
+        vec!["release", "shop", &b, "--version", "1.0.0", "--json"],
+    ] {
+        let out = d
+            .command("ws", &args)
+            .env("AWS_ENDPOINT_URL", env("AIRLOCK_TEST_MOTO_ENDPOINT"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let toml = std::fs::read_to_string(d.root.join("ws/airlock.toml")).unwrap();
+    assert!(
+        !toml.contains("endpoint ="),
+        "the endpoint came from the environment: {toml}"
+    );
+    // Without it, the same workspace would go to AWS itself; a dead endpoint says so.
+    let out = d
+        .command("ws", &["status", "shop"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        why.contains(&bucket) && why.contains("network unreachable"),
+        "{why}"
+    );
 }

@@ -102,7 +102,8 @@ impl Workspace {
         SignerSpec::parse(&config.signer)?;
         config.validate()?;
         let aws = load_aws(&config, services.keychain.clone()).await?;
-        let mut seen = std::collections::BTreeSet::new();
+        let mut opened = BTreeMap::new();
+        let mut checked = std::collections::BTreeSet::new();
         for spec in std::iter::once(config.home_store()?).chain(
             config
                 .channels
@@ -110,8 +111,9 @@ impl Workspace {
                 .map(|c| config.channel_store(c))
                 .collect::<Result<Vec<_>>>()?,
         ) {
-            if seen.insert(spec.url.clone()) {
-                check_create_only(store::open(&spec, aws.as_ref())?.as_ref()).await?;
+            let store = open_once(&mut opened, &spec, aws.as_ref())?;
+            if checked.insert(store.id().to_string()) {
+                check_create_only(store.as_ref()).await?;
             }
         }
         config.save(dir)?;
@@ -122,9 +124,9 @@ impl Workspace {
     pub async fn check_stores(&self) -> Result<Vec<String>> {
         let mut checked = Vec::new();
         for store in std::iter::once(&self.store).chain(self.channel_stores.values()) {
-            if !checked.iter().any(|u| u == store.url()) {
+            if !checked.iter().any(|u| u == store.id()) {
                 check_create_only(store.as_ref()).await?;
-                checked.push(store.url().to_string());
+                checked.push(store.id().to_string());
             }
         }
         Ok(checked)
@@ -195,7 +197,7 @@ impl Workspace {
     pub fn all_stores(&self) -> Vec<Arc<dyn Store>> {
         let mut out: Vec<Arc<dyn Store>> = vec![self.store.clone()];
         for s in self.channel_stores.values() {
-            if !out.iter().any(|o| o.url() == s.url()) {
+            if !out.iter().any(|o| o.id() == s.id()) {
                 out.push(s.clone());
             }
         }
@@ -311,39 +313,73 @@ async fn load_aws(
     Ok(Some(sdk))
 }
 
+/// Opens `spec` unless a store with the same URL and endpoint is open already (given
+/// stores are keyed by URL alone).
 fn open_once(
     opened: &mut BTreeMap<String, Arc<dyn Store>>,
     spec: &StoreSpec,
     aws: Option<&SdkConfig>,
 ) -> Result<Arc<dyn Store>> {
-    if let Some(s) = opened.get(&spec.url) {
+    let endpoint = spec
+        .endpoint
+        .as_deref()
+        .or_else(|| aws.and_then(SdkConfig::endpoint_url));
+    let key = match endpoint {
+        Some(e) if spec.url.starts_with("s3://") => format!("{} at {e}", spec.url),
+        _ => spec.url.clone(),
+    };
+    if let Some(s) = opened.get(&key).or_else(|| opened.get(&spec.url)) {
         return Ok(s.clone());
     }
     let s = store::open(spec, aws)?;
-    opened.insert(spec.url.clone(), s.clone());
+    opened.insert(key, s.clone());
     Ok(s)
 }
 
-/// Refuses a store that does not honour create-only writes (some S3-compatible services
-/// ignore `If-None-Match`), since the event log's safety depends on it.
+/// Refuses a store that does not honour create-only writes or compare-and-swap (some
+/// S3-compatible services ignore `If-None-Match` or `If-Match`), since the event log's and
+/// the pointers' safety depend on them. Writes and rewrites a probe object under
+/// `airlock-probe/`, then deletes it (a store that forbids deleting keeps it; harmless).
 pub async fn check_create_only(store: &dyn Store) -> Result<()> {
     let nonce = airlock_protocol::digest::sha256_hex(
         format!("{:?}{:?}", std::time::SystemTime::now(), std::process::id()).as_bytes(),
     );
     let key = format!("airlock-probe/{nonce}");
+    let refuse = |what: &str| {
+        Error::Config(format!(
+            "store {} does not honour {what} (probed with {key}); Airlock's event log and \
+             pointers would not be safe there",
+            store.url()
+        ))
+    };
     let first = store.put_new(&key, b"1", ObjectClass::Log).await?;
     let second = store.put_new(&key, b"2", ObjectClass::Log).await?;
-    let kept = store.get(&key).await?.map(|o| o.bytes);
-    store.delete(&key).await?;
+    let kept = store.get(&key).await?;
     if first != PutOutcome::Created
         || second != PutOutcome::AlreadyExists
-        || kept.as_deref() != Some(b"1")
+        || kept.as_ref().map(|o| o.bytes.as_slice()) != Some(b"1")
     {
-        return Err(Error::Config(format!(
-            "store {} does not honour create-only writes (a second write to {key} was not \
-             refused); Airlock's event log would not be safe there",
-            store.url()
-        )));
+        let _ = store.delete(&key).await;
+        return Err(refuse(
+            "create-only writes (a second write was not refused)",
+        ));
     }
-    Ok(())
+    let stale = kept.map(|o| o.etag).unwrap_or_default();
+    store
+        .replace(&key, b"3", Some(&stale), ObjectClass::Log)
+        .await?;
+    let lost = store
+        .replace(&key, b"4", Some(&stale), ObjectClass::Log)
+        .await;
+    let now = store.get(&key).await?.map(|o| o.bytes);
+    let _ = store.delete(&key).await;
+    match lost {
+        Err(e) if e.kind() == crate::error::ErrorKind::Conflict && now.as_deref() == Some(b"3") => {
+            Ok(())
+        }
+        Err(e) => Err(e),
+        Ok(()) => Err(refuse(
+            "compare-and-swap writes (a write with a stale etag was not refused)",
+        )),
+    }
 }

@@ -459,22 +459,24 @@ async fn known_blobs_cost_no_requests_and_rollback_reads_no_blobs() {
     bundle(&b1, 100, 5, "1.0.0");
     bundle(&b2, 100, 5, "1.1.0");
 
+    // One proxy throughout: the store's identity includes its endpoint.
     let proxy = Proxy::start(&[]);
     let config = moto::s3_config(&proxy.endpoint, &bucket, None, &format!("kms:{key}"));
-    let ws = moto::console(work.path(), config).await;
+    let ws = moto::console(work.path(), config.clone()).await;
     release(&ws, &b1, "1.0.0").await;
-    let first = proxy.stop();
+    let first = proxy.log_so_far();
     assert_eq!(count(&first, "PUT", "/blobs/sha256/"), 100, "{first}");
 
-    let proxy = Proxy::start(&[]);
-    let config = moto::s3_config(&proxy.endpoint, &bucket, None, &format!("kms:{key}"));
+    // A second desktop session on the same registry, as after a restart.
+    drop(ws);
     let ws = moto::console(work.path(), config).await;
     let r = release(&ws, &b2, "1.1.0").await;
     assert_eq!((r.uploaded_files, r.files), (5, 100));
     let started = std::time::Instant::now();
     ws.rollback(&alice(), APP, "Staging", None).await.unwrap();
     eprintln!("rollback through the proxy took {:?}", started.elapsed());
-    let second = proxy.stop();
+    let all = proxy.stop();
+    let second = &all[first.len()..];
     let blob_requests: Vec<&str> = second.lines().filter(|l| l.contains("/blobs/")).collect();
     assert_eq!(
         blob_requests.len(),
@@ -804,4 +806,33 @@ async fn two_consoles_promoting_at_once_on_s3_one_wins() {
         Some(2 + 4 * 2),
         "a contiguous chain"
     );
+}
+
+/// A store that ignores conditional writes (as some S3-compatible services do) is refused
+/// by `init`, saying why, and nothing is configured.
+#[tokio::test]
+async fn init_refuses_a_store_that_ignores_conditional_writes() {
+    let moto = Moto::connect().await;
+    let bucket = moto.bucket("noconds").await;
+    let key = moto.rsa_key().await;
+    let work = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(&["--strip-conditions"]);
+    let config = moto::s3_config(&proxy.endpoint, &bucket, None, &format!("kms:{key}"));
+    let e = Workspace::init(work.path(), config, airlock_core::Services::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(
+        e.to_string().contains("does not honour create-only writes"),
+        "{e}"
+    );
+    assert!(!work.path().join("airlock.toml").exists());
+    drop(proxy);
+
+    // The same bucket reached directly is accepted.
+    let config = moto::s3_config(&moto.endpoint, &bucket, None, &format!("kms:{key}"));
+    Workspace::init(work.path(), config, airlock_core::Services::default())
+        .await
+        .expect("moto honours conditional writes");
+    assert!(work.path().join("airlock.toml").exists());
 }

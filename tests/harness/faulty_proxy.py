@@ -18,6 +18,9 @@ counted request:
                    client connection without answering (the write landed, the reply was lost);
   --fail-every N   do not forward; answer 500 with an S3-style XML InternalError.
 When several apply to the same request, reset wins over drop, drop over fail.
+  --strip-conditions  remove If-Match and If-None-Match from every request before forwarding:
+                   an S3-compatible service that ignores conditional writes (for the check
+                   that `airlock init` refuses such a store).
 
 stderr: one line per request, `METHOD PATH -> STATUS|injected-500|dropped|reset`, and a
 summary line with counts when the proxy stops. It also stops by itself when its parent process
@@ -181,6 +184,7 @@ class Proxy:
             raise SystemExit("faulty_proxy.py: --upstream must be http://HOST:PORT")
         self.upstream = (url.hostname, url.port or 80)
         self.fail_every, self.drop_every, self.reset_every = args.fail_every, args.drop_every, args.reset_every
+        self.strip_conditions = args.strip_conditions
         self.methods = None
         if args.methods:
             self.methods = {m.strip().upper() for m in args.methods.split(",") if m.strip()}
@@ -270,7 +274,12 @@ class Proxy:
         try:
             upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             up_reader = upstream.makefile("rb", buffering=COPY)
-            upstream.sendall(head.raw)
+            raw = head.raw
+            if self.strip_conditions:
+                raw = b"\r\n".join(
+                    line for line in raw.split(b"\r\n")
+                    if not line.lower().startswith((b"if-match:", b"if-none-match:")))
+            upstream.sendall(raw)
             copy_body(head, reader, upstream.sendall, is_request=True)
             while True:
                 resp = read_head(up_reader)
@@ -325,6 +334,8 @@ def main() -> int:
     for name in ("fail", "drop", "reset"):
         ap.add_argument(f"--{name}-every", type=int, default=0, metavar="N")
     ap.add_argument("--methods", default="", help="comma-separated methods to count (default all)")
+    ap.add_argument("--strip-conditions", action="store_true",
+                    help="drop If-Match / If-None-Match before forwarding")
     args = ap.parse_args()
     for n in (args.fail_every, args.drop_every, args.reset_every):
         if n < 0:

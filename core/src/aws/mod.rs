@@ -109,8 +109,10 @@ pub(crate) fn retry_partition() -> aws_sdk_s3::config::retry::RetryPartition {
 /// What an SDK failure means, for callers that branch on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Failure {
-    /// 412 (a condition did not hold) or 409 (a concurrent conditional write).
+    /// 412: a condition (`If-None-Match`, `If-Match`) did not hold.
     Precondition,
+    /// 409: another conditional write of the key is in flight; ask again shortly.
+    Busy,
     NotFound,
     Other,
 }
@@ -125,9 +127,8 @@ where
     let status = err.raw_response().map(HasStatus::status);
     let code = err.code().unwrap_or_default().to_string();
     let failure = match (status, code.as_str()) {
-        (Some(412 | 409), _) | (_, "PreconditionFailed" | "ConditionalRequestConflict") => {
-            Failure::Precondition
-        }
+        (_, "ConditionalRequestConflict") | (Some(409), "") => Failure::Busy,
+        (Some(412), _) | (_, "PreconditionFailed") => Failure::Precondition,
         (_, "NoSuchKey" | "NotFound" | "NotFoundException" | "NoSuchInvalidation") => {
             Failure::NotFound
         }
@@ -212,5 +213,58 @@ pub(crate) trait HasStatus {
 impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
     fn status(&self) -> u16 {
         self.status().as_u16()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::config::http::HttpResponse;
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::get_object::GetObjectError;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    fn failure(status: u16, code: &str, message: &str) -> (Failure, String) {
+        let err = SdkError::service_error(
+            GetObjectError::generic(ErrorMetadata::builder().code(code).message(message).build()),
+            HttpResponse::new(status.try_into().unwrap(), SdkBody::empty()),
+        );
+        explain(&err, "s3:GetObject")
+    }
+
+    /// The words for failures moto cannot produce (it accepts any credentials).
+    #[test]
+    fn failures_are_said_in_words() {
+        let (f, t) = failure(403, "AccessDenied", "User is not authorized");
+        assert_eq!(f, Failure::Other);
+        assert!(
+            t.contains("access denied") && t.contains("s3:GetObject"),
+            "{t}"
+        );
+        let (_, t) = failure(400, "ExpiredToken", "The provided token has expired.");
+        assert!(
+            t.contains("expired") && t.contains("airlock credentials set"),
+            "{t}"
+        );
+        let (_, t) = failure(403, "InvalidAccessKeyId", "");
+        assert!(t.contains("rejected the credentials"), "{t}");
+        let (f, t) = failure(404, "NoSuchBucket", "");
+        assert_eq!(
+            f,
+            Failure::Other,
+            "a missing bucket is not a missing object"
+        );
+        assert!(t.contains("bucket does not exist"), "{t}");
+        assert_eq!(failure(404, "NoSuchKey", "").0, Failure::NotFound);
+        assert_eq!(
+            failure(412, "PreconditionFailed", "").0,
+            Failure::Precondition
+        );
+        assert_eq!(
+            failure(409, "ConditionalRequestConflict", "").0,
+            Failure::Busy
+        );
+        let (_, t) = failure(503, "SlowDown", "");
+        assert!(t.contains("throttling"), "{t}");
     }
 }

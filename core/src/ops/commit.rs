@@ -58,6 +58,9 @@ impl Workspace {
     ) -> Result<Committed> {
         let mut lost_to: Option<String> = None;
         let command = command_id()?;
+        // Every entry is followed by signed pointers: a missing, disabled or wrong key must
+        // fail before the entry is committed, not after.
+        self.signer().await?;
         for _ in 0..ATTEMPTS {
             let state = self.load(app).await?;
             let seq = state.next_seq();

@@ -78,7 +78,7 @@ impl Workspace {
                 .filter_map(|k| k.strip_prefix(prefix))
                 .map(str::to_string)
                 .collect();
-            self.registry.forget_blobs(store.url(), &hashes).await?;
+            self.registry.forget_blobs(store.id(), &hashes).await?;
         }
         Ok(GcReport {
             manifests,

@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::parallel::{self, Job};
 use crate::state::AppState;
-use crate::store::{self, ObjectClass, Store, content_type_for};
+use crate::store::{self, ObjectClass, PutOutcome, Store, content_type_for};
 use crate::workspace::Workspace;
 use airlock_protocol::layout;
 use airlock_protocol::manifest::Manifest;
@@ -25,14 +25,14 @@ impl Workspace {
     ) -> Result<()> {
         let release = state.release(version)?;
         let source = self.channel_store(&release.channel)?.clone();
-        if source.url() == target.url() {
+        if source.id() == target.id() {
             return Ok(());
         }
         let app = &state.app;
         let statement_sha = &release.release.sha256;
         if self
             .registry
-            .is_placed(target.url(), app, version, statement_sha)
+            .is_placed(target.id(), app, version, statement_sha)
             .await?
         {
             return Ok(());
@@ -61,7 +61,7 @@ impl Workspace {
                 )));
             }
             let manifest = Manifest::from_bytes(&manifest_bytes)?;
-            let known = self.registry.known_blobs(target.url()).await?;
+            let known = self.registry.known_blobs(target.id()).await?;
             let mut seen = HashSet::new();
             let missing: Vec<_> = manifest
                 .files
@@ -82,15 +82,19 @@ impl Workspace {
                 })
                 .collect();
             parallel::bounded(jobs, target.concurrency(), |copied| copied).await?;
-            let blobs: Vec<(String, u64)> = manifest
-                .files
-                .iter()
-                .map(|f| (f.sha256.clone(), f.size))
-                .collect();
-            self.registry.add_known_blobs(target.url(), &blobs).await?;
-            target
+            if target
                 .put_new(&manifest_key, &manifest_bytes, ObjectClass::Immutable)
-                .await?;
+                .await?
+                == PutOutcome::AlreadyExists
+                && target.get(&manifest_key).await?.map(|o| o.bytes) != Some(manifest_bytes)
+            {
+                return Err(Error::Integrity(format!(
+                    "{manifest_key} in {} is not the manifest of {app} {version} in the log \
+                     (left by an interrupted publish of another bundle?); remove it or release \
+                     under a new version",
+                    target.url()
+                )));
+            }
             store::copy_object(
                 source.as_ref(),
                 target.as_ref(),
@@ -105,9 +109,17 @@ impl Workspace {
                     target.url()
                 )));
             }
+            // Only now does a manifest in the target reference the blobs (so `gc` keeps
+            // them), and only now may later writes skip them without asking.
+            let blobs: Vec<(String, u64)> = manifest
+                .files
+                .iter()
+                .map(|f| (f.sha256.clone(), f.size))
+                .collect();
+            self.registry.add_known_blobs(target.id(), &blobs).await?;
         }
         self.registry
-            .mark_placed(target.url(), app, version, statement_sha)
+            .mark_placed(target.id(), app, version, statement_sha)
             .await
     }
 }

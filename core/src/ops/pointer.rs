@@ -75,10 +75,15 @@ impl Workspace {
         }))
     }
 
-    /// Brings every channel's pointer up to its log.
+    /// Brings every channel's pointer up to its log. Channels this workspace's airlock.toml
+    /// does not name (another desktop added them) are left to the desktops that know their
+    /// store.
     pub async fn publish_pointers(&self, state: &AppState) -> Result<Vec<PointerUpdate>> {
         let mut out = Vec::new();
         for channel in state.channels.keys() {
+            if !self.config.channels.contains_key(channel) {
+                continue;
+            }
             if let Some(update) = self.publish_pointer(state, channel).await? {
                 out.push(update);
             }
@@ -93,14 +98,22 @@ impl Workspace {
     ) -> Result<Option<PointerUpdate>> {
         let key = layout::pointer_key(&state.app, channel);
         let store = self.channel_store(channel)?.clone();
+        let mut signed: Option<ChannelPointer> = None;
         for _ in 0..3 {
             let Some(pointer) = self.pointer_for(state, channel)? else {
                 return Ok(None);
             };
             let existing = store.get(&key).await?;
-            if let Some(obj) = &existing
-                && read_unverified(&obj.bytes).is_ok_and(|p| p.seq >= pointer.seq)
+            let stored = existing
+                .as_ref()
+                .and_then(|o| read_unverified(&o.bytes).ok());
+            if let (Some(mine), Some(there)) = (&signed, &stored)
+                && mine == there
             {
+                // Our write landed but its reply was lost; the retry was refused (412).
+                return Ok(Some(self.published(channel, key, mine).await?));
+            }
+            if stored.is_some_and(|p| p.seq >= pointer.seq) {
                 return Ok(None);
             }
             let pinned = pointer.current.iter().map(|p| &p.version);
@@ -115,23 +128,31 @@ impl Workspace {
                 .replace(&key, &env.to_bytes(), expected, ObjectClass::Pointer)
                 .await
             {
-                Ok(()) => {
-                    let invalidation = self.invalidate(channel, &key).await?;
-                    return Ok(Some(PointerUpdate {
-                        channel: channel.to_string(),
-                        key,
-                        seq: pointer.seq,
-                        expires_at: pointer.expires_at.to_string(),
-                        invalidation,
-                    }));
-                }
-                Err(Error::Conflict(_)) => continue,
+                Ok(()) => return Ok(Some(self.published(channel, key, &pointer).await?)),
+                Err(Error::Conflict(_)) => signed = Some(pointer),
                 Err(e) => return Err(e),
             }
         }
         Err(Error::Conflict(format!(
             "{key} kept changing while it was being written; run `airlock sync`"
         )))
+    }
+
+    /// Reports a written pointer, after invalidating its path in the channel's CDN.
+    async fn published(
+        &self,
+        channel: &str,
+        key: String,
+        pointer: &ChannelPointer,
+    ) -> Result<PointerUpdate> {
+        let invalidation = self.invalidate(channel, &key).await?;
+        Ok(PointerUpdate {
+            channel: channel.to_string(),
+            key,
+            seq: pointer.seq,
+            expires_at: pointer.expires_at.to_string(),
+            invalidation,
+        })
     }
 
     /// Invalidates the pointer's path in the channel's CDN, if it has one. Never fails the

@@ -95,7 +95,7 @@ impl Workspace {
         }
         let manifest = Manifest::from_bytes(&manifest_bytes)?;
         manifest.check()?;
-        let known = self.registry.known_blobs(store.url()).await?;
+        let known = self.registry.known_blobs(store.id()).await?;
         let mut checked = Vec::new();
         for file in manifest.files.iter().filter(|f| !known.contains(&f.sha256)) {
             let bytes = fetch(layout::blob_key(&file.sha256)).await?;
@@ -107,7 +107,7 @@ impl Workspace {
             }
             checked.push((file.sha256.clone(), file.size));
         }
-        self.registry.add_known_blobs(store.url(), &checked).await
+        self.registry.add_known_blobs(store.id(), &checked).await
     }
 }
 

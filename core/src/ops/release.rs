@@ -202,7 +202,7 @@ impl Workspace {
             .await?;
         // Only now, with a committed release referencing them (so `gc` keeps them), may later
         // publishes skip these blobs without asking the store.
-        self.registry.add_known_blobs(store.url(), &blobs).await?;
+        self.registry.add_known_blobs(store.id(), &blobs).await?;
         Ok(ReleaseOutcome {
             app: req.app.clone(),
             version: req.version.clone(),
@@ -228,7 +228,7 @@ impl Workspace {
         manifest: &Manifest,
         progress: &dyn Progress,
     ) -> Result<(u64, u64, Vec<(String, u64)>)> {
-        let known = self.registry.known_blobs(store.url()).await?;
+        let known = self.registry.known_blobs(store.id()).await?;
         let (files_total, bytes_total) = (manifest.files.len() as u64, bundle.total_bytes());
         let (mut files_done, mut bytes_done, mut skipped, mut sent, mut sent_bytes) =
             (0, 0, 0, 0, 0);

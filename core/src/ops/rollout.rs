@@ -77,7 +77,7 @@ impl Workspace {
             None => plan[0],
         };
         let protected = self.is_protected(&req.to);
-        self.commit(&req.app, by, |state, seq| {
+        let decide = |state: &AppState, seq: u64| -> Result<Event> {
             let source = state.channel(&req.from);
             let version = match &req.version {
                 Some(v) => v.clone(),
@@ -103,11 +103,17 @@ impl Workspace {
             if let Some(r) = &target.rollout {
                 return Err(Error::Refused(format!(
                     "a rollout of {} {} is in progress in {} at {}; expand, revert or finish it first",
-                    req.app, r.version, req.to, pct(r.basis_points)
+                    req.app,
+                    r.version,
+                    req.to,
+                    pct(r.basis_points)
                 )));
             }
             if target.current.as_deref() == Some(version.as_str()) {
-                return Err(Error::Refused(format!("{} {version} is already current in {}", req.app, req.to)));
+                return Err(Error::Refused(format!(
+                    "{} {version} is already current in {}",
+                    req.app, req.to
+                )));
             }
             if protected && !state.is_approved(&version, &req.to, &release.author) {
                 return Err(Error::ApprovalMissing {
@@ -117,7 +123,11 @@ impl Workspace {
                     author: release.author.clone(),
                 });
             }
-            let archived = if start >= FULL { state.retention(&req.to, &version) } else { Vec::new() };
+            let archived = if start >= FULL {
+                state.retention(&req.to, &version)
+            } else {
+                Vec::new()
+            };
             Ok(Event::Promoted {
                 rollout_id: format!("{}-{}-{seq}", req.to, version),
                 version,
@@ -126,8 +136,16 @@ impl Workspace {
                 basis_points: start,
                 archived,
             })
-        })
-        .await
+        };
+        // Check the rules, then copy the release into the target's store, before anything
+        // is logged: a store that refuses (access denied, no such bucket) fails the
+        // promotion cleanly, and nothing is copied for a promotion the rules refuse.
+        let state = self.load(&req.app).await?;
+        if let Event::Promoted { version, .. } = decide(&state, state.next_seq())? {
+            let target = self.channel_store(&req.to)?.clone();
+            self.place_release(&state, &version, &target).await?;
+        }
+        self.commit(&req.app, by, decide).await
     }
 
     pub async fn expand(

@@ -51,6 +51,14 @@ impl FaultyStore {
 
 #[async_trait]
 impl Store for FaultyStore {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    fn concurrency(&self) -> usize {
+        self.inner.concurrency()
+    }
+
     fn url(&self) -> &str {
         self.inner.url()
     }

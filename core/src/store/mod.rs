@@ -48,8 +48,15 @@ pub enum PutOutcome {
 
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
-    /// The store's URL, for messages and as the registry's key for known blobs.
+    /// The store's URL, for messages.
     fn url(&self) -> &str;
+
+    /// What identifies the store's contents: the URL, plus the endpoint for S3-compatible
+    /// services (the same bucket name at two endpoints is two stores). The registry's
+    /// caches of what a store holds are keyed by it.
+    fn id(&self) -> &str {
+        self.url()
+    }
 
     /// How many uploads to keep in flight at once.
     fn concurrency(&self) -> usize {
@@ -105,8 +112,10 @@ pub fn needs_aws(spec: &StoreSpec) -> bool {
     spec.url.starts_with("s3://")
 }
 
-/// Copies an immutable object from one store to another, create-only: inside S3 when both
-/// stores are buckets one client reaches, else by reading and writing.
+/// Copies an immutable, content-checked object (a blob or statement, whose hash the caller
+/// knows) from one store to another: inside S3 (`CopyObject`, which has no create-only
+/// condition; overwriting with the same bytes is harmless) when both stores are buckets at
+/// one endpoint, else by reading it and writing it create-only.
 pub async fn copy_object(
     from: &dyn Store,
     to: &dyn Store,

@@ -28,9 +28,11 @@ pub struct S3Store {
     /// Empty, or ends with `/`.
     prefix: String,
     client: Client,
-    /// Identifies the endpoint and credentials, so server-side copies happen only between
-    /// buckets one client can reach.
+    /// The endpoint in use (empty: AWS), so server-side copies happen only between buckets
+    /// one client can reach.
     endpoint: String,
+    /// The URL, plus the endpoint when there is one: see [`Store::id`].
+    id: String,
     pointer_cache_control: String,
     concurrency: usize,
 }
@@ -74,7 +76,18 @@ impl S3Store {
             None | Some(0) => "no-cache".to_string(),
             Some(s) => format!("public, max-age={s}"),
         };
+        let endpoint = spec
+            .endpoint
+            .clone()
+            .or_else(|| sdk.endpoint_url().map(str::to_string))
+            .unwrap_or_default();
+        let id = if endpoint.is_empty() {
+            spec.url.clone()
+        } else {
+            format!("{} at {endpoint}", spec.url)
+        };
         Ok(Self {
+            id,
             url: spec.url.clone(),
             bucket: bucket.to_string(),
             prefix: if prefix.is_empty() {
@@ -83,7 +96,7 @@ impl S3Store {
                 format!("{prefix}/")
             },
             client: Client::from_conf(builder.build()),
-            endpoint: spec.endpoint.clone().unwrap_or_default(),
+            endpoint,
             pointer_cache_control,
             concurrency: spec.concurrency.unwrap_or(16),
         })
@@ -125,6 +138,32 @@ impl S3Store {
         expected: Option<&str>,
         class: ObjectClass,
     ) -> Result<bool> {
+        // A 409 means another conditional write of this key is still in flight (perhaps our
+        // own earlier attempt): not an answer yet, so wait and ask again.
+        let mut delay = std::time::Duration::from_millis(100);
+        for _ in 0..6 {
+            match self.put_once(key, bytes, expected, class).await {
+                Err(Busy) => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Ok(done) => return done,
+            }
+        }
+        Err(self.fail(
+            "write",
+            key,
+            "another write of this key kept the service busy (409 after 6 tries); try again".into(),
+        ))
+    }
+
+    async fn put_once(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        expected: Option<&str>,
+        class: ObjectClass,
+    ) -> std::result::Result<Result<bool>, Busy> {
         let (cache_control, content_type) = self.headers(class);
         let mut req = self
             .client
@@ -138,15 +177,16 @@ impl S3Store {
             None => req.if_none_match("*"),
             Some(etag) => req.if_match(etag),
         };
-        match req.send().await {
+        Ok(match req.send().await {
             Ok(_) => Ok(true),
             Err(e) => match explain(&e, "s3:PutObject") {
+                (Failure::Busy, _) => return Err(Busy),
                 (Failure::Precondition, _) => Ok(false),
                 // If-Match on an object that is gone.
                 (Failure::NotFound, _) if expected.is_some() => Ok(false),
                 (_, detail) => Err(self.fail("write", key, detail)),
             },
-        }
+        })
     }
 
     /// A large blob in parts, completed create-only; the upload is aborted on failure.
@@ -167,6 +207,15 @@ impl S3Store {
             .upload_id()
             .ok_or_else(|| self.fail("write", key, "the service gave no upload id".into()))?
             .to_string();
+        // Aborts the upload unless it completes — also when this future is dropped (a
+        // sibling upload failed, or the user pressed Ctrl-C), so no parts are left billed.
+        let mut guard = AbortOnDrop {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: object_key.clone(),
+            upload_id: upload_id.clone(),
+            completed: false,
+        };
         let result = async {
             let mut parts = Vec::new();
             for (i, chunk) in bytes.chunks(PART_SIZE).enumerate() {
@@ -212,17 +261,7 @@ impl S3Store {
             }
         }
         .await;
-        if !matches!(result, Ok(true)) {
-            // Best effort: an abandoned upload only costs storage until a lifecycle rule.
-            let _ = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(&object_key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-        }
+        guard.completed = matches!(result, Ok(true));
         result
     }
 
@@ -261,6 +300,39 @@ impl S3Store {
     }
 }
 
+/// A conditional write that got 409: try again.
+struct Busy;
+
+/// Aborts a multipart upload that did not complete, when dropped.
+struct AbortOnDrop {
+    client: Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    completed: bool,
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if self.completed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let abort = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id);
+        // Best effort: an upload left behind only costs storage until a lifecycle rule.
+        runtime.spawn(async move {
+            let _ = abort.send().await;
+        });
+    }
+}
+
 /// Encodes an object key for `x-amz-copy-source`: everything but unreserved characters and
 /// `/`. Store keys are ASCII by construction, but encode bytes generally anyway.
 fn percent_encode_key(key: &str) -> String {
@@ -279,6 +351,10 @@ fn percent_encode_key(key: &str) -> String {
 impl Store for S3Store {
     fn url(&self) -> &str {
         &self.url
+    }
+
+    fn id(&self) -> &str {
+        &self.id
     }
 
     fn concurrency(&self) -> usize {
@@ -300,13 +376,28 @@ impl Store for S3Store {
         {
             Ok(out) => out,
             Err(e) => {
-                return match explain(&e, "s3:GetObject") {
+                // Without s3:ListBucket, S3 answers 403 for a key that does not exist.
+                return match explain(
+                    &e,
+                    "s3:GetObject (and s3:ListBucket, which S3 needs to \
+                                         say a key is missing)",
+                ) {
                     (Failure::NotFound, _) => Ok(None),
                     (_, detail) => Err(self.fail("read", key, detail)),
                 };
             }
         };
-        let etag = out.e_tag().unwrap_or_default().to_string();
+        let etag = out
+            .e_tag()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                self.fail(
+                    "read",
+                    key,
+                    "the service sent no ETag, so compare-and-swap writes cannot work".into(),
+                )
+            })?
+            .to_string();
         let bytes = out
             .body
             .collect()

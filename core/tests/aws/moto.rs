@@ -299,6 +299,13 @@ impl Proxy {
         }
     }
 
+    /// The request log so far.
+    pub fn log_so_far(&self) -> String {
+        // Give the log reader a moment to catch up with the last reply.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        self.log.lock().unwrap().clone()
+    }
+
     /// Stops the proxy (by PID) and returns its request log.
     pub fn stop(mut self) -> String {
         let _ = Command::new("kill")
