@@ -144,11 +144,11 @@ def main():
     s3_path = os.path.join(out, "s3.md")
     if os.path.exists(s3_path):
         # bench/s3.sh's report, as a section of this one (its headings one level down).
-        lines, fenced = [], False
+        s3_lines, fenced = [], False
         for line in open(s3_path).read().strip().splitlines():
             fenced ^= line.startswith("```")
-            lines.append("#" + line if line.startswith("#") and not fenced else line)
-        text = text.rstrip() + "\n\n" + "\n".join(lines) + "\n"
+            s3_lines.append("#" + line if line.startswith("#") and not fenced else line)
+        text = text.rstrip() + "\n\n" + "\n".join(s3_lines) + "\n"
     with open(report, "w") as f:
         f.write(text)
     print(f"wrote {report} and {os.path.join(out, 'results.json')}", file=sys.stderr)

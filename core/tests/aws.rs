@@ -215,6 +215,28 @@ async fn s3_store_keeps_the_store_contract() {
     );
     assert_eq!(store.get("p").await.unwrap().unwrap().bytes, b"v2");
 
+    // Eight consoles replacing the same pointer at once, all having read the same etag:
+    // exactly one write wins.
+    let current = store.get("p").await.unwrap().unwrap().etag;
+    let attempts = (0..8u8).map(|i| {
+        let (store, etag) = (store.clone(), current.clone());
+        async move {
+            store
+                .replace("p", &[b'w', i], Some(&etag), ObjectClass::Pointer)
+                .await
+        }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "exactly one pointer write wins: {results:?}");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| e.kind() == ErrorKind::Conflict),
+        "{results:?}"
+    );
+
     // Headers a CDN needs, and the prefix is applied.
     let head = moto
         .s3
@@ -835,4 +857,69 @@ async fn init_refuses_a_store_that_ignores_conditional_writes() {
         .await
         .expect("moto honours conditional writes");
     assert!(work.path().join("airlock.toml").exists());
+}
+
+/// A publish to S3 cut off after each of several writes (the process dying there): no
+/// device ever sees a pointer naming something missing, and running the same release
+/// again completes it.
+#[tokio::test]
+async fn a_publish_cut_off_at_any_write_is_safe_and_completes_when_rerun() {
+    use airlock_core::store::faulty::FaultyStore;
+    use std::sync::Arc;
+    let moto = Moto::connect().await;
+    let key = moto.rsa_key().await;
+    let work = tempfile::tempdir().unwrap();
+    let b = work.path().join("b");
+    bundle(&b, 30, 30, "1.0.0");
+    let ids: Vec<String> = (0..10).map(|i| format!("d{i}")).collect();
+    // 30 blobs, manifest, statement, log entry, pointer: 34 writes.
+    for cut in [0, 1, 15, 29, 30, 31, 32, 33] {
+        let bucket = moto.bucket("cut").await;
+        let config = moto::s3_config(&moto.endpoint, &bucket, None, &format!("kms:{key}"));
+        let home = config.home_store().unwrap();
+        let s3 = airlock_core::store::open(&home, Some(&moto.sdk)).unwrap();
+        let faulty = Arc::new(FaultyStore::new(s3, cut));
+        let dir = tempfile::tempdir().unwrap();
+        let registry = airlock_core::registry::Registry::open(&dir.path().join("airlock.db"))
+            .await
+            .unwrap();
+        let ws = Workspace::with_config(
+            dir.path(),
+            config.clone(),
+            airlock_core::Services {
+                store: Some(faulty.clone()),
+                registry: Some(registry),
+                ..airlock_core::Services::default()
+            },
+        )
+        .await
+        .unwrap();
+        let req = ReleaseRequest {
+            app: APP.into(),
+            bundle: b.clone(),
+            version: "1.0.0".into(),
+            channel: None,
+            min_native_version: None,
+            description: None,
+        };
+        let e = ws.release(&alice(), &req, &Silent).await.unwrap_err();
+        assert_eq!(faulty.writes_done(), cut, "cut {cut}: {e}");
+        // Whatever landed, devices reading the bucket directly refuse nothing.
+        let fresh = tempfile::tempdir().unwrap();
+        let direct = moto::console(fresh.path(), config.clone()).await;
+        let seen = fleet(&direct, "Staging", &ids).await;
+        assert!(
+            seen.values().all(|v| v.is_none()) || seen.values().all(|v| v.as_deref() == Some("1.0.0")),
+            "cut {cut}: {seen:?}"
+        );
+        // The same command again, on the same desktop, finishes the job.
+        drop(ws);
+        let again = moto::console(dir.path(), config).await;
+        again
+            .release(&alice(), &req, &Silent)
+            .await
+            .unwrap_or_else(|e| panic!("cut {cut}: the rerun must complete: {e}"));
+        let seen = fleet(&direct, "Staging", &ids).await;
+        assert!(seen.values().all(|v| v.as_deref() == Some("1.0.0")), "cut {cut}: {seen:?}");
+    }
 }
