@@ -2,8 +2,8 @@
 //! README); this module only draws text for people.
 
 use airlock_core::log::Event;
-use airlock_core::ops::Committed;
 use airlock_core::ops::sync::AppStatus;
+use airlock_core::ops::{Committed, PointerUpdate};
 use airlock_protocol::device::{Decision, Outcome};
 
 pub fn pct(bp: u32) -> String {
@@ -20,11 +20,33 @@ pub fn committed(c: &Committed) {
         e.actor,
         describe(&e.event)
     );
-    for p in &c.pointers {
+    pointers(&c.pointers);
+}
+
+/// The pointers a command wrote, with their CDN invalidations.
+pub fn pointers(pointers: &[PointerUpdate]) {
+    for p in pointers {
         println!(
             "  pointer {} -> seq {} (expires {})",
             p.key, p.seq, p.expires_at
         );
+        if let Some(inv) = &p.invalidation {
+            let waited = inv.waited_ms as f64 / 1000.0;
+            match &inv.error {
+                None => println!(
+                    "    CloudFront {} invalidation {} of {}: {} after {waited:.1} s",
+                    inv.distribution,
+                    inv.id,
+                    inv.paths.join(", "),
+                    inv.status
+                ),
+                Some(e) => println!(
+                    "    CloudFront {} invalidation failed after {waited:.1} s (the pointer is \
+                     published): {e}",
+                    inv.distribution
+                ),
+            }
+        }
     }
 }
 

@@ -93,12 +93,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                     outcome.uploaded_bytes
                 );
                 println!("  bundleHash {}", outcome.bundle_hash);
-                for p in &outcome.pointers {
-                    println!(
-                        "  pointer {} -> seq {} (expires {})",
-                        p.key, p.seq, p.expires_at
-                    );
-                }
+                render::pointers(&outcome.pointers);
             }
             Ok(0)
         }
@@ -283,7 +278,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 }));
             } else {
                 for s in &stores {
-                    println!("store {s}: reachable, honours create-only writes");
+                    println!(
+                        "store {s}: reachable, honours create-only and compare-and-swap writes"
+                    );
                 }
                 println!(
                     "signer {}: signs, and the signature verifies (key id {})",

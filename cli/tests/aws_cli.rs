@@ -197,6 +197,15 @@ fn two_processes_promoting_at_once_on_s3_one_wins() {
         );
         d.ok("ws", "ana", &["revert", "shop", "Production"]);
     }
+    // The KMS key's public half, for the app to embed.
+    let exported = d.ok("ws", "ana", &["keys", "export"]);
+    assert_eq!(exported["algorithm"], "rsa-pkcs1-sha256", "{exported}");
+    assert!(
+        exported["pem"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN PUBLIC KEY-----")
+    );
     let checked = d.ok("ws2", "ana", &["check"]);
     assert_eq!(
         checked["stores"].as_array().map(Vec::len),

@@ -49,21 +49,22 @@ fn bundle(dir: &Path, files: usize, changed: usize, version: &str) {
     }
 }
 
+/// A release of the bundle in `dir` into the default channel.
+fn request(dir: &Path, version: &str) -> ReleaseRequest {
+    ReleaseRequest {
+        app: APP.into(),
+        bundle: dir.to_path_buf(),
+        version: version.into(),
+        channel: None,
+        min_native_version: None,
+        description: Some(format!("release {version}")),
+    }
+}
+
 async fn release(ws: &Workspace, dir: &Path, version: &str) -> ReleaseOutcome {
-    ws.release(
-        &alice(),
-        &ReleaseRequest {
-            app: APP.into(),
-            bundle: dir.to_path_buf(),
-            version: version.into(),
-            channel: None,
-            min_native_version: None,
-            description: Some(format!("release {version}")),
-        },
-        &Silent,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("release {version}: {e}"))
+    ws.release(&alice(), &request(dir, version), &Silent)
+        .await
+        .unwrap_or_else(|e| panic!("release {version}: {e}"))
 }
 
 /// What each of `ids` runs from `channel`, by the reference device check reading S3 (one
@@ -533,20 +534,7 @@ async fn publish_through(args: &[&str]) -> Run {
     let proxy = Proxy::start(args);
     let config = moto::s3_config(&proxy.endpoint, &bucket, None, &format!("kms:{key}"));
     let ws = moto::console(work.path(), config).await;
-    let result = ws
-        .release(
-            &alice(),
-            &ReleaseRequest {
-                app: APP.into(),
-                bundle: b,
-                version: "1.0.0".into(),
-                channel: None,
-                min_native_version: None,
-                description: None,
-            },
-            &Silent,
-        )
-        .await;
+    let result = ws.release(&alice(), &request(&b, "1.0.0"), &Silent).await;
     let log = proxy.stop();
     Run {
         moto,
@@ -683,18 +671,7 @@ async fn kms_signatures_verify_with_openssl_and_bad_keys_are_refused() {
     let b = dir.path().join("b");
     bundle(&b, 5, 5, "1.0.0");
     let e = ws
-        .release(
-            &alice(),
-            &ReleaseRequest {
-                app: APP.into(),
-                bundle: b,
-                version: "1.0.0".into(),
-                channel: None,
-                min_native_version: None,
-                description: None,
-            },
-            &Silent,
-        )
+        .release(&alice(), &request(&b, "1.0.0"), &Silent)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Signer, "{e}");
@@ -898,14 +875,7 @@ async fn a_publish_cut_off_at_any_write_is_safe_and_completes_when_rerun() {
         )
         .await
         .unwrap();
-        let req = ReleaseRequest {
-            app: APP.into(),
-            bundle: b.clone(),
-            version: "1.0.0".into(),
-            channel: None,
-            min_native_version: None,
-            description: None,
-        };
+        let req = request(&b, "1.0.0");
         let e = ws.release(&alice(), &req, &Silent).await.unwrap_err();
         assert_eq!(faulty.writes_done(), cut, "cut {cut}: {e}");
         // Whatever landed, devices reading the bucket directly refuse nothing.
