@@ -901,3 +901,34 @@ async fn a_publish_cut_off_at_any_write_is_safe_and_completes_when_rerun() {
         );
     }
 }
+
+/// Listing pages past S3's 1,000 keys per response, with a prefix and a start-after (as
+/// the log reader does for a long log).
+#[tokio::test]
+async fn listing_pages_past_a_thousand_keys() {
+    let moto = Moto::connect().await;
+    let bucket = moto.bucket("paging").await;
+    let spec = StoreConfig {
+        url: format!("s3://{bucket}/p"),
+        path_style: true,
+        endpoint: Some(moto.endpoint.clone()),
+        ..StoreConfig::default()
+    };
+    let store = airlock_core::store::open(&spec, Some(&moto.sdk)).unwrap();
+    let keys: Vec<String> = (0..1_205).map(|i| format!("log/{i:020}.json")).collect();
+    for chunk in keys.chunks(64) {
+        let puts = chunk
+            .iter()
+            .map(|k| store.put_new(k, b"{}", ObjectClass::Log));
+        for r in futures_util::future::join_all(puts).await {
+            assert_eq!(r.unwrap(), PutOutcome::Created);
+        }
+    }
+    store
+        .put_new("other/x", b"x", ObjectClass::Log)
+        .await
+        .unwrap();
+    assert_eq!(store.list("log/", None).await.unwrap(), keys);
+    let after = store.list("log/", Some(&keys[99])).await.unwrap();
+    assert_eq!(after, keys[100..]);
+}
