@@ -413,3 +413,74 @@ fn standard_aws_settings_are_honoured() {
         "{why}"
     );
 }
+
+/// A named profile from the shared AWS files, chosen with `credentials use`, is what signs
+/// the requests when the environment holds no keys; a profile that does not exist fails
+/// with a message that says so.
+#[test]
+fn a_named_aws_profile_can_be_chosen() {
+    let bucket = unique("profile");
+    let alias = provision(&[&bucket]);
+    let d = Desk::new();
+    let creds = d.root.join("aws-credentials");
+    std::fs::write(
+        &creds,
+        "[release-team]\naws_access_key_id = AKIAPROFILETEST01\naws_secret_access_key = \
+         profile-secret-value\n",
+    )
+    .unwrap();
+    let store = format!("s3://{bucket}/ota");
+    let signer = format!("kms:{alias}");
+    let ep = env("AIRLOCK_TEST_MOTO_ENDPOINT");
+    let b = d.bundle("b", 2);
+    let run = |args: &[&str]| {
+        let mut c = d.command("ws", args);
+        for v in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ] {
+            c.env_remove(v);
+        }
+        c.env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        vec![
+            "init",
+            "--store",
+            &store,
+            "--endpoint",
+            &ep,
+            "--path-style",
+            "--signer",
+            &signer,
+            "--credentials",
+            "profile:release-team",
+        ],
+        vec!["credentials", "show", "--json"],
+        vec!["release", "shop", &b, "--version", "1.0.0"],
+    ] {
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = run(&["credentials", "use", "profile:nobody"]);
+    assert!(out.status.success());
+    let out = run(&["status", "shop"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        why.contains("credentials"),
+        "the failure names credentials: {why}"
+    );
+}

@@ -180,10 +180,18 @@ where
                     .to_ascii_lowercase()
                     .contains("credential") =>
             {
+                // The SDK's account of each provider it tried, without its Debug dump.
+                let full = DisplayErrorContext(err).to_string();
+                let cut = ["(DispatchFailure", "(ConstructionFailure"]
+                    .iter()
+                    .filter_map(|m| full.find(m))
+                    .min()
+                    .unwrap_or(full.len());
                 format!(
-                    "no usable AWS credentials: set them in the environment or a profile, or \
-                     store keys with `airlock credentials set` ({})",
-                    DisplayErrorContext(err)
+                    "no usable AWS credentials: check the source this workspace uses \
+                     (`airlock credentials show`), set keys in the environment or a profile, or \
+                     store them with `airlock credentials set` ({})",
+                    full[..cut].trim_end()
                 )
             }
             _ if !code.is_empty() => format!(
