@@ -154,7 +154,7 @@ pub struct InitArgs {
     pub region: Option<String>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 pub enum CredentialsCommand {
     /// Store AWS keys in the OS keychain and use them for this workspace. The secret access
     /// key is read from standard input (first line); with --session-token, a session token

@@ -13,30 +13,11 @@ use std::io::{BufRead, IsTerminal};
 
 pub async fn run(cli: &Cli, command: &CredentialsCommand) -> Result<u8> {
     let dir = cli.workspace.clone();
-    let command = clone_command(command);
+    let command = command.clone();
     let json = cli.json;
     tokio::task::spawn_blocking(move || blocking(&dir, &command, json))
         .await
         .map_err(|e| Error::Keychain(format!("the credentials command failed to run: {e}")))?
-}
-
-fn clone_command(c: &CredentialsCommand) -> CredentialsCommand {
-    match c {
-        CredentialsCommand::Set {
-            access_key_id,
-            name,
-            session_token,
-        } => CredentialsCommand::Set {
-            access_key_id: access_key_id.clone(),
-            name: name.clone(),
-            session_token: *session_token,
-        },
-        CredentialsCommand::Show => CredentialsCommand::Show,
-        CredentialsCommand::Delete { name } => CredentialsCommand::Delete { name: name.clone() },
-        CredentialsCommand::Use { source } => CredentialsCommand::Use {
-            source: source.clone(),
-        },
-    }
 }
 
 fn blocking(dir: &std::path::Path, command: &CredentialsCommand, json: bool) -> Result<u8> {

@@ -102,34 +102,16 @@ impl Workspace {
         SignerSpec::parse(&config.signer)?;
         config.validate()?;
         let aws = load_aws(&config, services.keychain.clone()).await?;
-        let mut opened = BTreeMap::new();
-        let mut checked = std::collections::BTreeSet::new();
-        for spec in std::iter::once(config.home_store()?).chain(
-            config
-                .channels
-                .keys()
-                .map(|c| config.channel_store(c))
-                .collect::<Result<Vec<_>>>()?,
-        ) {
-            let store = open_once(&mut opened, &spec, aws.as_ref())?;
-            if checked.insert(store.id().to_string()) {
-                check_create_only(store.as_ref()).await?;
-            }
-        }
+        let (home, channels) = open_stores(&config, aws.as_ref(), services.store, services.stores)?;
+        check_all(&distinct(&home, &channels)).await?;
         config.save(dir)?;
         Ok(config)
     }
 
-    /// Checks every store of this workspace (the console's connection test).
+    /// Checks every store of this workspace (the console's connection test); returns their
+    /// ids.
     pub async fn check_stores(&self) -> Result<Vec<String>> {
-        let mut checked = Vec::new();
-        for store in std::iter::once(&self.store).chain(self.channel_stores.values()) {
-            if !checked.iter().any(|u| u == store.id()) {
-                check_create_only(store.as_ref()).await?;
-                checked.push(store.id().to_string());
-            }
-        }
-        Ok(checked)
+        check_all(&self.all_stores()).await
     }
 
     pub async fn open(dir: &Path, services: Services) -> Result<Self> {
@@ -141,18 +123,8 @@ impl Workspace {
         config.validate()?;
         SignerSpec::parse(&config.signer)?;
         let aws = load_aws(&config, services.keychain.clone()).await?;
-        let mut opened = services.stores;
-        let home = config.home_store()?;
-        let store = match services.store {
-            Some(s) => s,
-            None => open_once(&mut opened, &home, aws.as_ref())?,
-        };
-        opened.insert(home.url.clone(), store.clone());
-        let mut channel_stores = BTreeMap::new();
-        for name in config.channels.keys() {
-            let spec = config.channel_store(name)?;
-            channel_stores.insert(name.clone(), open_once(&mut opened, &spec, aws.as_ref())?);
-        }
+        let (store, channel_stores) =
+            open_stores(&config, aws.as_ref(), services.store, services.stores)?;
         let registry = match services.registry {
             Some(r) => r,
             None => Registry::open(&dir.join(config::DATABASE_NAME)).await?,
@@ -195,13 +167,7 @@ impl Workspace {
 
     /// Every distinct store, the home store first.
     pub fn all_stores(&self) -> Vec<Arc<dyn Store>> {
-        let mut out: Vec<Arc<dyn Store>> = vec![self.store.clone()];
-        for s in self.channel_stores.values() {
-            if !out.iter().any(|o| o.id() == s.id()) {
-                out.push(s.clone());
-            }
-        }
-        out
+        distinct(&self.store, &self.channel_stores)
     }
 
     /// The AWS settings, when any store, the signer or a CDN uses AWS.
@@ -313,27 +279,59 @@ async fn load_aws(
     Ok(Some(sdk))
 }
 
-/// Opens `spec` unless a store with the same URL and endpoint is open already (given
-/// stores are keyed by URL alone).
-fn open_once(
-    opened: &mut BTreeMap<String, Arc<dyn Store>>,
-    spec: &StoreSpec,
+type ChannelStores = BTreeMap<String, Arc<dyn Store>>;
+
+/// Opens the home store and each channel's, each distinct store once (by
+/// [`store::store_id`]). `given` stores (tests, or the desktop shell's own) replace the
+/// store at their URL; `home`, if given, replaces the home store.
+fn open_stores(
+    config: &Config,
     aws: Option<&SdkConfig>,
-) -> Result<Arc<dyn Store>> {
-    let endpoint = spec
-        .endpoint
-        .as_deref()
-        .or_else(|| aws.and_then(SdkConfig::endpoint_url));
-    let key = match endpoint {
-        Some(e) if spec.url.starts_with("s3://") => format!("{} at {e}", spec.url),
-        _ => spec.url.clone(),
-    };
-    if let Some(s) = opened.get(&key).or_else(|| opened.get(&spec.url)) {
-        return Ok(s.clone());
+    home: Option<Arc<dyn Store>>,
+    mut given: BTreeMap<String, Arc<dyn Store>>,
+) -> Result<(Arc<dyn Store>, ChannelStores)> {
+    let home_spec = config.home_store()?;
+    if let Some(h) = home {
+        given.insert(home_spec.url.clone(), h);
     }
-    let s = store::open(spec, aws)?;
-    opened.insert(key, s.clone());
-    Ok(s)
+    let mut opened: BTreeMap<String, Arc<dyn Store>> = BTreeMap::new();
+    let mut open = |spec: &StoreSpec| -> Result<Arc<dyn Store>> {
+        if let Some(s) = given.get(&spec.url) {
+            return Ok(s.clone());
+        }
+        let id = store::store_id(spec, aws);
+        if let Some(s) = opened.get(&id) {
+            return Ok(s.clone());
+        }
+        let s = store::open(spec, aws)?;
+        opened.insert(id, s.clone());
+        Ok(s)
+    };
+    let home = open(&home_spec)?;
+    let mut channels = BTreeMap::new();
+    for name in config.channels.keys() {
+        channels.insert(name.clone(), open(&config.channel_store(name)?)?);
+    }
+    Ok((home, channels))
+}
+
+/// The distinct stores among the home store and the channels', the home store first.
+fn distinct(home: &Arc<dyn Store>, channels: &ChannelStores) -> Vec<Arc<dyn Store>> {
+    let mut out = vec![home.clone()];
+    for s in channels.values() {
+        if !out.iter().any(|o| o.id() == s.id()) {
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
+/// Probes each store with [`check_create_only`]; returns their ids.
+async fn check_all(stores: &[Arc<dyn Store>]) -> Result<Vec<String>> {
+    for s in stores {
+        check_create_only(s.as_ref()).await?;
+    }
+    Ok(stores.iter().map(|s| s.id().to_string()).collect())
 }
 
 /// Refuses a store that does not honour create-only writes or compare-and-swap (some

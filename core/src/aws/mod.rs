@@ -45,11 +45,7 @@ pub async fn load_sdk_config(
                 .build(),
         );
     if let Some(endpoint) = endpoint {
-        if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
-            return Err(Error::Config(format!(
-                "aws-endpoint {endpoint:?} must start with http:// or https://"
-            )));
-        }
+        check_endpoint("aws-endpoint", endpoint)?;
         loader = loader.endpoint_url(endpoint);
     }
     if let Some(region) = region {
@@ -94,6 +90,17 @@ pub async fn load_sdk_config(
         .into_builder()
         .region(Region::from_static("us-east-1"))
         .build())
+}
+
+/// Refuses an endpoint setting that is not an http(s) URL; `what` names the setting.
+pub(crate) fn check_endpoint(what: &str, endpoint: &str) -> Result<()> {
+    if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "{what} {endpoint:?} must start with http:// or https://"
+        )))
+    }
 }
 
 /// A retry partition of one client's own, without the SDK's shared retry quota: each

@@ -161,23 +161,14 @@ impl Workspace {
         let Some(cdn) = self.config.channel(channel)?.cdn.clone() else {
             return Ok(None);
         };
-        let spec = self.config.channel_store(channel)?;
-        let prefix = match &cdn.path_prefix {
-            Some(p) => p.clone(),
-            None => {
-                let rest = spec.url.split_once("://").map_or("", |(_, r)| r);
-                let store_prefix = rest
-                    .split_once('/')
-                    .map_or("", |(_, p)| p.trim_matches('/'));
-                format!("/{store_prefix}")
-            }
+        // The CDN path of the key: after `path-prefix`, else the object's path in the
+        // bucket (an origin pointing at the bucket root).
+        let path = match (&cdn.path_prefix, self.channel_store(channel)?.as_s3()) {
+            (Some(prefix), _) => format!("{}/{key}", prefix.trim_end_matches('/')),
+            (None, Some(s3)) => s3.object_key(key),
+            (None, None) => key.to_string(),
         };
-        let path = format!("{}/{key}", prefix.trim_end_matches('/'));
-        let path = if path.starts_with('/') {
-            path
-        } else {
-            format!("/{path}")
-        };
+        let path = format!("/{}", path.trim_start_matches('/'));
         let aws = self
             .aws
             .as_ref()

@@ -107,6 +107,19 @@ pub fn open(spec: &StoreSpec, aws: Option<&SdkConfig>) -> Result<Arc<dyn Store>>
     )))
 }
 
+/// What identifies the store `spec` names (see [`Store::id`]): its URL, plus the endpoint
+/// in use for an S3 store that has one (its own, else the AWS settings').
+pub fn store_id(spec: &StoreSpec, aws: Option<&SdkConfig>) -> String {
+    let endpoint = spec
+        .endpoint
+        .as_deref()
+        .or_else(|| aws.and_then(SdkConfig::endpoint_url));
+    match endpoint {
+        Some(e) if needs_aws(spec) => format!("{} at {e}", spec.url),
+        _ => spec.url.clone(),
+    }
+}
+
 /// Whether opening `spec` needs the AWS settings.
 pub fn needs_aws(spec: &StoreSpec) -> bool {
     spec.url.starts_with("s3://")

@@ -1,8 +1,9 @@
 //! An S3 bucket (or S3-compatible service) as a store: `s3://bucket/prefix`. The store's
 //! three write shapes map onto S3's conditional writes: `put_new` is `If-None-Match: *`
 //! (a 412 means the object is already there), `replace` is `If-Match: <etag>` (or
-//! `If-None-Match: *` for a first write), and a 412 or 409 is a conflict. Large blobs go up
-//! in parts. Blobs are served `immutable` for a year; pointers briefly. Retries with
+//! `If-None-Match: *` for a first write), and a 412 is a conflict; a 409 (another
+//! conditional write of the key still in flight) is asked again after a pause. Large blobs
+//! go up in parts. Blobs are served `immutable` for a year; pointers briefly. Retries with
 //! backoff are the SDK's (see [`crate::aws`]); a retried write whose first attempt landed
 //! sees a 412, which callers treat as "already there" and check.
 
@@ -61,12 +62,7 @@ impl S3Store {
             .force_path_style(spec.path_style)
             .retry_partition(crate::aws::retry_partition());
         if let Some(endpoint) = &spec.endpoint {
-            if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
-                return Err(Error::Config(format!(
-                    "store {}: endpoint {endpoint:?} must start with http:// or https://",
-                    spec.url
-                )));
-            }
+            crate::aws::check_endpoint(&format!("store {}: endpoint", spec.url), endpoint)?;
             builder = builder.endpoint_url(endpoint);
         }
         if let Some(region) = &spec.region {
@@ -81,13 +77,8 @@ impl S3Store {
             .clone()
             .or_else(|| sdk.endpoint_url().map(str::to_string))
             .unwrap_or_default();
-        let id = if endpoint.is_empty() {
-            spec.url.clone()
-        } else {
-            format!("{} at {endpoint}", spec.url)
-        };
         Ok(Self {
-            id,
+            id: super::store_id(spec, Some(sdk)),
             url: spec.url.clone(),
             bucket: bucket.to_string(),
             prefix: if prefix.is_empty() {
@@ -142,12 +133,13 @@ impl S3Store {
         // own earlier attempt): not an answer yet, so wait and ask again.
         let mut delay = std::time::Duration::from_millis(100);
         for _ in 0..6 {
-            match self.put_once(key, bytes, expected, class).await {
-                Err(Busy) => {
+            match self.put_once(key, bytes, expected, class).await? {
+                Put::Written => return Ok(true),
+                Put::ConditionFailed => return Ok(false),
+                Put::Busy => {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }
-                Ok(done) => return done,
             }
         }
         Err(self.fail(
@@ -163,7 +155,7 @@ impl S3Store {
         bytes: &[u8],
         expected: Option<&str>,
         class: ObjectClass,
-    ) -> std::result::Result<Result<bool>, Busy> {
+    ) -> Result<Put> {
         let (cache_control, content_type) = self.headers(class);
         let mut req = self
             .client
@@ -177,16 +169,16 @@ impl S3Store {
             None => req.if_none_match("*"),
             Some(etag) => req.if_match(etag),
         };
-        Ok(match req.send().await {
-            Ok(_) => Ok(true),
+        match req.send().await {
+            Ok(_) => Ok(Put::Written),
             Err(e) => match explain(&e, "s3:PutObject") {
-                (Failure::Busy, _) => return Err(Busy),
-                (Failure::Precondition, _) => Ok(false),
+                (Failure::Busy, _) => Ok(Put::Busy),
+                (Failure::Precondition, _) => Ok(Put::ConditionFailed),
                 // If-Match on an object that is gone.
-                (Failure::NotFound, _) if expected.is_some() => Ok(false),
+                (Failure::NotFound, _) if expected.is_some() => Ok(Put::ConditionFailed),
                 (_, detail) => Err(self.fail("write", key, detail)),
             },
-        })
+        }
     }
 
     /// A large blob in parts, completed create-only; the upload is aborted on failure.
@@ -300,8 +292,14 @@ impl S3Store {
     }
 }
 
-/// A conditional write that got 409: try again.
-struct Busy;
+/// How one conditional PUT went.
+enum Put {
+    Written,
+    /// 412 (or 404 for `If-Match` on a deleted object).
+    ConditionFailed,
+    /// 409: another conditional write of the key is in flight; try again.
+    Busy,
+}
 
 /// Aborts a multipart upload that did not complete, when dropped.
 struct AbortOnDrop {
@@ -377,11 +375,9 @@ impl Store for S3Store {
             Ok(out) => out,
             Err(e) => {
                 // Without s3:ListBucket, S3 answers 403 for a key that does not exist.
-                return match explain(
-                    &e,
-                    "s3:GetObject (and s3:ListBucket, which S3 needs to \
-                                         say a key is missing)",
-                ) {
+                let action = "s3:GetObject (and s3:ListBucket, which S3 needs to say a key \
+                              is missing)";
+                return match explain(&e, action) {
                     (Failure::NotFound, _) => Ok(None),
                     (_, detail) => Err(self.fail("read", key, detail)),
                 };
