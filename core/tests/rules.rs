@@ -140,14 +140,19 @@ async fn with_approved_candidate(ws: &Workspace) {
         .expect("ben approves 1.1.0");
 }
 
+/// 1.0.0 current in Production, 1.1.0 approved and rolling out there at 5 %.
+async fn rolling_out_at_5_percent(ws: &Workspace) {
+    with_approved_candidate(ws).await;
+    ws.promote(&by("ana"), &promotion("1.1.0", None))
+        .await
+        .expect("a rollout at 5 %");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_rollout_does_not_expand_until_resumed() {
     let env = Env::new();
     let ws = env.console().await;
-    with_approved_candidate(&ws).await;
-    ws.promote(&by("ana"), &promotion("1.1.0", None))
-        .await
-        .expect("a rollout at 5 %");
+    rolling_out_at_5_percent(&ws).await;
     ws.pause(&by("ana"), APP, PRODUCTION)
         .await
         .expect("a running rollout can be paused");
@@ -262,10 +267,7 @@ async fn rollback_goes_only_to_a_release_that_was_current_there() {
 async fn archiving_a_reverted_release_does_not_make_it_a_rollback_target() {
     let env = Env::new();
     let ws = env.console().await;
-    with_approved_candidate(&ws).await;
-    ws.promote(&by("ana"), &promotion("1.1.0", None))
-        .await
-        .expect("a rollout at 5 %");
+    rolling_out_at_5_percent(&ws).await;
     ws.revert(&by("ana"), APP, PRODUCTION)
         .await
         .expect("the rollout is reverted");
@@ -636,10 +638,7 @@ async fn a_pointer_lagging_its_log_is_repaired_by_the_next_command_and_by_sync()
 async fn a_second_console_with_a_fresh_registry_sees_the_same_statuses_after_sync() {
     let env = Env::new();
     let ws = env.console().await;
-    with_approved_candidate(&ws).await;
-    ws.promote(&by("ana"), &promotion("1.1.0", None))
-        .await
-        .expect("a rollout at 5 %");
+    rolling_out_at_5_percent(&ws).await;
     ws.pause(&by("ana"), APP, PRODUCTION).await.expect("paused");
     release(&ws, "ana", APP, "1.2.0")
         .await
