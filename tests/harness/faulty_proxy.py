@@ -18,6 +18,9 @@ counted request:
                    client connection without answering (the write landed, the reply was lost);
   --fail-every N   do not forward; answer 500 with an S3-style XML InternalError.
 When several apply to the same request, reset wins over drop, drop over fail.
+  --once           fault each distinct request (method and target) at most once, so its
+                   retry goes through: a deterministic test of retrying, where plain
+                   every-Nth counting can hit the same request on every attempt by chance.
   --strip-conditions  remove If-Match and If-None-Match from every request before forwarding:
                    an S3-compatible service that ignores conditional writes (for the check
                    that `airlock init` refuses such a store).
@@ -185,20 +188,26 @@ class Proxy:
         self.upstream = (url.hostname, url.port or 80)
         self.fail_every, self.drop_every, self.reset_every = args.fail_every, args.drop_every, args.reset_every
         self.strip_conditions = args.strip_conditions
+        self.once = args.once
+        self.faulted = set()
         self.methods = None
         if args.methods:
             self.methods = {m.strip().upper() for m in args.methods.split(",") if m.strip()}
 
-    def decide(self, method: str) -> str:
+    def decide(self, method: str, target: str) -> str:
         with stats_lock:
             stats["requests"] += 1
             if self.methods is not None and method.upper() not in self.methods:
                 return "forward"
+            if self.once and (method, target) in self.faulted:
+                return "forward"  # its retry: it had its one fault
             stats["counted"] += 1
             k = stats["counted"]
-        for every, action in ((self.reset_every, "reset"), (self.drop_every, "drop"), (self.fail_every, "fail")):
-            if every and k % every == 0:
-                return action
+            for every, action in ((self.reset_every, "reset"), (self.drop_every, "drop"),
+                                  (self.fail_every, "fail")):
+                if every and k % every == 0:
+                    self.faulted.add((method, target))
+                    return action
         return "forward"
 
     def serve_client(self, client: socket.socket) -> None:
@@ -235,7 +244,7 @@ class Proxy:
             log(f"bad request line {head.start!r}; closing")
             return False
         method, target, version = parts
-        action = self.decide(method)
+        action = self.decide(method, target)
         if action == "reset":
             log(f"{method} {target} -> reset")
             with stats_lock:
@@ -334,6 +343,8 @@ def main() -> int:
     for name in ("fail", "drop", "reset"):
         ap.add_argument(f"--{name}-every", type=int, default=0, metavar="N")
     ap.add_argument("--methods", default="", help="comma-separated methods to count (default all)")
+    ap.add_argument("--once", action="store_true",
+                    help="fault each request (method and target) at most once")
     ap.add_argument("--strip-conditions", action="store_true",
                     help="drop If-Match / If-None-Match before forwarding")
     args = ap.parse_args()
