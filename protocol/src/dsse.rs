@@ -15,6 +15,8 @@ use crate::keys::PublicKey;
 pub const RELEASE_PAYLOAD_TYPE: &str = "application/vnd.airlock.release+json";
 /// Payload type of channel pointers.
 pub const POINTER_PAYLOAD_TYPE: &str = "application/vnd.airlock.pointer+json";
+/// Payload type of event-log entries (the publisher's own history; devices never read it).
+pub const LOG_PAYLOAD_TYPE: &str = "application/vnd.airlock.log-entry+json";
 /// A PAE must be strictly shorter than this (the AWS KMS limit for RAW messages).
 pub const MAX_SIGNED_BYTES: usize = 4096;
 

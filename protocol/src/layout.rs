@@ -40,6 +40,14 @@ pub fn log_key(app: &str, seq: u64) -> String {
     format!("{}{seq:020}.json", log_prefix(app))
 }
 
+/// `keys/`: the prefix of the trusted-key document's versions.
+pub const KEYS_PREFIX: &str = "keys/";
+
+/// `keys/<version as 20 digits>.json`: one version of the trusted-key document.
+pub fn keys_key(version: u64) -> String {
+    format!("{KEYS_PREFIX}{version:020}.json")
+}
+
 /// The seq in a log key. Only the last path segment is examined, so this accepts either a full
 /// key (`apps/shop-ios/log/00000000000000000042.json`) or a bare file name
 /// (`00000000000000000042.json`); it returns `None` unless that segment is exactly 20 ASCII

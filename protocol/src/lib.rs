@@ -11,8 +11,10 @@
 //! - [`manifest`]: the bundle manifest and the `sha256sum`-compatible bundle hash.
 //! - [`statement`]: the signed release statement.
 //! - [`pointer`](mod@pointer): the signed channel pointer devices poll.
+//! - [`ecdsa`]: the low-S form of ECDSA P-256 signatures.
 //! - [`keys`]: trusted public keys (RSA PKCS#1 v1.5 / ECDSA P-256, SHA-256) and key ids.
 //! - [`dsse`]: DSSE envelopes, PAE, and signature verification.
+//! - [`keyset`]: the signed, chained document of trusted keys.
 //! - [`bucketing`]: which devices are in a rollout.
 //! - [`device`]: the reference device check, [`device::verify_update`].
 
@@ -21,8 +23,10 @@ mod der;
 pub mod device;
 pub mod digest;
 pub mod dsse;
+pub mod ecdsa;
 pub mod error;
 pub mod keys;
+pub mod keyset;
 pub mod layout;
 pub mod manifest;
 pub mod pointer;

@@ -33,7 +33,9 @@ pub struct ReleaseStatement {
     pub manifest: ObjectRef,
     /// The manifest's bundle hash, repeated so the statement alone identifies the content.
     pub bundle_hash: String,
-    /// Release notes; `""` when none.
+    /// Release notes; `""` when none. Like every optional field, it may be omitted: an
+    /// omitted field equals its empty value (`""` here, `null` for the others).
+    #[serde(default)]
     pub description: String,
 }
 
@@ -101,6 +103,18 @@ impl ReleaseStatement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn omitted_optional_fields_equal_their_empty_values() {
+        let full = sample();
+        let mut value: serde_json::Value = serde_json::from_slice(&full.to_payload()).unwrap();
+        let object = value.as_object_mut().unwrap();
+        object.remove("description");
+        object.remove("minNativeVersion");
+        let parsed = ReleaseStatement::from_payload(&serde_json::to_vec(&value).unwrap()).unwrap();
+        assert_eq!(parsed.description, "");
+        assert_eq!(parsed.min_native_version, None);
+    }
     use crate::digest::sha256_hex;
     use crate::dsse::pae;
 
