@@ -23,6 +23,18 @@ pub struct Cli {
     /// Print machine-readable JSON on standard output.
     #[arg(long, global = true)]
     pub json: bool,
+    /// An idempotency key for a state-changing verb (the log entry's `command`): a retry with
+    /// the same id that finds its entry already logged reports it instead of acting again.
+    #[arg(long = "command-id", global = true)]
+    pub command_id: Option<String>,
+    /// For expand, pause, resume and revert: refuse (as a conflict) unless the rollout in
+    /// progress has this id.
+    #[arg(long = "expect-rollout", global = true)]
+    pub expect_rollout: Option<String>,
+    /// For expand, pause, resume and revert: refuse (as a conflict) unless the rollout in
+    /// progress is at this percentage.
+    #[arg(long = "expect-percent", global = true)]
+    pub expect_percent: Option<f64>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -79,8 +91,19 @@ pub enum Command {
     Resume(AppChannel),
     /// End a partial rollout: everyone returns to the channel's current release.
     Revert(AppChannel),
-    /// Re-sign a channel's unchanged pointer with a fresh expiry.
-    Resign(AppChannel),
+    /// Re-sign a channel's unchanged pointer with a fresh expiry; with --all, every pointer
+    /// that is missing or expires within --expiring-within (for schedulers).
+    Resign {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        app: Option<String>,
+        #[arg(required_unless_present = "all")]
+        channel: Option<String>,
+        #[arg(long)]
+        all: bool,
+        /// With --all: how soon a pointer must expire to be re-signed (e.g. 48h, 2d, 90m).
+        #[arg(long = "expiring-within", default_value = "48h", value_parser = parse_duration)]
+        expiring_within: i64,
+    },
     /// Point the channel back at the last known-good release and quarantine the bad one.
     Rollback {
         app: String,
@@ -112,7 +135,7 @@ pub enum Command {
     Sync,
     /// Act as one device: what would it run from this channel, and why?
     Verify(VerifyArgs),
-    /// Signing keys.
+    /// The trusted signing keys: show, join, export/import, create, rotate, retire.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -205,6 +228,57 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Print the public key as SPKI PEM, to embed in the app.
-    Export,
+    /// The trusted key set this desktop pinned, and whether its signer is in it.
+    Show,
+    /// Pin the store's key set (shown with each key's id and source), or — if the store has
+    /// none — start it with this desktop's signer.
+    Join,
+    /// Print the trusted public keys as SPKI PEM, to embed in the app. With --private, the
+    /// local key itself (PKCS#8 PEM), to import on another desktop: keep it secret.
+    Export {
+        #[arg(long)]
+        private: bool,
+        /// The local key's name (with --private).
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Store a local key exported elsewhere (PKCS#8 PEM read from standard input).
+    Import {
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Create a local key in this desktop's keychain (it signs nothing until `keys rotate`
+    /// adds it to the set).
+    Create {
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Add a new key to the set, signed by the current one, and sign with both until the old
+    /// one is retired.
+    Rotate {
+        /// The new signer: `local:<name>` (see `keys create`) or `kms:<key>`.
+        #[arg(long)]
+        to: String,
+    },
+    /// Stop trusting a key (what it signed before stays valid history).
+    Retire { keyid: String },
+}
+
+/// Seconds from `48h`, `2d`, `90m` or `3600s`.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let (number, unit) = text.split_at(text.trim_end_matches(char::is_alphabetic).len());
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 48h, 2d or 90m"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" | "" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+    };
+    if n <= 0 || n > 365 * 86_400 {
+        return Err(format!("{text:?} must be positive and at most a year"));
+    }
+    Ok(n * scale)
 }

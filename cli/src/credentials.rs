@@ -2,6 +2,8 @@
 //! keeping typed-in keys in the OS keychain only. Secrets are read from standard input
 //! (without echo at a terminal), never from arguments or the environment, and never printed.
 
+use crate::out::outln;
+
 use crate::args::{Cli, CredentialsCommand};
 use crate::run::print_json;
 use airlock_core::aws::credentials::{self, CredentialSource, StaticKeys};
@@ -89,7 +91,7 @@ fn blocking(dir: &std::path::Path, command: &CredentialsCommand, json: bool) -> 
             if json {
                 print_json(&serde_json::json!({ "name": name, "deleted": had }));
             } else {
-                println!("airlock/aws-credentials:{name}: {what}");
+                outln!("airlock/aws-credentials:{name}: {what}");
             }
             Ok(0)
         }
@@ -117,9 +119,9 @@ fn report(json: bool, source: &CredentialSource, keys: Option<&StaticKeys>, what
             "sessionToken": keys.map(|k| k.session_token.is_some()),
         }));
     } else {
-        println!("credentials: {} — {what}", source.describe());
+        outln!("credentials: {} — {what}", source.describe());
         if let Some(k) = keys {
-            println!(
+            outln!(
                 "access key id {}{}",
                 k.masked_id(),
                 if k.session_token.is_some() {

@@ -1,20 +1,25 @@
 //! `airlock`: the command line for release managers and CI pipelines, a thin layer over
 //! airlock-core. Exit codes: 0 success; 1 refused by a rule (a gate, a missing approval, a
 //! conflict, or — for `verify` — the device would refuse the update); 2 unusable arguments,
-//! configuration or input; 3 the environment failed (store, keychain, database).
+//! configuration or input; 3 the environment failed (store, keychain, database); 4 the
+//! command was committed (its log entry is written) but a pointer or the registry is still
+//! pending — do not retry it; `airlock sync` completes it.
 
 mod args;
 mod bar;
 mod credentials;
+mod out;
 mod render;
 mod run;
 
 use airlock_core::{Error, ErrorKind};
 use clap::Parser;
+use out::outln;
 use std::process::ExitCode;
 
 fn exit_code(err: &Error) -> u8 {
     match err.kind() {
+        ErrorKind::Committed => 4,
         k if k.is_refusal() => 1,
         ErrorKind::InvalidInput | ErrorKind::Config | ErrorKind::NotFound => 2,
         ErrorKind::Store | ErrorKind::Signer | ErrorKind::Keychain | ErrorKind::Database => 3,
@@ -40,10 +45,22 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if json {
-                let body = serde_json::json!({
+                let mut body = serde_json::json!({
                     "error": { "kind": err.kind(), "message": err.to_string() }
                 });
-                println!("{body}");
+                if let Error::Committed {
+                    app,
+                    seq,
+                    command,
+                    pending,
+                } = &err
+                {
+                    body["error"]["app"] = serde_json::json!(app);
+                    body["error"]["seq"] = serde_json::json!(seq);
+                    body["error"]["command"] = serde_json::json!(command);
+                    body["error"]["pending"] = serde_json::json!(pending);
+                }
+                outln!("{body}");
             }
             eprintln!("error: {err}");
             ExitCode::from(exit_code(&err))

@@ -1,6 +1,8 @@
 //! Human-readable output. JSON output is the serialised core types (documented in the
 //! README); this module only draws text for people.
 
+use crate::out::outln;
+
 use airlock_core::log::Event;
 use airlock_core::ops::sync::AppStatus;
 use airlock_core::ops::{Committed, PointerUpdate};
@@ -12,7 +14,7 @@ pub fn pct(bp: u32) -> String {
 
 pub fn committed(c: &Committed) {
     let e = &c.entry.entry;
-    println!(
+    outln!(
         "{} #{} {} by {}: {}",
         e.app,
         e.seq,
@@ -23,24 +25,61 @@ pub fn committed(c: &Committed) {
     pointers(&c.pointers);
 }
 
+/// A key set: its version, each key with its source, and whether this desktop can sign.
+pub fn key_set(r: &airlock_core::ops::keys::KeySetReport) {
+    let how = if r.created { "started" } else { "joined" };
+    outln!(
+        "trusted key set version {} ({how}; pinned as {})",
+        r.version,
+        r.pin
+    );
+    for k in &r.keys {
+        let state = match &k.retired_at {
+            Some(at) => format!("retired {at}"),
+            None => "active".into(),
+        };
+        outln!(
+            "  {} {} from {} (added {} by {}) — {state}",
+            k.keyid,
+            k.algorithm,
+            k.source,
+            k.added_at,
+            k.added_by
+        );
+    }
+    match (&r.signer_keyid, r.signer_trusted) {
+        (Some(id), true) => outln!("this desktop signs with {id}, a trusted key"),
+        (Some(id), false) => outln!(
+            "WARNING: this desktop's signer {id} is NOT in the set: it can read and verify, but \
+             every signing command will refuse"
+        ),
+        (None, _) => outln!(
+            "this desktop has no usable signing key: it can read and verify; to sign, use the \
+             team's KMS key or `airlock keys import`"
+        ),
+    }
+}
+
 /// The pointers a command wrote, with their CDN invalidations.
 pub fn pointers(pointers: &[PointerUpdate]) {
     for p in pointers {
-        println!(
+        outln!(
             "  pointer {} -> seq {} (expires {})",
-            p.key, p.seq, p.expires_at
+            p.key,
+            p.seq,
+            p.expires_at
         );
         if let Some(inv) = &p.invalidation {
             let waited = inv.waited_ms as f64 / 1000.0;
             match &inv.error {
-                None => println!(
+                None => outln!(
                     "    CloudFront {} invalidation {} of {}: {} after {waited:.1} s",
                     inv.distribution,
                     inv.id,
                     inv.paths.join(", "),
                     inv.status
                 ),
-                Some(e) => println!(
+                Some(e) => outln!(
                     "    CloudFront {} invalidation failed after {waited:.1} s (the pointer is \
                      published): {e}",
                     inv.distribution
@@ -108,14 +147,14 @@ pub fn describe(event: &Event) -> String {
 }
 
 pub fn status(s: &AppStatus) {
-    println!("{} (log seq {})", s.app, s.head_seq);
+    outln!("{} (log seq {})", s.app, s.head_seq);
     for c in &s.channels {
         let lock = if c.protected { " [protected]" } else { "" };
         let current = c.current.as_deref().unwrap_or("— (built-in bundle)");
-        println!("  {}{lock}: current {current}", c.channel);
+        outln!("  {}{lock}: current {current}", c.channel);
         if let Some(r) = &c.rollout {
             let paused = if r.paused { ", paused" } else { "" };
-            println!(
+            outln!(
                 "    rolling out {} at {}{paused} (rollout {})",
                 r.version,
                 pct(r.basis_points),
@@ -123,25 +162,27 @@ pub fn status(s: &AppStatus) {
             );
         }
         if let Some(p) = &c.pointer {
-            println!("    pointer seq {}, expires {}", p.seq, p.expires_at);
+            outln!("    pointer seq {}, expires {}", p.seq, p.expires_at);
         }
     }
     if !s.releases.is_empty() {
-        println!("  releases:");
+        outln!("  releases:");
         for r in &s.releases {
             let extra = match (r.basis_points, r.paused) {
                 (Some(bp), true) => format!(" {} (paused)", pct(bp)),
                 (Some(bp), false) => format!(" {}", pct(bp)),
                 _ => String::new(),
             };
-            println!(
+            outln!(
                 "    {:<14} {:<12} {}{extra}",
-                r.version, r.channel, r.status
+                r.version,
+                r.channel,
+                r.status
             );
         }
     }
     for w in &s.warnings {
-        println!("  warning: {w}");
+        outln!("  warning: {w}");
     }
 }
 
@@ -153,11 +194,11 @@ pub fn decision(d: &Decision) {
             bundle_hash,
             files,
         } => {
-            println!("device runs {version} (via {via:?}, {files} files, bundle {bundle_hash})");
+            outln!("device runs {version} (via {via:?}, {files} files, bundle {bundle_hash})");
         }
-        Outcome::KeepBuiltIn => println!("device keeps what it has (nothing applies to it)"),
+        Outcome::KeepBuiltIn => outln!("device keeps what it has (nothing applies to it)"),
         Outcome::Refused { reason } => {
-            println!("device REFUSES the update [{}]: {reason}", reason.code());
+            outln!("device REFUSES the update [{}]: {reason}", reason.code());
         }
     }
 }

@@ -1,6 +1,8 @@
 //! One function per verb: resolve the workspace and actor, call one core operation, print
 //! the result as text or JSON. No rules live here.
 
+use crate::out::{out, outln};
+
 use crate::args::{Cli, Command, InitArgs, KeysCommand, VerifyArgs};
 use crate::credentials;
 use crate::{bar::Bar, render};
@@ -9,13 +11,13 @@ use airlock_core::ops::Committed;
 use airlock_core::ops::device::DeviceProfile;
 use airlock_core::ops::release::ReleaseRequest;
 use airlock_core::ops::rollout::{ExpandTo, PromoteRequest};
-use airlock_core::{Attribution, Error, Result, Services, Workspace};
+use airlock_core::{Attribution, Error, Expectation, Result, Services, Workspace};
 use airlock_protocol::device::{AcceptedPointer, Outcome};
 use airlock_protocol::keys::PublicKey;
 use serde::Serialize;
 
 pub(crate) fn print_json(value: &impl Serialize) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("output types serialise")
     );
@@ -32,7 +34,18 @@ fn attribution(cli: &Cli, ws: &Workspace) -> Result<Attribution> {
                 .into(),
         )
         })?;
-    Attribution::new(&actor, cli.reason.as_deref())
+    let mut by = Attribution::new(&actor, cli.reason.as_deref())?;
+    if let Some(id) = &cli.command_id {
+        by = by.with_command(id)?;
+    }
+    let basis_points = cli
+        .expect_percent
+        .map(airlock_core::config::percent_to_basis_points)
+        .transpose()?;
+    Ok(by.expecting(Expectation {
+        rollout_id: cli.expect_rollout.clone(),
+        basis_points,
+    }))
 }
 
 fn done(cli: &Cli, c: &Committed) -> Result<u8> {
@@ -41,6 +54,7 @@ fn done(cli: &Cli, c: &Committed) -> Result<u8> {
             "app": c.entry.entry.app,
             "entry": c.entry.entry,
             "pointers": c.pointers,
+            "replayed": c.replayed,
         }));
     } else {
         render::committed(c);
@@ -54,7 +68,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Credentials { command } => return credentials::run(&cli, command).await,
         _ => {}
     }
-    let ws = Workspace::open(&cli.workspace, Services::default()).await?;
+    let mut ws = Workspace::open(&cli.workspace, Services::default()).await?;
+    if let Command::Keys { command } = &cli.command {
+        return keys(&cli, &mut ws, command).await;
+    }
     match &cli.command {
         Command::Init(_) | Command::Credentials { .. } => unreachable!("handled above"),
         Command::Release {
@@ -81,7 +98,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             if cli.json {
                 print_json(&outcome);
             } else {
-                println!(
+                outln!(
                     "{} {} released into {} (log seq {}): {} files, {} bytes; uploaded {} files, {} bytes",
                     outcome.app,
                     outcome.version,
@@ -92,7 +109,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                     outcome.uploaded_files,
                     outcome.uploaded_bytes
                 );
-                println!("  bundleHash {}", outcome.bundle_hash);
+                outln!("  bundleHash {}", outcome.bundle_hash);
                 render::pointers(&outcome.pointers);
             }
             Ok(0)
@@ -144,11 +161,49 @@ pub async fn run(cli: Cli) -> Result<u8> {
             &ws.revert(&attribution(&cli, &ws)?, &a.app, &a.channel)
                 .await?,
         ),
-        Command::Resign(a) => done(
+        Command::Resign {
+            app: Some(app),
+            channel: Some(channel),
+            ..
+        } => done(
             &cli,
-            &ws.resign(&attribution(&cli, &ws)?, &a.app, &a.channel)
-                .await?,
+            &ws.resign(&attribution(&cli, &ws)?, app, channel).await?,
         ),
+        Command::Resign {
+            expiring_within, ..
+        } => {
+            if cli.command_id.is_some() {
+                return Err(Error::InvalidInput(
+                    "--command-id names one command; `resign --all` runs one per pointer".into(),
+                ));
+            }
+            let results = ws
+                .resign_expiring(&attribution(&cli, &ws)?, *expiring_within)
+                .await?;
+            let mut failed = 0;
+            let mut list = Vec::new();
+            for (app, channel, result) in &results {
+                match result {
+                    Ok(c) => {
+                        if !cli.json {
+                            render::committed(c);
+                        }
+                        list.push(serde_json::json!({"app": app, "channel": channel, "seq": c.entry.entry.seq}));
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("error: {app}/{channel}: {e}");
+                        list.push(serde_json::json!({"app": app, "channel": channel, "error": {"kind": e.kind(), "message": e.to_string()}}));
+                    }
+                }
+            }
+            if cli.json {
+                print_json(&list);
+            } else if results.is_empty() {
+                outln!("no pointer expires within the window; nothing to re-sign");
+            }
+            Ok(if failed > 0 { 3 } else { 0 })
+        }
         Command::Rollback { app, channel, to } => {
             let by = attribution(&cli, &ws)?;
             done(&cli, &ws.rollback(&by, app, channel, to.as_deref()).await?)
@@ -188,7 +243,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             if cli.json {
                 print_json(&all);
             } else if all.is_empty() {
-                println!("no apps yet; publish one with `airlock release APP BUNDLE --version V`");
+                outln!("no apps yet; publish one with `airlock release APP BUNDLE --version V`");
             } else {
                 all.iter().for_each(render::status);
             }
@@ -210,7 +265,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                         .as_deref()
                         .map(|r| format!(" — {r}"))
                         .unwrap_or_default();
-                    println!(
+                    outln!(
                         "#{:<4} {} {:<10} {:<16} {}{reason}",
                         e.seq,
                         e.at,
@@ -233,32 +288,31 @@ pub async fn run(cli: Cli) -> Result<u8> {
                     } else {
                         ""
                     };
-                    println!(
+                    outln!(
                         "{}: {} entries, {} new{rebuilt}; {} pointer(s) repaired",
                         a.app,
                         a.entries,
                         a.new_entries,
                         a.pointers.len()
                     );
+                    for k in &a.foreign_objects {
+                        outln!("  warning: {k} is not a log entry; passed over");
+                    }
+                    for f in &a.pending {
+                        outln!("  PENDING: the {} pointer: {}", f.channel, f.error);
+                    }
                 }
             }
-            Ok(0)
+            // A pointer still pending is the environment failing: exit 3 so a scheduler
+            // notices and runs sync again.
+            Ok(if report.iter().any(|a| !a.pending.is_empty()) {
+                3
+            } else {
+                0
+            })
         }
         Command::Verify(args) => verify(&cli, &ws, args).await,
-        Command::Keys {
-            command: KeysCommand::Export,
-        } => {
-            let signer = ws.signer().await?;
-            let key = signer.public_key();
-            if cli.json {
-                print_json(
-                    &serde_json::json!({ "keyid": key.keyid(), "algorithm": key.algorithm().as_str(), "pem": key.to_pem() }),
-                );
-            } else {
-                print!("{}", key.to_pem());
-            }
-            Ok(0)
-        }
+        Command::Keys { .. } => unreachable!("handled above"),
         Command::Check => {
             let stores = ws.check_stores().await?;
             let signer = ws.signer().await?;
@@ -278,11 +332,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 }));
             } else {
                 for s in &stores {
-                    println!(
-                        "store {s}: reachable, honours create-only and compare-and-swap writes"
-                    );
+                    outln!("store {s}: reachable, honours create-only and compare-and-swap writes");
                 }
-                println!(
+                outln!(
                     "signer {}: signs, and the signature verifies (key id {})",
                     signer.describe(),
                     key.keyid()
@@ -296,14 +348,14 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 print_json(&report);
             } else {
                 let verb = if *dry_run { "would delete" } else { "deleted" };
-                println!(
+                outln!(
                     "{} manifests reference {} blobs; {verb} {} unreferenced blob(s)",
                     report.manifests,
                     report.referenced_blobs,
                     report.unreferenced.len()
                 );
                 for k in &report.unreferenced {
-                    println!("  {k}");
+                    outln!("  {k}");
                 }
             }
             Ok(0)
@@ -345,25 +397,109 @@ async fn init(cli: &Cli, args: &InitArgs) -> Result<u8> {
             production.store = Some(name);
         }
     }
-    let config = Workspace::init(&cli.workspace, config, Services::default()).await?;
+    let done = Workspace::init(&cli.workspace, config, Services::default()).await?;
+    let config = &done.config;
     if cli.json {
-        print_json(&config);
+        print_json(&done);
     } else {
-        println!(
+        outln!(
             "wrote {} (store {}, signer {})",
             cli.workspace.join("airlock.toml").display(),
             args.store,
             config.signer
         );
         if let Some(url) = &args.production_store {
-            println!("Production lives in {url}; promotions copy releases there");
+            outln!("Production lives in {url}; promotions copy releases there");
         }
         if config.signer.starts_with("local") {
-            println!(
+            outln!(
                 "the local signing key lives in this desktop's keychain; teams share a KMS key \
                  instead (--signer kms:alias/…)"
             );
         }
+        render::key_set(&done.keys);
+    }
+    Ok(0)
+}
+
+async fn keys(cli: &Cli, ws: &mut Workspace, command: &KeysCommand) -> Result<u8> {
+    let actor = || {
+        cli.actor
+            .clone()
+            .or_else(|| ws.config().actor.clone())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let report = match command {
+        KeysCommand::Show => ws.key_set_report().await?,
+        KeysCommand::Join => {
+            let actor = actor();
+            ws.adopt_key_set(&actor, false).await?
+        }
+        KeysCommand::Rotate { to } => {
+            let actor = actor();
+            ws.rotate_key(&actor, to).await?
+        }
+        KeysCommand::Retire { keyid } => {
+            let actor = actor();
+            ws.retire_key(&actor, keyid).await?
+        }
+        KeysCommand::Create { name } => {
+            let key = ws.create_local_key(name).await?;
+            if cli.json {
+                print_json(
+                    &serde_json::json!({ "keyid": key.keyid(), "signer": format!("local:{name}") }),
+                );
+            } else {
+                outln!(
+                    "local key {name:?} is in this desktop's keychain (key id {}); it signs \
+                     nothing until `airlock keys rotate --to local:{name}` adds it to the set",
+                    key.keyid()
+                );
+            }
+            return Ok(0);
+        }
+        KeysCommand::Export {
+            private: true,
+            name,
+        } => {
+            let pem = ws.export_local_key(name)?;
+            eprintln!(
+                "warning: this is the private signing key {name:?}; anyone holding it can ship \
+                 updates to your users. Move it only to `airlock keys import` on another desktop."
+            );
+            out!("{}", pem.expose());
+            return Ok(0);
+        }
+        KeysCommand::Export { private: false, .. } => {
+            let set = ws.key_set().await?;
+            let keys = set.set.active_keys();
+            if cli.json {
+                let list: Vec<_> = keys
+                    .iter()
+                    .map(|k| serde_json::json!({ "keyid": k.keyid(), "algorithm": k.algorithm().as_str(), "pem": k.to_pem() }))
+                    .collect();
+                print_json(&list);
+            } else {
+                keys.iter().for_each(|k| out!("{}", k.to_pem()));
+            }
+            return Ok(0);
+        }
+        KeysCommand::Import { name } => {
+            let mut pem = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut pem)
+                .map_err(|e| Error::InvalidInput(format!("cannot read standard input: {e}")))?;
+            let key = ws.import_local_key(name, &airlock_core::secret::Sensitive::new(pem))?;
+            outln!(
+                "local key {name:?} imported into this desktop's keychain (key id {})",
+                key.keyid()
+            );
+            return Ok(0);
+        }
+    };
+    if cli.json {
+        print_json(&report);
+    } else {
+        render::key_set(&report);
     }
     Ok(0)
 }

@@ -199,9 +199,9 @@ fn two_processes_promoting_at_once_on_s3_one_wins() {
     }
     // The KMS key's public half, for the app to embed.
     let exported = d.ok("ws", "ana", &["keys", "export"]);
-    assert_eq!(exported["algorithm"], "rsa-pkcs1-sha256", "{exported}");
+    assert_eq!(exported[0]["algorithm"], "rsa-pkcs1-sha256", "{exported}");
     assert!(
-        exported["pem"]
+        exported[0]["pem"]
             .as_str()
             .unwrap()
             .starts_with("-----BEGIN PUBLIC KEY-----")

@@ -214,6 +214,10 @@ fn release_promote_rollback_verified_independently() {
         2,
         "current and rollout both verified: {check}"
     );
+    assert!(
+        check["logEntries"].as_u64() >= Some(5) && check["keySetVersion"] == 1,
+        "the signed log and the key set verify independently: {check}"
+    );
     for id in &ids {
         let verdict = d.ok(
             "ana",
@@ -438,4 +442,177 @@ fn two_processes_promoting_at_once_one_wins() {
         (1..=seqs.len() as u64).collect::<Vec<_>>(),
         "seqs stay contiguous"
     );
+}
+
+/// A teammate's desktop on the same store: `init` joins the key set instead of making a key,
+/// says its signer is not trusted, every signing command refuses with what to do, and after
+/// `keys export --private` / `keys import` it signs.
+#[test]
+fn second_desktop_joins_the_key_set_and_imports_the_key() {
+    let d = Desk::new();
+    d.init();
+    let b1 = d.bundle("b1", &[("index.html", "<html>1")]);
+    d.ok("ana", &["release", "shop-ios", &b1, "--version", "1.0.0"]);
+    std::fs::create_dir_all(d.root.join("ws2")).unwrap();
+    let other_signer = format!("{}-2", d.signer);
+    let joined = d.airlock_in(
+        "ws2",
+        "cleo",
+        &[
+            "init",
+            "--store",
+            &d.store_url(),
+            "--signer",
+            &other_signer,
+            "--json",
+        ],
+    );
+    assert_eq!(
+        code(&joined),
+        0,
+        "{}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+    let joined: Value = serde_json::from_slice(&joined.stdout).unwrap();
+    assert_eq!(
+        joined["keys"]["created"], false,
+        "init joins the store's key set: {joined}"
+    );
+    assert_eq!(joined["keys"]["signerTrusted"], false, "{joined}");
+    let toml = std::fs::read_to_string(d.root.join("ws2/airlock.toml")).unwrap();
+    assert!(
+        toml.contains("key-pin"),
+        "the joined set is pinned:\n{toml}"
+    );
+
+    let refused = d.airlock_in("ws2", "cleo", &["resign", "shop-ios", "Staging"]);
+    assert_eq!(
+        code(&refused),
+        3,
+        "a signing problem is the environment failing"
+    );
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("keys export"),
+        "it says what to do: {message}"
+    );
+
+    let exported = d.airlock(
+        "ana",
+        &[
+            "keys",
+            "export",
+            "--private",
+            "--name",
+            d.signer.trim_start_matches("local:"),
+        ],
+    );
+    assert_eq!(
+        code(&exported),
+        0,
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let mut import = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args([
+            "keys",
+            "import",
+            "--name",
+            other_signer.trim_start_matches("local:"),
+        ])
+        .current_dir(d.root.join("ws2"))
+        .env_remove("AIRLOCK_WORKSPACE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    import
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&exported.stdout)
+        .unwrap();
+    let imported = import.wait_with_output().unwrap();
+    assert_eq!(
+        code(&imported),
+        0,
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let signed = d.airlock_in("ws2", "cleo", &["resign", "shop-ios", "Staging", "--json"]);
+    assert_eq!(
+        code(&signed),
+        0,
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let show = d.airlock_in("ws2", "cleo", &["keys", "show", "--json"]);
+    let show: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(show["signerTrusted"], true, "{show}");
+}
+
+/// Two processes on one workspace (one airlock.db) loading, syncing and reading at once —
+/// as the console's polling and a command in a terminal do — never fail with a database
+/// error: recording an entry another process recorded first is nothing to do.
+#[test]
+fn shared_registry_two_processes() {
+    let d = Desk::new();
+    d.init();
+    let b1 = d.bundle("b1", &[("index.html", "<html>1")]);
+    d.ok("ana", &["release", "shop-ios", &b1, "--version", "1.0.0"]);
+    // A second desktop writes entries the first one's registry has not seen yet.
+    std::fs::create_dir_all(d.root.join("ws2")).unwrap();
+    let joined = d.airlock_in(
+        "ws2",
+        "ben",
+        &["init", "--store", &d.store_url(), "--signer", &d.signer],
+    );
+    assert_eq!(
+        code(&joined),
+        0,
+        "{}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+    for i in 1..=3 {
+        let b = d.bundle(
+            &format!("b{}", i + 1),
+            &[("index.html", &format!("<html>{i}"))],
+        );
+        let out = d.airlock_in(
+            "ws2",
+            "ben",
+            &["release", "shop-ios", &b, "--version", &format!("1.0.{i}")],
+        );
+        assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args(args)
+            .current_dir(d.root.join("ws"))
+            .env("AIRLOCK_ACTOR", "ana")
+            .env_remove("AIRLOCK_WORKSPACE")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the airlock binary runs")
+    };
+    for round in 0..4 {
+        let children = [
+            spawn(&["sync"]),
+            spawn(&["status", "shop-ios"]),
+            spawn(&["log", "shop-ios"]),
+            spawn(&["status"]),
+        ];
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(
+                code(&out),
+                0,
+                "round {round}: a process sharing airlock.db failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
 }

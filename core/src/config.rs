@@ -12,6 +12,8 @@ use std::path::Path;
 
 pub const FILE_NAME: &str = "airlock.toml";
 pub const DATABASE_NAME: &str = "airlock.db";
+/// The longest `pointer-ttl-hours`: 30 days, the device-side maximum in docs/PROTOCOL.md.
+pub const MAX_TTL_HOURS: u32 = 30 * 24;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -24,6 +26,15 @@ pub struct Config {
     /// alias>`.
     #[serde(default = "default_signer")]
     pub signer: String,
+    /// During a key rotation, the previous signer: everything is signed by both until
+    /// `airlock keys retire` ends the overlap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub co_signer: Option<String>,
+    /// The trusted-key document this desktop created or joined, as `<version>:<sha256 of its
+    /// bytes>`. Later versions are trusted only if they chain to it by signatures of keys
+    /// already trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_pin: Option<String>,
     /// Where AWS credentials come from: `chain` (the AWS SDK's default chain: environment,
     /// shared config and profiles, SSO, instance roles), `profile:<name>`, or
     /// `keychain:<name>` (keys stored with `airlock credentials set`).
@@ -172,6 +183,8 @@ impl Config {
         Self {
             store: store.to_string(),
             signer: signer.to_string(),
+            co_signer: None,
+            key_pin: None,
             credentials: None,
             aws_endpoint: None,
             aws_region: None,
@@ -248,8 +261,14 @@ impl Config {
                 "at least one channel must be unprotected, to release into".into(),
             ));
         }
-        if self.pointer_ttl_hours == 0 {
-            return Err(Error::Config("pointer-ttl-hours must be at least 1".into()));
+        if self.pointer_ttl_hours == 0 || self.pointer_ttl_hours > MAX_TTL_HOURS {
+            return Err(Error::Config(format!(
+                "pointer-ttl-hours must be from 1 to {MAX_TTL_HOURS} (30 days; devices refuse a \
+                 pointer valid for longer)"
+            )));
+        }
+        if let Some(pin) = &self.key_pin {
+            crate::trust::Pin::parse(pin)?;
         }
         for app in self.apps.keys() {
             airlock_protocol::layout::validate_app_name(app)?;

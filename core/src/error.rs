@@ -34,6 +34,10 @@ pub enum ErrorKind {
     Keychain,
     /// The local registry database failed.
     Database,
+    /// The command's log entry was appended (it happened), but something after it — a
+    /// pointer, the registry — is still pending. Do not retry the command; `airlock sync`
+    /// (or any later command) completes it. Exit code 4.
+    Committed,
 }
 
 impl ErrorKind {
@@ -94,6 +98,25 @@ pub enum Error {
     Database(String),
     #[error("{0}")]
     Protocol(#[from] airlock_protocol::Error),
+    #[error(
+        "committed as seq {seq} of {app} (command {command}); {} pending: {}. Run `airlock \
+         sync` to complete it; retrying the command is safe only with `--command-id {command}`",
+        .pending.iter().map(|p| p.what.as_str()).collect::<Vec<_>>().join(", "),
+        .pending.iter().map(|p| format!("{} ({})", p.what, p.cause)).collect::<Vec<_>>().join("; ")
+    )]
+    Committed {
+        app: String,
+        seq: u64,
+        command: String,
+        pending: Vec<Pending>,
+    },
+}
+
+/// Something a committed command still has to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Pending {
+    pub what: String,
+    pub cause: String,
 }
 
 impl Error {
@@ -111,6 +134,7 @@ impl Error {
             Self::Signer(_) => ErrorKind::Signer,
             Self::Keychain(_) => ErrorKind::Keychain,
             Self::Database(_) => ErrorKind::Database,
+            Self::Committed { .. } => ErrorKind::Committed,
         }
     }
 

@@ -4,8 +4,10 @@
 //! - [`workspace`]: a folder with `airlock.toml` + `airlock.db`, and the services in use.
 //! - [`ops`]: every operation (release, promote, expand, pause, resume, revert, rollback,
 //!   approve, quarantine, archive, resign, sync, status, gc, verify-as-device).
-//! - [`log`] and [`state`]: the append-only event log and what it means.
+//! - [`log`] and [`state`]: the append-only event log and what it means; [`rules`]: what
+//!   may follow what, checked on every commit and again on every fold.
 //! - [`registry`] and [`status`]: the SQLite projection and the statuses people see.
+//! - [`trust`]: the trusted keys (the signed key-set chain, from this desktop's pin).
 //! - [`store`], [`signer`], [`keychain`], [`clock`]: the outside world, behind small traits;
 //!   [`aws`]: the S3 store's settings, the KMS signer, CloudFront invalidation, credentials.
 //! - [`bundle`]: reading a bundle and its policy gates.
@@ -22,12 +24,14 @@ pub mod ops;
 mod parallel;
 pub mod progress;
 pub mod registry;
+pub mod rules;
 pub mod secret;
 pub mod signer;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod trust;
 pub mod workspace;
 
 pub use error::{Error, ErrorKind, Result};
-pub use workspace::{Attribution, Change, Services, Workspace};
+pub use workspace::{Attribution, Change, Expectation, Services, Workspace};

@@ -78,7 +78,7 @@ impl Registry {
                 let bytes: Vec<u8> = r.get(2);
                 let key = format!("{app} seq {}", r.get::<i64, _>(0));
                 Ok(StoredEntry {
-                    entry: LogEntry::from_bytes(&key, &bytes)?,
+                    entry: LogEntry::from_bytes(&key, &bytes)?.0,
                     bytes,
                     hash: r.get(1),
                 })
@@ -123,10 +123,25 @@ impl Registry {
         let mut tx = self.pool.begin().await?;
         for s in new {
             let e = &s.entry;
-            sqlx::query("INSERT INTO events (app, seq, hash, at, actor, kind, reason, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            // Another workspace or process on this database may have recorded the same entry
+            // first: the same seq with the same hash is nothing to do; another hash is not.
+            sqlx::query("INSERT OR IGNORE INTO events (app, seq, hash, at, actor, kind, reason, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(app).bind(e.seq as i64).bind(&s.hash).bind(e.at.to_string()).bind(&e.actor)
                 .bind(e.event.kind()).bind(&e.reason).bind(&s.bytes)
                 .execute(&mut *tx).await?;
+            let hash: String =
+                sqlx::query_scalar("SELECT hash FROM events WHERE app = ? AND seq = ?")
+                    .bind(app)
+                    .bind(e.seq as i64)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if hash != s.hash {
+                return Err(Error::Integrity(format!(
+                    "the registry holds another entry at seq {} of {app} ({hash}) than the \
+                     store ({}); run `airlock sync` to rebuild it from the store",
+                    e.seq, s.hash
+                )));
+            }
         }
         for table in ["releases", "release_channels", "channels", "approvals"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app = ?"))
@@ -235,6 +250,19 @@ impl Registry {
                 .bind(store)
                 .bind(sha)
                 .bind(*size as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await.map_err(Error::from)
+    }
+
+    /// Forgets every cached fact about what stores hold (known blobs, placed releases): used
+    /// when the log shows a store is not what this registry saw (switched, recreated or
+    /// restored), so nothing is skipped on the strength of a stale cache.
+    pub async fn forget_store_caches(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["known_blobs", "placed_releases"] {
+            sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
                 .await?;
         }

@@ -1,5 +1,6 @@
-//! Signing release statements and channel pointers. A [`Signer`] holds one key; the local
-//! signer keeps its private half only in the OS keychain (generated on first use, RSA-2048),
+//! Signing log entries, release statements, channel pointers and key sets. A [`Signer`]
+//! holds one key; the local signer keeps its private half only in the OS keychain (created
+//! only by `airlock init` or `airlock keys create`, RSA-2048, never silently on first use),
 //! so it belongs to one desktop — teams share a KMS key instead. [`sign_envelope`] checks
 //! the 4096-byte limit and verifies every signature against the public key before it is
 //! returned, so a wrong key or algorithm fails loudly before anything is written.
@@ -57,6 +58,24 @@ pub async fn sign_envelope(
     ))
 }
 
+/// Like [`sign_envelope`], with one signature by each of `signers` (during a key rotation
+/// the new key and the old one both sign).
+pub async fn sign_envelope_by(
+    signers: &[Arc<dyn Signer>],
+    payload_type: &str,
+    payload: &[u8],
+) -> Result<Envelope> {
+    let (first, rest) = signers
+        .split_first()
+        .ok_or_else(|| Error::Signer("no signer is configured".into()))?;
+    let mut env = sign_envelope(first.as_ref(), payload_type, payload).await?;
+    for s in rest {
+        let extra = sign_envelope(s.as_ref(), payload_type, payload).await?;
+        env.signatures.extend(extra.signatures);
+    }
+    Ok(env)
+}
+
 const SERVICE: &str = "airlock";
 
 /// An RSA key whose private half lives in the OS keychain under `airlock` /
@@ -68,10 +87,26 @@ pub struct LocalSigner {
     public: PublicKey,
 }
 
+/// The keychain account of the local key `name`.
+pub fn local_key_account(name: &str) -> String {
+    format!("local-signing-key:{name}")
+}
+
 impl LocalSigner {
-    /// Loads the named key from the keychain, generating and storing it on first use.
+    /// Loads the named key from the keychain; `None` if this keychain has none.
+    pub fn load(keychain: &dyn Keychain, name: &str) -> Result<Option<Self>> {
+        let account = local_key_account(name);
+        keychain
+            .get(SERVICE, &account)?
+            .map(|der| Self::from_pkcs8(name, &account, der.expose()))
+            .transpose()
+    }
+
+    /// Loads the named key, generating and storing it if the keychain has none. Only
+    /// `airlock init` and `airlock keys create` call this: a missing key anywhere else is an
+    /// error, never a new key that devices would not trust.
     pub fn load_or_create(keychain: &dyn Keychain, name: &str) -> Result<Self> {
-        let account = format!("local-signing-key:{name}");
+        let account = local_key_account(name);
         let pkcs8 = match keychain.get(SERVICE, &account)? {
             Some(der) => der,
             None => {
@@ -89,7 +124,44 @@ impl LocalSigner {
                 })?
             }
         };
-        let pair = RsaKeyPair::from_pkcs8(pkcs8.expose()).map_err(|e| {
+        Self::from_pkcs8(name, &account, pkcs8.expose())
+    }
+
+    /// The private key as PKCS#8 DER, for `airlock keys export` (moving the key to another
+    /// desktop of the same person or team).
+    pub fn export_pkcs8(keychain: &dyn Keychain, name: &str) -> Result<Sensitive<Vec<u8>>> {
+        let account = local_key_account(name);
+        keychain.get(SERVICE, &account)?.ok_or_else(|| {
+            Error::Signer(format!(
+                "this desktop's keychain has no local signing key {name:?} ({SERVICE}/{account})"
+            ))
+        })
+    }
+
+    /// Stores a PKCS#8 key exported elsewhere; refuses to replace a different key.
+    pub fn import_pkcs8(
+        keychain: &dyn Keychain,
+        name: &str,
+        der: &Sensitive<Vec<u8>>,
+    ) -> Result<Self> {
+        let account = local_key_account(name);
+        let signer = Self::from_pkcs8(name, &account, der.expose())?;
+        if let Some(existing) = Self::load(keychain, name)? {
+            if existing.public == signer.public {
+                return Ok(existing);
+            }
+            return Err(Error::Refused(format!(
+                "this keychain already holds a different local key {name:?} ({}); import under \
+                 another name (`--name`)",
+                existing.public.keyid()
+            )));
+        }
+        keychain.set(SERVICE, &account, der)?;
+        Ok(signer)
+    }
+
+    fn from_pkcs8(name: &str, account: &str, pkcs8: &[u8]) -> Result<Self> {
+        let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| {
             Error::Signer(format!(
                 "the keychain entry {SERVICE}/{account} is not a usable key: {e}"
             ))

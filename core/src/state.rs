@@ -19,6 +19,8 @@ pub struct Release {
     pub released_at: Timestamp,
     pub released_seq: u64,
     pub channel: String,
+    /// The URL of the store it was published into (from its `released` entry).
+    pub store: String,
     pub manifest: ObjectRef,
     pub release: ObjectRef,
     pub bundle_hash: String,
@@ -66,6 +68,24 @@ pub struct Rollout {
     pub rollout_id: String,
     pub paused: bool,
     pub started_seq: u64,
+    /// The steps this rollout follows (from its `promoted` entry), in basis points.
+    pub plan: Vec<u32>,
+    /// 0 at the promotion, +1 for each expansion.
+    pub step: u32,
+    /// When and at which seq the current step began (pause and resume keep them).
+    pub step_started_at: Timestamp,
+    pub step_started_seq: u64,
+}
+
+impl Rollout {
+    /// The plan's next step after the current one (100 % when none is left).
+    pub fn next_step(&self) -> u32 {
+        self.plan
+            .iter()
+            .copied()
+            .find(|s| *s > self.basis_points)
+            .unwrap_or(airlock_protocol::bucketing::FULL)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -92,6 +112,11 @@ pub struct Approval {
 pub struct AppState {
     pub app: String,
     pub head: Option<Head>,
+    /// The time of the newest entry; the next one may not be earlier.
+    pub last_at: Option<Timestamp>,
+    /// The seq of an entry written by a newer Airlock, where reading stopped: this state is
+    /// the history before it, and nothing may be written for the app until an upgrade.
+    pub written_by_newer: Option<u64>,
     pub releases: BTreeMap<String, Release>,
     pub channels: BTreeMap<String, Channel>,
     pub approvals: Vec<Approval>,
@@ -105,9 +130,26 @@ impl AppState {
         }
     }
 
-    pub fn fold<'a>(app: &str, entries: impl IntoIterator<Item = &'a StoredEntry>) -> Result<Self> {
+    /// Folds a log, checking every entry against the rules ([`crate::rules::check`]) as it
+    /// goes: an entry that breaks one makes the whole app refuse, as tampered at its seq.
+    /// (Signatures are checked by the reader, before this.)
+    pub fn fold<'a>(
+        app: &str,
+        entries: impl IntoIterator<Item = &'a StoredEntry>,
+        policy: &crate::rules::Policy<'_>,
+    ) -> Result<Self> {
         let mut state = Self::new(app);
         for e in entries {
+            crate::rules::check(&state, &e.entry, policy).map_err(|why| {
+                Error::Integrity(format!(
+                    "log of {app} is tampered at seq {} ({} by {}): it breaks a rule: {why}; \
+                     nothing will be signed for {app} until a person resolves it \
+                     (docs/PROTOCOL.md, \"A tampered log\")",
+                    e.entry.seq,
+                    e.entry.event.kind(),
+                    e.entry.actor
+                ))
+            })?;
             state.apply(e)?;
         }
         Ok(state)
@@ -195,6 +237,7 @@ impl AppState {
             Event::Released {
                 version,
                 channel,
+                store,
                 manifest,
                 release,
                 bundle_hash,
@@ -214,6 +257,7 @@ impl AppState {
                         released_at: e.at,
                         released_seq: e.seq,
                         channel: channel.clone(),
+                        store: store.clone(),
                         manifest: manifest.clone(),
                         release: release.clone(),
                         bundle_hash: bundle_hash.clone(),
@@ -230,6 +274,7 @@ impl AppState {
                 to,
                 basis_points,
                 rollout_id,
+                plan,
                 archived,
                 ..
             } => {
@@ -245,6 +290,10 @@ impl AppState {
                         rollout_id: rollout_id.clone(),
                         paused: false,
                         started_seq: e.seq,
+                        plan: plan.clone(),
+                        step: 0,
+                        step_started_at: e.at,
+                        step_started_seq: e.seq,
                     });
                     place(
                         c,
@@ -275,6 +324,9 @@ impl AppState {
                         ))
                     })?;
                     r.basis_points = *basis_points;
+                    r.step += 1;
+                    r.step_started_at = e.at;
+                    r.step_started_seq = e.seq;
                     place(
                         c,
                         version,
@@ -307,7 +359,7 @@ impl AppState {
                         e,
                     );
                 }
-                return self.advance(head, Vec::new());
+                return self.advance(head, e.at, Vec::new());
             }
             Event::Reverted {
                 channel, version, ..
@@ -388,14 +440,15 @@ impl AppState {
             .into_iter()
             .map(str::to_string)
             .collect();
-        self.advance(head, moved)
+        self.advance(head, e.at, moved)
     }
 
-    fn advance(&mut self, head: Head, moved: Vec<String>) -> Result<()> {
+    fn advance(&mut self, head: Head, at: Timestamp, moved: Vec<String>) -> Result<()> {
         for channel in moved {
             self.channels.entry(channel).or_default().served = Some(head.clone());
         }
         self.head = Some(head);
+        self.last_at = Some(at);
         Ok(())
     }
 

@@ -13,6 +13,8 @@ use crate::keychain::{Keychain, SecretServiceKeychain};
 use crate::registry::Registry;
 use crate::signer::{LocalSigner, Signer};
 use crate::store::{self, ObjectClass, PutOutcome, Store};
+use crate::trust::{self, Pin};
+use airlock_protocol::keyset::SignedKeySet;
 use aws_config::SdkConfig;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -20,12 +22,29 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{OnceCell, broadcast};
 
-/// Who does something, and why.
+/// Who does something and why, and what the caller knows of the command: its idempotency
+/// key and what it expects to find.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attribution {
     pub actor: String,
     pub reason: Option<String>,
+    /// The command's id (the entry's `command`), given by a caller that may retry: a retry
+    /// that finds an entry with this id in the log reports it instead of acting again.
+    pub command: Option<String>,
+    /// Preconditions on the rollout a command acts on; a mismatch is a conflict.
+    pub expect: Expectation,
 }
+
+/// What a caller saw before acting (`--expect-rollout`, `--expect-percent`): an automatic
+/// action must not apply to a rollout that has moved on since.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Expectation {
+    pub rollout_id: Option<String>,
+    /// In basis points.
+    pub basis_points: Option<u32>,
+}
+
+impl Eq for Expectation {}
 
 impl Attribution {
     pub fn new(actor: &str, reason: Option<&str>) -> Result<Self> {
@@ -40,7 +59,30 @@ impl Attribution {
         Ok(Self {
             actor: actor.to_string(),
             reason: reason.map(str::to_string),
+            command: None,
+            expect: Expectation::default(),
         })
+    }
+
+    /// With an idempotency key: 1–64 of `[A-Za-z0-9._-]`.
+    pub fn with_command(mut self, id: &str) -> Result<Self> {
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(Error::InvalidInput(format!(
+                "--command-id {id:?} must be 1–64 letters, digits, '.', '_' or '-'"
+            )));
+        }
+        self.command = Some(id.to_string());
+        Ok(self)
+    }
+
+    pub fn expecting(mut self, expect: Expectation) -> Self {
+        self.expect = expect;
+        self
     }
 }
 
@@ -51,6 +93,14 @@ pub struct Change {
     pub app: String,
     pub seq: u64,
     pub kind: String,
+}
+
+/// What `init` did: the settings it saved and the key set it started or joined.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Initialized {
+    pub config: Config,
+    pub keys: crate::ops::keys::KeySetReport,
 }
 
 /// Services to use instead of the real ones (tests, or the desktop shell's own).
@@ -83,7 +133,10 @@ pub struct Workspace {
     pub(crate) registry: Registry,
     pub(crate) clock: Arc<dyn Clock>,
     keychain: Option<Arc<dyn Keychain>>,
-    signer: OnceCell<Arc<dyn Signer>>,
+    /// The configured signer and co-signer, loaded once (not yet checked against the set).
+    pub(crate) signers: OnceCell<Vec<Arc<dyn Signer>>>,
+    /// The trusted key set, read from the store and checked against the pin once.
+    pub(crate) key_set: std::sync::Mutex<Option<Arc<SignedKeySet>>>,
     changes: broadcast::Sender<Change>,
 }
 
@@ -91,7 +144,7 @@ impl Workspace {
     /// Writes `airlock.toml` in `dir` after checking that the store works and honours
     /// create-only writes. Refuses to overwrite an existing configuration.
     /// `config` is usually [`Config::new`] with options set.
-    pub async fn init(dir: &Path, config: Config, services: Services) -> Result<Config> {
+    pub async fn init(dir: &Path, config: Config, services: Services) -> Result<Initialized> {
         let path = dir.join(config::FILE_NAME);
         if path.exists() {
             return Err(Error::InvalidInput(format!(
@@ -104,8 +157,30 @@ impl Workspace {
         let aws = load_aws(&config, services.keychain.clone()).await?;
         let (home, channels) = open_stores(&config, aws.as_ref(), services.store, services.stores)?;
         check_all(&distinct(&home, &channels)).await?;
-        config.save(dir)?;
-        Ok(config)
+        let actor = config
+            .actor
+            .clone()
+            .unwrap_or_else(|| "airlock init".into());
+        let registry = match services.registry {
+            Some(r) => r,
+            None => Registry::in_memory().await?,
+        };
+        let mut ws = Self::assemble(
+            dir,
+            config,
+            aws,
+            home,
+            channels,
+            registry,
+            services.clock,
+            services.keychain,
+        );
+        let keys = ws.adopt_key_set(&actor, true).await?;
+        ws.config.save(dir)?;
+        Ok(Initialized {
+            config: ws.config,
+            keys,
+        })
     }
 
     /// Checks every store of this workspace (the console's connection test); returns their
@@ -122,6 +197,9 @@ impl Workspace {
     pub async fn with_config(dir: &Path, config: Config, services: Services) -> Result<Self> {
         config.validate()?;
         SignerSpec::parse(&config.signer)?;
+        if let Some(co) = &config.co_signer {
+            SignerSpec::parse(co)?;
+        }
         let aws = load_aws(&config, services.keychain.clone()).await?;
         let (store, channel_stores) =
             open_stores(&config, aws.as_ref(), services.store, services.stores)?;
@@ -129,18 +207,42 @@ impl Workspace {
             Some(r) => r,
             None => Registry::open(&dir.join(config::DATABASE_NAME)).await?,
         };
-        Ok(Self {
+        Ok(Self::assemble(
+            dir,
+            config,
+            aws,
+            store,
+            channel_stores,
+            registry,
+            services.clock,
+            services.keychain,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        dir: &Path,
+        config: Config,
+        aws: Option<SdkConfig>,
+        store: Arc<dyn Store>,
+        channel_stores: ChannelStores,
+        registry: Registry,
+        clock: Option<Arc<dyn Clock>>,
+        keychain: Option<Arc<dyn Keychain>>,
+    ) -> Self {
+        Self {
             dir: dir.to_path_buf(),
             config,
             store,
             channel_stores,
             aws,
             registry,
-            clock: services.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            keychain: services.keychain,
-            signer: OnceCell::new(),
+            clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            keychain,
+            signers: OnceCell::new(),
+            key_set: std::sync::Mutex::new(None),
             changes: broadcast::channel(256).0,
-        })
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -188,34 +290,124 @@ impl Workspace {
         let _ = self.changes.send(change);
     }
 
-    /// The workspace's signer, loading (or on first use creating) the key in the keychain.
+    /// The primary signer, checked to be one of the trusted keys.
     pub async fn signer(&self) -> Result<Arc<dyn Signer>> {
-        let signer = self
-            .signer
+        Ok(self.signers().await?.remove(0))
+    }
+
+    /// Every key that signs for this workspace now: the signer, then (during a rotation) the
+    /// co-signer while it is still trusted. A signer outside the trusted set is refused before
+    /// anything is written.
+    pub async fn signers(&self) -> Result<Vec<Arc<dyn Signer>>> {
+        let loaded = self.loaded_signers().await?;
+        let set = self.key_set().await?;
+        let mut out = Vec::new();
+        for (i, s) in loaded.iter().enumerate() {
+            if set.set.active().any(|k| k.keyid == s.public_key().keyid()) {
+                out.push(s.clone());
+            } else if i == 0 {
+                return Err(Error::Signer(format!(
+                    "{} is not one of this workspace's trusted keys ({}); devices would refuse \
+                     what it signs, so nothing was written. Sign with a trusted key: set \
+                     `signer` in airlock.toml to the team's KMS key, or on the desktop that \
+                     holds the local key run `airlock keys export` and here `airlock keys \
+                     import`; or have a key holder run `airlock keys rotate --to ...`",
+                    s.describe(),
+                    describe_keys(&set)
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The configured signers as loaded, before any trust check.
+    pub(crate) async fn loaded_signers(&self) -> Result<Vec<Arc<dyn Signer>>> {
+        let signers = self
+            .signers
             .get_or_try_init(|| async {
-                let name = match SignerSpec::parse(&self.config.signer)? {
-                    SignerSpec::Local(name) => name,
-                    SignerSpec::Kms(key) => {
-                        let aws = self.aws.as_ref().expect("loaded for a KMS signer");
-                        let signer = KmsSigner::connect(aws, &key).await?;
-                        return Ok(Arc::new(signer) as Arc<dyn Signer>);
-                    }
-                };
-                let keychain = self.keychain.clone();
-                let signer = tokio::task::spawn_blocking(move || {
-                    let keychain: Arc<dyn Keychain> = match keychain {
-                        Some(k) => k,
-                        None => Arc::new(SecretServiceKeychain::connect()?),
-                    };
-                    LocalSigner::load_or_create(keychain.as_ref(), &name)
-                })
-                .await
-                .map_err(|e| Error::Signer(format!("signer set-up failed: {e}")))??;
-                Ok::<_, Error>(Arc::new(signer) as Arc<dyn Signer>)
+                let mut out = vec![self.open_signer(&self.config.signer, false).await?];
+                if let Some(co) = &self.config.co_signer {
+                    out.push(self.open_signer(co, false).await?);
+                }
+                Ok::<_, Error>(out)
             })
             .await?;
-        Ok(signer.clone())
+        Ok(signers.clone())
     }
+
+    /// Opens the signer `spec`. A local key is created only when `create` is set (`init`,
+    /// `keys create`); otherwise a keychain without it is an error that says what to do.
+    pub(crate) async fn open_signer(&self, spec: &str, create: bool) -> Result<Arc<dyn Signer>> {
+        let name = match SignerSpec::parse(spec)? {
+            SignerSpec::Local(name) => name,
+            SignerSpec::Kms(key) => {
+                let aws = self.aws.as_ref().expect("loaded for a KMS signer");
+                let signer = KmsSigner::connect(aws, &key).await?;
+                return Ok(Arc::new(signer) as Arc<dyn Signer>);
+            }
+        };
+        let keychain = self.keychain()?;
+        let signer = tokio::task::spawn_blocking(move || {
+            if create {
+                return LocalSigner::load_or_create(keychain.as_ref(), &name);
+            }
+            LocalSigner::load(keychain.as_ref(), &name)?.ok_or_else(|| {
+                Error::Signer(format!(
+                    "this desktop's keychain has no local signing key {name:?}, and Airlock \
+                     never makes one silently (devices would not trust it). Use the team's KMS \
+                     key (`signer = \"kms:...\"` in airlock.toml), or on the desktop that holds \
+                     the key run `airlock keys export` and here `airlock keys import`; nothing \
+                     was written"
+                ))
+            })
+        })
+        .await
+        .map_err(|e| Error::Signer(format!("signer set-up failed: {e}")))??;
+        Ok(Arc::new(signer) as Arc<dyn Signer>)
+    }
+
+    /// The keychain in use (the OS one unless a test gave one).
+    pub(crate) fn keychain(&self) -> Result<Arc<dyn Keychain>> {
+        match &self.keychain {
+            Some(k) => Ok(k.clone()),
+            None => Ok(Arc::new(SecretServiceKeychain::connect()?)),
+        }
+    }
+
+    /// The trusted key set (read and checked once, then cached).
+    pub async fn key_set(&self) -> Result<Arc<SignedKeySet>> {
+        let cached = self.key_set.lock().expect("not poisoned").clone();
+        match cached {
+            Some(k) => Ok(k),
+            None => self.refresh_key_set().await,
+        }
+    }
+
+    /// Reads the key set from the store again and checks it against the pin.
+    pub async fn refresh_key_set(&self) -> Result<Arc<SignedKeySet>> {
+        let pin = self.config.key_pin.as_deref().ok_or_else(|| {
+            Error::Config(
+                "this workspace has pinned no trusted key set (airlock.toml has no `key-pin`); \
+                 run `airlock keys join` to pin the store's key set (or start one with this \
+                 desktop's signer)"
+                    .into(),
+            )
+        })?;
+        let pin = Pin::parse(pin)?;
+        let versions = trust::read_versions(self.store.as_ref()).await?;
+        let set = Arc::new(trust::newest_from_pin(&versions, &pin)?);
+        *self.key_set.lock().expect("not poisoned") = Some(set.clone());
+        Ok(set)
+    }
+}
+
+/// The active keys of a set, for messages: `keyid (source)`.
+pub(crate) fn describe_keys(set: &SignedKeySet) -> String {
+    set.set
+        .active()
+        .map(|k| format!("{} ({})", k.keyid, k.source))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A signer setting: `local`, `local:<name>` or `kms:<key id, ARN or alias>`.
@@ -264,6 +456,12 @@ async fn load_aws(
     }
     let uses_aws = specs.iter().any(store::needs_aws)
         || matches!(SignerSpec::parse(&config.signer)?, SignerSpec::Kms(_))
+        || config
+            .co_signer
+            .as_deref()
+            .map(SignerSpec::parse)
+            .transpose()?
+            .is_some_and(|s| matches!(s, SignerSpec::Kms(_)))
         || config.channels.values().any(|c| c.cdn.is_some());
     if !uses_aws {
         return Ok(None);

@@ -114,10 +114,11 @@ async fn fleet(ws: &Workspace, channel: &str, ids: &[String]) -> BTreeMap<String
     .unwrap()
 }
 
-/// The independent verifier (Python, boto3 + cryptography) on `bucket`; its verdicts.
+/// The independent verifier (Python, boto3 + cryptography) on `bucket`, with the log and
+/// the key set in `home`; its verdicts.
 fn python_check(
     endpoint: &str,
-    bucket: &str,
+    (home, bucket): (&str, &str),
     channel: &str,
     kms_key: &str,
     ids: &[String],
@@ -130,6 +131,10 @@ fn python_check(
             "--bucket",
             bucket,
             "--prefix",
+            "ota",
+            "--home-bucket",
+            home,
+            "--home-prefix",
             "ota",
         ])
         .args([APP, channel, "--kms-key-id", kms_key])
@@ -147,6 +152,10 @@ fn python_check(
         out.status.success() && v["ok"] == true,
         "the independent check failed: {v}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        v["logEntries"].as_u64() > Some(0) && v["keySetVersion"] == 1,
+        "the signed log and the key set verify independently: {v}"
     );
     v["devices"]
         .as_object()
@@ -386,7 +395,13 @@ async fn staged_rollout_across_buckets_with_kms_and_cloudfront() {
     let everyone = fleet(&ws, "Production", &sample).await;
     assert!(everyone.values().all(|v| v.as_deref() == Some("1.0.0")));
     assert_eq!(
-        python_check(&moto.endpoint, &prod, "Production", &key, &sample),
+        python_check(
+            &moto.endpoint,
+            (&staging, &prod),
+            "Production",
+            &key,
+            &sample
+        ),
         everyone
     );
 
@@ -407,7 +422,7 @@ async fn staged_rollout_across_buckets_with_kms_and_cloudfront() {
         share(&at5, "1.1.0")
     );
     assert_eq!(
-        python_check(&moto.endpoint, &prod, "Production", &key, &ids),
+        python_check(&moto.endpoint, (&staging, &prod), "Production", &key, &ids),
         at5
     );
 
@@ -421,7 +436,7 @@ async fn staged_rollout_across_buckets_with_kms_and_cloudfront() {
         "devices in at 5 % stay in at 20 %"
     );
     assert_eq!(
-        python_check(&moto.endpoint, &prod, "Production", &key, &ids),
+        python_check(&moto.endpoint, (&staging, &prod), "Production", &key, &ids),
         at20
     );
 
@@ -429,7 +444,13 @@ async fn staged_rollout_across_buckets_with_kms_and_cloudfront() {
     let reverted = fleet(&ws, "Production", &sample).await;
     assert!(reverted.values().all(|v| v.as_deref() == Some("1.0.0")));
     assert_eq!(
-        python_check(&moto.endpoint, &prod, "Production", &key, &sample),
+        python_check(
+            &moto.endpoint,
+            (&staging, &prod),
+            "Production",
+            &key,
+            &sample
+        ),
         reverted
     );
 
@@ -440,7 +461,13 @@ async fn staged_rollout_across_buckets_with_kms_and_cloudfront() {
     let all_new = fleet(&ws, "Production", &sample).await;
     assert!(all_new.values().all(|v| v.as_deref() == Some("1.1.0")));
     assert_eq!(
-        python_check(&moto.endpoint, &prod, "Production", &key, &sample),
+        python_check(
+            &moto.endpoint,
+            (&staging, &prod),
+            "Production",
+            &key,
+            &sample
+        ),
         all_new
     );
 
@@ -455,7 +482,7 @@ async fn staged_rollout_across_buckets_with_kms_and_cloudfront() {
         "{back:?}"
     );
     assert_eq!(
-        python_check(&moto.endpoint, &prod, "Production", &key, &ids),
+        python_check(&moto.endpoint, (&staging, &prod), "Production", &key, &ids),
         back
     );
 
@@ -531,6 +558,14 @@ async fn publish_through(args: &[&str]) -> Run {
     let work = tempfile::tempdir().unwrap();
     let b = work.path().join("b");
     bundle(&b, 60, 60, "1.0.0");
+    // The key set is started directly on moto, as `airlock init` did long before; only the
+    // publish goes through the faults.
+    let starter = tempfile::tempdir().unwrap();
+    moto::console(
+        starter.path(),
+        moto::s3_config(&moto.endpoint, &bucket, None, &format!("kms:{key}")),
+    )
+    .await;
     let proxy = Proxy::start(args);
     let config = moto::s3_config(&proxy.endpoint, &bucket, None, &format!("kms:{key}"));
     let ws = moto::console(work.path(), config).await;
@@ -608,7 +643,10 @@ async fn a_store_that_keeps_failing_leaves_nothing_half_published() {
         "{text}"
     );
     let left = run.moto.objects(&run.bucket).await;
-    assert!(left.is_empty(), "nothing may be written: {left:?}");
+    assert!(
+        left.iter().all(|(k, _)| k.starts_with("ota/keys/")),
+        "nothing but the key set started before may be there: {left:?}"
+    );
 }
 
 #[tokio::test]
@@ -666,8 +704,16 @@ async fn kms_signatures_verify_with_openssl_and_bad_keys_are_refused() {
     moto.kms.disable_key().key_id(id).send().await.unwrap();
     refused(&moto, &disabled, "disabled").await;
 
-    // Publishing with a disabled key writes nothing.
+    // Publishing with a disabled key writes nothing. (The bucket's key set was started with
+    // a working key; the desktop with the disabled one joins it.)
     let bucket = moto.bucket("disabled").await;
+    let good = moto.rsa_key().await;
+    let starter = tempfile::tempdir().unwrap();
+    moto::console(
+        starter.path(),
+        moto::s3_config(&moto.endpoint, &bucket, None, &format!("kms:{good}")),
+    )
+    .await;
     let config = moto::s3_config(&moto.endpoint, &bucket, None, &format!("kms:{disabled}"));
     let ws = moto::console(dir.path(), config).await;
     let b = dir.path().join("b");
@@ -677,7 +723,11 @@ async fn kms_signatures_verify_with_openssl_and_bad_keys_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Signer, "{e}");
-    assert!(moto.objects(&bucket).await.is_empty(), "nothing published");
+    let left = moto.objects(&bucket).await;
+    assert!(
+        left.iter().all(|(k, _)| k.starts_with("ota/keys/")),
+        "nothing published: {left:?}"
+    );
 }
 
 /// Holds every log append until both consoles have reached theirs, while armed, so two
@@ -759,7 +809,7 @@ async fn two_consoles_promoting_at_once_on_s3_one_wins() {
             let registry = airlock_core::registry::Registry::open(&dir.join("airlock.db"))
                 .await
                 .unwrap();
-            Workspace::with_config(
+            let mut ws = Workspace::with_config(
                 &dir,
                 config,
                 airlock_core::Services {
@@ -769,7 +819,9 @@ async fn two_consoles_promoting_at_once_on_s3_one_wins() {
                 },
             )
             .await
-            .unwrap()
+            .unwrap();
+            ws.adopt_key_set("test", false).await.unwrap();
+            ws
         }
     };
     let (w1, w2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -863,10 +915,13 @@ async fn a_publish_cut_off_at_any_write_is_safe_and_completes_when_rerun() {
         let s3 = airlock_core::store::open(&home, Some(&moto.sdk)).unwrap();
         let faulty = Arc::new(FaultyStore::new(s3, cut));
         let dir = tempfile::tempdir().unwrap();
+        // The key set is started directly, so the cut counts only the publish's writes.
+        let starter = tempfile::tempdir().unwrap();
+        moto::console(starter.path(), config.clone()).await;
         let registry = airlock_core::registry::Registry::open(&dir.path().join("airlock.db"))
             .await
             .unwrap();
-        let ws = Workspace::with_config(
+        let mut ws = Workspace::with_config(
             dir.path(),
             config.clone(),
             airlock_core::Services {
@@ -877,6 +932,7 @@ async fn a_publish_cut_off_at_any_write_is_safe_and_completes_when_rerun() {
         )
         .await
         .unwrap();
+        ws.adopt_key_set("test", false).await.unwrap();
         let req = request(&b, "1.0.0");
         let e = ws.release(&alice(), &req, &Silent).await.unwrap_err();
         assert_eq!(faulty.writes_done(), cut, "cut {cut}: {e}");

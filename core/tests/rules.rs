@@ -542,7 +542,11 @@ async fn a_pointer_lagging_its_log_is_repaired_by_the_next_command_and_by_sync()
     let (kind, err) = kind_of("a promotion whose pointer write fails", {
         faulty.promote(&by("ana"), &promotion("1.1.0", None)).await
     });
-    assert_eq!(kind, ErrorKind::Store, "{err}");
+    assert_eq!(
+        kind,
+        ErrorKind::Committed,
+        "after the append the command has happened, and says so: {err}"
+    );
     let state = state_in_store(store.as_ref(), APP).await;
     assert!(
         state.channel(PRODUCTION).rollout.is_some(),
@@ -597,7 +601,7 @@ async fn a_pointer_lagging_its_log_is_repaired_by_the_next_command_and_by_sync()
         .await;
     assert_eq!(
         kind_of("an expansion whose pointer fails", expand).0,
-        ErrorKind::Store
+        ErrorKind::Committed
     );
     let lagging = stored_pointer(store.as_ref(), APP, PRODUCTION)
         .await

@@ -10,12 +10,17 @@ with boto3 (path-style addressing, region us-east-1) and `cryptography`, and ver
   - the pointer's app and channel, and the fields of every signed payload and manifest;
   - each statement's pinned SHA-256 and size, the manifest's, every blob's;
   - bundleHash, recomputed from the blobs' hashes and paths as docs/PROTOCOL.md defines;
-  - device bucketing for the given install ids (exact integer arithmetic).
+  - device bucketing for the given install ids (exact integer arithmetic);
+  - with --home-bucket (the store holding the event log): every log entry a DSSE envelope of
+    the log payload type signed by the key, formatVersion 2, seqs 1, 2, 3… with each `prev`
+    the SHA-256 of the previous object, the pointer's seq and logHead naming one of them; and
+    the trusted-key document: version 1 signed by its own key, each later version naming the
+    previous one's hash and signed by a key active in it, the key active in the newest.
 Prints one JSON object (the same fields as verify_store.py) and exits 0 when everything
 holds, 1 otherwise (the reason is in "error").
 
-usage: verify_s3.py --endpoint URL --bucket B [--prefix P] APP CHANNEL
-                    (--public-key PEMFILE | --kms-key-id ID) [INSTALL_ID ...]
+usage: verify_s3.py --endpoint URL --bucket B [--prefix P] [--home-bucket H [--home-prefix P]]
+                    APP CHANNEL (--public-key PEMFILE | --kms-key-id ID) [INSTALL_ID ...]
 AWS credentials come from the environment (tests/harness/with-moto.sh sets test ones).
 """
 import argparse
@@ -34,6 +39,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 POINTER_TYPE = "application/vnd.airlock.pointer+json"
 RELEASE_TYPE = "application/vnd.airlock.release+json"
+LOG_TYPE = "application/vnd.airlock.log-entry+json"
+KEYS_TYPE = "application/vnd.airlock.keys+json"
 POINTER_FIELDS = ["app", "channel", "seq", "logHead", "issuedAt", "expiresAt", "current", "rollout"]
 STATEMENT_FIELDS = ["app", "version", "createdAt", "minNativeVersion", "manifest", "bundleHash", "description"]
 MANIFEST_FIELDS = ["app", "version", "files", "bundleHash"]
@@ -150,6 +157,19 @@ class Store:
     def get(self, key: str) -> bytes:
         return self._get(key).read()
 
+    def keys_under(self, folder: str):
+        """Every key under `folder` (relative to the prefix), sorted."""
+        out, token = [], None
+        while True:
+            kw = {"Bucket": self.bucket, "Prefix": self.prefix + folder}
+            if token:
+                kw["ContinuationToken"] = token
+            page = self.s3.list_objects_v2(**kw)
+            out += [o["Key"][len(self.prefix):] for o in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return sorted(out)
+            token = page["NextContinuationToken"]
+
     def hash_of(self, key: str):
         """SHA-256 (hex) and length of an object, streamed."""
         h, n = hashlib.sha256(), 0
@@ -189,6 +209,52 @@ def open_envelope(raw: bytes, payload_type: str, key: TrustedKey, what: str):
         ok = ok or key.verifies(message, sig)
     check(ok, f"{what}: no signature by {key.keyid} verifies")
     return strict_json(payload, f"{what} payload")
+
+
+def check_log(home: Store, app: str, pointer, key: TrustedKey) -> int:
+    folder = f"apps/{app}/log/"
+    names = [k for k in home.keys_under(folder)
+             if len(k) == len(folder) + 25 and k.endswith(".json") and k[len(folder):-5].isdigit()]
+    prev, heads = None, {}
+    for i, name in enumerate(names, start=1):
+        raw = home.get(name)
+        entry = open_envelope(raw, LOG_TYPE, key, name)
+        check(int(name[len(folder):-5]) == i and entry["seq"] == i, f"{name}: expected seq {i}")
+        check(entry["formatVersion"] == 2, f"{name}: formatVersion {entry['formatVersion']}")
+        check(entry["app"] == app and entry.get("prev") == prev, f"{name}: does not extend the chain")
+        prev = sha256_hex(raw)
+        heads[i] = prev
+    check(heads.get(pointer["seq"]) == pointer["logHead"], "the pointer's logHead is not its log entry")
+    return len(names)
+
+
+def check_keys(home: Store, key: TrustedKey) -> int:
+    names = home.keys_under("keys/")
+    check(bool(names), "the home store has no trusted-key document")
+    active, prev_hash = [], None
+    for i, name in enumerate(names, start=1):
+        raw = home.get(name)
+        env = strict_json(raw, name)
+        check(env.get("payloadType") == KEYS_TYPE, f"{name}: payload type")
+        payload = base64.b64decode(env["payload"], validate=True)
+        doc = strict_json(payload, f"{name} payload")
+        check(doc["version"] == i and doc.get("previous") == prev_hash, f"{name}: does not chain")
+        listed = {}
+        for k in doc["keys"]:
+            der = serialization.load_pem_public_key(k["publicKey"].encode()).public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            listed[k["keyid"]] = TrustedKey(der, name)
+            check(listed[k["keyid"]].keyid == k["keyid"], f"{name}: key id of {k['keyid']} is wrong")
+        # Version 1 vouches for itself; every later one is signed by a key of the one before.
+        signers = active if i > 1 else [listed[k["keyid"]] for k in doc["keys"] if not k.get("retiredAt")]
+        message = pae(KEYS_TYPE, payload)
+        ok = any(s["keyid"] == t.keyid and t.verifies(message, base64.b64decode(s["sig"], validate=True))
+                 for s in env["signatures"] for t in signers)
+        check(ok, f"{name}: not signed by a trusted key")
+        active = [listed[k["keyid"]] for k in doc["keys"] if not k.get("retiredAt")]
+        prev_hash = sha256_hex(raw)
+    check(any(t.keyid == key.keyid for t in active), f"{key.keyid} is not an active trusted key")
+    return len(names)
 
 
 def bundle_hash(files) -> str:
@@ -262,6 +328,10 @@ def verify(args) -> dict:
     for slot in ("current", "rollout"):
         if pointer[slot]:
             result["releases"].append(check_release(store, args.app, pointer[slot], key, slot))
+    if args.home_bucket:
+        home = Store(args.endpoint, args.home_bucket, args.home_prefix)
+        result["logEntries"] = check_log(home, args.app, pointer, key)
+        result["keySetVersion"] = check_keys(home, key)
     for iid in args.install_ids:
         if rollout and in_rollout(rollout["rolloutId"], iid, rollout["basisPoints"]):
             result["devices"][iid] = rollout["version"]
@@ -275,6 +345,8 @@ def main() -> int:
     ap.add_argument("--endpoint", required=True, help="S3/KMS endpoint URL, e.g. $AIRLOCK_TEST_MOTO_ENDPOINT")
     ap.add_argument("--bucket", required=True)
     ap.add_argument("--prefix", default="", help="key prefix of the store (a '/' is added if missing)")
+    ap.add_argument("--home-bucket", help="the bucket of the workspace's home store (log, keys)")
+    ap.add_argument("--home-prefix", default="", help="its key prefix")
     trust = ap.add_mutually_exclusive_group(required=True)
     trust.add_argument("--public-key", metavar="PEMFILE", help="trusted SubjectPublicKeyInfo PEM")
     trust.add_argument("--kms-key-id", metavar="ID", help="KMS key id, ARN or alias; GetPublicKey at --endpoint")

@@ -9,7 +9,13 @@ standard library, `openssl` and `sha256sum`:
   - the statement's pinned hash, the manifest's hash, every blob's hash and size;
   - bundleHash, recomputed with the documented `sha256sum` pipeline over the files laid out
     in a folder;
-  - device bucketing for the given install ids (exact integer arithmetic).
+  - device bucketing for the given install ids (exact integer arithmetic);
+  - the app's event log: every entry a DSSE envelope of the log payload type signed by the
+    key, formatVersion 2, seqs 1, 2, 3… with each `prev` the SHA-256 of the previous file,
+    and the pointer's seq and logHead naming one of its entries;
+  - the trusted-key document: version 1 signed by its own key, every later version naming
+    the previous one's hash and signed by a key active in it, and the given key active in
+    the newest.
 Prints one JSON object and exits 0 when everything holds, 1 otherwise.
 
 usage: verify_store.py STORE_DIR APP CHANNEL PUBKEY.pem [INSTALL_ID ...]
@@ -101,6 +107,53 @@ def check_release(store, app, version, pin, pem, keyid, work):
     return {"version": version, "bundleHash": recomputed, "files": len(manifest["files"])}
 
 
+def check_log(store, app, pointer, pem, keyid, work):
+    folder = os.path.join(store, "apps", app, "log")
+    names = sorted(n for n in os.listdir(folder) if len(n) == 25 and n.endswith(".json") and n[:20].isdigit())
+    prev, heads = None, {}
+    for i, name in enumerate(names, start=1):
+        path = os.path.join(folder, name)
+        raw, entry = open_envelope(path, "application/vnd.airlock.log-entry+json", pem, keyid, work)
+        assert int(name[:20]) == i and entry["seq"] == i, f"{name}: expected seq {i}"
+        assert entry["formatVersion"] == 2, f"{name}: formatVersion {entry['formatVersion']}"
+        assert entry["app"] == app, f"{name}: names app {entry['app']}"
+        assert entry.get("prev") == prev, f"{name}: prev {entry.get('prev')} is not {prev}"
+        prev = sha256_hex(raw)
+        heads[i] = prev
+    assert heads.get(pointer["seq"]) == pointer["logHead"], "the pointer's logHead is not its log entry"
+    return len(names)
+
+
+def check_keys(store, keyid, work):
+    folder = os.path.join(store, "keys")
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+    assert names, "the store has no trusted-key document"
+    active, prev_hash = [], None
+    for i, name in enumerate(names, start=1):
+        raw = open(os.path.join(folder, name), "rb").read()
+        env = json.loads(raw)
+        assert env["payloadType"] == "application/vnd.airlock.keys+json", f"keys/{name}: payload type"
+        payload = base64.b64decode(env["payload"], validate=True)
+        doc = json.loads(payload)
+        assert doc["version"] == i and doc.get("previous") == prev_hash, f"keys/{name}: does not chain"
+        # Version 1 vouches for itself; every later one must be signed by a key of the one before.
+        signers = active if i > 1 else [k for k in doc["keys"] if not k.get("retiredAt")]
+        ok = False
+        for k in signers:
+            pem_path = os.path.join(work, "k.pem")
+            with open(pem_path, "w") as f:
+                f.write(k["publicKey"])
+            assert keyid_of(pem_path) == k["keyid"], f"keys/{name}: keyid of {k['keyid']} is wrong"
+            ok = ok or any(s["keyid"] == k["keyid"] and openssl_verify(
+                pem_path, pae(env["payloadType"], payload), base64.b64decode(s["sig"]), work)
+                for s in env["signatures"])
+        assert ok, f"keys/{name}: not signed by a trusted key"
+        active = [k for k in doc["keys"] if not k.get("retiredAt")]
+        prev_hash = sha256_hex(raw)
+    assert any(k["keyid"] == keyid for k in active), f"{keyid} is not an active trusted key"
+    return len(names)
+
+
 def main() -> int:
     store, app, channel, pem, *install_ids = sys.argv[1:]
     with tempfile.TemporaryDirectory() as work:
@@ -114,6 +167,8 @@ def main() -> int:
                 if pointer[slot]:
                     result["releases"].append(check_release(store, app, pointer[slot]["version"],
                                                              pointer[slot]["release"], pem, keyid, work))
+            result["logEntries"] = check_log(store, app, pointer, pem, keyid, work)
+            result["keySetVersion"] = check_keys(store, keyid, work)
             for iid in install_ids:
                 r = pointer["rollout"]
                 if r and in_rollout(r["rolloutId"], iid, r["basisPoints"]):

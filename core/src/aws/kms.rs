@@ -151,9 +151,20 @@ impl Signer for KmsSigner {
                     explain(&e, "kms:Sign").1
                 ))
             })?;
-        out.signature
+        let sig = out
+            .signature
             .map(Blob::into_inner)
-            .ok_or_else(|| Error::Signer(format!("KMS key {} returned no signature", self.name)))
+            .ok_or_else(|| Error::Signer(format!("KMS key {} returned no signature", self.name)))?;
+        if self.public.algorithm() == airlock_protocol::keys::KeyAlgorithm::EcdsaP256Sha256 {
+            // KMS returns either of an ECDSA signature's two valid forms; write one.
+            return airlock_protocol::ecdsa::to_low_s(&sig).map_err(|e| {
+                Error::Signer(format!(
+                    "KMS key {} returned a bad signature: {e}",
+                    self.name
+                ))
+            });
+        }
+        Ok(sig)
     }
 
     fn describe(&self) -> String {

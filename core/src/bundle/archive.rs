@@ -74,10 +74,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Collector) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A relative path as `/`-separated bytes (the raw OS bytes, which may not be UTF-8).
+/// A relative path as `/`-separated bytes: the OS's own encoding of each name (the raw
+/// bytes on Unix, WTF-8 on Windows), which is UTF-8 exactly when the name is valid Unicode.
 fn rel_name(rel: &Path) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    let parts: Vec<&[u8]> = rel.iter().map(|c| c.as_bytes()).collect();
+    let parts: Vec<&[u8]> = rel.iter().map(|c| c.as_encoded_bytes()).collect();
     parts.join(&b'/')
 }
 

@@ -74,6 +74,10 @@ pub enum Violation {
         path: String,
         other: String,
     },
+    /// A path that is a file and also the folder of another file (possible in a zip or tar).
+    FileAndDirectory {
+        path: String,
+    },
     InvalidVersion {
         version: String,
         why: String,
@@ -120,6 +124,10 @@ impl fmt::Display for Violation {
                     "{path:?} and {other:?} are the same path after Unicode normalisation"
                 )
             }
+            Self::FileAndDirectory { path } => write!(
+                f,
+                "{path}: is both a file and the folder of other files; devices cannot unpack it"
+            ),
             Self::CaseCollision { path, other } => write!(
                 f,
                 "{path:?} and {other:?} differ only in case; they collide on case-insensitive \
@@ -142,6 +150,9 @@ impl fmt::Display for Violation {
 pub fn path_problem(path: &str) -> Option<&'static str> {
     if path.is_empty() {
         return Some("empty name");
+    }
+    if path.len() > airlock_protocol::manifest::MAX_PATH_LEN {
+        return Some("longer than 1,024 bytes, the device limit");
     }
     if path.starts_with('/') {
         return Some("absolute path");
@@ -214,7 +225,14 @@ pub fn check_files(files: &[(String, u64)], limits: &Limits) -> Vec<Violation> {
     }
     let mut normalised: HashMap<String, &str> = HashMap::new();
     let mut folded: HashMap<String, &str> = HashMap::new();
+    let folders: std::collections::HashSet<&str> = files
+        .iter()
+        .flat_map(|(path, _)| path.match_indices('/').map(move |(i, _)| &path[..i]))
+        .collect();
     for (path, size) in files {
+        if folders.contains(path.as_str()) {
+            out.push(Violation::FileAndDirectory { path: path.clone() });
+        }
         if let Some(why) = path_problem(path) {
             out.push(Violation::UnsafePath {
                 path: path.clone(),
@@ -305,6 +323,20 @@ mod tests {
         assert!(matches!(v[..], [Violation::Duplicate { .. }]), "{v:?}");
         let v = check_files(&files(&["Readme.md", "README.md"]), &Limits::default());
         assert!(matches!(v[..], [Violation::CaseCollision { .. }]), "{v:?}");
+        let v = check_files(
+            &[("a".into(), 1), ("a/b".into(), 1), ("c".repeat(1025), 1)],
+            &Limits::default(),
+        );
+        assert!(
+            matches!(
+                v[..],
+                [
+                    Violation::FileAndDirectory { .. },
+                    Violation::UnsafePath { .. }
+                ]
+            ),
+            "a file that is also a folder, and a path over the device limit, fail the gates: {v:?}"
+        );
     }
 
     #[test]

@@ -1,15 +1,38 @@
 //! One log entry and the events it can record. The JSON form is documented in
 //! docs/PROTOCOL.md ("The event log"); field names are camelCase and `kind` says which event.
-//! An entry's identity is the SHA-256 of its exact bytes, which the next entry's `prev` pins.
+//! An entry is stored as a DSSE envelope ([`LOG_PAYLOAD_TYPE`]) signed with the workspace's
+//! release key, so only a holder of a trusted key can change what the log says. An entry's
+//! identity is the SHA-256 of its exact stored bytes, which the next entry's `prev` pins.
 
 use crate::error::{Error, Result};
 use airlock_protocol::digest::{ObjectRef, sha256_hex};
+use airlock_protocol::dsse::{Envelope, LOG_PAYLOAD_TYPE};
 use airlock_protocol::time::Timestamp;
 use serde::{Deserialize, Serialize};
+
+/// The entry format this build writes and reads. A later format is refused with advice to
+/// upgrade, never misread.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The event kinds this build knows; an entry of any other kind was written by a newer one.
+pub const KNOWN_KINDS: [&str; 11] = [
+    "released",
+    "promoted",
+    "expanded",
+    "paused",
+    "resumed",
+    "reverted",
+    "rolledBack",
+    "approved",
+    "quarantined",
+    "archived",
+    "pointerResigned",
+];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEntry {
+    pub format_version: u32,
     pub app: String,
     pub seq: u64,
     /// Hex SHA-256 of the previous entry's bytes; `None` for the first entry (seq 1).
@@ -37,6 +60,8 @@ pub enum Event {
     Released {
         version: String,
         channel: String,
+        /// The URL of the store the release's objects were published into.
+        store: String,
         manifest: ObjectRef,
         release: ObjectRef,
         bundle_hash: String,
@@ -55,6 +80,9 @@ pub enum Event {
         to: String,
         basis_points: u32,
         rollout_id: String,
+        /// The steps (basis points, ascending, ending at 10000) this rollout follows, so every
+        /// console agrees on "next" whatever its own airlock.toml says.
+        plan: Vec<u32>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         archived: Vec<String>,
     },
@@ -166,16 +194,59 @@ impl Event {
 }
 
 impl LogEntry {
-    /// The entry's exact stored bytes (pretty JSON and a newline, UTF-8).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(self).expect("log entries always serialise");
-        bytes.push(b'\n');
-        bytes
+    /// The payload that gets signed (pretty JSON, UTF-8).
+    pub fn to_payload(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("log entries always serialise")
     }
 
-    pub fn from_bytes(key: &str, bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::Integrity(format!("log entry {key} is not readable: {e}")))
+    /// Reads a stored entry (its envelope and payload; the signature is checked by the
+    /// reader against the trusted keys, not here).
+    pub fn from_bytes(key: &str, bytes: &[u8]) -> Result<(Self, Envelope)> {
+        let unreadable =
+            |e: String| Error::Integrity(format!("log entry {key} is not readable: {e}"));
+        let env = Envelope::from_bytes(bytes).map_err(|e| unreadable(e.to_string()))?;
+        if env.payload_type != LOG_PAYLOAD_TYPE {
+            return Err(unreadable(format!("payload type {:?}", env.payload_type)));
+        }
+        let payload = env.payload_bytes().map_err(|e| unreadable(e.to_string()))?;
+        Ok((Self::from_payload(key, &payload)?, env))
+    }
+
+    /// Why `payload` was written by a newer Airlock (a later `formatVersion`, or an event
+    /// kind this build does not know), if it was; such an entry is never misread.
+    pub fn written_by_newer(payload: &[u8]) -> Option<String> {
+        let raw: serde_json::Value = serde_json::from_slice(payload).ok()?;
+        let version = raw.get("formatVersion").and_then(serde_json::Value::as_u64);
+        let kind = raw
+            .get("kind")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        (version.is_some_and(|v| v > u64::from(FORMAT_VERSION)) || !KNOWN_KINDS.contains(&kind))
+            .then(|| {
+                format!(
+                    "formatVersion {}, kind {kind:?}: written by a newer Airlock",
+                    version.map_or("none".into(), |v| v.to_string())
+                )
+            })
+    }
+
+    pub fn from_payload(key: &str, payload: &[u8]) -> Result<Self> {
+        let unreadable =
+            |e: String| Error::Integrity(format!("log entry {key} is not readable: {e}"));
+        if let Some(why) = Self::written_by_newer(payload) {
+            return Err(Error::Refused(format!(
+                "log entry {key} ({why}); upgrade this one to change this app"
+            )));
+        }
+        let raw: serde_json::Value =
+            serde_json::from_slice(payload).map_err(|e| unreadable(e.to_string()))?;
+        let version = raw.get("formatVersion").and_then(serde_json::Value::as_u64);
+        if version != Some(u64::from(FORMAT_VERSION)) {
+            return Err(unreadable(format!(
+                "formatVersion is {version:?}; this build reads {FORMAT_VERSION}"
+            )));
+        }
+        serde_json::from_value(raw).map_err(|e| unreadable(e.to_string()))
     }
 }
 
@@ -191,6 +262,7 @@ mod tests {
     #[test]
     fn round_trips_with_kind_tag() {
         let e = LogEntry {
+            format_version: FORMAT_VERSION,
             app: "shop-ios".into(),
             seq: 2,
             prev: Some("ab".repeat(32)),
@@ -206,7 +278,7 @@ mod tests {
             },
             reason: Some("metrics are fine".into()),
         };
-        let bytes = e.to_bytes();
+        let bytes = e.to_payload();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(
             text.contains("\"kind\": \"expanded\""),
@@ -216,6 +288,20 @@ mod tests {
             text.contains("\"basisPoints\": 2000"),
             "fields are camelCase: {text}"
         );
-        assert_eq!(LogEntry::from_bytes("k", &bytes).unwrap(), e);
+        assert_eq!(LogEntry::from_payload("k", &bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn newer_formats_and_kinds_ask_for_an_upgrade() {
+        for payload in [
+            r#"{"formatVersion":3,"kind":"released"}"#,
+            r#"{"formatVersion":2,"kind":"teleported"}"#,
+        ] {
+            let err = LogEntry::from_payload("k", payload.as_bytes()).unwrap_err();
+            assert!(
+                err.to_string().contains("upgrade"),
+                "an entry from a newer Airlock must say to upgrade, not look corrupt: {err}"
+            );
+        }
     }
 }

@@ -1,16 +1,25 @@
 //! Loading an app's state and committing one event. `load` pulls new log entries from the
-//! store into the registry (checking the chain) and folds them; `commit` appends an entry
+//! store into the registry (checking the chain, every signature against the trusted keys and
+//! every entry against the rules) and folds them; `commit` appends a signed entry
 //! create-only and retries on a lost race with fresh state, so two consoles can never both
 //! win the same seq and a command is never applied to a state it did not see.
+//!
+//! A command that is refused writes nothing at all. Once its entry is appended the command
+//! has happened: anything that fails after that (the registry, a pointer, a CDN) is reported
+//! as [`Error::Committed`] with the seq, never as if the command had not run, and a retry
+//! with the same command id reports the entry instead of acting twice.
 
 use super::pointer::PointerUpdate;
-use crate::error::{Error, Result};
-use crate::log::entry::entry_hash;
+use crate::error::{Error, ErrorKind, Pending, Result};
+use crate::log::entry::{FORMAT_VERSION, entry_hash};
 use crate::log::reader::{self, StoredEntry};
 use crate::log::{Event, LogEntry};
+use crate::rules::{self, Policy};
+use crate::signer::sign_envelope_by;
 use crate::state::AppState;
 use crate::store::{ObjectClass, PutOutcome};
 use crate::workspace::{Attribution, Change, Workspace};
+use airlock_protocol::dsse::LOG_PAYLOAD_TYPE;
 use airlock_protocol::layout;
 
 const ATTEMPTS: usize = 5;
@@ -21,6 +30,9 @@ pub struct Committed {
     pub entry: StoredEntry,
     pub state: AppState,
     pub pointers: Vec<PointerUpdate>,
+    /// The command had already committed (a retry with the same command id): nothing new
+    /// was appended.
+    pub replayed: bool,
 }
 
 impl Workspace {
@@ -31,14 +43,56 @@ impl Workspace {
             .is_some_and(|c| c.protected)
     }
 
-    /// The app's current state: the registry's entries plus any new ones in the store.
+    /// Checks signatures and rules and folds `entries` into state. A signature that does
+    /// not verify is checked once more against a fresh read of the key set (another desktop
+    /// may have rotated keys) before the log is called tampered.
+    pub(crate) async fn fold_checked(
+        &self,
+        app: &str,
+        entries: &[StoredEntry],
+    ) -> Result<AppState> {
+        let mut keys = self.key_set().await?;
+        let mut refreshed = false;
+        for e in entries {
+            if let Err(err) = reader::check_signature(e, &keys.set) {
+                if refreshed {
+                    return Err(err);
+                }
+                keys = self.refresh_key_set().await?;
+                refreshed = true;
+                reader::check_signature(e, &keys.set)?;
+            }
+        }
+        let protected = |c: &str| self.is_protected(c);
+        AppState::fold(
+            app,
+            entries,
+            &Policy {
+                protected: &protected,
+            },
+        )
+    }
+
+    /// The app's current state: the registry's entries plus any new ones in the store. A
+    /// registry whose newest entry the store no longer has (another store, a bucket
+    /// recreated or restored) is rebuilt from the store, never extended.
     pub async fn load(&self, app: &str) -> Result<AppState> {
         layout::validate_app_name(app)?;
-        let head = self.registry.head(app).await?;
-        let new = reader::read_after(self.store.as_ref(), app, head.as_ref()).await?;
+        let mut head = self.registry.head(app).await?;
+        if let Some(h) = &head {
+            let there = self.store.get(&layout::log_key(app, h.seq)).await?;
+            if there.is_none_or(|o| entry_hash(&o.bytes) != h.hash) {
+                self.registry.forget(app).await?;
+                self.registry.forget_store_caches().await?;
+                head = None;
+            }
+        }
+        let read = reader::read_after(self.store.as_ref(), app, head.as_ref()).await?;
+        let new = read.entries;
         let mut entries = self.registry.entries(app).await?;
         entries.extend(new.iter().cloned());
-        let state = AppState::fold(app, &entries)?;
+        let mut state = self.fold_checked(app, &entries).await?;
+        state.written_by_newer = read.newer.map(|(seq, _)| seq);
         if !new.is_empty() {
             self.registry
                 .record(&new, &state, &|c| self.is_protected(c))
@@ -47,9 +101,9 @@ impl Workspace {
         Ok(state)
     }
 
-    /// Appends the event `decide` returns for the current state. `decide` gets the state
-    /// and the seq the entry will have; it is called again with fresh state if another
-    /// console appended first.
+    /// Appends the event `decide` returns for the current state, once it passes the rules.
+    /// `decide` gets the state and the seq the entry will have; it is called again with
+    /// fresh state if another console appended first.
     pub(crate) async fn commit(
         &self,
         app: &str,
@@ -57,39 +111,44 @@ impl Workspace {
         mut decide: impl FnMut(&AppState, u64) -> Result<Event>,
     ) -> Result<Committed> {
         let mut lost_to: Option<String> = None;
-        let command = command_id()?;
-        // Every entry is followed by signed pointers: a missing, disabled or wrong key must
-        // fail before the entry is committed, not after.
-        self.signer().await?;
+        let command = match &by.command {
+            Some(c) => c.clone(),
+            None => command_id()?,
+        };
+        // Every entry is signed, and followed by signed pointers: a missing, disabled or
+        // untrusted key must fail before anything is written.
+        let signers = self.signers().await?;
         for _ in 0..ATTEMPTS {
             let state = self.load(app).await?;
+            if let Some(seq) = state.written_by_newer {
+                return Err(Error::Refused(format!(
+                    "seq {seq} of {app}'s log was written by a newer Airlock; upgrade this one \
+                     before changing {app} (reading it still works)"
+                )));
+            }
+            if by.command.is_some()
+                && let Some(done) = self.find_command(app, &command).await?
+            {
+                return self.replay(state, done).await;
+            }
             let seq = state.next_seq();
-            let event = match (decide(&state, seq), &lost_to) {
-                (Ok(event), _) => event,
-                (Err(e), _) if e.kind() == crate::error::ErrorKind::Conflict => return Err(e),
+            let proposed = decide(&state, seq).and_then(|event| {
+                let mut entry = self.propose(&state, by, event)?;
+                entry.command = Some(command.clone());
+                Ok(entry)
+            });
+            let entry = match (proposed, &lost_to) {
+                (Ok(entry), _) => entry,
+                (Err(e), _) if e.kind() == ErrorKind::Conflict => return Err(e),
                 (Err(e), Some(winner))
-                    if e.kind().is_refusal() || e.kind() == crate::error::ErrorKind::NotFound =>
+                    if e.kind().is_refusal() || e.kind() == ErrorKind::NotFound =>
                 {
                     return Err(Error::Conflict(format!("{winner} first; now: {e}")));
                 }
-                (Err(e), _) => {
-                    // A refused command still repairs pointers that lag the log (say, after
-                    // an interrupted run), so "any later command" really does.
-                    let _ = self.publish_pointers(&state).await;
-                    return Err(e);
-                }
+                (Err(e), _) => return Err(e),
             };
-            let entry = LogEntry {
-                app: app.to_string(),
-                seq,
-                prev: state.head.as_ref().map(|h| h.hash.clone()),
-                at: self.clock.now(),
-                actor: by.actor.clone(),
-                event,
-                reason: by.reason.clone(),
-                command: Some(command.clone()),
-            };
-            let bytes = entry.to_bytes();
+            let env = sign_envelope_by(&signers, LOG_PAYLOAD_TYPE, &entry.to_payload()).await?;
+            let bytes = env.to_bytes();
             let key = layout::log_key(app, seq);
             let mut outcome = self.store.put_new(&key, &bytes, ObjectClass::Log).await?;
             if outcome == PutOutcome::AlreadyExists
@@ -124,26 +183,115 @@ impl Workspace {
         )))
     }
 
+    /// The entry `event` would be if appended to `state` now, once it passes the rules (for
+    /// checks made before a command's slow preparation, and for previews).
+    pub(crate) fn propose(
+        &self,
+        state: &AppState,
+        by: &Attribution,
+        event: Event,
+    ) -> Result<LogEntry> {
+        let now = self.clock.now();
+        let entry = LogEntry {
+            format_version: FORMAT_VERSION,
+            app: state.app.clone(),
+            seq: state.next_seq(),
+            prev: state.head.as_ref().map(|h| h.hash.clone()),
+            at: state.last_at.map_or(now, |last| now.max(last)),
+            actor: by.actor.clone(),
+            event,
+            reason: by.reason.clone(),
+            command: by.command.clone(),
+        };
+        let protected = |c: &str| self.is_protected(c);
+        rules::check(
+            state,
+            &entry,
+            &Policy {
+                protected: &protected,
+            },
+        )?;
+        Ok(entry)
+    }
+
+    /// The logged entry written by `command`, if any.
+    async fn find_command(&self, app: &str, command: &str) -> Result<Option<StoredEntry>> {
+        Ok(self
+            .registry
+            .entries(app)
+            .await?
+            .into_iter()
+            .find(|e| e.entry.command.as_deref() == Some(command)))
+    }
+
+    /// Reports an already committed entry as this command's result, completing its pointers.
+    async fn replay(&self, state: AppState, done: StoredEntry) -> Result<Committed> {
+        let report = self
+            .publish_pointers(&state, &done.entry.event.moved_channels())
+            .await;
+        let pointers = self.settled(&done, report, Vec::new())?;
+        Ok(Committed {
+            entry: done,
+            state,
+            pointers,
+            replayed: true,
+        })
+    }
+
     /// Records the entry just appended on top of the state it was validated against (no
     /// second read of the store), announces it and brings the pointers up to date.
     async fn after_append(&self, mut state: AppState, stored: StoredEntry) -> Result<Committed> {
         let app = stored.entry.app.clone();
         state.apply(&stored)?;
-        self.registry
+        let mut pending = Vec::new();
+        if let Err(e) = self
+            .registry
             .record(std::slice::from_ref(&stored), &state, &|c| {
                 self.is_protected(c)
             })
-            .await?;
+            .await
+        {
+            pending.push(Pending {
+                what: "the local registry".into(),
+                cause: e.to_string(),
+            });
+        }
         self.announce(Change {
             app: app.clone(),
             seq: stored.entry.seq,
             kind: stored.entry.event.kind().into(),
         });
-        let pointers = self.publish_pointers(&state).await?;
+        let report = self
+            .publish_pointers(&state, &stored.entry.event.moved_channels())
+            .await;
+        let pointers = self.settled(&stored, report, pending)?;
         Ok(Committed {
             entry: stored,
             state,
             pointers,
+            replayed: false,
+        })
+    }
+
+    /// The written pointers, or [`Error::Committed`] naming what is still pending.
+    fn settled(
+        &self,
+        stored: &StoredEntry,
+        report: super::pointer::PointerReport,
+        mut pending: Vec<Pending>,
+    ) -> Result<Vec<PointerUpdate>> {
+        pending.extend(report.failed.into_iter().map(|f| Pending {
+            what: format!("the {} pointer", f.channel),
+            cause: f.error,
+        }));
+        if pending.is_empty() {
+            return Ok(report.written);
+        }
+        Err(Error::Committed {
+            app: stored.entry.app.clone(),
+            seq: stored.entry.seq,
+            command: stored.entry.command.clone().unwrap_or_default(),
+            pending,
         })
     }
 }

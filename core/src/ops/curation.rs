@@ -1,12 +1,12 @@
 //! Decisions about releases that do not move devices by themselves: approvals (by someone
 //! other than the author, per release and channel, surviving a revert), quarantine (a
 //! release is never served again), archiving (status only; blobs stay until `gc`), and
-//! re-signing a channel's unchanged pointer before it expires.
+//! re-signing a channel's unchanged pointer before it expires. Whether each is allowed is
+//! decided in `rules`.
 
 use super::Committed;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::log::Event;
-use crate::state::Placement;
 use crate::workspace::{Attribution, Workspace};
 
 impl Workspace {
@@ -18,27 +18,7 @@ impl Workspace {
         channel: &str,
     ) -> Result<Committed> {
         self.config.channel(channel)?;
-        self.commit(app, by, |state, _| {
-            let release = state.release(version)?;
-            if release.author == by.actor {
-                return Err(Error::Refused(format!(
-                    "{} authored {app} {version}; an approval must come from someone else",
-                    by.actor
-                )));
-            }
-            if release.quarantined.is_some() {
-                return Err(Error::Refused(format!("{app} {version} is quarantined")));
-            }
-            if state
-                .approvals
-                .iter()
-                .any(|a| a.version == version && a.channel == channel && a.actor == by.actor)
-            {
-                return Err(Error::Refused(format!(
-                    "{} already approved {app} {version} for {channel}",
-                    by.actor
-                )));
-            }
+        self.commit(app, by, |_, _| {
             Ok(Event::Approved {
                 version: version.to_string(),
                 channel: channel.to_string(),
@@ -53,22 +33,7 @@ impl Workspace {
         app: &str,
         version: &str,
     ) -> Result<Committed> {
-        self.commit(app, by, |state, _| {
-            let release = state.release(version)?;
-            if release.quarantined.is_some() {
-                return Err(Error::Refused(format!(
-                    "{app} {version} is already quarantined"
-                )));
-            }
-            for (name, c) in &state.channels {
-                if c.current.as_deref() == Some(version)
-                    || c.rollout.as_ref().is_some_and(|r| r.version == version)
-                {
-                    return Err(Error::Refused(format!(
-                        "{app} {version} is being served in {name}; roll back or revert there first"
-                    )));
-                }
-            }
+        self.commit(app, by, |_, _| {
             Ok(Event::Quarantined {
                 version: version.to_string(),
             })
@@ -84,15 +49,11 @@ impl Workspace {
         channel: &str,
     ) -> Result<Committed> {
         self.config.channel(channel)?;
-        self.commit(app, by, |state, _| {
-            state.release(version)?;
-            match state.placement(version, channel) {
-                Some(Placement::RollbackReady | Placement::Reverted) => {
-                    Ok(Event::Archived { version: version.to_string(), channel: channel.to_string() })
-                }
-                Some(p) => Err(Error::Refused(format!("{app} {version} is {p:?} in {channel}; only rollback-ready or reverted releases can be archived"))),
-                None => Err(Error::NotFound(format!("{app} {version} was never in {channel}"))),
-            }
+        self.commit(app, by, |_, _| {
+            Ok(Event::Archived {
+                version: version.to_string(),
+                channel: channel.to_string(),
+            })
         })
         .await
     }
@@ -100,16 +61,44 @@ impl Workspace {
     /// Re-signs an unchanged pointer with a fresh expiry.
     pub async fn resign(&self, by: &Attribution, app: &str, channel: &str) -> Result<Committed> {
         self.config.channel(channel)?;
-        self.commit(app, by, |state, _| {
-            if state.channel(channel).served.is_none() {
-                return Err(Error::Refused(format!(
-                    "{app} has never served anything in {channel}"
-                )));
-            }
+        self.commit(app, by, |_, _| {
             Ok(Event::PointerResigned {
                 channel: channel.to_string(),
             })
         })
         .await
+    }
+
+    /// Re-signs every channel pointer (of every app, in the channels this workspace knows)
+    /// that is missing or expires within `within_seconds`: what a scheduler runs so that no
+    /// pointer ever expires. Each re-sign is its own command; a failure in one is reported
+    /// and the rest still run.
+    pub async fn resign_expiring(
+        &self,
+        by: &Attribution,
+        within_seconds: i64,
+    ) -> Result<Vec<(String, String, Result<Committed>)>> {
+        let deadline = self.clock.now().plus_seconds(within_seconds);
+        let mut out = Vec::new();
+        for app in self.apps().await? {
+            let state = self.load(&app).await?;
+            for channel in self.config.channels.keys() {
+                if state.channel(channel).served.is_none() {
+                    continue;
+                }
+                let key = airlock_protocol::layout::pointer_key(&app, channel);
+                let stored = self.channel_store(channel)?.get(&key).await?;
+                let due = match stored.map(|o| super::pointer::read_unverified(&o.bytes)) {
+                    Some(Ok(p)) => p.expires_at <= deadline,
+                    Some(Err(_)) => false, // never overwritten; `status` reports it
+                    None => true,
+                };
+                if due {
+                    let done = self.resign(by, &app, channel).await;
+                    out.push((app.clone(), channel.clone(), done));
+                }
+            }
+        }
+        Ok(out)
     }
 }

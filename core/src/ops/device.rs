@@ -60,8 +60,8 @@ pub struct DeviceProfile {
 }
 
 impl Workspace {
-    /// What `device` would run from `channel`, trusting `keys` (default: this workspace's
-    /// signing key).
+    /// What `device` would run from `channel`, trusting `keys` (default: the workspace's
+    /// trusted key set, as devices embed it).
     pub async fn verify_as_device(
         &self,
         app: &str,
@@ -71,7 +71,7 @@ impl Workspace {
     ) -> Result<Decision> {
         let keys = match keys {
             Some(k) => k,
-            None => vec![self.signer().await?.public_key().clone()],
+            None => self.key_set().await?.set.active_keys(),
         };
         let (app, channel) = (app.to_string(), channel.to_string());
         let source = StoreSource::new(self.channel_store(&channel)?.clone());

@@ -1,8 +1,9 @@
 //! Deleting blobs no manifest references (left by interrupted publishes, or after
 //! releases' manifests were removed by hand), in every store of the workspace. Every
 //! manifest in a store counts as a reference to that store's blobs, released or not, so a
-//! rollback target never loses a blob. Do not run it while a publish or promotion is
-//! uploading: its blobs are not referenced until its manifest lands.
+//! rollback target never loses a blob. A blob younger than the grace period (24 hours by the
+//! store's own clock, from its last-modified time) is kept even when unreferenced: it may
+//! belong to a publish or promotion still uploading elsewhere, whose manifest has not landed.
 
 use crate::error::Result;
 use crate::store::Store;
@@ -11,10 +12,16 @@ use airlock_protocol::manifest::Manifest;
 use serde::Serialize;
 use std::collections::HashSet;
 
+/// How old an unreferenced blob must be before `gc` deletes it.
+pub const GRACE_SECONDS: i64 = 24 * 3600;
+
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GcReport {
     pub manifests: u64,
+    /// Unreferenced blobs kept because they are younger than the grace period (or their
+    /// age is unknown).
+    pub kept_recent: u64,
     /// Summed over the stores, counting a blob once per store that holds it.
     pub referenced_blobs: u64,
     pub unreferenced: Vec<String>,
@@ -25,6 +32,7 @@ impl Workspace {
     pub async fn gc(&self, dry_run: bool) -> Result<GcReport> {
         let mut total = GcReport {
             manifests: 0,
+            kept_recent: 0,
             referenced_blobs: 0,
             unreferenced: Vec::new(),
             deleted: !dry_run,
@@ -34,6 +42,7 @@ impl Workspace {
             let one = self.gc_store(store.as_ref(), dry_run).await?;
             total.manifests += one.manifests;
             total.referenced_blobs += one.referenced_blobs;
+            total.kept_recent += one.kept_recent;
             // Keys name their store when there is more than one.
             total
                 .unreferenced
@@ -60,7 +69,7 @@ impl Workspace {
             referenced.extend(manifest.files.into_iter().map(|f| f.sha256));
         }
         let prefix = "blobs/sha256/";
-        let unreferenced: Vec<String> = store
+        let candidates: Vec<String> = store
             .list(prefix, None)
             .await?
             .into_iter()
@@ -69,6 +78,15 @@ impl Workspace {
                     .is_some_and(|h| !referenced.contains(h))
             })
             .collect();
+        let cutoff = self.clock.now().plus_seconds(-GRACE_SECONDS);
+        let mut unreferenced = Vec::new();
+        let mut kept_recent = 0;
+        for key in candidates {
+            match store.modified(&key).await? {
+                Some(t) if t <= cutoff => unreferenced.push(key),
+                _ => kept_recent += 1,
+            }
+        }
         if !dry_run {
             for key in &unreferenced {
                 store.delete(key).await?;
@@ -82,6 +100,7 @@ impl Workspace {
         }
         Ok(GcReport {
             manifests,
+            kept_recent,
             referenced_blobs: referenced.len() as u64,
             unreferenced,
             deleted: !dry_run,

@@ -8,6 +8,7 @@ pub mod commit;
 pub mod curation;
 pub mod device;
 pub mod gc;
+pub mod keys;
 pub mod placement;
 pub mod pointer;
 pub mod recovery;

@@ -24,10 +24,6 @@ impl Workspace {
         target: &Arc<dyn Store>,
     ) -> Result<()> {
         let release = state.release(version)?;
-        let source = self.channel_store(&release.channel)?.clone();
-        if source.id() == target.id() {
-            return Ok(());
-        }
         let app = &state.app;
         let statement_sha = &release.release.sha256;
         if self
@@ -38,6 +34,34 @@ impl Workspace {
             return Ok(());
         }
         let statement_key = layout::statement_key(app, version);
+        // Where the release was published is in its `released` entry, not in today's
+        // airlock.toml (which may have moved the channel to another bucket since).
+        let source = self
+            .all_stores()
+            .into_iter()
+            .find(|s| s.url() == release.store)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{app} {version} was published into {}, which this desktop's airlock.toml \
+                     does not name; add that store to reach it",
+                    release.store
+                ))
+            })?;
+        if source.id() == target.id() {
+            // Its own store: check once that the statement is there (the registry of the
+            // desktop that published it already knows).
+            let there = target.get(&statement_key).await?;
+            if !there.is_some_and(|o| release.release.matches(&o.bytes)) {
+                return Err(Error::Integrity(format!(
+                    "the statement of {app} {version} is missing from {} or differs from the log",
+                    target.url()
+                )));
+            }
+            return self
+                .registry
+                .mark_placed(target.id(), app, version, statement_sha)
+                .await;
+        }
         if let Some(there) = target.get(&statement_key).await? {
             if !release.release.matches(&there.bytes) {
                 return Err(Error::Integrity(format!(

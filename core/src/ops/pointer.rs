@@ -8,7 +8,7 @@
 
 use crate::aws::cloudfront::{self, Invalidation};
 use crate::error::{Error, Result};
-use crate::signer::sign_envelope;
+use crate::signer::sign_envelope_by;
 use crate::state::AppState;
 use crate::store::ObjectClass;
 use crate::workspace::Workspace;
@@ -27,6 +27,35 @@ pub struct PointerUpdate {
     /// The CDN invalidation of the pointer's path, for channels behind CloudFront.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invalidation: Option<Invalidation>,
+}
+
+/// What publishing the pointers did: each written pointer, and each channel that failed
+/// (with why), all channels attempted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PointerReport {
+    pub written: Vec<PointerUpdate>,
+    pub failed: Vec<PointerFailure>,
+    /// Channels that served something but whose pointer is missing from the store: not
+    /// rewritten under the old seq (a device that saw the lost one would refuse different
+    /// bytes with the same seq); `sync` re-signs them under a new one.
+    pub missing: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PointerFailure {
+    pub channel: String,
+    pub error: String,
+}
+
+/// What publishing one channel's pointer did.
+enum Published {
+    /// Written: channel, key, and the pointer signed.
+    Written(Box<(String, String, ChannelPointer)>),
+    Unchanged,
+    /// Missing from the store, and not this entry's to write (see `missing`).
+    Missing,
 }
 
 /// Reads a stored pointer's payload without checking its signature (for the publisher's
@@ -75,60 +104,133 @@ impl Workspace {
         }))
     }
 
-    /// Brings every channel's pointer up to its log. Channels this workspace's airlock.toml
-    /// does not name (another desktop added them) are left to the desktops that know their
-    /// store.
-    pub async fn publish_pointers(&self, state: &AppState) -> Result<Vec<PointerUpdate>> {
-        let mut out = Vec::new();
-        for channel in state.channels.keys() {
-            if !self.config.channels.contains_key(channel) {
-                continue;
-            }
-            if let Some(update) = self.publish_pointer(state, channel).await? {
-                out.push(update);
+    /// Brings every channel's pointer up to its log: the channels in `first` (those the
+    /// entry just moved) before the rest, each attempted whatever happened to another, then
+    /// the CDN invalidations of every written pointer at once — so a rollback of one channel
+    /// is never held up by another channel's bucket or CDN. Channels this workspace's
+    /// airlock.toml does not name (another desktop added them) are reported as pending.
+    pub async fn publish_pointers(&self, state: &AppState, first: &[&str]) -> PointerReport {
+        let mut order: Vec<&str> = first
+            .iter()
+            .copied()
+            .filter(|c| state.channels.contains_key(*c))
+            .collect();
+        for c in state.channels.keys() {
+            if !order.contains(&c.as_str()) {
+                order.push(c);
             }
         }
-        Ok(out)
+        let mut report = PointerReport::default();
+        let mut written = Vec::new();
+        for channel in order {
+            if !self.config.channels.contains_key(channel) {
+                if state.channel(channel).served.is_some() && first.contains(&channel) {
+                    report.failed.push(PointerFailure {
+                        channel: channel.to_string(),
+                        error: format!(
+                            "this desktop's airlock.toml does not name channel {channel}, so \
+                             its store is unknown here; run `airlock sync` on a desktop that \
+                             has it"
+                        ),
+                    });
+                }
+                continue;
+            }
+            match self
+                .publish_pointer(state, channel, first.contains(&channel))
+                .await
+            {
+                Ok(Published::Written(done)) => written.push(*done),
+                Ok(Published::Unchanged) => {}
+                Ok(Published::Missing) => report.missing.push(channel.to_string()),
+                Err(e) => report.failed.push(PointerFailure {
+                    channel: channel.to_string(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        let invalidations = written
+            .iter()
+            .map(|(channel, key, _)| self.invalidate(channel, key));
+        let results = futures_util::future::join_all(invalidations).await;
+        for ((channel, key, pointer), invalidation) in written.into_iter().zip(results) {
+            report.written.push(PointerUpdate {
+                channel,
+                key,
+                seq: pointer.seq,
+                expires_at: pointer.expires_at.to_string(),
+                // A CDN that cannot even be looked up never undoes the pointer.
+                invalidation: invalidation.ok().flatten(),
+            });
+        }
+        report
     }
 
+    /// Writes `channel`'s pointer if the stored one is older. A missing pointer is written
+    /// only for a channel the entry just moved (`moved`): elsewhere it was lost, and is left
+    /// for `sync` to re-sign under a new seq.
     async fn publish_pointer(
         &self,
         state: &AppState,
         channel: &str,
-    ) -> Result<Option<PointerUpdate>> {
+        moved: bool,
+    ) -> Result<Published> {
         let key = layout::pointer_key(&state.app, channel);
         let store = self.channel_store(channel)?.clone();
         let mut signed: Option<ChannelPointer> = None;
         for _ in 0..3 {
             let Some(pointer) = self.pointer_for(state, channel)? else {
-                return Ok(None);
+                return Ok(Published::Unchanged);
             };
             let existing = store.get(&key).await?;
-            let stored = existing
-                .as_ref()
-                .and_then(|o| read_unverified(&o.bytes).ok());
+            if existing.is_none() && !moved && signed.is_none() {
+                return Ok(Published::Missing);
+            }
+            let stored = match existing.as_ref().map(|o| read_unverified(&o.bytes)) {
+                Some(Err(e)) => {
+                    return Err(Error::Integrity(format!(
+                        "the stored pointer {key} in {} does not parse ({e}); Airlock never \
+                         overwrites what it cannot read: inspect it, then delete it and run \
+                         `airlock sync`",
+                        store.url()
+                    )));
+                }
+                Some(Ok(p)) => Some(p),
+                None => None,
+            };
             if let (Some(mine), Some(there)) = (&signed, &stored)
                 && mine == there
             {
                 // Our write landed but its reply was lost; the retry was refused (412).
-                return Ok(Some(self.published(channel, key, mine).await?));
+                return Ok(Published::Written(Box::new((
+                    channel.to_string(),
+                    key,
+                    mine.clone(),
+                ))));
             }
             if stored.is_some_and(|p| p.seq >= pointer.seq) {
-                return Ok(None);
+                return Ok(Published::Unchanged);
             }
+            pointer.validate()?;
             let pinned = pointer.current.iter().map(|p| &p.version);
             for version in pinned.chain(pointer.rollout.iter().map(|r| &r.version)) {
                 self.place_release(state, version, &store).await?;
             }
-            let signer = self.signer().await?;
+            let signers = self.signers().await?;
             let env =
-                sign_envelope(signer.as_ref(), POINTER_PAYLOAD_TYPE, &pointer.to_payload()).await?;
+                sign_envelope_by(&signers, POINTER_PAYLOAD_TYPE, &pointer.to_payload()).await?;
             let expected = existing.as_ref().map(|o| o.etag.as_str());
             match store
                 .replace(&key, &env.to_bytes(), expected, ObjectClass::Pointer)
                 .await
             {
-                Ok(()) => return Ok(Some(self.published(channel, key, &pointer).await?)),
+                Ok(()) => {
+                    return Ok(Published::Written(Box::new((
+                        channel.to_string(),
+                        key,
+                        pointer,
+                    ))));
+                }
                 Err(Error::Conflict(_)) => signed = Some(pointer),
                 Err(e) => return Err(e),
             }
@@ -136,23 +238,6 @@ impl Workspace {
         Err(Error::Conflict(format!(
             "{key} kept changing while it was being written; run `airlock sync`"
         )))
-    }
-
-    /// Reports a written pointer, after invalidating its path in the channel's CDN.
-    async fn published(
-        &self,
-        channel: &str,
-        key: String,
-        pointer: &ChannelPointer,
-    ) -> Result<PointerUpdate> {
-        let invalidation = self.invalidate(channel, &key).await?;
-        Ok(PointerUpdate {
-            channel: channel.to_string(),
-            key,
-            seq: pointer.seq,
-            expires_at: pointer.expires_at.to_string(),
-            invalidation,
-        })
     }
 
     /// Invalidates the pointer's path in the channel's CDN, if it has one. Never fails the

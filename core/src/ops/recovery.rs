@@ -7,9 +7,10 @@
 //! points devices at something broken, and on S3 it costs two reads, not one per file.
 
 use super::Committed;
-use crate::error::{Error, Result};
-use crate::log::{Event, Withdrawal};
-use crate::state::{AppState, Placement};
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::Event;
+use crate::rules::{rollback_target, withdrawals};
+use crate::state::AppState;
 use crate::workspace::{Attribution, Workspace};
 use airlock_protocol::digest::sha256_hex;
 use airlock_protocol::dsse::{Envelope, RELEASE_PAYLOAD_TYPE};
@@ -32,7 +33,17 @@ impl Workspace {
         self.verify_intact(&state, &target, channel).await?;
         for w in &withdrawn {
             if let Some(v) = &w.current {
-                self.verify_intact(&state, v, &w.channel).await?;
+                match self.verify_intact(&state, v, &w.channel).await {
+                    Ok(()) => {}
+                    // Another channel's store being down, or unknown to this desktop, never
+                    // holds up the rollback: that channel's pointer is reported pending.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::Store | ErrorKind::Config | ErrorKind::NotFound
+                        ) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         self.commit(app, by, |state, _| {
@@ -79,14 +90,23 @@ impl Workspace {
                 "the statement of {app} {version} does not match the log"
             )));
         }
-        let signer = self.signer().await?;
+        // What devices trust: the active keys. A statement signed only by a retired key would
+        // be refused by every device that has updated its list.
+        let trusted = self.key_set().await?.set.active_keys();
         let payload = Envelope::from_bytes(&statement_bytes)?
-            .verify(
-                RELEASE_PAYLOAD_TYPE,
-                std::slice::from_ref(signer.public_key()),
-            )
+            .verify(RELEASE_PAYLOAD_TYPE, &trusted)
             .map_err(|e| Error::Integrity(format!("the statement of {app} {version}: {e}")))?;
         let statement = ReleaseStatement::from_payload(&payload)?;
+        statement.validate()?;
+        if statement.app != *app
+            || statement.version != version
+            || statement.bundle_hash != release.bundle_hash
+        {
+            return Err(Error::Integrity(format!(
+                "the statement of {app} {version} names {} {} (bundle {}), not what the log says",
+                statement.app, statement.version, statement.bundle_hash
+            )));
+        }
         let manifest_bytes = fetch(layout::manifest_key(app, version)).await?;
         if !statement.manifest.matches(&manifest_bytes) {
             return Err(Error::Integrity(format!(
@@ -108,78 +128,5 @@ impl Workspace {
             checked.push((file.sha256.clone(), file.size));
         }
         self.registry.add_known_blobs(store.id(), &checked).await
-    }
-}
-
-/// The other channels serving the release a rollback of `channel` quarantines (its current
-/// there, or its rollout), and what each serves instead: its newest known-good release, or
-/// nothing (back to the built-in bundle) if it has none.
-fn withdrawals(state: &AppState, channel: &str) -> Vec<Withdrawal> {
-    let Some(bad) = state.channel(channel).current else {
-        return Vec::new();
-    };
-    state
-        .channels
-        .iter()
-        .filter(|(name, _)| name.as_str() != channel)
-        .filter(|(_, c)| {
-            c.current.as_ref() == Some(&bad) || c.rollout.as_ref().is_some_and(|r| r.version == bad)
-        })
-        .map(|(name, c)| Withdrawal {
-            channel: name.clone(),
-            current: if c.current.as_ref() == Some(&bad) {
-                state
-                    .rollback_candidates(name)
-                    .into_iter()
-                    .find(|v| *v != bad)
-            } else {
-                c.current.clone()
-            },
-        })
-        .collect()
-}
-
-fn rollback_target(state: &AppState, channel: &str, to: Option<&str>) -> Result<String> {
-    let app = &state.app;
-    let c = state.channel(channel);
-    let Some(current) = c.current.as_deref() else {
-        return Err(Error::Refused(format!(
-            "{app} has no current release in {channel}; to stop a partial rollout use `airlock revert`"
-        )));
-    };
-    match to {
-        Some(v) => {
-            let release = state.release(v)?;
-            if release.quarantined.is_some() {
-                return Err(Error::Refused(format!(
-                    "{app} {v} is quarantined and cannot be rolled back to"
-                )));
-            }
-            if v == current {
-                return Err(Error::Refused(format!(
-                    "{app} {v} is already current in {channel}"
-                )));
-            }
-            match state.placement(v, channel) {
-                Some(Placement::RollbackReady | Placement::Archived)
-                    if state.channel(channel).ever_current.contains(v) =>
-                {
-                    Ok(v.to_string())
-                }
-                _ => Err(Error::Refused(format!(
-                    "{app} {v} was never current in {channel}, so it is not known to be good there"
-                ))),
-            }
-        }
-        None => state
-            .rollback_candidates(channel)
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                Error::Refused(format!(
-                    "{app} has no rollback-ready release in {channel} (nothing was current there \
-                 before {current})"
-                ))
-            }),
     }
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::log::Event;
 use crate::parallel::{self, Job};
 use crate::progress::{Progress, ProgressEvent};
-use crate::signer::sign_envelope;
+use crate::signer::sign_envelope_by;
 use crate::store::{ObjectClass, PutOutcome, Store, content_type_for};
 use crate::workspace::{Attribution, Workspace};
 use airlock_protocol::digest::{ObjectRef, Sha256Hasher};
@@ -92,6 +92,16 @@ impl Workspace {
             })?;
         }
         let description = req.description.clone().unwrap_or_default();
+        if let Some((at, c)) = description
+            .char_indices()
+            .find(|(_, c)| c.is_control() && *c != '\n' && *c != '\t')
+        {
+            return Err(Error::InvalidInput(format!(
+                "the description has a control character (U+{:04X}) at byte {at}; only line \
+                 feeds and tabs are allowed (devices refuse anything else)",
+                u32::from(c)
+            )));
+        }
         if description.len() > MAX_DESCRIPTION_BYTES {
             return Err(Error::InvalidInput(format!(
                 "the description is {} bytes; the limit is {MAX_DESCRIPTION_BYTES}",
@@ -99,6 +109,10 @@ impl Workspace {
             )));
         }
         let state = self.load(&req.app).await?;
+        {
+            let protected = |c: &str| self.is_protected(c);
+            crate::rules::check_release(&state, &req.version, &channel, &protected)?;
+        }
         let mut violations = Vec::new();
         if let Err(e) = layout::validate_version(&req.version) {
             violations.push(Violation::InvalidVersion {
@@ -126,7 +140,23 @@ impl Workspace {
                     violations: vec![Violation::AlreadyReleased { version }],
                 });
             }
-            let pointers = self.publish_pointers(&state).await?;
+            let report = self.publish_pointers(&state, &[channel.as_str()]).await;
+            if !report.failed.is_empty() {
+                return Err(Error::Committed {
+                    app: req.app.clone(),
+                    seq: done.released_seq,
+                    command: String::new(),
+                    pending: report
+                        .failed
+                        .iter()
+                        .map(|f| crate::error::Pending {
+                            what: format!("the {} pointer", f.channel),
+                            cause: f.error.clone(),
+                        })
+                        .collect(),
+                });
+            }
+            let pointers = report.written;
             return Ok(ReleaseOutcome {
                 app: req.app.clone(),
                 version: req.version.clone(),
@@ -141,8 +171,22 @@ impl Workspace {
             });
         }
         let manifest_bytes = manifest.to_bytes();
-        // A missing, disabled or wrong key fails here, before anything is uploaded.
-        self.signer().await?;
+        let manifest_ref = ObjectRef::of(&manifest_bytes);
+        let statement = ReleaseStatement {
+            app: req.app.clone(),
+            version: req.version.clone(),
+            created_at: self.clock.now(),
+            min_native_version: req.min_native_version.clone(),
+            manifest: manifest_ref.clone(),
+            bundle_hash: manifest.bundle_hash.clone(),
+            description,
+        };
+        // Only what every device accepts is signed: the device's own checks, before any
+        // upload.
+        manifest.check()?;
+        statement.validate()?;
+        // A missing, disabled or untrusted key fails here, before anything is uploaded.
+        self.signers().await?;
         let store = self.channel_store(&channel)?.clone();
         let (uploaded_files, uploaded_bytes, blobs) = self
             .upload_blobs(&store, &bundle, &manifest, progress)
@@ -162,16 +206,6 @@ impl Workspace {
                 return Err(partial_conflict(&req.app, &req.version, &manifest_key));
             }
         }
-        let manifest_ref = ObjectRef::of(&manifest_bytes);
-        let statement = ReleaseStatement {
-            app: req.app.clone(),
-            version: req.version.clone(),
-            created_at: self.clock.now(),
-            min_native_version: req.min_native_version.clone(),
-            manifest: manifest_ref.clone(),
-            bundle_hash: manifest.bundle_hash.clone(),
-            description,
-        };
         let statement_bytes = self.put_statement(store.as_ref(), &statement).await?;
 
         progress.report(ProgressEvent::Step {
@@ -181,15 +215,10 @@ impl Workspace {
         let total_bytes = bundle.total_bytes();
         let committed = self
             .commit(&req.app, by, |state, _seq| {
-                if state.releases.contains_key(&req.version) {
-                    return Err(Error::Refused(format!(
-                        "{} {} is already released",
-                        req.app, req.version
-                    )));
-                }
                 Ok(Event::Released {
                     version: req.version.clone(),
                     channel: channel.clone(),
+                    store: store.url().to_string(),
                     manifest: manifest_ref.clone(),
                     release: release_ref.clone(),
                     bundle_hash: manifest.bundle_hash.clone(),
@@ -202,7 +231,13 @@ impl Workspace {
             .await?;
         // Only now, with a committed release referencing them (so `gc` keeps them), may later
         // publishes skip these blobs without asking the store.
-        self.registry.add_known_blobs(store.id(), &blobs).await?;
+        // These are caches of facts about the store: the release is committed either way, and
+        // a cache that failed to record only costs a request later.
+        let _ = self.registry.add_known_blobs(store.id(), &blobs).await;
+        let _ = self
+            .registry
+            .mark_placed(store.id(), &req.app, &req.version, &release_ref.sha256)
+            .await;
         Ok(ReleaseOutcome {
             app: req.app.clone(),
             version: req.version.clone(),
@@ -303,13 +338,8 @@ impl Workspace {
         if let Some(existing) = self.reusable_statement(store, &key, statement).await? {
             return Ok(existing);
         }
-        let signer = self.signer().await?;
-        let env = sign_envelope(
-            signer.as_ref(),
-            RELEASE_PAYLOAD_TYPE,
-            &statement.to_payload(),
-        )
-        .await?;
+        let signers = self.signers().await?;
+        let env = sign_envelope_by(&signers, RELEASE_PAYLOAD_TYPE, &statement.to_payload()).await?;
         let bytes = env.to_bytes();
         match store.put_new(&key, &bytes, ObjectClass::Immutable).await? {
             PutOutcome::Created => Ok(bytes),
@@ -329,14 +359,9 @@ impl Workspace {
         let Some(obj) = store.get(key).await? else {
             return Ok(None);
         };
-        let signer = self.signer().await?;
+        let trusted = self.key_set().await?.set.active_keys();
         let same = Envelope::from_bytes(&obj.bytes)
-            .and_then(|env| {
-                env.verify(
-                    RELEASE_PAYLOAD_TYPE,
-                    std::slice::from_ref(signer.public_key()),
-                )
-            })
+            .and_then(|env| env.verify(RELEASE_PAYLOAD_TYPE, &trusted))
             .and_then(|payload| ReleaseStatement::from_payload(&payload))
             .is_ok_and(|s| {
                 s.app == wanted.app

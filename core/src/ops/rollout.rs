@@ -8,7 +8,8 @@ use super::Committed;
 use crate::config::percent_to_basis_points;
 use crate::error::{Error, Result};
 use crate::log::Event;
-use crate::state::{AppState, Placement, Rollout};
+use crate::rules;
+use crate::state::AppState;
 use crate::workspace::{Attribution, Workspace};
 use airlock_protocol::bucketing::FULL;
 
@@ -33,33 +34,37 @@ fn pct(bp: u32) -> String {
     format!("{} %", f64::from(bp) / 100.0)
 }
 
-fn rollout_in<'a>(state: &'a AppState, channel: &str) -> Result<&'a Rollout> {
-    state
-        .channels
-        .get(channel)
-        .and_then(|c| c.rollout.as_ref())
-        .ok_or_else(|| {
-            Error::Refused(format!(
-                "{} has no rollout in progress in {channel}",
-                state.app
-            ))
-        })
-}
-
-fn not_quarantined(state: &AppState, version: &str) -> Result<()> {
-    match &state.release(version)?.quarantined {
-        Some(q) => Err(Error::Refused(format!(
-            "{} {version} is quarantined (by {} at {}{}); it cannot be served again",
-            state.app,
-            q.actor,
-            q.at,
-            q.reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        ))),
-        None => Ok(()),
+/// Refuses, as a conflict, when the rollout in `channel` is not the one the caller saw
+/// (`--expect-rollout`, `--expect-percent`).
+fn as_expected(state: &AppState, channel: &str, by: &Attribution) -> Result<()> {
+    let (want_id, want_bp) = (&by.expect.rollout_id, by.expect.basis_points);
+    if want_id.is_none() && want_bp.is_none() {
+        return Ok(());
     }
+    let r = state.channel(channel).rollout;
+    let id_ok = want_id
+        .as_ref()
+        .is_none_or(|id| r.as_ref().is_some_and(|r| &r.rollout_id == id));
+    let bp_ok = want_bp.is_none_or(|bp| r.as_ref().is_some_and(|r| r.basis_points == bp));
+    if id_ok && bp_ok {
+        return Ok(());
+    }
+    let now = match &r {
+        Some(r) => format!(
+            "rollout {} of {} at {}{}",
+            r.rollout_id,
+            r.version,
+            pct(r.basis_points),
+            if r.paused { ", paused" } else { "" }
+        ),
+        None => "no rollout".into(),
+    };
+    Err(Error::Conflict(format!(
+        "{channel} of {} is no longer what this command expected (rollout {}, {}); it now has {now}",
+        state.app,
+        want_id.as_deref().unwrap_or("any"),
+        want_bp.map_or("any percentage".into(), pct)
+    )))
 }
 
 impl Workspace {
@@ -76,64 +81,29 @@ impl Workspace {
             Some(p) => percent_to_basis_points(p)?,
             None => plan[0],
         };
-        let protected = self.is_protected(&req.to);
         let decide = |state: &AppState, seq: u64| -> Result<Event> {
-            let source = state.channel(&req.from);
             let version = match &req.version {
                 Some(v) => v.clone(),
-                None => source.current.clone().ok_or_else(|| {
+                None => state.channel(&req.from).current.clone().ok_or_else(|| {
                     Error::Refused(format!(
                         "{} has no current release in {} to promote; pass --version",
                         req.app, req.from
                     ))
                 })?,
             };
-            let release = state.release(&version)?;
-            not_quarantined(state, &version)?;
-            match source.placements.get(&version).map(|p| p.placement) {
-                None | Some(Placement::Archived) => {
-                    return Err(Error::Refused(format!(
-                        "{} {version} is not a live release of {} (promote what has been there)",
-                        req.app, req.from
-                    )));
-                }
-                Some(_) => {}
-            }
-            let target = state.channel(&req.to);
-            if let Some(r) = &target.rollout {
-                return Err(Error::Refused(format!(
-                    "a rollout of {} {} is in progress in {} at {}; expand, revert or finish it first",
-                    req.app,
-                    r.version,
-                    req.to,
-                    pct(r.basis_points)
-                )));
-            }
-            if target.current.as_deref() == Some(version.as_str()) {
-                return Err(Error::Refused(format!(
-                    "{} {version} is already current in {}",
-                    req.app, req.to
-                )));
-            }
-            if protected && !state.is_approved(&version, &req.to, &release.author) {
-                return Err(Error::ApprovalMissing {
-                    app: req.app.clone(),
-                    version: version.clone(),
-                    channel: req.to.clone(),
-                    author: release.author.clone(),
-                });
-            }
+            state.release(&version)?;
             let archived = if start >= FULL {
                 state.retention(&req.to, &version)
             } else {
                 Vec::new()
             };
             Ok(Event::Promoted {
-                rollout_id: format!("{}-{}-{seq}", req.to, version),
+                rollout_id: rules::rollout_id(&req.to, &version, seq),
                 version,
                 from: req.from.clone(),
                 to: req.to.clone(),
                 basis_points: start,
+                plan: plan.clone(),
                 archived,
             })
         };
@@ -141,9 +111,10 @@ impl Workspace {
         // is logged: a store that refuses (access denied, no such bucket) fails the
         // promotion cleanly, and nothing is copied for a promotion the rules refuse.
         let state = self.load(&req.app).await?;
-        if let Event::Promoted { version, .. } = decide(&state, state.next_seq())? {
+        let proposed = self.propose(&state, by, decide(&state, state.next_seq())?)?;
+        if let Event::Promoted { version, .. } = &proposed.event {
             let target = self.channel_store(&req.to)?.clone();
-            self.place_release(&state, &version, &target).await?;
+            self.place_release(&state, version, &target).await?;
         }
         self.commit(&req.app, by, decide).await
     }
@@ -155,39 +126,31 @@ impl Workspace {
         channel: &str,
         to: ExpandTo,
     ) -> Result<Committed> {
-        let plan = self.config.plan(channel)?;
+        self.config.channel(channel)?;
         let target = match to {
             ExpandTo::Percent(p) => Some(percent_to_basis_points(p)?),
             ExpandTo::Next => None,
         };
         let mut first_seen: Option<u32> = None;
         self.commit(app, by, |state, _| {
-            let r = rollout_in(state, channel)?;
+            as_expected(state, channel, by)?;
+            let r = rules::rollout_in(state, channel)?;
             if target.is_none() && *first_seen.get_or_insert(r.basis_points) != r.basis_points {
                 return Err(Error::Conflict(format!(
-                    "the rollout of {app} {} in {channel} moved to {} while this command ran;                      check `airlock status {app}` and expand again if still wanted",
+                    "the rollout of {app} {} in {channel} moved to {} while this command ran; \
+                     check `airlock status {app}` and expand again if still wanted",
                     r.version,
                     pct(r.basis_points)
                 )));
             }
-            if r.paused {
-                return Err(Error::Refused(format!(
-                    "the rollout of {app} {} in {channel} is paused; `airlock resume {app} {channel}` first",
-                    r.version
-                )));
-            }
-            not_quarantined(state, &r.version)?;
-            let bp = target.unwrap_or_else(|| {
-                plan.iter().copied().find(|s| *s > r.basis_points).unwrap_or(FULL)
-            });
-            if bp <= r.basis_points {
-                return Err(Error::Refused(format!(
-                    "{app} {} is already at {} in {channel}; a rollout only grows (revert to stop it)",
-                    r.version,
-                    pct(r.basis_points)
-                )));
-            }
-            let archived = if bp >= FULL { state.retention(channel, &r.version) } else { Vec::new() };
+            // "Next" follows the plan written into the rollout's `promoted` entry, so every
+            // console agrees on it.
+            let bp = target.unwrap_or_else(|| r.next_step());
+            let archived = if bp >= FULL {
+                state.retention(channel, &r.version)
+            } else {
+                Vec::new()
+            };
             Ok(Event::Expanded {
                 channel: channel.to_string(),
                 version: r.version.clone(),
@@ -216,14 +179,8 @@ impl Workspace {
     ) -> Result<Committed> {
         self.config.channel(channel)?;
         self.commit(app, by, |state, _| {
-            let r = rollout_in(state, channel)?;
-            if r.paused == pause {
-                let now = if pause { "paused" } else { "running" };
-                return Err(Error::Refused(format!(
-                    "the rollout of {app} {} in {channel} is already {now}",
-                    r.version
-                )));
-            }
+            as_expected(state, channel, by)?;
+            let r = rules::rollout_in(state, channel)?;
             let (channel, version, rollout_id) =
                 (channel.to_string(), r.version.clone(), r.rollout_id.clone());
             Ok(if pause {
@@ -247,7 +204,8 @@ impl Workspace {
     pub async fn revert(&self, by: &Attribution, app: &str, channel: &str) -> Result<Committed> {
         self.config.channel(channel)?;
         self.commit(app, by, |state, _| {
-            let r = rollout_in(state, channel)?;
+            as_expected(state, channel, by)?;
+            let r = rules::rollout_in(state, channel)?;
             Ok(Event::Reverted {
                 channel: channel.to_string(),
                 version: r.version.clone(),

@@ -8,8 +8,7 @@ use super::pointer::read_unverified;
 use crate::error::Result;
 use crate::log::reader::{self, StoredEntry};
 use crate::registry::StatusRow;
-use crate::state::AppState;
-use crate::workspace::Workspace;
+use crate::workspace::{Attribution, Workspace};
 use airlock_protocol::layout;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -26,6 +25,10 @@ pub struct AppSync {
     /// The local registry disagreed with the store and was rebuilt from it.
     pub rebuilt: bool,
     pub pointers: Vec<PointerUpdate>,
+    /// Channels whose pointer could not be brought up to date, and why.
+    pub pending: Vec<super::pointer::PointerFailure>,
+    /// Objects in the log folder that are not log entries (passed over).
+    pub foreign_objects: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -84,7 +87,8 @@ impl Workspace {
     }
 
     pub async fn sync_app(&self, app: &str) -> Result<AppSync> {
-        let full = reader::read_after(self.store.as_ref(), app, None).await?;
+        let read = reader::read_after(self.store.as_ref(), app, None).await?;
+        let full = read.entries;
         let known = self.registry.entries(app).await?;
         let agrees =
             known.len() <= full.len() && known.iter().zip(&full).all(|(a, b)| a.hash == b.hash);
@@ -92,19 +96,52 @@ impl Workspace {
             &full[known.len()..]
         } else {
             self.registry.forget(app).await?;
+            self.registry.forget_store_caches().await?;
             &full
         };
-        let state = AppState::fold(app, &full)?;
+        let state = self.fold_checked(app, &full).await?;
         self.registry
             .record(new, &state, &|c| self.is_protected(c))
             .await?;
-        let pointers = self.publish_pointers(&state).await?;
+        if let Some((seq, why)) = &read.newer {
+            // Pointers are another Airlock's to write now: this one does not know the rest.
+            return Ok(AppSync {
+                app: app.to_string(),
+                entries: full.len() as u64,
+                new_entries: new.len() as u64,
+                rebuilt: !agrees,
+                pointers: Vec::new(),
+                pending: vec![super::pointer::PointerFailure {
+                    channel: "*".into(),
+                    error: format!("seq {seq} ({why}); upgrade Airlock to sync {app}"),
+                }],
+                foreign_objects: read.foreign,
+            });
+        }
+        let mut report = self.publish_pointers(&state, &[]).await;
+        // A lost pointer is re-signed under a new seq: rewriting the old seq with new bytes
+        // would be refused by every device that saw the lost one.
+        let by = Attribution::new(
+            self.config.actor.as_deref().unwrap_or("airlock sync"),
+            Some("re-signing a pointer missing from the store"),
+        )?;
+        for channel in std::mem::take(&mut report.missing) {
+            match self.resign(&by, app, &channel).await {
+                Ok(done) => report.written.extend(done.pointers),
+                Err(e) => report.failed.push(super::pointer::PointerFailure {
+                    channel,
+                    error: e.to_string(),
+                }),
+            }
+        }
         Ok(AppSync {
             app: app.to_string(),
             entries: full.len() as u64,
             new_entries: new.len() as u64,
             rebuilt: !agrees,
-            pointers,
+            pointers: report.written,
+            pending: report.failed,
+            foreign_objects: read.foreign,
         })
     }
 
@@ -112,6 +149,13 @@ impl Workspace {
         let state = self.load(app).await?;
         let now = self.clock.now();
         let mut warnings = Vec::new();
+        let trusted = self.key_set().await?.set.active_keys();
+        if let Some(seq) = state.written_by_newer {
+            warnings.push(format!(
+                "{app}: seq {seq} of the log was written by a newer Airlock; this shows the \
+                 history before it, and nothing can be changed here until you upgrade"
+            ));
+        }
         let mut channels = Vec::new();
         for name in self.config.channels.keys() {
             let c = state.channel(name);
@@ -119,6 +163,17 @@ impl Workspace {
                 .channel_store(name)?
                 .get(&layout::pointer_key(app, name))
                 .await?;
+            if let Some(o) = &stored
+                && let Err(e) =
+                    airlock_protocol::dsse::Envelope::from_bytes(&o.bytes).and_then(|env| {
+                        env.verify(airlock_protocol::dsse::POINTER_PAYLOAD_TYPE, &trusted)
+                    })
+            {
+                warnings.push(format!(
+                    "{app}/{name}: THE STORED POINTER IS NOT SIGNED BY A TRUSTED KEY ({e}); \
+                     devices refuse it. Run `airlock keys show` and `airlock sync`"
+                ));
+            }
             let pointer = match stored.map(|o| read_unverified(&o.bytes)).transpose() {
                 Ok(p) => p.map(|p| {
                     let left = p.expires_at.unix() - now.unix();

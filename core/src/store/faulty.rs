@@ -87,6 +87,10 @@ impl Store for FaultyStore {
         self.inner.list(prefix, start_after).await
     }
 
+    async fn modified(&self, key: &str) -> Result<Option<airlock_protocol::time::Timestamp>> {
+        self.inner.modified(key).await
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.take_write("delete", key)?;
         self.inner.delete(key).await

@@ -69,7 +69,16 @@ impl LocalStore {
             .parent()
             .expect("object keys always have a parent folder");
         fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".tmp-");
+        // Objects are readable by others as the umask allows (a web server running as
+        // another user serves this folder to devices); tempfile's default is owner-only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(fs::Permissions::from_mode(0o666));
+        }
+        let mut tmp = builder.tempfile_in(dir)?;
         tmp.write_all(bytes)?;
         tmp.as_file().sync_all()?;
         Ok(tmp.into_temp_path())
@@ -235,6 +244,26 @@ impl Store for LocalStore {
         blocking(move || me.list_blocking(&prefix, start_after.as_deref())).await
     }
 
+    async fn modified(&self, key: &str) -> Result<Option<airlock_protocol::time::Timestamp>> {
+        let path = self.path_of(key)?;
+        let (me, key) = (self.url.clone(), key.to_string());
+        blocking(
+            move || match fs::metadata(&path).and_then(|m| m.modified()) {
+                Ok(t) => Ok(Some(airlock_protocol::time::Timestamp::from_datetime(
+                    t.into(),
+                ))),
+                Err(e) if e.kind() == IoKind::NotFound => Ok(None),
+                Err(e) => Err(Error::Store {
+                    store: me,
+                    op: "stat",
+                    key,
+                    detail: e.to_string(),
+                }),
+            },
+        )
+        .await
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         let (me, key) = (self.clone(), key.to_string());
         blocking(move || {
@@ -257,6 +286,45 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::open(dir.path().to_str().unwrap()).unwrap();
         (dir, store)
+    }
+
+    /// A web server running as another user serves the folder to devices, so objects are
+    /// as readable as the umask allows (here 022: everyone may read), never owner-only.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn objects_are_readable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let (d, s) = store();
+        s.put_new("blobs/x", b"1", ObjectClass::Immutable)
+            .await
+            .unwrap();
+        s.replace("apps/p.json", b"1", None, ObjectClass::Pointer)
+            .await
+            .unwrap();
+        for key in ["blobs/x", "apps/p.json"] {
+            let mode = fs::metadata(d.path().join(key))
+                .unwrap()
+                .permissions()
+                .mode();
+            let umask_allows_read = mode & 0o044 != 0 || current_umask() & 0o044 == 0o044;
+            assert!(
+                umask_allows_read,
+                "{key} has mode {mode:o}; others must be able to read it"
+            );
+        }
+    }
+
+    /// The process umask, read without changing it (Linux exposes it in /proc).
+    #[cfg(unix)]
+    fn current_umask() -> u32 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .unwrap_or(0o022)
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ pub mod s3;
 
 use crate::config::StoreSpec;
 use crate::error::{Error, Result};
+use airlock_protocol::time::Timestamp;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use std::sync::Arc;
@@ -87,6 +88,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>>;
 
     async fn delete(&self, key: &str) -> Result<()>;
+
+    /// When `key` was last written, by the store's clock; `None` if it is missing or the
+    /// store cannot say (then `gc` keeps it).
+    async fn modified(&self, _key: &str) -> Result<Option<Timestamp>> {
+        Ok(None)
+    }
 }
 
 /// Opens the store `spec` names; S3 stores need the AWS settings.

@@ -468,6 +468,25 @@ impl Store for S3Store {
         Ok(keys)
     }
 
+    async fn modified(&self, key: &str) -> Result<Option<airlock_protocol::time::Timestamp>> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .last_modified()
+                .and_then(|t| airlock_protocol::time::Timestamp::from_unix(t.secs()).ok())),
+            Err(e) => match explain(&e, "s3:GetObject") {
+                (Failure::NotFound, _) => Ok(None),
+                (_, detail) => Err(self.fail("stat", key, detail)),
+            },
+        }
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.client
             .delete_object()

@@ -239,7 +239,7 @@ pub async fn console(dir: &Path, config: Config) -> Workspace {
     let registry = Registry::open(&dir.join("airlock.db"))
         .await
         .expect("the registry opens");
-    Workspace::with_config(
+    let mut ws = Workspace::with_config(
         dir,
         config,
         Services {
@@ -248,7 +248,11 @@ pub async fn console(dir: &Path, config: Config) -> Workspace {
         },
     )
     .await
-    .expect("the workspace opens")
+    .expect("the workspace opens");
+    ws.adopt_key_set("test", false)
+        .await
+        .expect("the workspace starts or joins the bucket's key set");
+    ws
 }
 
 /// The fault-injecting proxy in front of moto.

@@ -105,6 +105,7 @@ impl Env {
         store: Option<Arc<dyn Store>>,
         registry: Option<Registry>,
     ) -> Workspace {
+        let wrapped = store.is_some();
         let registry = match registry {
             Some(r) => r,
             None => Registry::in_memory()
@@ -118,15 +119,29 @@ impl Env {
             registry: Some(registry),
             ..Services::default()
         };
-        Workspace::with_config(self.work.path(), self.config.clone(), services)
+        if wrapped {
+            // The key set is started through the real store, so a wrapped store (faults,
+            // rendezvous) sees only the writes of the operations under test.
+            Box::pin(self.console_with(None, None)).await;
+        }
+        let mut ws = Workspace::with_config(self.work.path(), self.config.clone(), services)
             .await
-            .expect("the workspace opens with in-memory services")
+            .expect("the workspace opens with in-memory services");
+        // As `airlock init` does: start the store's key set with this keychain's key, or
+        // join the one another console started.
+        ws.adopt_key_set("test", true)
+            .await
+            .expect("the console starts or joins the store's key set");
+        ws
     }
 
-    /// Every file under the store folder (objects, lock files, anything), as relative paths.
+    /// Every file under the store folder (objects, lock files, anything), as relative paths,
+    /// but for the trusted-key document that opening a console writes (as `airlock init`
+    /// does) before any command runs.
     pub fn store_files(&self) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         walk(self.store_dir.path(), self.store_dir.path(), &mut out);
+        out.retain(|f| !f.starts_with("keys/"));
         out
     }
 }
@@ -249,12 +264,18 @@ pub async fn stored_pointer(store: &dyn Store, app: &str, channel: &str) -> Opti
     Some(read_unverified(&obj.bytes).expect("a stored pointer parses"))
 }
 
-/// The app's state folded from the store's log alone (no registry, no writes).
+/// The app's state folded from the store's log alone (no registry, no writes), with the
+/// default channels' protection.
 pub async fn state_in_store(store: &dyn Store, app: &str) -> AppState {
     let entries = reader::read_after(store, app, None)
         .await
-        .expect("the log chain reads");
-    AppState::fold(app, &entries).expect("the log folds")
+        .expect("the log chain reads")
+        .entries;
+    let protected = |c: &str| c == PRODUCTION;
+    let policy = airlock_core::rules::Policy {
+        protected: &protected,
+    };
+    AppState::fold(app, &entries, &policy).expect("the log folds")
 }
 
 /// Checks that `channel`'s pointer is exactly as new as the log says it should be.
