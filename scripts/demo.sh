@@ -8,7 +8,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ] && [ -z "${AIRLOCK_IN_KEYRING_SESSION:-}" ]; then
   exec "$root/tests/harness/with-keyring.sh" "$0" "$@"
 fi
-airlock="$root/target/debug/airlock"
+# The binary `make build` made, wherever CARGO_TARGET_DIR puts it.
+target=$(cd "$root" && ${CARGO:-cargo} metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+airlock="$target/debug/airlock"
 demo="$root/demo"
 rm -rf "$demo" && mkdir -p "$demo/workspace" "$demo/bundle-1.0.0/js" "$demo/bundle-1.1.0/js"
 printf '<!doctype html><script src="js/app.js"></script>\n' | tee "$demo/bundle-1.0.0/index.html" > "$demo/bundle-1.1.0/index.html"

@@ -397,7 +397,8 @@ async fn init(cli: &Cli, args: &InitArgs) -> Result<u8> {
             production.store = Some(name);
         }
     }
-    let done = Workspace::init(&cli.workspace, config, Services::default()).await?;
+    let actor = cli.actor.clone().unwrap_or_else(|| "airlock init".into());
+    let done = Workspace::init(&cli.workspace, config, Services::default(), &actor).await?;
     let config = &done.config;
     if cli.json {
         print_json(&done);

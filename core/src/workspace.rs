@@ -144,7 +144,13 @@ impl Workspace {
     /// Writes `airlock.toml` in `dir` after checking that the store works and honours
     /// create-only writes. Refuses to overwrite an existing configuration.
     /// `config` is usually [`Config::new`] with options set.
-    pub async fn init(dir: &Path, config: Config, services: Services) -> Result<Initialized> {
+    /// `actor` is recorded as who started the key set, if this init starts it.
+    pub async fn init(
+        dir: &Path,
+        config: Config,
+        services: Services,
+        actor: &str,
+    ) -> Result<Initialized> {
         let path = dir.join(config::FILE_NAME);
         if path.exists() {
             return Err(Error::InvalidInput(format!(
@@ -157,10 +163,6 @@ impl Workspace {
         let aws = load_aws(&config, services.keychain.clone()).await?;
         let (home, channels) = open_stores(&config, aws.as_ref(), services.store, services.stores)?;
         check_all(&distinct(&home, &channels)).await?;
-        let actor = config
-            .actor
-            .clone()
-            .unwrap_or_else(|| "airlock init".into());
         let registry = match services.registry {
             Some(r) => r,
             None => Registry::in_memory().await?,
@@ -175,7 +177,7 @@ impl Workspace {
             services.clock,
             services.keychain,
         );
-        let keys = ws.adopt_key_set(&actor, true).await?;
+        let keys = ws.adopt_key_set(actor, true).await?;
         ws.config.save(dir)?;
         Ok(Initialized {
             config: ws.config,

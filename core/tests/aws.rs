@@ -875,9 +875,14 @@ async fn init_refuses_a_store_that_ignores_conditional_writes() {
     let work = tempfile::tempdir().unwrap();
     let proxy = Proxy::start(&["--strip-conditions"]);
     let config = moto::s3_config(&proxy.endpoint, &bucket, None, &format!("kms:{key}"));
-    let e = Workspace::init(work.path(), config, airlock_core::Services::default())
-        .await
-        .unwrap_err();
+    let e = Workspace::init(
+        work.path(),
+        config,
+        airlock_core::Services::default(),
+        "alice",
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config, "{e}");
     assert!(
         e.to_string().contains("does not honour create-only writes"),
@@ -888,9 +893,14 @@ async fn init_refuses_a_store_that_ignores_conditional_writes() {
 
     // The same bucket reached directly is accepted.
     let config = moto::s3_config(&moto.endpoint, &bucket, None, &format!("kms:{key}"));
-    Workspace::init(work.path(), config, airlock_core::Services::default())
-        .await
-        .expect("moto honours conditional writes");
+    Workspace::init(
+        work.path(),
+        config,
+        airlock_core::Services::default(),
+        "alice",
+    )
+    .await
+    .expect("moto honours conditional writes");
     assert!(work.path().join("airlock.toml").exists());
 }
 
