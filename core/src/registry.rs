@@ -56,6 +56,13 @@ impl Registry {
         Ok(Self { pool })
     }
 
+    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so
+    /// two processes on one database wait for each other (busy timeout) instead of one
+    /// failing "database is locked" when its read turns into a write.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     pub async fn head(&self, app: &str) -> Result<Option<Head>> {
         let row =
             sqlx::query("SELECT seq, hash FROM events WHERE app = ? ORDER BY seq DESC LIMIT 1")
@@ -95,7 +102,7 @@ impl Registry {
 
     /// Forgets an app's projection (used when the store's log no longer matches it).
     pub async fn forget(&self, app: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         for table in [
             "events",
             "releases",
@@ -120,7 +127,7 @@ impl Registry {
         is_protected: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<()> {
         let app = state.app.as_str();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         for s in new {
             let e = &s.entry;
             // Another workspace or process on this database may have recorded the same entry
@@ -142,6 +149,16 @@ impl Registry {
                     e.seq, s.hash
                 )));
             }
+        }
+        // Another process may have recorded later entries (and their projection) first: an
+        // older state must not overwrite a newer projection.
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE app = ?")
+            .bind(app)
+            .fetch_one(&mut *tx)
+            .await?;
+        let ours = state.head.as_ref().map_or(0, |h| h.seq as i64);
+        if newest.is_some_and(|n| n > ours) {
+            return tx.commit().await.map_err(Error::from);
         }
         for table in ["releases", "release_channels", "channels", "approvals"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app = ?"))
@@ -244,7 +261,7 @@ impl Registry {
     }
 
     pub async fn add_known_blobs(&self, store: &str, blobs: &[(String, u64)]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         for (sha, size) in blobs {
             sqlx::query("INSERT OR IGNORE INTO known_blobs VALUES (?, ?, ?)")
                 .bind(store)
@@ -260,7 +277,7 @@ impl Registry {
     /// when the log shows a store is not what this registry saw (switched, recreated or
     /// restored), so nothing is skipped on the strength of a stale cache.
     pub async fn forget_store_caches(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         for table in ["known_blobs", "placed_releases"] {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
@@ -270,7 +287,7 @@ impl Registry {
     }
 
     pub async fn forget_blobs(&self, store: &str, blobs: &[String]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         for sha in blobs {
             sqlx::query("DELETE FROM known_blobs WHERE store = ? AND sha256 = ?")
                 .bind(store)

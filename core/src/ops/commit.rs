@@ -12,7 +12,7 @@
 use super::pointer::PointerUpdate;
 use crate::error::{Error, ErrorKind, Pending, Result};
 use crate::log::entry::{FORMAT_VERSION, entry_hash};
-use crate::log::reader::{self, StoredEntry};
+use crate::log::reader::{self, Head, StoredEntry};
 use crate::log::{Event, LogEntry};
 use crate::rules::{self, Policy};
 use crate::signer::sign_envelope_by;
@@ -78,18 +78,25 @@ impl Workspace {
     /// recreated or restored) is rebuilt from the store, never extended.
     pub async fn load(&self, app: &str) -> Result<AppState> {
         layout::validate_app_name(app)?;
-        let mut head = self.registry.head(app).await?;
+        // One read of the registry gives both the entries and the head to continue from:
+        // another process may record entries meanwhile, and reading the head separately
+        // would fold those twice.
+        let mut entries = self.registry.entries(app).await?;
+        let mut head = entries.last().map(|e| Head {
+            seq: e.entry.seq,
+            hash: e.hash.clone(),
+        });
         if let Some(h) = &head {
             let there = self.store.get(&layout::log_key(app, h.seq)).await?;
             if there.is_none_or(|o| entry_hash(&o.bytes) != h.hash) {
                 self.registry.forget(app).await?;
                 self.registry.forget_store_caches().await?;
+                entries.clear();
                 head = None;
             }
         }
         let read = reader::read_after(self.store.as_ref(), app, head.as_ref()).await?;
         let new = read.entries;
-        let mut entries = self.registry.entries(app).await?;
         entries.extend(new.iter().cloned());
         let mut state = self.fold_checked(app, &entries).await?;
         state.written_by_newer = read.newer.map(|(seq, _)| seq);
