@@ -332,7 +332,13 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 }));
             } else {
                 for s in &stores {
-                    outln!("store {s}: reachable, honours create-only and compare-and-swap writes");
+                    outln!(
+                        "store {}: reachable, honours create-only and compare-and-swap writes",
+                        s.store
+                    );
+                    if let Some(w) = &s.warning {
+                        outln!("  WARNING: {w}");
+                    }
                 }
                 outln!(
                     "signer {}: signs, and the signature verifies (key id {})",

@@ -185,9 +185,9 @@ impl Workspace {
         })
     }
 
-    /// Checks every store of this workspace (the console's connection test); returns their
-    /// ids.
-    pub async fn check_stores(&self) -> Result<Vec<String>> {
+    /// Checks every store of this workspace (the console's connection test), and how far
+    /// this desktop's clock is from each store's.
+    pub async fn check_stores(&self) -> Result<Vec<StoreCheck>> {
         check_all(&self.all_stores()).await
     }
 
@@ -526,19 +526,37 @@ fn distinct(home: &Arc<dyn Store>, channels: &ChannelStores) -> Vec<Arc<dyn Stor
     out
 }
 
-/// Probes each store with [`check_create_only`]; returns their ids.
-async fn check_all(stores: &[Arc<dyn Store>]) -> Result<Vec<String>> {
+/// What the connection test found about one store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreCheck {
+    pub store: String,
+    /// This desktop's clock minus the store's (from the probe object's last-modified time),
+    /// when the store reports one.
+    pub clock_skew_seconds: Option<i64>,
+    /// Set when the clocks differ by more than [`MAX_CLOCK_SKEW_SECONDS`]: entries and
+    /// pointer expiry are stamped with this desktop's clock.
+    pub warning: Option<String>,
+}
+
+/// How far this desktop's clock may be from a store's before the check warns.
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 60;
+
+/// Probes each store with [`check_create_only`].
+async fn check_all(stores: &[Arc<dyn Store>]) -> Result<Vec<StoreCheck>> {
+    let mut out = Vec::new();
     for s in stores {
-        check_create_only(s.as_ref()).await?;
+        out.push(check_create_only(s.as_ref()).await?);
     }
-    Ok(stores.iter().map(|s| s.id().to_string()).collect())
+    Ok(out)
 }
 
 /// Refuses a store that does not honour create-only writes or compare-and-swap (some
 /// S3-compatible services ignore `If-None-Match` or `If-Match`), since the event log's and
 /// the pointers' safety depend on them. Writes and rewrites a probe object under
 /// `airlock-probe/`, then deletes it (a store that forbids deleting keeps it; harmless).
-pub async fn check_create_only(store: &dyn Store) -> Result<()> {
+/// Also compares this desktop's clock with the store's, from the probe's last-modified time.
+pub async fn check_create_only(store: &dyn Store) -> Result<StoreCheck> {
     let nonce = airlock_protocol::digest::sha256_hex(
         format!("{:?}{:?}", std::time::SystemTime::now(), std::process::id()).as_bytes(),
     );
@@ -551,6 +569,9 @@ pub async fn check_create_only(store: &dyn Store) -> Result<()> {
         ))
     };
     let first = store.put_new(&key, b"1", ObjectClass::Log).await?;
+    let written = store.modified(&key).await?;
+    let here = SystemClock.now();
+    let skew = written.map(|t| here.unix() - t.unix());
     let second = store.put_new(&key, b"2", ObjectClass::Log).await?;
     let kept = store.get(&key).await?;
     if first != PutOutcome::Created
@@ -573,7 +594,19 @@ pub async fn check_create_only(store: &dyn Store) -> Result<()> {
     let _ = store.delete(&key).await;
     match lost {
         Err(e) if e.kind() == crate::error::ErrorKind::Conflict && now.as_deref() == Some(b"3") => {
-            Ok(())
+            Ok(StoreCheck {
+                store: store.id().to_string(),
+                clock_skew_seconds: skew,
+                warning: skew.filter(|s| s.abs() > MAX_CLOCK_SKEW_SECONDS).map(|s| {
+                    format!(
+                        "this desktop's clock is {} s {} {}'s; log times and pointer expiry \
+                         use this clock: set it right (NTP)",
+                        s.abs(),
+                        if s > 0 { "ahead of" } else { "behind" },
+                        store.url()
+                    )
+                }),
+            })
         }
         Err(e) => Err(e),
         Ok(()) => Err(refuse(

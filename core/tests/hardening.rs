@@ -860,3 +860,78 @@ async fn an_entry_from_a_newer_airlock_is_read_around_and_never_written_over() {
     assert_eq!(kind, ErrorKind::Refused, "{err}");
     assert!(err.to_string().contains("upgrade"), "{err}");
 }
+
+/// A store whose clock runs five minutes behind this desktop's.
+#[derive(Debug)]
+struct SlowClockStore(Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl Store for SlowClockStore {
+    fn url(&self) -> &str {
+        self.0.url()
+    }
+    async fn get(
+        &self,
+        key: &str,
+    ) -> airlock_core::Result<Option<airlock_core::store::StoredObject>> {
+        self.0.get(key).await
+    }
+    async fn put_new(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        class: airlock_core::store::ObjectClass,
+    ) -> airlock_core::Result<airlock_core::store::PutOutcome> {
+        self.0.put_new(key, bytes, class).await
+    }
+    async fn replace(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        expected: Option<&str>,
+        class: airlock_core::store::ObjectClass,
+    ) -> airlock_core::Result<()> {
+        self.0.replace(key, bytes, expected, class).await
+    }
+    async fn list(&self, prefix: &str, after: Option<&str>) -> airlock_core::Result<Vec<String>> {
+        self.0.list(prefix, after).await
+    }
+    async fn delete(&self, key: &str) -> airlock_core::Result<()> {
+        self.0.delete(key).await
+    }
+    async fn modified(
+        &self,
+        key: &str,
+    ) -> airlock_core::Result<Option<airlock_protocol::time::Timestamp>> {
+        Ok(self.0.modified(key).await?.map(|t| t.plus_seconds(-300)))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_test_warns_of_a_clock_far_from_the_stores() {
+    let env = Env::new();
+    let honest = airlock_core::workspace::check_create_only(env.store().as_ref())
+        .await
+        .unwrap();
+    assert!(
+        honest.clock_skew_seconds.is_some_and(|s| s.abs() <= 5) && honest.warning.is_none(),
+        "{honest:?}"
+    );
+    let slow = SlowClockStore(env.store());
+    let checked = airlock_core::workspace::check_create_only(&slow)
+        .await
+        .unwrap();
+    assert!(
+        checked
+            .clock_skew_seconds
+            .is_some_and(|s| (295..=305).contains(&s)),
+        "{checked:?}"
+    );
+    assert!(
+        checked
+            .warning
+            .as_deref()
+            .is_some_and(|w| w.contains("ahead of")),
+        "{checked:?}"
+    );
+}
