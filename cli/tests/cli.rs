@@ -616,3 +616,28 @@ fn shared_registry_two_processes() {
         }
     }
 }
+
+/// `airlock … | head`: a reader that closes the pipe early ends the command quietly, with
+/// exit code 0 and no panic.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let d = Desk::new();
+    d.init();
+    let b1 = d.bundle("b1", &[("index.html", "<html>1")]);
+    d.ok("ana", &["release", "shop-ios", &b1, "--version", "1.0.0"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["log", "shop-ios", "--json"])
+        .current_dir(d.root.join("ws"))
+        .env("AIRLOCK_ACTOR", "ana")
+        .env_remove("AIRLOCK_WORKSPACE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the command has written anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(code(&out), 0, "{stderr}");
+}

@@ -170,6 +170,8 @@ mod tests {
     fn payload_types_have_the_documented_length() {
         assert_eq!(RELEASE_PAYLOAD_TYPE.len(), 36);
         assert_eq!(POINTER_PAYLOAD_TYPE.len(), 36);
+        assert_eq!(LOG_PAYLOAD_TYPE.len(), 38);
+        assert_eq!(crate::keyset::KEYS_PAYLOAD_TYPE.len(), 33);
     }
 
     #[test]
