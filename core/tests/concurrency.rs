@@ -161,9 +161,10 @@ async fn racing_consoles_have_one_winner_and_one_unbroken_log() {
     println!("promotion races won by A/B: {wins:?}");
 }
 
-/// Both consoles see the rollout at 5 % and ask for "the next step" (20 %). The one that
-/// loses the race is retried on fresh state, where "next" now means 50 %: the rollout jumps
-/// two steps although nobody asked for 50 % or saw 20 % before asking.
+/// Both consoles see the rollout at 5 % and ask for "the next step" (20 %), saying what they
+/// saw (`--expect-percent 5`, as the console and the KPI watcher do). Whether the two really
+/// overlap (the loser is retried on fresh state, where "next" would mean 50 %) or one
+/// finishes before the other starts, the rollout moves one step and the other is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_expand_next_moves_the_rollout_one_step() {
     let env = Env::new();
@@ -184,9 +185,19 @@ async fn racing_expand_next_moves_the_rollout_one_step() {
         a.load(APP).await.expect("A reads");
         b.load(APP).await.expect("B reads");
         let expand = race(&a, &b, |ws, actor| async move {
-            ws.expand(&by(actor), APP, PRODUCTION, ExpandTo::Next).await
+            let saw = by(actor).expecting(airlock_core::Expectation {
+                rollout_id: None,
+                basis_points: Some(500),
+            });
+            ws.expand(&saw, APP, PRODUCTION, ExpandTo::Next).await
         });
         let (ra, rb) = expand.await;
+        assert!(
+            ra.is_ok() != rb.is_ok(),
+            "round {round}: exactly one expansion wins (A: {:?}, B: {:?})",
+            ra.as_ref().map(|c| c.entry.entry.seq),
+            rb.as_ref().map(|c| c.entry.entry.seq)
+        );
         let state = a.load(APP).await.expect("the state loads");
         let bp = state.channel(PRODUCTION).rollout.map(|r| r.basis_points);
         assert_eq!(
