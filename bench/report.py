@@ -72,6 +72,17 @@ def med(values):
     return statistics.median(values)
 
 
+
+def repo_relative(text):
+    """The report names paths relative to the repository, never this machine's: the
+    repository root is dropped and the cargo target folder written as `target`."""
+    root = os.getcwd().rstrip("/") + "/"
+    target = os.environ.get("CARGO_TARGET_DIR", "").rstrip("/")
+    if target:
+        text = text.replace(target + "/", "target/")
+    return text.replace(root, "")
+
+
 def main():
     out, report = sys.argv[1], sys.argv[2]
     env = os.environ.get
@@ -150,7 +161,7 @@ def main():
             s3_lines.append("#" + line if line.startswith("#") and not fenced else line)
         text = text.rstrip() + "\n\n" + "\n".join(s3_lines) + "\n"
     with open(report, "w") as f:
-        f.write(text)
+        f.write(repo_relative(text))
     print(f"wrote {report} and {os.path.join(out, 'results.json')}", file=sys.stderr)
 
 

@@ -132,6 +132,9 @@ step() {
     cmd=(bash bench/s3_pipeline.sh "$bundle" "$version")
   elif [ "$label" = rollback ]; then
     cmd=("$bin" --workspace "$ws" --json rollback "$APP" Staging)
+  elif [ "$label" = promote ]; then
+    cmd=("$bin" --workspace "$ws" --json promote "$APP" --from Staging --to Production \
+      --version 1.0.0 --percent 5)
   else
     cmd=("$bin" --workspace "$ws" --json release "$APP" "$bundle" --version "$version")
   fi
@@ -145,6 +148,7 @@ step() {
     local since=()
     [ "$label" = second ] && since=(--since "$root/$side-$rep-first.snapshot.json")
     [ "$label" = rollback ] && since=(--since "$root/$side-$rep-second.snapshot.json")
+    [ "$label" = promote ] && since=(--since "$root/$side-$rep-rollback.snapshot.json")
     moto snapshot "$bucket" "$stem.snapshot.json" "${since[@]}" >"$stem.written.json"
   fi
   python3 - "$side" "$rep" "$label" "$stem" "$t0" "$t1" "${cmd[*]}" >>"$root/runs.jsonl" <<'PY'
@@ -197,6 +201,11 @@ for rep in $(seq 0 "$repeats"); do
       step airlock "$rep" second "$data/v2" 1.0.1 bench-airlock "$ws"
       # Back to 1.0.0: the command to a verified pointer (the goal is under half a second).
       step airlock "$rep" rollback "" "" bench-airlock "$ws"
+      # A promotion into Production (same bucket) at 5 %, approved by someone else first
+      # (untimed): the commit path with its checks, signatures and one pointer.
+      AIRLOCK_ACTOR=bench-reviewer "$bin" --workspace "$ws" approve "$APP" 1.0.0 \
+        --channel Production >/dev/null
+      step airlock "$rep" promote "" "" bench-airlock "$ws"
     fi
   done
 done

@@ -45,6 +45,17 @@ def summarise(runs, side, label):
     return s
 
 
+
+def repo_relative(text):
+    """The report names paths relative to the repository, never this machine's: the
+    repository root is dropped and the cargo target folder written as `target`."""
+    root = os.getcwd().rstrip("/") + "/"
+    target = os.environ.get("CARGO_TARGET_DIR", "").rstrip("/")
+    if target:
+        text = text.replace(target + "/", "target/")
+    return text.replace(root, "")
+
+
 def main():
     out = sys.argv[1]
     env = os.environ.get
@@ -62,14 +73,14 @@ def main():
         "runs": runs,
     }
     for side in SIDES:
-        for label in ("first", "second", "rollback"):
+        for label in ("first", "second", "rollback", "promote"):
             s = summarise(runs, side, label)
             if s:
                 results["results"].setdefault(side, {})[label] = s
     with open(os.path.join(out, "s3.json"), "w") as f:
         json.dump(results, f, indent=2)
     with open(os.path.join(out, "s3.md"), "w") as f:
-        f.write(render(results))
+        f.write(repo_relative(render(results)))
     print(f"wrote {os.path.join(out, 's3.md')} and {os.path.join(out, 's3.json')}",
           file=sys.stderr)
 
@@ -126,6 +137,15 @@ def render(r):
           f"whole command including start-up): {ws['median']:.2f} s median "
           f"({ws['min']:.2f}–{ws['max']:.2f}), {rb['requests']:,} requests ({ops}), "
           f"{rb['writtenObjects']:,} objects written; peak RSS {rb['maxRssKiB'] / 1024:.0f} MiB.\n")
+    pr = res.get("airlock", {}).get("promote")
+    if pr:
+        ws = pr["wallSeconds"]
+        ops = ", ".join(f"{n} `{op}`" for op, n in sorted(pr["requestsByOperation"].items()))
+        w(f"**Promotion** (Airlock, `airlock promote {{app}} --from Staging --to Production "
+          f"--version 1.0.0 --percent 5` into the same bucket, approved beforehand, whole "
+          f"command): {ws['median']:.2f} s median ({ws['min']:.2f}–{ws['max']:.2f}), "
+          f"{pr['requests']:,} requests ({ops}), {pr['writtenObjects']:,} objects written; "
+          f"peak RSS {pr['maxRssKiB'] / 1024:.0f} MiB.\n")
     w(reading(r))
     w("## Requests by operation (untimed pass)\n")
     w("| release | way | operation | requests |")
@@ -164,7 +184,7 @@ def render(r):
     w(r["command"] + "   # from the repository root; runs itself inside tests/harness/with-moto.sh")
     w(f"# each timed step: {t['timer']} COMMAND, with COMMAND:")
     for side in SIDES:
-        for label in ("first", "second", "rollback"):
+        for label in ("first", "second", "rollback", "promote"):
             x = res.get(side, {}).get(label)
             if x:
                 w(f"# {side}, {label}: {x['command']}")
