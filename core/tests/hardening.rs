@@ -935,3 +935,24 @@ async fn the_connection_test_warns_of_a_clock_far_from_the_stores() {
         "{checked:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archiving_a_quarantined_release_says_what_status_says() {
+    let env = Env::new();
+    let ws = env.console().await;
+    ship(&ws, "1.0.0").await;
+    ship(&ws, "1.1.0").await;
+    ws.rollback(&by("ana"), APP, PRODUCTION, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        status_label(&ws, "1.1.0", PRODUCTION).await.as_deref(),
+        Some("quarantined")
+    );
+    let (kind, err) = kind_of(
+        "archiving a quarantined release",
+        ws.archive(&by("ana"), APP, "1.1.0", PRODUCTION).await,
+    );
+    assert_eq!(kind, ErrorKind::Refused, "{err}");
+    assert!(err.to_string().contains("quarantined"), "{err}");
+}
