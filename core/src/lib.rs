@@ -6,7 +6,8 @@
 //!   approve, quarantine, archive, resign, sync, status, gc, verify-as-device).
 //! - [`log`] and [`state`]: the append-only event log and what it means; [`rules`]: what
 //!   may follow what, checked on every commit and again on every fold.
-//! - [`registry`] and [`status`]: the SQLite projection and the statuses people see.
+//! - [`registry`] and [`status`]: the SQLite projection and the statuses people see;
+//!   [`views`]: what the console's screens read from it, with no store request.
 //! - [`trust`]: the trusted keys (the signed key-set chain, from this desktop's pin).
 //! - [`store`], [`signer`], [`keychain`], [`clock`]: the outside world, behind small traits;
 //!   [`aws`]: the S3 store's settings, the KMS signer, CloudFront invalidation, credentials.
@@ -31,6 +32,7 @@ pub mod state;
 pub mod status;
 pub mod store;
 pub mod trust;
+pub mod views;
 pub mod workspace;
 
 pub use error::{Error, ErrorKind, Result};

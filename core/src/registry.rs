@@ -17,7 +17,7 @@ use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Registry {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 /// One row of the status table.
@@ -132,10 +132,22 @@ impl Registry {
             let e = &s.entry;
             // Another workspace or process on this database may have recorded the same entry
             // first: the same seq with the same hash is nothing to do; another hash is not.
-            sqlx::query("INSERT OR IGNORE INTO events (app, seq, hash, at, actor, kind, reason, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                .bind(app).bind(e.seq as i64).bind(&s.hash).bind(e.at.to_string()).bind(&e.actor)
-                .bind(e.event.kind()).bind(&e.reason).bind(&s.bytes)
-                .execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO events (app, seq, hash, at, actor, kind, reason, body, \
+                 version, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(app)
+            .bind(e.seq as i64)
+            .bind(&s.hash)
+            .bind(e.at.to_string())
+            .bind(&e.actor)
+            .bind(e.event.kind())
+            .bind(&e.reason)
+            .bind(&s.bytes)
+            .bind(e.event.version())
+            .bind(e.event.channel())
+            .execute(&mut *tx)
+            .await?;
             let hash: String =
                 sqlx::query_scalar("SELECT hash FROM events WHERE app = ? AND seq = ?")
                     .bind(app)
@@ -187,17 +199,25 @@ impl Registry {
         }
         for (name, c) in &state.channels {
             let r = c.rollout.as_ref();
-            sqlx::query("INSERT INTO channels VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                .bind(app)
-                .bind(name)
-                .bind(&c.current)
-                .bind(r.map(|r| &r.version))
-                .bind(r.map(|r| r.basis_points as i64))
-                .bind(r.map(|r| &r.rollout_id))
-                .bind(r.is_some_and(|r| r.paused))
-                .bind(c.served.as_ref().map(|h| h.seq as i64))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO channels (app, channel, current_version, rollout_version, \
+                 basis_points, rollout_id, paused, served_seq, plan, step, step_started_at, \
+                 step_started_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(app)
+            .bind(name)
+            .bind(&c.current)
+            .bind(r.map(|r| &r.version))
+            .bind(r.map(|r| r.basis_points as i64))
+            .bind(r.map(|r| &r.rollout_id))
+            .bind(r.is_some_and(|r| r.paused))
+            .bind(c.served.as_ref().map(|h| h.seq as i64))
+            .bind(r.map(|r| serde_json::to_string(&r.plan).expect("a plan serialises")))
+            .bind(r.map(|r| i64::from(r.step)))
+            .bind(r.map(|r| r.step_started_at.to_string()))
+            .bind(r.map(|r| r.step_started_seq as i64))
+            .execute(&mut *tx)
+            .await?;
             for (version, p) in &c.placements {
                 let status = status_of(state, version, name, is_protected(name))
                     .expect("every placed release has a status");

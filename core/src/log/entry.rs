@@ -154,7 +154,40 @@ pub struct Withdrawal {
     pub current: Option<String>,
 }
 
+/// Which kind an event is, as a type (`Event::kind` gives the same as its JSON name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EventKind {
+    Released,
+    Promoted,
+    Expanded,
+    Paused,
+    Resumed,
+    Reverted,
+    RolledBack,
+    Approved,
+    Quarantined,
+    Archived,
+    PointerResigned,
+}
+
 impl Event {
+    pub fn kind_typed(&self) -> EventKind {
+        match self {
+            Self::Released { .. } => EventKind::Released,
+            Self::Promoted { .. } => EventKind::Promoted,
+            Self::Expanded { .. } => EventKind::Expanded,
+            Self::Paused { .. } => EventKind::Paused,
+            Self::Resumed { .. } => EventKind::Resumed,
+            Self::Reverted { .. } => EventKind::Reverted,
+            Self::RolledBack { .. } => EventKind::RolledBack,
+            Self::Approved { .. } => EventKind::Approved,
+            Self::Quarantined { .. } => EventKind::Quarantined,
+            Self::Archived { .. } => EventKind::Archived,
+            Self::PointerResigned { .. } => EventKind::PointerResigned,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Released { .. } => "released",
@@ -168,6 +201,41 @@ impl Event {
             Self::Quarantined { .. } => "quarantined",
             Self::Archived { .. } => "archived",
             Self::PointerResigned { .. } => "pointerResigned",
+        }
+    }
+
+    /// The release the event is about, if one (what the log is filtered by).
+    pub fn version(&self) -> Option<&str> {
+        match self {
+            Self::Released { version, .. }
+            | Self::Promoted { version, .. }
+            | Self::Expanded { version, .. }
+            | Self::Paused { version, .. }
+            | Self::Resumed { version, .. }
+            | Self::Reverted { version, .. }
+            | Self::Approved { version, .. }
+            | Self::Quarantined { version }
+            | Self::Archived { version, .. } => Some(version),
+            // The release rolled back from (quarantined), else the one rolled back to.
+            Self::RolledBack { from, to, .. } => Some(from.as_deref().unwrap_or(to)),
+            Self::PointerResigned { .. } => None,
+        }
+    }
+
+    /// The channel the event is about, if one (a promotion's target).
+    pub fn channel(&self) -> Option<&str> {
+        match self {
+            Self::Released { channel, .. }
+            | Self::Expanded { channel, .. }
+            | Self::Paused { channel, .. }
+            | Self::Resumed { channel, .. }
+            | Self::Reverted { channel, .. }
+            | Self::RolledBack { channel, .. }
+            | Self::Approved { channel, .. }
+            | Self::Archived { channel, .. }
+            | Self::PointerResigned { channel } => Some(channel),
+            Self::Promoted { to, .. } => Some(to),
+            Self::Quarantined { .. } => None,
         }
     }
 

@@ -1,0 +1,371 @@
+//! What the console's screens show, read from the local registry alone — no store request:
+//! the overview of every app and channel, an app's releases with their statuses, the
+//! approvals waiting, and the event log a page at a time. The registry is brought up to date
+//! by `load` (every command) and `sync` (on start, on demand, on a timer); these reads never
+//! touch the store, so a screen can redraw as often as it likes.
+//!
+//! Invariant: everything here is a projection the registry wrote from a verified, rule-checked
+//! log (`Registry::record`); nothing here decides anything.
+
+use crate::error::Result;
+use crate::workspace::Workspace;
+use serde::Serialize;
+use sqlx::Row;
+
+/// One app on the overview.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppOverview {
+    pub app: String,
+    /// The newest log entry this desktop has seen.
+    pub head_seq: u64,
+    /// When it was written.
+    pub head_at: Option<String>,
+    pub channels: Vec<ChannelView>,
+    pub pending_approvals: Vec<PendingApproval>,
+}
+
+/// Where one channel of an app stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelView {
+    pub channel: String,
+    pub protected: bool,
+    pub current: Option<String>,
+    pub rollout: Option<RolloutView>,
+    /// The newest rollback-ready release: where a rollback would go.
+    pub rollback_target: Option<String>,
+    /// The seq the channel's pointer should carry.
+    pub served_seq: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutView {
+    pub version: String,
+    pub rollout_id: String,
+    pub basis_points: u32,
+    pub paused: bool,
+    /// 1 for the first step ("step 1 of 4"); `None` for rows written before this was kept
+    /// (run `airlock sync`).
+    pub step: Option<u32>,
+    pub steps: Option<u32>,
+    pub plan: Option<Vec<u32>>,
+    pub step_started_at: Option<String>,
+    pub step_started_seq: Option<u64>,
+}
+
+/// A release waiting for an approval into a protected channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingApproval {
+    pub version: String,
+    pub channel: String,
+    pub author: String,
+    pub released_at: String,
+}
+
+/// A release of an app and its status in each channel it has been in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseView {
+    pub version: String,
+    pub author: String,
+    pub released_at: String,
+    /// The channel it was released into.
+    pub released_into: String,
+    pub bundle_hash: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub min_native_version: Option<String>,
+    pub quarantined_at: Option<String>,
+    pub quarantine_reason: Option<String>,
+    pub channels: Vec<crate::registry::StatusRow>,
+    /// Who approved it, for which channel.
+    pub approvals: Vec<ApprovalView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalView {
+    pub channel: String,
+    pub actor: String,
+    pub at: String,
+}
+
+/// Which log entries to show, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogQuery {
+    /// Only entries older than this seq (the previous page's `next_before`).
+    pub before_seq: Option<u64>,
+    /// At most this many (default 50, at most 1,000).
+    pub limit: Option<u32>,
+    pub kinds: Vec<String>,
+    pub actor: Option<String>,
+    pub version: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogRow {
+    pub seq: u64,
+    pub hash: String,
+    pub at: String,
+    pub actor: String,
+    pub kind: String,
+    pub version: Option<String>,
+    pub channel: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogPage {
+    pub entries: Vec<LogRow>,
+    /// Pass as `before_seq` for the next page; `None` on the last one.
+    pub next_before: Option<u64>,
+}
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 1000;
+
+impl Workspace {
+    /// Every app the registry knows, with its channels and waiting approvals.
+    pub async fn overview(&self) -> Result<Vec<AppOverview>> {
+        let mut out = Vec::new();
+        for app in self.registry.apps().await? {
+            out.push(self.app_overview(&app).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn app_overview(&self, app: &str) -> Result<AppOverview> {
+        let pool = &self.registry.pool;
+        let head =
+            sqlx::query("SELECT seq, at FROM events WHERE app = ? ORDER BY seq DESC LIMIT 1")
+                .bind(app)
+                .fetch_optional(pool)
+                .await?;
+        let rows = sqlx::query(
+            "SELECT channel, current_version, rollout_version, basis_points, rollout_id, paused, \
+             served_seq, plan, step, step_started_at, step_started_seq \
+             FROM channels WHERE app = ? ORDER BY channel",
+        )
+        .bind(app)
+        .fetch_all(pool)
+        .await?;
+        let mut channels = Vec::new();
+        for r in rows {
+            let channel: String = r.get(0);
+            let rollout = match r.get::<Option<String>, _>(2) {
+                Some(version) => {
+                    let plan: Option<Vec<u32>> = r
+                        .get::<Option<String>, _>(7)
+                        .and_then(|p| serde_json::from_str(&p).ok());
+                    Some(RolloutView {
+                        version,
+                        rollout_id: r.get::<Option<String>, _>(4).unwrap_or_default(),
+                        basis_points: r.get::<Option<i64>, _>(3).unwrap_or(0) as u32,
+                        paused: r.get(5),
+                        step: r.get::<Option<i64>, _>(8).map(|s| s as u32 + 1),
+                        steps: plan.as_ref().map(|p| p.len() as u32),
+                        plan,
+                        step_started_at: r.get(9),
+                        step_started_seq: r.get::<Option<i64>, _>(10).map(|s| s as u64),
+                    })
+                }
+                None => None,
+            };
+            let rollback_target: Option<String> = sqlx::query_scalar(
+                "SELECT version FROM release_channels WHERE app = ? AND channel = ? \
+                 AND status = 'rollback-ready' ORDER BY since_seq DESC LIMIT 1",
+            )
+            .bind(app)
+            .bind(&channel)
+            .fetch_optional(pool)
+            .await?;
+            channels.push(ChannelView {
+                protected: self.is_protected(&channel),
+                current: r.get(1),
+                rollout,
+                rollback_target,
+                served_seq: r.get::<Option<i64>, _>(6).map(|s| s as u64),
+                channel,
+            });
+        }
+        Ok(AppOverview {
+            app: app.to_string(),
+            head_seq: head.as_ref().map_or(0, |h| h.get::<i64, _>(0) as u64),
+            head_at: head.map(|h| h.get(1)),
+            pending_approvals: self.pending_approvals(app).await?,
+            channels,
+        })
+    }
+
+    /// Releases staged in an unprotected channel, not quarantined, never yet in a protected
+    /// channel and not approved for it by anyone but their author.
+    pub async fn pending_approvals(&self, app: &str) -> Result<Vec<PendingApproval>> {
+        let protected: Vec<&String> = self
+            .config
+            .channels
+            .iter()
+            .filter(|(_, c)| c.protected)
+            .map(|(n, _)| n)
+            .collect();
+        let staged = sqlx::query(
+            "SELECT r.version, r.author, r.released_at FROM releases r \
+             JOIN release_channels rc ON rc.app = r.app AND rc.version = r.version \
+             WHERE r.app = ? AND r.quarantined_at IS NULL AND rc.status = 'staged' \
+             ORDER BY rc.since_seq DESC",
+        )
+        .bind(app)
+        .fetch_all(&self.registry.pool)
+        .await?;
+        let mut out = Vec::new();
+        for row in staged {
+            let (version, author): (String, String) = (row.get(0), row.get(1));
+            for channel in &protected {
+                let been_there: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM release_channels WHERE app = ? AND version = ? AND channel = ?",
+                )
+                .bind(app)
+                .bind(&version)
+                .bind(channel.as_str())
+                .fetch_optional(&self.registry.pool)
+                .await?;
+                let approved: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM approvals WHERE app = ? AND version = ? AND channel = ? \
+                     AND actor <> ?",
+                )
+                .bind(app)
+                .bind(&version)
+                .bind(channel.as_str())
+                .bind(&author)
+                .fetch_optional(&self.registry.pool)
+                .await?;
+                if been_there.is_none() && approved.is_none() {
+                    out.push(PendingApproval {
+                        version: version.clone(),
+                        channel: channel.to_string(),
+                        author: author.clone(),
+                        released_at: row.get(2),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An app's releases, newest first, with their statuses and approvals.
+    pub async fn releases_view(&self, app: &str) -> Result<Vec<ReleaseView>> {
+        let pool = &self.registry.pool;
+        let statuses = self.registry.statuses(app).await?;
+        let rows = sqlx::query(
+            "SELECT version, author, released_at, first_channel, bundle_hash, files, bytes, \
+             min_native_version, quarantined_at, quarantine_reason FROM releases \
+             WHERE app = ? ORDER BY released_at DESC, version DESC",
+        )
+        .bind(app)
+        .fetch_all(pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let version: String = r.get(0);
+            let approvals = sqlx::query(
+                "SELECT channel, actor, at FROM approvals WHERE app = ? AND version = ? \
+                 ORDER BY at",
+            )
+            .bind(app)
+            .bind(&version)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|a| ApprovalView {
+                channel: a.get(0),
+                actor: a.get(1),
+                at: a.get(2),
+            })
+            .collect();
+            out.push(ReleaseView {
+                channels: statuses
+                    .iter()
+                    .filter(|s| s.version == version)
+                    .cloned()
+                    .collect(),
+                author: r.get(1),
+                released_at: r.get(2),
+                released_into: r.get(3),
+                bundle_hash: r.get(4),
+                files: r.get::<i64, _>(5) as u64,
+                bytes: r.get::<i64, _>(6) as u64,
+                min_native_version: r.get(7),
+                quarantined_at: r.get(8),
+                quarantine_reason: r.get(9),
+                approvals,
+                version,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One page of an app's event log, newest first, filtered.
+    pub async fn log_page(&self, app: &str, q: &LogQuery) -> Result<LogPage> {
+        let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let mut sql = String::from(
+            "SELECT seq, hash, at, actor, kind, version, channel, reason FROM events \
+             WHERE app = ? AND seq < ?",
+        );
+        if !q.kinds.is_empty() {
+            sql.push_str(&format!(
+                " AND kind IN ({})",
+                vec!["?"; q.kinds.len()].join(", ")
+            ));
+        }
+        if q.actor.is_some() {
+            sql.push_str(" AND actor = ?");
+        }
+        if q.version.is_some() {
+            sql.push_str(" AND version = ?");
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        let before = q.before_seq.map_or(i64::MAX, |b| b as i64);
+        let mut query = sqlx::query(&sql).bind(app).bind(before);
+        for k in &q.kinds {
+            query = query.bind(k);
+        }
+        if let Some(a) = &q.actor {
+            query = query.bind(a);
+        }
+        if let Some(v) = &q.version {
+            query = query.bind(v);
+        }
+        let rows = query
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.registry.pool)
+            .await?;
+        let more = rows.len() > limit as usize;
+        let entries: Vec<LogRow> = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(|r| LogRow {
+                seq: r.get::<i64, _>(0) as u64,
+                hash: r.get(1),
+                at: r.get(2),
+                actor: r.get(3),
+                kind: r.get(4),
+                version: r.get(5),
+                channel: r.get(6),
+                reason: r.get(7),
+            })
+            .collect();
+        let next_before = if more {
+            entries.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(LogPage {
+            entries,
+            next_before,
+        })
+    }
+}
