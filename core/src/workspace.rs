@@ -86,13 +86,57 @@ impl Attribution {
     }
 }
 
-/// A change to an app's registry, announced after it is committed (`registry://changed`).
+/// Something that changed what the console shows, announced as it happens (the desktop
+/// shell forwards these as `registry://changed`): an entry committed here or found in the
+/// store (a teammate's action), a pointer published or failed, a registry rebuilt from the
+/// store, a CDN invalidation finished.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     pub app: String,
-    pub seq: u64,
-    pub kind: String,
+    pub channel: Option<String>,
+    pub seq: Option<u64>,
+    pub kind: ChangeKind,
+    /// Who did it (for entries).
+    pub actor: Option<String>,
+    /// When: the entry's time, else this desktop's clock.
+    pub at: airlock_protocol::time::Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ChangeKind {
+    /// A log entry: committed by this workspace (`found: false`) or read from the store.
+    #[serde(rename_all = "camelCase")]
+    Entry {
+        event: crate::log::entry::EventKind,
+        found: bool,
+    },
+    PointerPublished,
+    PointerFailed {
+        error: String,
+    },
+    /// The local registry disagreed with the store and was rebuilt from it.
+    RegistryRebuilt,
+    InvalidationFinished {
+        status: String,
+    },
+}
+
+impl Change {
+    pub(crate) fn entry(e: &crate::log::LogEntry, found: bool) -> Self {
+        Self {
+            app: e.app.clone(),
+            channel: e.event.channel().map(str::to_string),
+            seq: Some(e.seq),
+            kind: ChangeKind::Entry {
+                event: e.event.kind_typed(),
+                found,
+            },
+            actor: Some(e.actor.clone()),
+            at: e.at,
+        }
+    }
 }
 
 /// What `init` did: the settings it saved and the key set it started or joined.

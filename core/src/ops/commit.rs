@@ -104,6 +104,9 @@ impl Workspace {
             self.registry
                 .record(&new, &state, &|c| self.is_protected(c))
                 .await?;
+            for e in &new {
+                self.announce(Change::entry(&e.entry, true));
+            }
         }
         Ok(state)
     }
@@ -248,7 +251,6 @@ impl Workspace {
     /// Records the entry just appended on top of the state it was validated against (no
     /// second read of the store), announces it and brings the pointers up to date.
     async fn after_append(&self, mut state: AppState, stored: StoredEntry) -> Result<Committed> {
-        let app = stored.entry.app.clone();
         state.apply(&stored)?;
         let mut pending = Vec::new();
         if let Err(e) = self
@@ -263,11 +265,7 @@ impl Workspace {
                 cause: e.to_string(),
             });
         }
-        self.announce(Change {
-            app: app.clone(),
-            seq: stored.entry.seq,
-            kind: stored.entry.event.kind().into(),
-        });
+        self.announce(Change::entry(&stored.entry, false));
         let report = self
             .publish_pointers(&state, &stored.entry.event.moved_channels())
             .await;

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::signer::sign_envelope_by;
 use crate::state::AppState;
 use crate::store::ObjectClass;
-use crate::workspace::Workspace;
+use crate::workspace::{Change, ChangeKind, Workspace};
 use airlock_protocol::dsse::{Envelope, POINTER_PAYLOAD_TYPE};
 use airlock_protocol::layout;
 use airlock_protocol::pointer::{ChannelPointer, ReleasePin, RolloutPin};
@@ -110,6 +110,46 @@ impl Workspace {
     /// is never held up by another channel's bucket or CDN. Channels this workspace's
     /// airlock.toml does not name (another desktop added them) are reported as pending.
     pub async fn publish_pointers(&self, state: &AppState, first: &[&str]) -> PointerReport {
+        let report = self.publish_pointers_quietly(state, first).await;
+        let now = self.clock.now();
+        let change = |channel: &str, seq: Option<u64>, kind: ChangeKind| Change {
+            app: state.app.clone(),
+            channel: Some(channel.to_string()),
+            seq,
+            kind,
+            actor: None,
+            at: now,
+        };
+        for p in &report.written {
+            self.announce(change(
+                &p.channel,
+                Some(p.seq),
+                ChangeKind::PointerPublished,
+            ));
+            if let Some(inv) = &p.invalidation {
+                self.announce(change(
+                    &p.channel,
+                    Some(p.seq),
+                    ChangeKind::InvalidationFinished {
+                        status: inv.status.clone(),
+                    },
+                ));
+            }
+        }
+        for f in &report.failed {
+            self.announce(change(
+                &f.channel,
+                None,
+                ChangeKind::PointerFailed {
+                    error: f.error.clone(),
+                },
+            ));
+        }
+        report
+    }
+
+    /// What [`Self::publish_pointers`] does, before it announces the outcome.
+    async fn publish_pointers_quietly(&self, state: &AppState, first: &[&str]) -> PointerReport {
         let mut order: Vec<&str> = first
             .iter()
             .copied()

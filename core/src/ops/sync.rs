@@ -8,7 +8,7 @@ use super::pointer::read_unverified;
 use crate::error::Result;
 use crate::log::reader::{self, StoredEntry};
 use crate::registry::StatusRow;
-use crate::workspace::{Attribution, Workspace};
+use crate::workspace::{Attribution, Change, ChangeKind, Workspace};
 use airlock_protocol::layout;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -103,6 +103,19 @@ impl Workspace {
         self.registry
             .record(new, &state, &|c| self.is_protected(c))
             .await?;
+        if !agrees {
+            self.announce(Change {
+                app: app.to_string(),
+                channel: None,
+                seq: state.head.as_ref().map(|h| h.seq),
+                kind: ChangeKind::RegistryRebuilt,
+                actor: None,
+                at: self.clock.now(),
+            });
+        }
+        for e in new {
+            self.announce(Change::entry(&e.entry, true));
+        }
         if let Some((seq, why)) = &read.newer {
             // Pointers are another Airlock's to write now: this one does not know the rest.
             return Ok(AppSync {
