@@ -20,6 +20,7 @@ use std::process::ExitCode;
 fn exit_code(err: &Error) -> u8 {
     match err.kind() {
         ErrorKind::Committed => 4,
+        ErrorKind::Cancelled => 130,
         k if k.is_refusal() => 1,
         ErrorKind::InvalidInput | ErrorKind::Config | ErrorKind::NotFound => 2,
         ErrorKind::Store | ErrorKind::Signer | ErrorKind::Keychain | ErrorKind::Database => 3,

@@ -34,6 +34,9 @@ pub enum ErrorKind {
     Keychain,
     /// The local registry database failed.
     Database,
+    /// The operation was cancelled before its commit: nothing was logged or pointed at
+    /// (uploaded blobs stay, and a later publish reuses them).
+    Cancelled,
     /// The command's log entry was appended (it happened), but something after it — a
     /// pointer, the registry — is still pending. Do not retry the command; `airlock sync`
     /// (or any later command) completes it. Exit code 4.
@@ -98,6 +101,8 @@ pub enum Error {
     Database(String),
     #[error("{0}")]
     Protocol(#[from] airlock_protocol::Error),
+    #[error("{0}")]
+    Cancelled(String),
     #[error(
         "committed as seq {seq} of {app} (command {command}); {} pending: {}. Run `airlock \
          sync` to complete it; retrying the command is safe only with `--command-id {command}`",
@@ -135,6 +140,7 @@ impl Error {
             Self::Keychain(_) => ErrorKind::Keychain,
             Self::Database(_) => ErrorKind::Database,
             Self::Committed { .. } => ErrorKind::Committed,
+            Self::Cancelled(_) => ErrorKind::Cancelled,
         }
     }
 

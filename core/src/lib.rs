@@ -12,10 +12,11 @@
 //! - [`store`], [`signer`], [`keychain`], [`clock`]: the outside world, behind small traits;
 //!   [`aws`]: the S3 store's settings, the KMS signer, CloudFront invalidation, credentials.
 //! - [`bundle`]: reading a bundle and its policy gates.
-//! - [`config`], [`error`], [`progress`], [`secret`]: the plumbing.
+//! - [`config`], [`error`], [`progress`], [`cancel`], [`secret`]: the plumbing.
 
 pub mod aws;
 pub mod bundle;
+pub mod cancel;
 pub mod clock;
 pub mod config;
 pub mod error;

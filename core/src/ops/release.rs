@@ -8,6 +8,7 @@
 
 use crate::bundle::policy::Violation;
 use crate::bundle::{self, Bundle};
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::log::Event;
 use crate::parallel::{self, Job};
@@ -73,6 +74,21 @@ impl Workspace {
         req: &ReleaseRequest,
         progress: &dyn Progress,
     ) -> Result<ReleaseOutcome> {
+        self.release_cancellable(by, req, progress, &Cancel::new())
+            .await
+    }
+
+    /// [`Self::release`], stopping when `cancel` is set before the log entry is written:
+    /// uploads in flight are dropped (an S3 multipart upload is aborted), nothing is logged
+    /// and no pointer moves; blobs already uploaded stay, and a later publish of the same
+    /// bundle finds them there. Once the entry is written a cancel is ignored.
+    pub async fn release_cancellable(
+        &self,
+        by: &Attribution,
+        req: &ReleaseRequest,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<ReleaseOutcome> {
         layout::validate_app_name(&req.app)?;
         let channel = match &req.channel {
             Some(c) => c.clone(),
@@ -130,6 +146,16 @@ impl Workspace {
             .map_err(|e| Error::InvalidInput(format!("reading the bundle failed: {e}")))??;
 
         let manifest = hash_bundle(&req.app, &req.version, &bundle, progress);
+        let stop = || {
+            Error::Cancelled(format!(
+                "the publish of {} {} was cancelled; nothing was logged and no pointer moved \
+                 (uploaded files stay, and a later publish reuses them)",
+                req.app, req.version
+            ))
+        };
+        if cancel.is_cancelled() {
+            return Err(stop());
+        }
         if let Some(done) = state.releases.get(&req.version) {
             // The same bundle released before (perhaps a run cut off after its log entry):
             // finish that run by bringing the pointers up to date. Anything else is refused.
@@ -188,9 +214,11 @@ impl Workspace {
         // A missing, disabled or untrusted key fails here, before anything is uploaded.
         self.signers().await?;
         let store = self.channel_store(&channel)?.clone();
-        let (uploaded_files, uploaded_bytes, blobs) = self
-            .upload_blobs(&store, &bundle, &manifest, progress)
-            .await?;
+        let (uploaded_files, uploaded_bytes, blobs) = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(stop()),
+            done = self.upload_blobs(&store, &bundle, &manifest, progress) => done?,
+        };
 
         progress.report(ProgressEvent::Step {
             name: "writing manifest and statement".into(),
@@ -208,6 +236,11 @@ impl Workspace {
         }
         let statement_bytes = self.put_statement(store.as_ref(), &statement).await?;
 
+        // The last point at which a cancel stops the publish: the statement is written,
+        // but nothing names it until the log entry below.
+        if cancel.is_cancelled() {
+            return Err(stop());
+        }
         progress.report(ProgressEvent::Step {
             name: "committing to the log".into(),
         });
