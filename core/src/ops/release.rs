@@ -145,7 +145,7 @@ impl Workspace {
             .await
             .map_err(|e| Error::InvalidInput(format!("reading the bundle failed: {e}")))??;
 
-        let manifest = hash_bundle(&req.app, &req.version, &bundle, progress);
+        let (bundle, manifest) = hash_off_runtime(&req.app, &req.version, bundle, progress).await?;
         let stop = || {
             Error::Cancelled(format!(
                 "the publish of {} {} was cancelled; nothing was logged and no pointer moved \
@@ -417,6 +417,37 @@ fn partial_conflict(app: &str, version: &str, key: &str) -> Error {
         "{key} already holds a different, unreleased {app} {version} (an interrupted publish \
          of another bundle or description); release this bundle under a new version"
     ))
+}
+
+/// [`hash_bundle`] on the blocking pool, so the async runtime (and a window on it) never
+/// waits on it; its progress reports are forwarded to `progress` as they come.
+async fn hash_off_runtime(
+    app: &str,
+    version: &str,
+    bundle: Bundle,
+    progress: &dyn Progress,
+) -> Result<(Bundle, Manifest)> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (app, version) = (app.to_string(), version.to_string());
+    let mut work = tokio::task::spawn_blocking(move || {
+        let forward = move |e: ProgressEvent| {
+            let _ = tx.send(e);
+        };
+        let manifest = hash_bundle(&app, &version, &bundle, &forward);
+        (bundle, manifest)
+    });
+    loop {
+        tokio::select! {
+            Some(event) = rx.recv() => progress.report(event),
+            done = &mut work => {
+                while let Ok(event) = rx.try_recv() {
+                    progress.report(event);
+                }
+                return done
+                    .map_err(|e| Error::InvalidInput(format!("hashing the bundle failed: {e}")));
+            }
+        }
+    }
 }
 
 /// Hashes every file (reporting progress) and builds the manifest.
