@@ -53,6 +53,10 @@ pub struct Config {
     /// Who is acting, when neither `--actor` nor `AIRLOCK_ACTOR` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// `release-manager` (default: may change things) or `viewer` (a product lead's
+    /// workspace: every changing command is refused, reading works).
+    #[serde(default, skip_serializing_if = "Role::is_default")]
+    pub role: Role,
     /// How long a signed pointer stays valid, in hours.
     #[serde(default = "default_ttl_hours")]
     pub pointer_ttl_hours: u32,
@@ -117,6 +121,22 @@ pub struct CdnConfig {
     /// Wait for the invalidation to complete (default), polling its status.
     #[serde(default = "yes")]
     pub wait: bool,
+}
+
+/// What this desktop may do in the workspace. The real guarantee of a read-only desktop is
+/// read-only credentials; the role makes the engine refuse first, in words.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    #[default]
+    ReleaseManager,
+    Viewer,
+}
+
+impl Role {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// A store resolved from a URL or a `[stores]` name.
@@ -190,6 +210,7 @@ impl Config {
             aws_region: None,
             stores: BTreeMap::new(),
             actor: None,
+            role: Role::default(),
             pointer_ttl_hours: default_ttl_hours(),
             channels: default_channels(),
             apps: BTreeMap::new(),

@@ -336,6 +336,17 @@ impl Workspace {
         let _ = self.changes.send(change);
     }
 
+    /// Refuses a change when this workspace is a viewer's (`role = "viewer"`).
+    pub(crate) fn may_change(&self, what: &str) -> Result<()> {
+        if self.config.role == crate::config::Role::Viewer {
+            return Err(Error::Refused(format!(
+                "this workspace is read-only (role = \"viewer\" in airlock.toml), so it cannot \
+                 {what}; ask a release manager, or change the role if you are one"
+            )));
+        }
+        Ok(())
+    }
+
     /// The primary signer, checked to be one of the trusted keys.
     pub async fn signer(&self) -> Result<Arc<dyn Signer>> {
         Ok(self.signers().await?.remove(0))

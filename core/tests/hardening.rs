@@ -956,3 +956,53 @@ async fn archiving_a_quarantined_release_says_what_status_says() {
     assert_eq!(kind, ErrorKind::Refused, "{err}");
     assert!(err.to_string().contains("quarantined"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_reads_everything_and_changes_nothing() {
+    let env = Env::new();
+    let ws = env.console().await;
+    ship(&ws, "1.0.0").await;
+    release(&ws, "ana", APP, "1.1.0").await.unwrap();
+    let mut config = env.config.clone();
+    config.role = airlock_core::config::Role::Viewer;
+    let lead = console_configured(&env, config).await;
+    let files = env.store_files();
+    let attempts: Vec<(&str, airlock_core::Result<()>)> = vec![
+        (
+            "approve",
+            lead.approve(&by("lea"), APP, "1.1.0", PRODUCTION)
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "promote",
+            lead.promote(&by("lea"), &promotion("1.1.0", None))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "rollback",
+            lead.rollback(&by("lea"), APP, PRODUCTION, None)
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "resign",
+            lead.resign(&by("lea"), APP, PRODUCTION).await.map(|_| ()),
+        ),
+        (
+            "release",
+            release(&lead, "lea", APP, "1.2.0").await.map(|_| ()),
+        ),
+        ("gc", lead.gc(false).await.map(|_| ())),
+    ];
+    for (what, result) in attempts {
+        let (kind, err) = kind_of(what, result);
+        assert_eq!(kind, ErrorKind::Refused, "{what}: {err}");
+        assert!(err.to_string().contains("viewer"), "{what} says why: {err}");
+    }
+    assert_eq!(env.store_files(), files, "a viewer wrote nothing");
+    lead.sync().await.expect("a viewer syncs (reads)");
+    assert_eq!(lead.status(APP).await.unwrap().head_seq, 4);
+    assert_eq!(lead.overview().await.unwrap().len(), 1);
+}

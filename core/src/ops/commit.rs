@@ -120,6 +120,7 @@ impl Workspace {
         by: &Attribution,
         mut decide: impl FnMut(&AppState, u64) -> Result<Event>,
     ) -> Result<Committed> {
+        self.may_change(&format!("change {app}"))?;
         let mut lost_to: Option<String> = None;
         let command = match &by.command {
             Some(c) => c.clone(),

@@ -30,6 +30,9 @@ pub struct GcReport {
 
 impl Workspace {
     pub async fn gc(&self, dry_run: bool) -> Result<GcReport> {
+        if !dry_run {
+            self.may_change("delete blobs")?;
+        }
         let mut total = GcReport {
             manifests: 0,
             kept_recent: 0,

@@ -98,6 +98,7 @@ impl Workspace {
     /// Adds the key of `to` (a signer setting whose key exists) to the set, signed by the
     /// current key, and makes it the signer with the old one as co-signer until it is retired.
     pub async fn rotate_key(&mut self, actor: &str, to: &str) -> Result<KeySetReport> {
+        self.may_change("rotate keys")?;
         SignerSpec::parse(to)?;
         let set = self.refresh_key_set().await?;
         let old = self.signers().await?;
@@ -134,6 +135,7 @@ impl Workspace {
     /// valid history in the log). The signer's own key, or the last active one, cannot be
     /// retired.
     pub async fn retire_key(&mut self, actor: &str, keyid: &str) -> Result<KeySetReport> {
+        self.may_change("retire keys")?;
         let set = self.refresh_key_set().await?;
         let signers = self.signers().await?;
         let Some(key) = set.set.active().find(|k| k.keyid == keyid) else {

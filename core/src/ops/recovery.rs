@@ -26,6 +26,7 @@ impl Workspace {
         channel: &str,
         to: Option<&str>,
     ) -> Result<Committed> {
+        self.may_change(&format!("roll back {app}"))?;
         self.config.channel(channel)?;
         let state = self.load(app).await?;
         let target = rollback_target(&state, channel, to)?;

@@ -89,6 +89,7 @@ impl Workspace {
         progress: &dyn Progress,
         cancel: &Cancel,
     ) -> Result<ReleaseOutcome> {
+        self.may_change(&format!("publish {}", req.app))?;
         layout::validate_app_name(&req.app)?;
         let channel = match &req.channel {
             Some(c) => c.clone(),

@@ -69,6 +69,8 @@ fn as_expected(state: &AppState, channel: &str, by: &Attribution) -> Result<()> 
 
 impl Workspace {
     pub async fn promote(&self, by: &Attribution, req: &PromoteRequest) -> Result<Committed> {
+        // Before placement copies anything into another bucket.
+        self.may_change(&format!("promote {}", req.app))?;
         self.config.channel(&req.from)?;
         self.config.channel(&req.to)?;
         if req.from == req.to {

@@ -131,7 +131,12 @@ impl Workspace {
                 foreign_objects: read.foreign,
             });
         }
-        let mut report = self.publish_pointers(&state, &[]).await;
+        // A viewer's sync reads: it never repairs or re-signs a pointer.
+        let mut report = if self.may_change("repair pointers").is_ok() {
+            self.publish_pointers(&state, &[]).await
+        } else {
+            super::pointer::PointerReport::default()
+        };
         // A lost pointer is re-signed under a new seq: rewriting the old seq with new bytes
         // would be refused by every device that saw the lost one.
         let by = Attribution::new(
