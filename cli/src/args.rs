@@ -118,6 +118,14 @@ pub enum Command {
         #[arg(long)]
         channel: String,
     },
+    /// Turn a release down for a protected channel, saying why (--reason is required): it
+    /// cannot be promoted there until someone approves it again.
+    Reject {
+        app: String,
+        version: String,
+        #[arg(long)]
+        channel: String,
+    },
     /// Never serve a release again (it must not be current or rolling out anywhere).
     Quarantine { app: String, version: String },
     /// Retire a rollback-ready or reverted release in a channel (status only).

@@ -140,6 +140,7 @@ pub fn describe(event: &Event) -> String {
                 .unwrap_or_default()
         ),
         Event::Approved { version, channel } => format!("{version} approved for {channel}"),
+        Event::Rejected { version, channel } => format!("{version} rejected for {channel}"),
         Event::Quarantined { version } => format!("{version} quarantined"),
         Event::Archived { version, channel } => format!("{version} archived in {channel}"),
         Event::PointerResigned { channel } => format!("{channel} pointer re-signed"),

@@ -217,6 +217,15 @@ pub async fn run(cli: Cli) -> Result<u8> {
             &ws.approve(&attribution(&cli, &ws)?, app, version, channel)
                 .await?,
         ),
+        Command::Reject {
+            app,
+            version,
+            channel,
+        } => done(
+            &cli,
+            &ws.reject(&attribution(&cli, &ws)?, app, version, channel)
+                .await?,
+        ),
         Command::Quarantine { app, version } => done(
             &cli,
             &ws.quarantine(&attribution(&cli, &ws)?, app, version)

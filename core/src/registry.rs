@@ -109,6 +109,7 @@ impl Registry {
             "release_channels",
             "channels",
             "approvals",
+            "rejections",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app = ?"))
                 .bind(app)
@@ -172,7 +173,13 @@ impl Registry {
         if newest.is_some_and(|n| n > ours) {
             return tx.commit().await.map_err(Error::from);
         }
-        for table in ["releases", "release_channels", "channels", "approvals"] {
+        for table in [
+            "releases",
+            "release_channels",
+            "channels",
+            "approvals",
+            "rejections",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app = ?"))
                 .bind(app)
                 .execute(&mut *tx)
@@ -239,12 +246,28 @@ impl Registry {
             }
         }
         for a in &state.approvals {
-            sqlx::query("INSERT OR IGNORE INTO approvals VALUES (?, ?, ?, ?, ?)")
+            sqlx::query(
+                "INSERT OR REPLACE INTO approvals (app, version, channel, actor, at, seq) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(app)
+            .bind(&a.version)
+            .bind(&a.channel)
+            .bind(&a.actor)
+            .bind(a.at.to_string())
+            .bind(a.seq as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for r in &state.rejections {
+            sqlx::query("INSERT INTO rejections VALUES (?, ?, ?, ?, ?, ?, ?)")
                 .bind(app)
-                .bind(&a.version)
-                .bind(&a.channel)
-                .bind(&a.actor)
-                .bind(a.at.to_string())
+                .bind(&r.version)
+                .bind(&r.channel)
+                .bind(&r.actor)
+                .bind(r.at.to_string())
+                .bind(&r.reason)
+                .bind(r.seq as i64)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -234,13 +234,28 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
                 return Err(Error::Refused(format!("{app} {version} is quarantined")));
             }
             if state
-                .approvals
-                .iter()
-                .any(|a| &a.version == version && &a.channel == channel && a.actor == entry.actor)
+                .standing_approvals(version, channel)
+                .any(|a| a.actor == entry.actor)
             {
                 return Err(Error::Refused(format!(
                     "{} already approved {app} {version} for {channel}",
                     entry.actor
+                )));
+            }
+            Ok(())
+        }
+        Event::Rejected { version, channel } => {
+            let release = state.release(version)?;
+            if release.author == entry.actor {
+                return Err(Error::Refused(format!(
+                    "{} authored {app} {version}; a rejection, like an approval, comes from a \
+                     reviewer",
+                    entry.actor
+                )));
+            }
+            if entry.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                return Err(Error::InvalidInput(format!(
+                    "say why {app} {version} is rejected for {channel} (--reason)"
                 )));
             }
             Ok(())

@@ -106,6 +106,19 @@ pub struct Approval {
     pub channel: String,
     pub actor: String,
     pub at: Timestamp,
+    /// The seq of its entry (which approvals came after a rejection).
+    pub seq: u64,
+}
+
+/// A reviewer's rejection of a release for a channel, with why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub version: String,
+    pub channel: String,
+    pub actor: String,
+    pub at: Timestamp,
+    pub reason: String,
+    pub seq: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -120,6 +133,7 @@ pub struct AppState {
     pub releases: BTreeMap<String, Release>,
     pub channels: BTreeMap<String, Channel>,
     pub approvals: Vec<Approval>,
+    pub rejections: Vec<Rejection>,
 }
 
 impl AppState {
@@ -177,10 +191,27 @@ impl AppState {
             .map(|p| p.placement)
     }
 
+    /// Approved for `channel` by someone other than `author`, and not rejected since.
     pub fn is_approved(&self, version: &str, channel: &str, author: &str) -> bool {
-        self.approvals
+        self.standing_approvals(version, channel)
+            .any(|a| a.actor != author)
+    }
+
+    /// The approvals of `version` for `channel` given after its last rejection there.
+    pub fn standing_approvals<'a>(
+        &'a self,
+        version: &'a str,
+        channel: &'a str,
+    ) -> impl Iterator<Item = &'a Approval> {
+        let last_rejection = self
+            .rejections
             .iter()
-            .any(|a| a.version == version && a.channel == channel && a.actor != author)
+            .filter(|r| r.version == version && r.channel == channel)
+            .map(|r| r.seq)
+            .max();
+        self.approvals.iter().filter(move |a| {
+            a.version == version && a.channel == channel && last_rejection.is_none_or(|r| a.seq > r)
+        })
     }
 
     /// Rollback-ready releases of `channel`, newest first.
@@ -417,6 +448,17 @@ impl AppState {
                     channel: channel.clone(),
                     actor: e.actor.clone(),
                     at: e.at,
+                    seq: e.seq,
+                });
+            }
+            Event::Rejected { version, channel } => {
+                self.rejections.push(Rejection {
+                    version: version.clone(),
+                    channel: channel.clone(),
+                    actor: e.actor.clone(),
+                    at: e.at,
+                    reason: e.reason.clone().unwrap_or_default(),
+                    seq: e.seq,
                 });
             }
             Event::Quarantined { version } => {

@@ -63,6 +63,16 @@ pub struct PendingApproval {
     pub channel: String,
     pub author: String,
     pub released_at: String,
+    /// The latest rejection, if a reviewer turned it down (it waits for a new approval).
+    pub rejection: Option<RejectionView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectionView {
+    pub actor: String,
+    pub at: String,
+    pub reason: String,
 }
 
 /// A release of an app and its status in each channel it has been in.
@@ -233,14 +243,25 @@ impl Workspace {
                 .bind(channel.as_str())
                 .fetch_optional(&self.registry.pool)
                 .await?;
+                let rejection = sqlx::query(
+                    "SELECT actor, at, reason, seq FROM rejections WHERE app = ? AND version = ? \
+                     AND channel = ? ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(app)
+                .bind(&version)
+                .bind(channel.as_str())
+                .fetch_optional(&self.registry.pool)
+                .await?;
+                let rejected_at = rejection.as_ref().map_or(0, |r| r.get::<i64, _>(3));
                 let approved: Option<i64> = sqlx::query_scalar(
                     "SELECT 1 FROM approvals WHERE app = ? AND version = ? AND channel = ? \
-                     AND actor <> ?",
+                     AND actor <> ? AND COALESCE(seq, 0) > ?",
                 )
                 .bind(app)
                 .bind(&version)
                 .bind(channel.as_str())
                 .bind(&author)
+                .bind(rejected_at)
                 .fetch_optional(&self.registry.pool)
                 .await?;
                 if been_there.is_none() && approved.is_none() {
@@ -249,6 +270,11 @@ impl Workspace {
                         channel: channel.to_string(),
                         author: author.clone(),
                         released_at: row.get(2),
+                        rejection: rejection.map(|r| RejectionView {
+                            actor: r.get(0),
+                            at: r.get(1),
+                            reason: r.get(2),
+                        }),
                     });
                 }
             }

@@ -1006,3 +1006,63 @@ async fn a_viewer_reads_everything_and_changes_nothing() {
     assert_eq!(lead.status(APP).await.unwrap().head_seq, 4);
     assert_eq!(lead.overview().await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejection_holds_until_a_later_approval() {
+    let env = Env::new();
+    let ws = env.console().await;
+    ship(&ws, "1.0.0").await;
+    release(&ws, "ana", APP, "1.1.0").await.unwrap();
+    ws.approve(&by("ben"), APP, "1.1.0", PRODUCTION)
+        .await
+        .unwrap();
+    let (kind, _) = kind_of(
+        "a rejection without a reason",
+        ws.reject(&by("carl"), APP, "1.1.0", PRODUCTION).await,
+    );
+    assert_eq!(kind, ErrorKind::InvalidInput);
+    let (kind, _) = kind_of(
+        "the author rejecting her own release",
+        ws.reject(
+            &airlock_core::Attribution::new("ana", Some("meh")).unwrap(),
+            APP,
+            "1.1.0",
+            PRODUCTION,
+        )
+        .await,
+    );
+    assert_eq!(kind, ErrorKind::Refused);
+    let carl = airlock_core::Attribution::new("carl", Some("crashes on Android 9")).unwrap();
+    ws.reject(&carl, APP, "1.1.0", PRODUCTION).await.unwrap();
+    let (kind, err) = kind_of(
+        "promoting a rejected release",
+        ws.promote(&by("ana"), &promotion("1.1.0", None)).await,
+    );
+    assert_eq!(
+        kind,
+        ErrorKind::ApprovalMissing,
+        "ben's earlier approval no longer counts: {err}"
+    );
+    let pending = ws.pending_approvals(APP).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    let rejection = pending[0]
+        .rejection
+        .as_ref()
+        .expect("the inbox shows the rejection");
+    assert_eq!(
+        (rejection.actor.as_str(), rejection.reason.as_str()),
+        ("carl", "crashes on Android 9")
+    );
+    // Ben looks again and approves after the fix: the approval counts.
+    ws.approve(&by("ben"), APP, "1.1.0", PRODUCTION)
+        .await
+        .expect("a reviewer may approve again after a rejection");
+    ws.promote(&by("ana"), &promotion("1.1.0", None))
+        .await
+        .expect("approved after the rejection");
+    env.console()
+        .await
+        .load(APP)
+        .await
+        .expect("the log folds with the same rules");
+}

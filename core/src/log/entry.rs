@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT_VERSION: u32 = 2;
 
 /// The event kinds this build knows; an entry of any other kind was written by a newer one.
-pub const KNOWN_KINDS: [&str; 11] = [
+pub const KNOWN_KINDS: [&str; 12] = [
     "released",
     "promoted",
     "expanded",
@@ -24,6 +24,7 @@ pub const KNOWN_KINDS: [&str; 11] = [
     "reverted",
     "rolledBack",
     "approved",
+    "rejected",
     "quarantined",
     "archived",
     "pointerResigned",
@@ -133,6 +134,12 @@ pub enum Event {
         version: String,
         channel: String,
     },
+    /// A reviewer turned the release down for `channel`; the entry's `reason` says why. It
+    /// stays promotable only after an approval given later.
+    Rejected {
+        version: String,
+        channel: String,
+    },
     Quarantined {
         version: String,
     },
@@ -166,6 +173,7 @@ pub enum EventKind {
     Reverted,
     RolledBack,
     Approved,
+    Rejected,
     Quarantined,
     Archived,
     PointerResigned,
@@ -182,6 +190,7 @@ impl Event {
             Self::Reverted { .. } => EventKind::Reverted,
             Self::RolledBack { .. } => EventKind::RolledBack,
             Self::Approved { .. } => EventKind::Approved,
+            Self::Rejected { .. } => EventKind::Rejected,
             Self::Quarantined { .. } => EventKind::Quarantined,
             Self::Archived { .. } => EventKind::Archived,
             Self::PointerResigned { .. } => EventKind::PointerResigned,
@@ -198,6 +207,7 @@ impl Event {
             Self::Reverted { .. } => "reverted",
             Self::RolledBack { .. } => "rolledBack",
             Self::Approved { .. } => "approved",
+            Self::Rejected { .. } => "rejected",
             Self::Quarantined { .. } => "quarantined",
             Self::Archived { .. } => "archived",
             Self::PointerResigned { .. } => "pointerResigned",
@@ -214,6 +224,7 @@ impl Event {
             | Self::Resumed { version, .. }
             | Self::Reverted { version, .. }
             | Self::Approved { version, .. }
+            | Self::Rejected { version, .. }
             | Self::Quarantined { version }
             | Self::Archived { version, .. } => Some(version),
             // The release rolled back from (quarantined), else the one rolled back to.
@@ -232,6 +243,7 @@ impl Event {
             | Self::Reverted { channel, .. }
             | Self::RolledBack { channel, .. }
             | Self::Approved { channel, .. }
+            | Self::Rejected { channel, .. }
             | Self::Archived { channel, .. }
             | Self::PointerResigned { channel } => Some(channel),
             Self::Promoted { to, .. } => Some(to),
@@ -255,6 +267,7 @@ impl Event {
             Self::Paused { .. }
             | Self::Resumed { .. }
             | Self::Approved { .. }
+            | Self::Rejected { .. }
             | Self::Quarantined { .. }
             | Self::Archived { .. } => Vec::new(),
         }

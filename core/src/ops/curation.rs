@@ -1,5 +1,6 @@
-//! Decisions about releases that do not move devices by themselves: approvals (by someone
-//! other than the author, per release and channel, surviving a revert), quarantine (a
+//! Decisions about releases that do not move devices by themselves: approvals and
+//! rejections (by someone other than the author, per release and channel, an approval
+//! surviving a revert, a rejection undone only by a later approval), quarantine (a
 //! release is never served again), archiving (status only; blobs stay until `gc`), and
 //! re-signing a channel's unchanged pointer before it expires. Whether each is allowed is
 //! decided in `rules`.
@@ -20,6 +21,25 @@ impl Workspace {
         self.config.channel(channel)?;
         self.commit(app, by, |_, _| {
             Ok(Event::Approved {
+                version: version.to_string(),
+                channel: channel.to_string(),
+            })
+        })
+        .await
+    }
+
+    /// Turns a release down for a protected channel, with a reason (`by.reason`): it cannot
+    /// be promoted there until someone approves it again.
+    pub async fn reject(
+        &self,
+        by: &Attribution,
+        app: &str,
+        version: &str,
+        channel: &str,
+    ) -> Result<Committed> {
+        self.config.channel(channel)?;
+        self.commit(app, by, |_, _| {
+            Ok(Event::Rejected {
                 version: version.to_string(),
                 channel: channel.to_string(),
             })
