@@ -75,6 +75,9 @@ pub enum Command {
         /// Promote this version instead of the source channel's current one.
         #[arg(long)]
         version: Option<String>,
+        /// Say what it would do, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Grow a rollout to the next step of the plan or to a percentage (100 completes it).
     Expand {
@@ -84,13 +87,22 @@ pub enum Command {
         percent: Option<f64>,
         #[arg(long)]
         next: bool,
+        /// Say what it would do, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Hold a rollout where it is (expand is refused until resumed).
     Pause(AppChannel),
     /// Let a paused rollout grow again.
     Resume(AppChannel),
     /// End a partial rollout: everyone returns to the channel's current release.
-    Revert(AppChannel),
+    Revert {
+        app: String,
+        channel: String,
+        /// Say what it would do, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Re-sign a channel's unchanged pointer with a fresh expiry; with --all, every pointer
     /// that is missing or expires within --expiring-within (for schedulers).
     Resign {
@@ -110,6 +122,10 @@ pub enum Command {
         channel: String,
         #[arg(long)]
         to: Option<String>,
+        /// Say what it would do (the target's integrity is checked only when it runs), and
+        /// write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Approve a release for a protected channel (the approver must not be its author).
     Approve {

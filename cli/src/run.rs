@@ -62,6 +62,25 @@ fn done(cli: &Cli, c: &Committed) -> Result<u8> {
     Ok(0)
 }
 
+/// Prints a preview (`--dry-run`): what would happen, nothing written.
+fn previewed(cli: &Cli, p: &airlock_core::ops::preview::Preview) -> Result<u8> {
+    if cli.json {
+        print_json(p);
+    } else {
+        outln!(
+            "dry run: would write {} #{} {} ({}); nothing was written",
+            p.entry.app,
+            p.entry.seq,
+            p.entry.event.kind(),
+            render::describe(&p.entry.event)
+        );
+        for line in &p.summary {
+            outln!("  {line}");
+        }
+    }
+    Ok(0)
+}
+
 pub async fn run(cli: Cli) -> Result<u8> {
     match &cli.command {
         Command::Init(args) => return init(&cli, args).await,
@@ -120,6 +139,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             to,
             percent,
             version,
+            dry_run,
         } => {
             let req = PromoteRequest {
                 app: app.clone(),
@@ -128,23 +148,28 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 percent: *percent,
                 version: version.clone(),
             };
-            done(&cli, &ws.promote(&attribution(&cli, &ws)?, &req).await?)
+            let by = attribution(&cli, &ws)?;
+            if *dry_run {
+                return previewed(&cli, &ws.preview_promote(&by, &req).await?);
+            }
+            done(&cli, &ws.promote(&by, &req).await?)
         }
         Command::Expand {
             app,
             channel,
             percent,
             next,
+            dry_run,
         } => {
             let to = match (percent, next) {
                 (Some(p), false) => ExpandTo::Percent(*p),
                 _ => ExpandTo::Next,
             };
-            done(
-                &cli,
-                &ws.expand(&attribution(&cli, &ws)?, app, channel, to)
-                    .await?,
-            )
+            let by = attribution(&cli, &ws)?;
+            if *dry_run {
+                return previewed(&cli, &ws.preview_expand(&by, app, channel, to).await?);
+            }
+            done(&cli, &ws.expand(&by, app, channel, to).await?)
         }
         Command::Pause(a) => done(
             &cli,
@@ -156,11 +181,17 @@ pub async fn run(cli: Cli) -> Result<u8> {
             &ws.resume(&attribution(&cli, &ws)?, &a.app, &a.channel)
                 .await?,
         ),
-        Command::Revert(a) => done(
-            &cli,
-            &ws.revert(&attribution(&cli, &ws)?, &a.app, &a.channel)
-                .await?,
-        ),
+        Command::Revert {
+            app,
+            channel,
+            dry_run,
+        } => {
+            let by = attribution(&cli, &ws)?;
+            if *dry_run {
+                return previewed(&cli, &ws.preview_revert(&by, app, channel).await?);
+            }
+            done(&cli, &ws.revert(&by, app, channel).await?)
+        }
         Command::Resign {
             app: Some(app),
             channel: Some(channel),
@@ -204,8 +235,19 @@ pub async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(if failed > 0 { 3 } else { 0 })
         }
-        Command::Rollback { app, channel, to } => {
+        Command::Rollback {
+            app,
+            channel,
+            to,
+            dry_run,
+        } => {
             let by = attribution(&cli, &ws)?;
+            if *dry_run {
+                let preview = ws
+                    .preview_rollback(&by, app, channel, to.as_deref())
+                    .await?;
+                return previewed(&cli, &preview);
+            }
             done(&cli, &ws.rollback(&by, app, channel, to.as_deref()).await?)
         }
         Command::Approve {

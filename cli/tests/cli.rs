@@ -641,3 +641,53 @@ fn a_closed_pipe_ends_the_output_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(code(&out), 0, "{stderr}");
 }
+
+/// `--dry-run` says in words what a step would do to devices and writes nothing.
+#[test]
+fn dry_run_describes_and_writes_nothing() {
+    let d = Desk::new();
+    d.init();
+    let b1 = d.bundle("b1", &[("index.html", "<html>1")]);
+    d.ok("ana", &["release", "shop-ios", &b1, "--version", "1.0.0"]);
+    d.ok(
+        "bob",
+        &["approve", "shop-ios", "1.0.0", "--channel", "Production"],
+    );
+    let before = d.ok("ana", &["log", "shop-ios"]).as_array().unwrap().len();
+    let preview = d.ok(
+        "ana",
+        &[
+            "promote",
+            "shop-ios",
+            "--from",
+            "Staging",
+            "--to",
+            "Production",
+            "--dry-run",
+        ],
+    );
+    let summary = preview["summary"][0].as_str().unwrap();
+    assert!(
+        summary.starts_with("About 5 % of Production devices will receive 1.0.0"),
+        "{preview}"
+    );
+    assert_eq!(
+        d.ok("ana", &["log", "shop-ios"]).as_array().unwrap().len(),
+        before,
+        "a dry run appends nothing"
+    );
+    let text = d.airlock(
+        "ana",
+        &[
+            "promote",
+            "shop-ios",
+            "--from",
+            "Staging",
+            "--to",
+            "Production",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code(&text), 0);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("nothing was written"));
+}

@@ -217,3 +217,90 @@ async fn changes_are_announced_typed_including_a_teammates_actions() {
         "{seen:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_say_what_devices_would_see_and_write_nothing() {
+    use airlock_core::ErrorKind;
+    let env = Env::new();
+    let ws = env.console().await;
+    ship(&ws, "1.0.0").await;
+    release(&ws, "ana", APP, "1.1.0").await.unwrap();
+    let (kind, _) = kind_of(
+        "previewing an unapproved promotion",
+        ws.preview_promote(&by("ana"), &promotion("1.1.0", None))
+            .await,
+    );
+    assert_eq!(
+        kind,
+        ErrorKind::ApprovalMissing,
+        "the same rules as the promotion"
+    );
+    ws.approve(&by("ben"), APP, "1.1.0", PRODUCTION)
+        .await
+        .unwrap();
+    let files = env.store_files();
+    let head = ws.load(APP).await.unwrap().head.unwrap().seq;
+
+    let promote = ws
+        .preview_promote(&by("ana"), &promotion("1.1.0", None))
+        .await
+        .unwrap();
+    assert_eq!(promote.entry.seq, head + 1);
+    assert_eq!(
+        promote.summary,
+        ["About 5 % of Production devices will receive 1.1.0; 1.0.0 stays current for the rest."]
+    );
+    assert_eq!(env.store_files(), files, "a preview writes nothing");
+    assert_eq!(ws.load(APP).await.unwrap().head.unwrap().seq, head);
+
+    ws.promote(&by("ana"), &promotion("1.1.0", None))
+        .await
+        .unwrap();
+    let expand = ws
+        .preview_expand(&by("ana"), APP, PRODUCTION, ExpandTo::Next)
+        .await
+        .unwrap();
+    assert_eq!(
+        expand.summary,
+        [
+            "About 20 % of Production devices will run 1.1.0; the 5 % who already have it keep \
+          it. 1.0.0 stays current for the rest."
+        ]
+    );
+    let revert = ws
+        .preview_revert(&by("ana"), APP, PRODUCTION)
+        .await
+        .unwrap();
+    assert_eq!(
+        revert.summary,
+        ["The rollout of 1.1.0 in Production ends: the 5 % who had it go back to 1.0.0."]
+    );
+    let full = ws
+        .preview_expand(&by("ana"), APP, PRODUCTION, ExpandTo::Percent(100.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        full.summary,
+        [
+            "1.1.0 becomes current in Production: every device will run it (the 5 % who have it \
+          keep it)."
+        ]
+    );
+    ws.expand(&by("ana"), APP, PRODUCTION, ExpandTo::Percent(100.0))
+        .await
+        .unwrap();
+    let rollback = ws
+        .preview_rollback(&by("ana"), APP, PRODUCTION, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        rollback.summary,
+        [
+            "Every Production device will run 1.0.0 instead of 1.1.0.",
+            // Staging serves the bad release too: the quarantine withdraws it there.
+            "Every Staging device will run 1.0.0 instead of 1.1.0.",
+            "1.1.0 is quarantined: it is never served again, in any channel."
+        ]
+    );
+    assert_eq!(rollback.channels[0].after.current.as_deref(), Some("1.0.0"));
+}

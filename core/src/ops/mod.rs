@@ -11,6 +11,7 @@ pub mod gc;
 pub mod keys;
 pub mod placement;
 pub mod pointer;
+pub mod preview;
 pub mod recovery;
 pub mod release;
 pub mod rollout;

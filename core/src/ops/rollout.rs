@@ -30,6 +30,46 @@ pub enum ExpandTo {
     Percent(f64),
 }
 
+impl ExpandTo {
+    /// The target in basis points; `None` for the plan's next step.
+    pub(crate) fn basis_points(self) -> Result<Option<u32>> {
+        match self {
+            Self::Percent(p) => Ok(Some(percent_to_basis_points(p)?)),
+            Self::Next => Ok(None),
+        }
+    }
+}
+
+/// What an expansion of `channel`'s rollout proposes: to `target`, else the next step of the
+/// plan written into its `promoted` entry (so every console agrees on "next").
+pub(crate) fn expansion(state: &AppState, channel: &str, target: Option<u32>) -> Result<Event> {
+    let r = rules::rollout_in(state, channel)?;
+    let bp = target.unwrap_or_else(|| r.next_step());
+    let archived = if bp >= FULL {
+        state.retention(channel, &r.version)
+    } else {
+        Vec::new()
+    };
+    Ok(Event::Expanded {
+        channel: channel.to_string(),
+        version: r.version.clone(),
+        basis_points: bp,
+        rollout_id: r.rollout_id.clone(),
+        archived,
+    })
+}
+
+/// What a revert of `channel`'s rollout proposes.
+pub(crate) fn reversion(state: &AppState, channel: &str) -> Result<Event> {
+    let r = rules::rollout_in(state, channel)?;
+    Ok(Event::Reverted {
+        channel: channel.to_string(),
+        version: r.version.clone(),
+        rollout_id: r.rollout_id.clone(),
+        basis_points: r.basis_points,
+    })
+}
+
 fn pct(bp: u32) -> String {
     format!("{} %", f64::from(bp) / 100.0)
 }
@@ -68,22 +108,19 @@ fn as_expected(state: &AppState, channel: &str, by: &Attribution) -> Result<()> 
 }
 
 impl Workspace {
-    pub async fn promote(&self, by: &Attribution, req: &PromoteRequest) -> Result<Committed> {
-        // Before placement copies anything into another bucket.
-        self.may_change(&format!("promote {}", req.app))?;
+    /// What a promotion proposes for a state and seq (the operation and its preview share it).
+    pub(crate) fn promotion<'a>(
+        &self,
+        req: &'a PromoteRequest,
+    ) -> Result<impl Fn(&AppState, u64) -> Result<Event> + 'a> {
         self.config.channel(&req.from)?;
         self.config.channel(&req.to)?;
-        if req.from == req.to {
-            return Err(Error::InvalidInput(
-                "--from and --to name the same channel".into(),
-            ));
-        }
         let plan = self.config.plan(&req.to)?;
         let start = match req.percent {
             Some(p) => percent_to_basis_points(p)?,
             None => plan[0],
         };
-        let decide = |state: &AppState, seq: u64| -> Result<Event> {
+        Ok(move |state: &AppState, seq: u64| -> Result<Event> {
             let version = match &req.version {
                 Some(v) => v.clone(),
                 None => state.channel(&req.from).current.clone().ok_or_else(|| {
@@ -108,7 +145,20 @@ impl Workspace {
                 plan: plan.clone(),
                 archived,
             })
-        };
+        })
+    }
+
+    pub async fn promote(&self, by: &Attribution, req: &PromoteRequest) -> Result<Committed> {
+        // Before placement copies anything into another bucket.
+        self.may_change(&format!("promote {}", req.app))?;
+        self.config.channel(&req.from)?;
+        self.config.channel(&req.to)?;
+        if req.from == req.to {
+            return Err(Error::InvalidInput(
+                "--from and --to name the same channel".into(),
+            ));
+        }
+        let decide = self.promotion(req)?;
         // Check the rules, then copy the release into the target's store, before anything
         // is logged: a store that refuses (access denied, no such bucket) fails the
         // promotion cleanly, and nothing is copied for a promotion the rules refuse.
@@ -129,10 +179,7 @@ impl Workspace {
         to: ExpandTo,
     ) -> Result<Committed> {
         self.config.channel(channel)?;
-        let target = match to {
-            ExpandTo::Percent(p) => Some(percent_to_basis_points(p)?),
-            ExpandTo::Next => None,
-        };
+        let target = to.basis_points()?;
         let mut first_seen: Option<u32> = None;
         self.commit(app, by, |state, _| {
             as_expected(state, channel, by)?;
@@ -145,21 +192,7 @@ impl Workspace {
                     pct(r.basis_points)
                 )));
             }
-            // "Next" follows the plan written into the rollout's `promoted` entry, so every
-            // console agrees on it.
-            let bp = target.unwrap_or_else(|| r.next_step());
-            let archived = if bp >= FULL {
-                state.retention(channel, &r.version)
-            } else {
-                Vec::new()
-            };
-            Ok(Event::Expanded {
-                channel: channel.to_string(),
-                version: r.version.clone(),
-                basis_points: bp,
-                rollout_id: r.rollout_id.clone(),
-                archived,
-            })
+            expansion(state, channel, target)
         })
         .await
     }
@@ -207,13 +240,7 @@ impl Workspace {
         self.config.channel(channel)?;
         self.commit(app, by, |state, _| {
             as_expected(state, channel, by)?;
-            let r = rules::rollout_in(state, channel)?;
-            Ok(Event::Reverted {
-                channel: channel.to_string(),
-                version: r.version.clone(),
-                rollout_id: r.rollout_id.clone(),
-                basis_points: r.basis_points,
-            })
+            reversion(state, channel)
         })
         .await
     }
