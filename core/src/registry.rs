@@ -85,7 +85,7 @@ impl Registry {
                 let bytes: Vec<u8> = r.get(2);
                 let key = format!("{app} seq {}", r.get::<i64, _>(0));
                 Ok(StoredEntry {
-                    entry: LogEntry::from_bytes(&key, &bytes)?.0,
+                    entry: LogEntry::from_bytes(&key, &bytes)?,
                     bytes,
                     hash: r.get(1),
                 })

@@ -281,54 +281,79 @@ impl LogEntry {
     }
 
     /// Reads a stored entry (its envelope and payload; the signature is checked by the
-    /// reader against the trusted keys, not here).
-    pub fn from_bytes(key: &str, bytes: &[u8]) -> Result<(Self, Envelope)> {
-        let unreadable =
-            |e: String| Error::Integrity(format!("log entry {key} is not readable: {e}"));
-        let env = Envelope::from_bytes(bytes).map_err(|e| unreadable(e.to_string()))?;
-        if env.payload_type != LOG_PAYLOAD_TYPE {
-            return Err(unreadable(format!("payload type {:?}", env.payload_type)));
+    /// reader against the trusted keys, not here). An entry written by a newer Airlock is
+    /// refused with advice to upgrade.
+    pub fn from_bytes(key: &str, bytes: &[u8]) -> Result<Self> {
+        match Self::parse(key, bytes)? {
+            Parsed::Entry(entry) => Ok(entry),
+            Parsed::Newer(why) => Err(newer(key, &why)),
         }
-        let payload = env.payload_bytes().map_err(|e| unreadable(e.to_string()))?;
-        Ok((Self::from_payload(key, &payload)?, env))
     }
 
-    /// Why `payload` was written by a newer Airlock (a later `formatVersion`, or an event
-    /// kind this build does not know), if it was; such an entry is never misread.
-    pub fn written_by_newer(payload: &[u8]) -> Option<String> {
-        let raw: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    /// Reads a stored entry, telling one written by a newer Airlock (a later
+    /// `formatVersion`, or an event kind this build does not know) from a readable one;
+    /// the former is never misread.
+    pub fn parse(key: &str, bytes: &[u8]) -> Result<Parsed> {
+        let env = Envelope::from_bytes(bytes).map_err(|e| unreadable(key, e))?;
+        if env.payload_type != LOG_PAYLOAD_TYPE {
+            return Err(unreadable(
+                key,
+                format!("payload type {:?}", env.payload_type),
+            ));
+        }
+        let payload = env.payload_bytes().map_err(|e| unreadable(key, e))?;
+        Self::parse_payload(key, &payload)
+    }
+
+    pub fn from_payload(key: &str, payload: &[u8]) -> Result<Self> {
+        match Self::parse_payload(key, payload)? {
+            Parsed::Entry(entry) => Ok(entry),
+            Parsed::Newer(why) => Err(newer(key, &why)),
+        }
+    }
+
+    fn parse_payload(key: &str, payload: &[u8]) -> Result<Parsed> {
+        let raw: serde_json::Value =
+            serde_json::from_slice(payload).map_err(|e| unreadable(key, e))?;
         let version = raw.get("formatVersion").and_then(serde_json::Value::as_u64);
         let kind = raw
             .get("kind")
             .and_then(serde_json::Value::as_str)
             .unwrap_or("");
-        (version.is_some_and(|v| v > u64::from(FORMAT_VERSION)) || !KNOWN_KINDS.contains(&kind))
-            .then(|| {
-                format!(
-                    "formatVersion {}, kind {kind:?}: written by a newer Airlock",
-                    version.map_or("none".into(), |v| v.to_string())
-                )
-            })
-    }
-
-    pub fn from_payload(key: &str, payload: &[u8]) -> Result<Self> {
-        let unreadable =
-            |e: String| Error::Integrity(format!("log entry {key} is not readable: {e}"));
-        if let Some(why) = Self::written_by_newer(payload) {
-            return Err(Error::Refused(format!(
-                "log entry {key} ({why}); upgrade this one to change this app"
+        if version.is_some_and(|v| v > u64::from(FORMAT_VERSION)) || !KNOWN_KINDS.contains(&kind) {
+            return Ok(Parsed::Newer(format!(
+                "formatVersion {}, kind {kind:?}: written by a newer Airlock",
+                version.map_or("none".into(), |v| v.to_string())
             )));
         }
-        let raw: serde_json::Value =
-            serde_json::from_slice(payload).map_err(|e| unreadable(e.to_string()))?;
-        let version = raw.get("formatVersion").and_then(serde_json::Value::as_u64);
         if version != Some(u64::from(FORMAT_VERSION)) {
-            return Err(unreadable(format!(
-                "formatVersion is {version:?}; this build reads {FORMAT_VERSION}"
-            )));
+            return Err(unreadable(
+                key,
+                format!("formatVersion is {version:?}; this build reads {FORMAT_VERSION}"),
+            ));
         }
-        serde_json::from_value(raw).map_err(|e| unreadable(e.to_string()))
+        serde_json::from_value(raw)
+            .map(Parsed::Entry)
+            .map_err(|e| unreadable(key, e))
     }
+}
+
+/// A stored entry, or why this build must not read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    Entry(LogEntry),
+    /// Written by a newer Airlock: what it says it is.
+    Newer(String),
+}
+
+fn unreadable(key: &str, e: impl std::fmt::Display) -> Error {
+    Error::Integrity(format!("log entry {key} is not readable: {e}"))
+}
+
+fn newer(key: &str, why: &str) -> Error {
+    Error::Refused(format!(
+        "log entry {key} ({why}); upgrade this one to change this app"
+    ))
 }
 
 /// The hash that identifies an entry (and that the next entry's `prev` must name).

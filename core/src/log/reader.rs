@@ -5,7 +5,7 @@
 //! passed over and reported, never read as history. [`check_signature`] checks an entry
 //! against the trusted keys.
 
-use super::entry::{LogEntry, entry_hash};
+use super::entry::{LogEntry, Parsed, entry_hash};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use airlock_protocol::dsse::{Envelope, LOG_PAYLOAD_TYPE};
@@ -62,16 +62,16 @@ pub async fn read_after(store: &dyn Store, app: &str, after: Option<&Head>) -> R
             .await?
             .ok_or_else(|| Error::Integrity(format!("{key} was listed but cannot be read")))?
             .bytes;
-        if let Ok(payload) = Envelope::from_bytes(&bytes).and_then(|env| env.payload_bytes())
-            && let Some(why) = LogEntry::written_by_newer(&payload)
-        {
-            return Ok(LogRead {
-                entries: out,
-                foreign,
-                newer: Some((seq, why)),
-            });
-        }
-        let (entry, _) = LogEntry::from_bytes(&key, &bytes)?;
+        let entry = match LogEntry::parse(&key, &bytes)? {
+            Parsed::Entry(entry) => entry,
+            Parsed::Newer(why) => {
+                return Ok(LogRead {
+                    entries: out,
+                    foreign,
+                    newer: Some((seq, why)),
+                });
+            }
+        };
         check_link(app, &key, seq, &entry, prev.as_ref())?;
         let hash = entry_hash(&bytes);
         prev = Some(Head {

@@ -43,24 +43,30 @@ impl Workspace {
             .is_some_and(|c| c.protected)
     }
 
-    /// Checks signatures and rules and folds `entries` into state. A signature that does
-    /// not verify is checked once more against a fresh read of the key set (another desktop
-    /// may have rotated keys) before the log is called tampered.
+    /// Folds `entries` into state, checking every one against the rules and the signatures
+    /// of `entries[unverified_from..]`, those just read from the store (the registry holds
+    /// only entries that were checked when it recorded them). A signature that does not
+    /// verify is checked once more against a fresh read of the key set (another desktop may
+    /// have rotated keys) before the log is called tampered.
     pub(crate) async fn fold_checked(
         &self,
         app: &str,
         entries: &[StoredEntry],
+        unverified_from: usize,
     ) -> Result<AppState> {
-        let mut keys = self.key_set().await?;
-        let mut refreshed = false;
-        for e in entries {
-            if let Err(err) = reader::check_signature(e, &keys.set) {
-                if refreshed {
-                    return Err(err);
+        let fresh = &entries[unverified_from.min(entries.len())..];
+        if !fresh.is_empty() {
+            let mut keys = self.key_set().await?;
+            let mut refreshed = false;
+            for e in fresh {
+                if let Err(err) = reader::check_signature(e, &keys.set) {
+                    if refreshed {
+                        return Err(err);
+                    }
+                    keys = self.refresh_key_set().await?;
+                    refreshed = true;
+                    reader::check_signature(e, &keys.set)?;
                 }
-                keys = self.refresh_key_set().await?;
-                refreshed = true;
-                reader::check_signature(e, &keys.set)?;
             }
         }
         let protected = |c: &str| self.is_protected(c);
@@ -97,8 +103,9 @@ impl Workspace {
         }
         let read = reader::read_after(self.store.as_ref(), app, head.as_ref()).await?;
         let new = read.entries;
+        let known = entries.len();
         entries.extend(new.iter().cloned());
-        let mut state = self.fold_checked(app, &entries).await?;
+        let mut state = self.fold_checked(app, &entries, known).await?;
         state.written_by_newer = read.newer.map(|(seq, _)| seq);
         if !new.is_empty() {
             self.registry
@@ -240,7 +247,8 @@ impl Workspace {
         let report = self
             .publish_pointers(&state, &done.entry.event.moved_channels())
             .await;
-        let pointers = self.settled(&done, report, Vec::new())?;
+        let e = &done.entry;
+        let pointers = report.settle(&e.app, e.seq, e.command.as_deref(), Vec::new())?;
         Ok(Committed {
             entry: done,
             state,
@@ -270,34 +278,13 @@ impl Workspace {
         let report = self
             .publish_pointers(&state, &stored.entry.event.moved_channels())
             .await;
-        let pointers = self.settled(&stored, report, pending)?;
+        let e = &stored.entry;
+        let pointers = report.settle(&e.app, e.seq, e.command.as_deref(), pending)?;
         Ok(Committed {
             entry: stored,
             state,
             pointers,
             replayed: false,
-        })
-    }
-
-    /// The written pointers, or [`Error::Committed`] naming what is still pending.
-    fn settled(
-        &self,
-        stored: &StoredEntry,
-        report: super::pointer::PointerReport,
-        mut pending: Vec<Pending>,
-    ) -> Result<Vec<PointerUpdate>> {
-        pending.extend(report.failed.into_iter().map(|f| Pending {
-            what: format!("the {} pointer", f.channel),
-            cause: f.error,
-        }));
-        if pending.is_empty() {
-            return Ok(report.written);
-        }
-        Err(Error::Committed {
-            app: stored.entry.app.clone(),
-            seq: stored.entry.seq,
-            command: stored.entry.command.clone().unwrap_or_default(),
-            pending,
         })
     }
 }

@@ -7,7 +7,7 @@
 //! (see `placement`), and a channel with a CDN gets the pointer's path invalidated after.
 
 use crate::aws::cloudfront::{self, Invalidation};
-use crate::error::{Error, Result};
+use crate::error::{Error, Pending, Result};
 use crate::signer::sign_envelope_by;
 use crate::state::AppState;
 use crate::store::ObjectClass;
@@ -40,6 +40,32 @@ pub struct PointerReport {
     /// rewritten under the old seq (a device that saw the lost one would refuse different
     /// bytes with the same seq); `sync` re-signs them under a new one.
     pub missing: Vec<String>,
+}
+
+impl PointerReport {
+    /// The written pointers, or — if anything is still pending after the entry at `seq`
+    /// (these failures and `pending`) — [`Error::Committed`] saying so.
+    pub(crate) fn settle(
+        self,
+        app: &str,
+        seq: u64,
+        command: Option<&str>,
+        mut pending: Vec<Pending>,
+    ) -> Result<Vec<PointerUpdate>> {
+        pending.extend(self.failed.into_iter().map(|f| Pending {
+            what: format!("the {} pointer", f.channel),
+            cause: f.error,
+        }));
+        if pending.is_empty() {
+            return Ok(self.written);
+        }
+        Err(Error::Committed {
+            app: app.to_string(),
+            seq,
+            command: command.unwrap_or_default().to_string(),
+            pending,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -167,23 +167,10 @@ impl Workspace {
                     violations: vec![Violation::AlreadyReleased { version }],
                 });
             }
-            let report = self.publish_pointers(&state, &[channel.as_str()]).await;
-            if !report.failed.is_empty() {
-                return Err(Error::Committed {
-                    app: req.app.clone(),
-                    seq: done.released_seq,
-                    command: String::new(),
-                    pending: report
-                        .failed
-                        .iter()
-                        .map(|f| crate::error::Pending {
-                            what: format!("the {} pointer", f.channel),
-                            cause: f.error.clone(),
-                        })
-                        .collect(),
-                });
-            }
-            let pointers = report.written;
+            let pointers = self
+                .publish_pointers(&state, &[channel.as_str()])
+                .await
+                .settle(&req.app, done.released_seq, None, Vec::new())?;
             return Ok(ReleaseOutcome {
                 app: req.app.clone(),
                 version: req.version.clone(),

@@ -99,7 +99,8 @@ impl Workspace {
             self.registry.forget_store_caches().await?;
             &full
         };
-        let state = self.fold_checked(app, &full).await?;
+        // Everything is re-read from the store here, so every signature is checked again.
+        let state = self.fold_checked(app, &full, 0).await?;
         self.registry
             .record(new, &state, &|c| self.is_protected(c))
             .await?;
