@@ -39,6 +39,34 @@ pub struct ReleaseStatement {
     pub description: String,
 }
 
+/// The description rule: at most [`MAX_DESCRIPTION_BYTES`], and no control character
+/// (Unicode Cc) but line feed and tab. The error names the character and where it is.
+pub fn check_description(text: &str) -> Result<(), Error> {
+    if text.len() > MAX_DESCRIPTION_BYTES {
+        return Err(Error::malformed(
+            "release statement",
+            format!(
+                "description is {} bytes; at most {MAX_DESCRIPTION_BYTES} are allowed",
+                text.len()
+            ),
+        ));
+    }
+    if let Some((at, c)) = text
+        .char_indices()
+        .find(|(_, c)| c.is_control() && *c != '\n' && *c != '\t')
+    {
+        return Err(Error::malformed(
+            "release statement",
+            format!(
+                "description has a control character (U+{:04X}) at byte {at}; only line feeds \
+                 and tabs are allowed",
+                u32::from(c)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl ReleaseStatement {
     /// The payload bytes: compact JSON in field order.
     pub fn to_payload(&self) -> Vec<u8> {
@@ -78,19 +106,7 @@ impl ReleaseStatement {
         if !is_sha256_hex(&self.manifest.sha256) || !is_sha256_hex(&self.bundle_hash) {
             return malformed("manifest.sha256 and bundleHash must be 64 lowercase hex digits");
         }
-        if self.description.len() > MAX_DESCRIPTION_BYTES {
-            return malformed(&format!(
-                "description is {} bytes; at most {MAX_DESCRIPTION_BYTES} are allowed",
-                self.description.len()
-            ));
-        }
-        if self
-            .description
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t')
-        {
-            return malformed("description may not contain control characters except \\n and \\t");
-        }
+        check_description(&self.description)?;
         check_signable(
             "release statement",
             RELEASE_PAYLOAD_TYPE,

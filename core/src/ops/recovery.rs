@@ -77,7 +77,10 @@ impl Workspace {
         let release = state.release(version)?;
         let app = &state.app;
         let store = self.channel_store(channel)?.clone();
-        self.place_release(state, version, &store).await?;
+        if release.store != store.url() {
+            // Published elsewhere: copy it here first (what is copied is checked below).
+            self.place_release(state, version, &store).await?;
+        }
         let store = store.as_ref();
         let fetch =
             |key: String| async move {
@@ -128,6 +131,10 @@ impl Workspace {
             }
             checked.push((file.sha256.clone(), file.size));
         }
-        self.registry.add_known_blobs(store.id(), &checked).await
+        self.registry.add_known_blobs(store.id(), &checked).await?;
+        // Proven complete here, so the pointer write that follows need not look again.
+        self.registry
+            .mark_placed(store.id(), app, version, &release.release.sha256)
+            .await
     }
 }

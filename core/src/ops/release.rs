@@ -20,7 +20,7 @@ use airlock_protocol::digest::{ObjectRef, Sha256Hasher};
 use airlock_protocol::dsse::{Envelope, RELEASE_PAYLOAD_TYPE};
 use airlock_protocol::layout;
 use airlock_protocol::manifest::{FileEntry, Manifest};
-use airlock_protocol::statement::{MAX_DESCRIPTION_BYTES, ReleaseStatement};
+use airlock_protocol::statement::{ReleaseStatement, check_description};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -109,22 +109,9 @@ impl Workspace {
             })?;
         }
         let description = req.description.clone().unwrap_or_default();
-        if let Some((at, c)) = description
-            .char_indices()
-            .find(|(_, c)| c.is_control() && *c != '\n' && *c != '\t')
-        {
-            return Err(Error::InvalidInput(format!(
-                "the description has a control character (U+{:04X}) at byte {at}; only line \
-                 feeds and tabs are allowed (devices refuse anything else)",
-                u32::from(c)
-            )));
-        }
-        if description.len() > MAX_DESCRIPTION_BYTES {
-            return Err(Error::InvalidInput(format!(
-                "the description is {} bytes; the limit is {MAX_DESCRIPTION_BYTES}",
-                description.len()
-            )));
-        }
+        // The device's own rule, checked before anything is read or hashed.
+        check_description(&description)
+            .map_err(|e| Error::InvalidInput(format!("--description: {e}")))?;
         let state = self.load(&req.app).await?;
         {
             let protected = |c: &str| self.is_protected(c);
