@@ -34,9 +34,10 @@ pub fn key_set(r: &airlock_core::ops::keys::KeySetReport) {
         r.pin
     );
     for k in &r.keys {
-        let state = match &k.retired_at {
-            Some(at) => format!("retired {at}"),
-            None => "active".into(),
+        let state = match (&k.retired_at, &k.retired_by) {
+            (Some(at), Some(by)) => format!("retired {at} by {by}"),
+            (Some(at), None) => format!("retired {at}"),
+            _ => "active".into(),
         };
         outln!(
             "  {} {} from {} (added {} by {}) — {state}",

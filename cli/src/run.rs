@@ -481,24 +481,23 @@ async fn init(cli: &Cli, args: &InitArgs) -> Result<u8> {
 }
 
 async fn keys(cli: &Cli, ws: &mut Workspace, command: &KeysCommand) -> Result<u8> {
-    let actor = || {
-        cli.actor
-            .clone()
-            .or_else(|| ws.config().actor.clone())
-            .unwrap_or_else(|| "unknown".into())
-    };
     let report = match command {
         KeysCommand::Show => ws.key_set_report().await?,
         KeysCommand::Join => {
-            let actor = actor();
+            let actor = cli
+                .actor
+                .clone()
+                .or_else(|| ws.config().actor.clone())
+                .unwrap_or_else(|| "airlock keys join".into());
             ws.adopt_key_set(&actor, false).await?
         }
+        // A change to the trusted keys is signed and kept: it needs a named actor.
         KeysCommand::Rotate { to } => {
-            let actor = actor();
+            let actor = attribution(cli, ws)?.actor;
             ws.rotate_key(&actor, to).await?
         }
         KeysCommand::Retire { keyid } => {
-            let actor = actor();
+            let actor = attribution(cli, ws)?.actor;
             ws.retire_key(&actor, keyid).await?
         }
         KeysCommand::Create { name } => {

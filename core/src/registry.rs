@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::log::LogEntry;
-use crate::log::reader::{Head, StoredEntry};
+use crate::log::reader::StoredEntry;
 use crate::state::AppState;
 use crate::status::status_of;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -14,6 +14,15 @@ use sqlx::{Row, SqlitePool};
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
+
+/// The tables rewritten from the folded state whenever entries are recorded.
+const PROJECTION: [&str; 5] = [
+    "releases",
+    "release_channels",
+    "channels",
+    "approvals",
+    "rejections",
+];
 
 #[derive(Clone, Debug)]
 pub struct Registry {
@@ -63,18 +72,6 @@ impl Registry {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    pub async fn head(&self, app: &str) -> Result<Option<Head>> {
-        let row =
-            sqlx::query("SELECT seq, hash FROM events WHERE app = ? ORDER BY seq DESC LIMIT 1")
-                .bind(app)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|r| Head {
-            seq: r.get::<i64, _>(0) as u64,
-            hash: r.get(1),
-        }))
-    }
-
     pub async fn entries(&self, app: &str) -> Result<Vec<StoredEntry>> {
         let rows = sqlx::query("SELECT seq, hash, body FROM events WHERE app = ? ORDER BY seq")
             .bind(app)
@@ -103,14 +100,7 @@ impl Registry {
     /// Forgets an app's projection (used when the store's log no longer matches it).
     pub async fn forget(&self, app: &str) -> Result<()> {
         let mut tx = self.write().await?;
-        for table in [
-            "events",
-            "releases",
-            "release_channels",
-            "channels",
-            "approvals",
-            "rejections",
-        ] {
+        for table in std::iter::once("events").chain(PROJECTION) {
             sqlx::query(&format!("DELETE FROM {table} WHERE app = ?"))
                 .bind(app)
                 .execute(&mut *tx)
@@ -173,13 +163,7 @@ impl Registry {
         if newest.is_some_and(|n| n > ours) {
             return tx.commit().await.map_err(Error::from);
         }
-        for table in [
-            "releases",
-            "release_channels",
-            "channels",
-            "approvals",
-            "rejections",
-        ] {
+        for table in PROJECTION {
             sqlx::query(&format!("DELETE FROM {table} WHERE app = ?"))
                 .bind(app)
                 .execute(&mut *tx)

@@ -37,14 +37,12 @@ pub struct Attribution {
 
 /// What a caller saw before acting (`--expect-rollout`, `--expect-percent`): an automatic
 /// action must not apply to a rollout that has moved on since.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Expectation {
     pub rollout_id: Option<String>,
     /// In basis points.
     pub basis_points: Option<u32>,
 }
-
-impl Eq for Expectation {}
 
 impl Attribution {
     pub fn new(actor: &str, reason: Option<&str>) -> Result<Self> {
@@ -336,9 +334,14 @@ impl Workspace {
         let _ = self.changes.send(change);
     }
 
-    /// Refuses a change when this workspace is a viewer's (`role = "viewer"`).
+    /// Whether this workspace is a viewer's (`role = "viewer"`): it reads, never writes.
+    pub fn read_only(&self) -> bool {
+        self.config.role == crate::config::Role::Viewer
+    }
+
+    /// Refuses a change when this workspace is a viewer's.
     pub(crate) fn may_change(&self, what: &str) -> Result<()> {
-        if self.config.role == crate::config::Role::Viewer {
+        if self.read_only() {
             return Err(Error::Refused(format!(
                 "this workspace is read-only (role = \"viewer\" in airlock.toml), so it cannot \
                  {what}; ask a release manager, or change the role if you are one"
@@ -367,8 +370,8 @@ impl Workspace {
                     "{} is not one of this workspace's trusted keys ({}); devices would refuse \
                      what it signs, so nothing was written. Sign with a trusted key: set \
                      `signer` in airlock.toml to the team's KMS key, or on the desktop that \
-                     holds the local key run `airlock keys export` and here `airlock keys \
-                     import`; or have a key holder run `airlock keys rotate --to ...`",
+                     holds the local key run `airlock keys export --private` and here `airlock \
+                     keys import`; or have a key holder run `airlock keys rotate --to ...`",
                     s.describe(),
                     describe_keys(&set)
                 )));
@@ -403,8 +406,13 @@ impl Workspace {
                 return Ok(Arc::new(signer) as Arc<dyn Signer>);
             }
         };
-        let keychain = self.keychain()?;
+        let given = self.keychain.clone();
         let signer = tokio::task::spawn_blocking(move || {
+            // Reaching the OS keychain may wait on D-Bus (or on the user unlocking it).
+            let keychain: Arc<dyn Keychain> = match given {
+                Some(k) => k,
+                None => Arc::new(SecretServiceKeychain::connect()?),
+            };
             if create {
                 return LocalSigner::load_or_create(keychain.as_ref(), &name);
             }
@@ -413,8 +421,8 @@ impl Workspace {
                     "this desktop's keychain has no local signing key {name:?}, and Airlock \
                      never makes one silently (devices would not trust it). Use the team's KMS \
                      key (`signer = \"kms:...\"` in airlock.toml), or on the desktop that holds \
-                     the key run `airlock keys export` and here `airlock keys import`; nothing \
-                     was written"
+                     the key run `airlock keys export --private` and here `airlock keys import`; \
+                     nothing was written"
                 ))
             })
         })

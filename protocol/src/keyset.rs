@@ -39,6 +39,9 @@ pub struct TrustedKey {
     /// at or before this time stay valid history; nothing after it is accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<Timestamp>,
+    /// Who retired it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_by: Option<String>,
 }
 
 /// One version of the trusted-key document.
@@ -73,6 +76,7 @@ impl TrustedKey {
             added_at: at,
             added_by: by.to_string(),
             retired_at: None,
+            retired_by: None,
         }
     }
 
@@ -96,6 +100,17 @@ impl TrustedKey {
 }
 
 impl KeySet {
+    /// The next version of this set (issued at `now`, naming `hash`, this version's stored
+    /// bytes' SHA-256), with the same keys for the caller to change.
+    pub fn next(&self, hash: &str, now: Timestamp) -> Self {
+        Self {
+            version: self.version + 1,
+            previous: Some(hash.to_string()),
+            issued_at: now,
+            ..self.clone()
+        }
+    }
+
     /// The canonical payload bytes (compact JSON).
     pub fn to_payload(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a key set always serialises")

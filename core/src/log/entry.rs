@@ -339,6 +339,9 @@ impl LogEntry {
 }
 
 /// A stored entry, or why this build must not read it.
+// Nearly every entry is `Entry`, and it is moved out at once: boxing it would only add an
+// allocation per entry read.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parsed {
     Entry(LogEntry),

@@ -112,10 +112,7 @@ impl Workspace {
             )));
         }
         let now = self.clock.now();
-        let mut next = set.set.clone();
-        next.version += 1;
-        next.previous = Some(set.hash.clone());
-        next.issued_at = now;
+        let mut next = set.set.next(&set.hash, now);
         next.keys
             .push(TrustedKey::new(new.public_key(), to, now, actor));
         let mut by = vec![new];
@@ -152,13 +149,10 @@ impl Workspace {
             )));
         }
         let now = self.clock.now();
-        let mut next = set.set.clone();
-        next.version += 1;
-        next.previous = Some(set.hash.clone());
-        next.issued_at = now;
+        let mut next = set.set.next(&set.hash, now);
         for k in next.keys.iter_mut().filter(|k| k.keyid == keyid) {
             k.retired_at = Some(now);
-            k.added_by = format!("{} (retired by {actor})", k.added_by);
+            k.retired_by = Some(actor.to_string());
         }
         let by: Vec<Arc<dyn Signer>> = signers
             .into_iter()

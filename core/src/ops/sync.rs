@@ -117,26 +117,20 @@ impl Workspace {
         for e in new {
             self.announce(Change::entry(&e.entry, true));
         }
-        if let Some((seq, why)) = &read.newer {
+        let mut report = if let Some((seq, why)) = &read.newer {
             // Pointers are another Airlock's to write now: this one does not know the rest.
-            return Ok(AppSync {
-                app: app.to_string(),
-                entries: full.len() as u64,
-                new_entries: new.len() as u64,
-                rebuilt: !agrees,
-                pointers: Vec::new(),
-                pending: vec![super::pointer::PointerFailure {
+            super::pointer::PointerReport {
+                failed: vec![super::pointer::PointerFailure {
                     channel: "*".into(),
                     error: format!("seq {seq} ({why}); upgrade Airlock to sync {app}"),
                 }],
-                foreign_objects: read.foreign,
-            });
-        }
-        // A viewer's sync reads: it never repairs or re-signs a pointer.
-        let mut report = if self.may_change("repair pointers").is_ok() {
-            self.publish_pointers(&state, &[]).await
-        } else {
+                ..Default::default()
+            }
+        } else if self.read_only() {
+            // A viewer's sync reads: it never repairs or re-signs a pointer.
             super::pointer::PointerReport::default()
+        } else {
+            self.publish_pointers(&state, &[]).await
         };
         // A lost pointer is re-signed under a new seq: rewriting the old seq with new bytes
         // would be refused by every device that saw the lost one.
