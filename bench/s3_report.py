@@ -9,6 +9,8 @@ import json
 import os
 import sys
 
+from report import repo_relative  # bench/report.py: one rule for the paths reports name
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from report import MiB, lines, machine, med  # noqa: E402
 
@@ -46,14 +48,13 @@ def summarise(runs, side, label):
 
 
 
-def repo_relative(text):
-    """The report names paths relative to the repository, never this machine's: the
-    repository root is dropped and the cargo target folder written as `target`."""
-    root = os.getcwd().rstrip("/") + "/"
-    target = os.environ.get("CARGO_TARGET_DIR", "").rstrip("/")
-    if target:
-        text = text.replace(target + "/", "target/")
-    return text.replace(root, "")
+def step_paragraph(title, what, x):
+    """One Airlock command's figures in a sentence: time, requests by operation, writes."""
+    ws = x["wallSeconds"]
+    ops = ", ".join(f"{n} `{op}`" for op, n in sorted(x["requestsByOperation"].items()))
+    return (f"**{title}** (Airlock, {what}): {ws['median']:.2f} s median "
+            f"({ws['min']:.2f}–{ws['max']:.2f}), {x['requests']:,} requests ({ops}), "
+            f"{x['writtenObjects']:,} objects written; peak RSS {x['maxRssKiB'] / 1024:.0f} MiB.\n")
 
 
 def main():
@@ -129,23 +130,17 @@ def render(r):
               f"{x['writtenBytes']:,} | {x['writtenBytes'] / total * 100:.2f} % | "
               f"{x['maxRssKiB'] / 1024:.0f} MiB |")
     w("")
-    rb = res.get("airlock", {}).get("rollback")
-    if rb:
-        ws = rb["wallSeconds"]
-        ops = ", ".join(f"{n} `{op}`" for op, n in sorted(rb["requestsByOperation"].items()))
-        w(f"**Rollback** (Airlock, `airlock rollback {{app}} Staging` from 1.0.1 back to 1.0.0, "
-          f"whole command including start-up): {ws['median']:.2f} s median "
-          f"({ws['min']:.2f}–{ws['max']:.2f}), {rb['requests']:,} requests ({ops}), "
-          f"{rb['writtenObjects']:,} objects written; peak RSS {rb['maxRssKiB'] / 1024:.0f} MiB.\n")
-    pr = res.get("airlock", {}).get("promote")
-    if pr:
-        ws = pr["wallSeconds"]
-        ops = ", ".join(f"{n} `{op}`" for op, n in sorted(pr["requestsByOperation"].items()))
-        w(f"**Promotion** (Airlock, `airlock promote {{app}} --from Staging --to Production "
-          f"--version 1.0.0 --percent 5` into the same bucket, approved beforehand, whole "
-          f"command): {ws['median']:.2f} s median ({ws['min']:.2f}–{ws['max']:.2f}), "
-          f"{pr['requests']:,} requests ({ops}), {pr['writtenObjects']:,} objects written; "
-          f"peak RSS {pr['maxRssKiB'] / 1024:.0f} MiB.\n")
+    for label, title, what in (
+        ("rollback", "Rollback",
+         "`airlock rollback {app} Staging` from 1.0.1 back to 1.0.0, whole command including "
+         "start-up"),
+        ("promote", "Promotion",
+         "`airlock promote {app} --from Staging --to Production --version 1.0.0 --percent 5` "
+         "into the same bucket, approved beforehand, whole command"),
+    ):
+        x = res.get("airlock", {}).get(label)
+        if x:
+            w(step_paragraph(title, what, x))
     w(reading(r))
     w("## Requests by operation (untimed pass)\n")
     w("| release | way | operation | requests |")

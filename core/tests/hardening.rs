@@ -23,20 +23,6 @@ use common::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Production at 1.0.0; 1.1.0 approved by ben and rolling out there at 5 %.
-async fn rolling_out_at_5_percent(ws: &Workspace) {
-    ship(ws, "1.0.0").await;
-    release(ws, "ana", APP, "1.1.0")
-        .await
-        .expect("1.1.0 passes the gates");
-    ws.approve(&by("ben"), APP, "1.1.0", PRODUCTION)
-        .await
-        .expect("ben approves 1.1.0");
-    ws.promote(&by("ana"), &promotion("1.1.0", None))
-        .await
-        .expect("a rollout at 5 %");
-}
-
 /// The rollout in progress in Production.
 async fn production_rollout(ws: &Workspace) -> airlock_core::state::Rollout {
     ws.load(APP)

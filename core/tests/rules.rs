@@ -129,25 +129,6 @@ async fn promotion_to_production_needs_an_approval_from_someone_other_than_the_a
     );
 }
 
-/// Production at 1.0.0; 1.1.0 released into Staging and approved by ben.
-async fn with_approved_candidate(ws: &Workspace) {
-    ship(ws, "1.0.0").await;
-    release(ws, "ana", APP, "1.1.0")
-        .await
-        .expect("1.1.0 passes the gates");
-    ws.approve(&by("ben"), APP, "1.1.0", PRODUCTION)
-        .await
-        .expect("ben approves 1.1.0");
-}
-
-/// 1.0.0 current in Production, 1.1.0 approved and rolling out there at 5 %.
-async fn rolling_out_at_5_percent(ws: &Workspace) {
-    with_approved_candidate(ws).await;
-    ws.promote(&by("ana"), &promotion("1.1.0", None))
-        .await
-        .expect("a rollout at 5 %");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_rollout_does_not_expand_until_resumed() {
     let env = Env::new();

@@ -247,6 +247,25 @@ pub async fn ship(ws: &Workspace, version: &str) {
         .expect("an approved release may be promoted");
 }
 
+/// Production at 1.0.0; 1.1.0 released into Staging and approved by ben.
+pub async fn with_approved_candidate(ws: &Workspace) {
+    ship(ws, "1.0.0").await;
+    release(ws, "ana", APP, "1.1.0")
+        .await
+        .expect("1.1.0 passes the gates");
+    ws.approve(&by("ben"), APP, "1.1.0", PRODUCTION)
+        .await
+        .expect("ben approves 1.1.0");
+}
+
+/// 1.0.0 current in Production, 1.1.0 approved and rolling out there at 5 %.
+pub async fn rolling_out_at_5_percent(ws: &Workspace) {
+    with_approved_candidate(ws).await;
+    ws.promote(&by("ana"), &promotion("1.1.0", None))
+        .await
+        .expect("a rollout at 5 %");
+}
+
 /// The error's kind, or a panic that says what succeeded although it should not have.
 pub fn kind_of<T: std::fmt::Debug>(what: &str, result: Result<T>) -> (ErrorKind, Error) {
     match result {
