@@ -91,61 +91,7 @@ pub fn pointers(pointers: &[PointerUpdate]) {
 }
 
 pub fn describe(event: &Event) -> String {
-    match event {
-        Event::Released {
-            version,
-            channel,
-            files,
-            bytes,
-            ..
-        } => {
-            format!("{version} into {channel} ({files} files, {bytes} bytes)")
-        }
-        Event::Promoted {
-            version,
-            from,
-            to,
-            basis_points,
-            ..
-        } => {
-            format!("{version} from {from} to {to} at {}", pct(*basis_points))
-        }
-        Event::Expanded {
-            channel,
-            version,
-            basis_points,
-            ..
-        } => {
-            format!("{version} in {channel} to {}", pct(*basis_points))
-        }
-        Event::Paused {
-            channel, version, ..
-        } => format!("{version} in {channel} paused"),
-        Event::Resumed {
-            channel, version, ..
-        } => format!("{version} in {channel} resumed"),
-        Event::Reverted {
-            channel,
-            version,
-            basis_points,
-            ..
-        } => {
-            format!("{version} in {channel} reverted at {}", pct(*basis_points))
-        }
-        Event::RolledBack {
-            channel, from, to, ..
-        } => format!(
-            "{channel} back to {to}{}",
-            from.as_deref()
-                .map(|f| format!(" ({f} quarantined)"))
-                .unwrap_or_default()
-        ),
-        Event::Approved { version, channel } => format!("{version} approved for {channel}"),
-        Event::Rejected { version, channel } => format!("{version} rejected for {channel}"),
-        Event::Quarantined { version } => format!("{version} quarantined"),
-        Event::Archived { version, channel } => format!("{version} archived in {channel}"),
-        Event::PointerResigned { channel } => format!("{channel} pointer re-signed"),
-    }
+    event.describe()
 }
 
 pub fn status(s: &AppStatus) {

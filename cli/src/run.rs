@@ -365,24 +365,11 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Verify(args) => verify(&cli, &ws, args).await,
         Command::Keys { .. } => unreachable!("handled above"),
         Command::Check => {
-            let stores = ws.check_stores().await?;
-            let signer = ws.signer().await?;
-            let probe = airlock_core::signer::sign_envelope(
-                signer.as_ref(),
-                "application/vnd.airlock.check",
-                b"{}",
-            )
-            .await?;
-            let key = signer.public_key();
+            let report = ws.check_connection().await?;
             if cli.json {
-                print_json(&serde_json::json!({
-                    "stores": stores,
-                    "signer": signer.describe(),
-                    "keyid": key.keyid(),
-                    "signatureVerified": !probe.signatures.is_empty(),
-                }));
+                print_json(&report);
             } else {
-                for s in &stores {
+                for s in &report.stores {
                     outln!(
                         "store {}: reachable, honours create-only and compare-and-swap writes",
                         s.store
@@ -393,8 +380,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 }
                 outln!(
                     "signer {}: signs, and the signature verifies (key id {})",
-                    signer.describe(),
-                    key.keyid()
+                    report.signer,
+                    report.keyid
                 );
             }
             Ok(0)

@@ -17,6 +17,7 @@ pub const MAX_TTL_HOURS: u32 = 30 * 24;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Config {
     /// The home store, holding the event log and approvals for every channel, and the
     /// default store of channels that name none: a URL (`file:///absolute/dir`,
@@ -60,6 +61,9 @@ pub struct Config {
     /// How long a signed pointer stays valid, in hours.
     #[serde(default = "default_ttl_hours")]
     pub pointer_ttl_hours: u32,
+    /// How often an open console re-reads the store, in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_interval_seconds: Option<u32>,
     #[serde(default = "default_channels")]
     pub channels: BTreeMap<String, ChannelConfig>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -68,6 +72,7 @@ pub struct Config {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ChannelConfig {
     /// Protected channels take releases only by promotion, with an approval.
     #[serde(default)]
@@ -88,6 +93,7 @@ pub struct ChannelConfig {
 /// A store with options: `[stores.<name>]`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct StoreConfig {
     pub url: String,
     /// An S3-compatible endpoint (MinIO, Cloudflare R2, a test server). Default: AWS, or
@@ -111,6 +117,7 @@ pub struct StoreConfig {
 /// `[channels.<name>.cdn]`: the CloudFront distribution serving the channel's store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CdnConfig {
     /// The distribution id, e.g. `E2QWRUHAPOMQZL`.
     pub distribution: String,
@@ -127,6 +134,7 @@ pub struct CdnConfig {
 /// read-only credentials; the role makes the engine refuse first, in words.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum Role {
     #[default]
     ReleaseManager,
@@ -212,6 +220,7 @@ impl Config {
             actor: None,
             role: Role::default(),
             pointer_ttl_hours: default_ttl_hours(),
+            sync_interval_seconds: None,
             channels: default_channels(),
             apps: BTreeMap::new(),
         }
@@ -287,6 +296,14 @@ impl Config {
                 "pointer-ttl-hours must be from 1 to {MAX_TTL_HOURS} (30 days; devices refuse a \
                  pointer valid for longer)"
             )));
+        }
+        if self
+            .sync_interval_seconds
+            .is_some_and(|s| !(5..=86_400).contains(&s))
+        {
+            return Err(Error::Config(
+                "sync-interval-seconds must be from 5 to 86400 (a day)".into(),
+            ));
         }
         if let Some(pin) = &self.key_pin {
             crate::trust::Pin::parse(pin)?;

@@ -9,6 +9,7 @@ use serde::Serialize;
 /// What sort of failure this is; stable, serialised in snake_case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum ErrorKind {
     /// The arguments or the input (bundle, version, name) cannot be used.
     InvalidInput,
@@ -146,6 +147,76 @@ impl Error {
 
     pub(crate) fn io(what: &str, path: &std::path::Path, err: std::io::Error) -> Self {
         Self::InvalidInput(format!("cannot {what} {}: {err}", path.display()))
+    }
+}
+
+/// An error as a front end receives it: its kind to branch on, its message to show, and the
+/// structured facts where the error has them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorReport {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// Gate failures: each violation in words, naming its file.
+    pub violations: Vec<String>,
+    pub app: Option<String>,
+    pub version: Option<String>,
+    pub channel: Option<String>,
+    /// `committed`: the entry's seq and command id, and what is still pending.
+    pub seq: Option<u64>,
+    pub command: Option<String>,
+    pub pending: Vec<String>,
+}
+
+impl From<&Error> for ErrorReport {
+    fn from(e: &Error) -> Self {
+        let mut r = Self {
+            kind: e.kind(),
+            message: e.to_string(),
+            violations: Vec::new(),
+            app: None,
+            version: None,
+            channel: None,
+            seq: None,
+            command: None,
+            pending: Vec::new(),
+        };
+        match e {
+            Error::Gates { violations, .. } => {
+                r.message = format!(
+                    "the bundle failed {} policy gate(s); nothing was written",
+                    violations.len()
+                );
+                r.violations = violations.iter().map(ToString::to_string).collect();
+            }
+            Error::ApprovalMissing {
+                app,
+                version,
+                channel,
+                ..
+            } => {
+                r.app = Some(app.clone());
+                r.version = Some(version.clone());
+                r.channel = Some(channel.clone());
+            }
+            Error::Committed {
+                app,
+                seq,
+                command,
+                pending,
+            } => {
+                r.app = Some(app.clone());
+                r.seq = Some(*seq);
+                r.command = Some(command.clone());
+                r.pending = pending
+                    .iter()
+                    .map(|p| format!("{}: {}", p.what, p.cause))
+                    .collect();
+            }
+            _ => {}
+        }
+        r
     }
 }
 

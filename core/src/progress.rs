@@ -6,6 +6,7 @@ use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "phase", rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum ProgressEvent {
     /// A named step began (e.g. "checking policy gates").
     Step { name: String },

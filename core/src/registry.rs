@@ -32,6 +32,7 @@ pub struct Registry {
 /// One row of the status table.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct StatusRow {
     pub version: String,
     pub channel: String,

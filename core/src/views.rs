@@ -15,6 +15,7 @@ use sqlx::Row;
 /// One app on the overview.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AppOverview {
     pub app: String,
     /// The newest log entry this desktop has seen.
@@ -28,6 +29,7 @@ pub struct AppOverview {
 /// Where one channel of an app stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ChannelView {
     pub channel: String,
     pub protected: bool,
@@ -41,6 +43,7 @@ pub struct ChannelView {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct RolloutView {
     pub version: String,
     pub rollout_id: String,
@@ -58,6 +61,7 @@ pub struct RolloutView {
 /// A release waiting for an approval into a protected channel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PendingApproval {
     pub version: String,
     pub channel: String,
@@ -69,6 +73,7 @@ pub struct PendingApproval {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct RejectionView {
     pub actor: String,
     pub at: String,
@@ -78,6 +83,7 @@ pub struct RejectionView {
 /// A release of an app and its status in each channel it has been in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ReleaseView {
     pub version: String,
     pub author: String,
@@ -97,6 +103,7 @@ pub struct ReleaseView {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ApprovalView {
     pub channel: String,
     pub actor: String,
@@ -104,7 +111,9 @@ pub struct ApprovalView {
 }
 
 /// Which log entries to show, newest first.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase", default)]
 pub struct LogQuery {
     /// Only entries older than this seq (the previous page's `next_before`).
     pub before_seq: Option<u64>,
@@ -117,6 +126,7 @@ pub struct LogQuery {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct LogRow {
     pub seq: u64,
     pub hash: String,
@@ -130,16 +140,51 @@ pub struct LogRow {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct LogPage {
     pub entries: Vec<LogRow>,
     /// Pass as `before_seq` for the next page; `None` on the last one.
     pub next_before: Option<u64>,
 }
 
+/// The open workspace, for the console's header and settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceInfo {
+    pub dir: String,
+    /// The home store's URL.
+    pub store: String,
+    pub signer: String,
+    pub actor: Option<String>,
+    /// True under `role = "viewer"`: every changing command is refused.
+    pub read_only: bool,
+    pub channels: Vec<String>,
+    /// How often an open console re-reads the store.
+    pub sync_interval_seconds: u32,
+}
+
+/// The default of `sync-interval-seconds`.
+pub const DEFAULT_SYNC_SECONDS: u32 = 30;
+
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 1000;
 
 impl Workspace {
+    /// The workspace in brief, for the console's header and settings.
+    pub fn info(&self) -> WorkspaceInfo {
+        let c = self.config();
+        WorkspaceInfo {
+            dir: self.dir().display().to_string(),
+            store: self.store().url().to_string(),
+            signer: c.signer.clone(),
+            actor: c.actor.clone(),
+            read_only: self.read_only(),
+            channels: c.channels.keys().cloned().collect(),
+            sync_interval_seconds: c.sync_interval_seconds.unwrap_or(DEFAULT_SYNC_SECONDS),
+        }
+    }
+
     /// Every app the registry knows, with its channels and waiting approvals.
     pub async fn overview(&self) -> Result<Vec<AppOverview>> {
         let mut out = Vec::new();

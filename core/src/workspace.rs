@@ -90,6 +90,7 @@ impl Attribution {
 /// store, a CDN invalidation finished.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Change {
     pub app: String,
     pub channel: Option<String>,
@@ -97,12 +98,14 @@ pub struct Change {
     pub kind: ChangeKind,
     /// Who did it (for entries).
     pub actor: Option<String>,
-    /// When: the entry's time, else this desktop's clock.
+    /// When: the entry's time, else this desktop's clock (RFC 3339, UTC).
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub at: airlock_protocol::time::Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum ChangeKind {
     /// A log entry: committed by this workspace (`found: false`) or read from the store.
     #[serde(rename_all = "camelCase")]
@@ -291,6 +294,11 @@ impl Workspace {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The workspace clock's time (the system clock outside tests).
+    pub fn now(&self) -> airlock_protocol::time::Timestamp {
+        self.clock.now()
     }
 
     pub fn config(&self) -> &Config {
@@ -592,6 +600,7 @@ fn distinct(home: &Arc<dyn Store>, channels: &ChannelStores) -> Vec<Arc<dyn Stor
 /// What the connection test found about one store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct StoreCheck {
     pub store: String,
     /// This desktop's clock minus the store's (from the probe object's last-modified time),

@@ -189,3 +189,35 @@ mod tests {
         assert!(StaticKeys::new("AKIAEXAMPLE", " ".into(), None).is_err());
     }
 }
+
+/// Where a workspace's AWS credentials come from, for a screen: never a secret, only whether
+/// keys are stored and the masked access key id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsStatus {
+    /// The setting: `chain`, `profile:<name>` or `keychain:<name>`.
+    pub source: String,
+    pub description: String,
+    /// For `keychain:<name>`: whether keys are stored there.
+    pub stored: bool,
+    pub masked_access_key_id: Option<String>,
+    pub session_token: bool,
+}
+
+/// The status of `setting` (an `airlock.toml` `credentials` value); reads the keychain only
+/// for a `keychain:` source.
+pub fn status(keychain: &dyn Keychain, setting: Option<&str>) -> Result<CredentialsStatus> {
+    let source = CredentialSource::parse(setting)?;
+    let keys = match &source {
+        CredentialSource::Keychain(name) => load(keychain, name)?,
+        _ => None,
+    };
+    Ok(CredentialsStatus {
+        source: source.setting(),
+        description: source.describe(),
+        stored: keys.is_some(),
+        masked_access_key_id: keys.as_ref().map(StaticKeys::masked_id),
+        session_token: keys.is_some_and(|k| k.session_token.is_some()),
+    })
+}

@@ -12,6 +12,7 @@ use unicode_normalization::UnicodeNormalization;
 /// Limits for one app; defaults suit a typical React Native / Capacitor bundle.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Limits {
     pub max_total_bytes: u64,
     pub max_file_bytes: u64,

@@ -164,6 +164,7 @@ pub struct Withdrawal {
 /// Which kind an event is, as a type (`Event::kind` gives the same as its JSON name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum EventKind {
     Released,
     Promoted,
@@ -194,6 +195,71 @@ impl Event {
             Self::Quarantined { .. } => EventKind::Quarantined,
             Self::Archived { .. } => EventKind::Archived,
             Self::PointerResigned { .. } => EventKind::PointerResigned,
+        }
+    }
+
+    /// One line saying what the event records, for logs and timelines.
+    pub fn describe(&self) -> String {
+        match self {
+            Event::Released {
+                version,
+                channel,
+                files,
+                bytes,
+                ..
+            } => {
+                format!("{version} into {channel} ({files} files, {bytes} bytes)")
+            }
+            Event::Promoted {
+                version,
+                from,
+                to,
+                basis_points,
+                ..
+            } => {
+                format!(
+                    "{version} from {from} to {to} at {}",
+                    percent(*basis_points)
+                )
+            }
+            Event::Expanded {
+                channel,
+                version,
+                basis_points,
+                ..
+            } => {
+                format!("{version} in {channel} to {}", percent(*basis_points))
+            }
+            Event::Paused {
+                channel, version, ..
+            } => format!("{version} in {channel} paused"),
+            Event::Resumed {
+                channel, version, ..
+            } => format!("{version} in {channel} resumed"),
+            Event::Reverted {
+                channel,
+                version,
+                basis_points,
+                ..
+            } => {
+                format!(
+                    "{version} in {channel} reverted at {}",
+                    percent(*basis_points)
+                )
+            }
+            Event::RolledBack {
+                channel, from, to, ..
+            } => format!(
+                "{channel} back to {to}{}",
+                from.as_deref()
+                    .map(|f| format!(" ({f} quarantined)"))
+                    .unwrap_or_default()
+            ),
+            Event::Approved { version, channel } => format!("{version} approved for {channel}"),
+            Event::Rejected { version, channel } => format!("{version} rejected for {channel}"),
+            Event::Quarantined { version } => format!("{version} quarantined"),
+            Event::Archived { version, channel } => format!("{version} archived in {channel}"),
+            Event::PointerResigned { channel } => format!("{channel} pointer re-signed"),
         }
     }
 
@@ -413,4 +479,9 @@ mod tests {
             );
         }
     }
+}
+
+/// Basis points as a person reads them: `2000` is "20 %".
+pub fn percent(bp: u32) -> String {
+    format!("{} %", f64::from(bp) / 100.0)
 }

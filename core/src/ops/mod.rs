@@ -4,6 +4,8 @@
 //! bring the channel pointers up to date. The log append is the commit; a pointer that lags
 //! its log is repaired by any later command or by `sync`.
 
+pub mod action;
+pub mod check;
 pub mod commit;
 pub mod curation;
 pub mod device;

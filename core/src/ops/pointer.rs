@@ -19,6 +19,7 @@ use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PointerUpdate {
     pub channel: String,
     pub key: String,
@@ -70,6 +71,7 @@ impl PointerReport {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PointerFailure {
     pub channel: String,
     pub error: String,

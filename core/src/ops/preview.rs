@@ -17,10 +17,17 @@ use serde::Serialize;
 
 /// What an operation would do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct Preview {
     /// The log entry it would append (its seq is the next one now).
+    #[cfg_attr(feature = "specta", specta(skip))]
     pub entry: crate::log::LogEntry,
+    /// The entry's kind, and a line saying what it records.
+    pub kind: crate::log::entry::EventKind,
+    pub description: String,
+    /// Promotions into a protected channel: who has approved the release there.
+    pub approvals: Vec<String>,
     /// Each channel whose devices it moves: what they are served before and after.
     pub channels: Vec<ChannelChange>,
     /// In words, one sentence per point, for the confirmation.
@@ -28,6 +35,7 @@ pub struct Preview {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelChange {
     pub channel: String,
@@ -37,6 +45,7 @@ pub struct ChannelChange {
 
 /// What a channel's pointer serves.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct Served {
     /// `None`: devices run their built-in bundle.
@@ -45,6 +54,7 @@ pub struct Served {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct ServedRollout {
     pub version: String,
@@ -76,7 +86,7 @@ impl Workspace {
         let decide = self.promotion(req)?;
         let state = self.load(&req.app).await?;
         let event = decide(&state, state.next_seq())?;
-        self.preview_of(state, by, event)
+        self.preview_event(state, by, event)
     }
 
     pub async fn preview_expand(
@@ -89,7 +99,7 @@ impl Workspace {
         self.config.channel(channel)?;
         let state = self.load(app).await?;
         let event = expansion(&state, channel, to.basis_points()?)?;
-        self.preview_of(state, by, event)
+        self.preview_event(state, by, event)
     }
 
     pub async fn preview_revert(
@@ -101,7 +111,7 @@ impl Workspace {
         self.config.channel(channel)?;
         let state = self.load(app).await?;
         let event = reversion(&state, channel)?;
-        self.preview_of(state, by, event)
+        self.preview_event(state, by, event)
     }
 
     /// The rollback's target and what every channel serving the bad release would serve
@@ -123,12 +133,17 @@ impl Workspace {
             ended_rollout: c.rollout.map(|r| r.version),
             withdrawn: withdrawals(&state, channel),
         };
-        self.preview_of(state, by, event)
+        self.preview_event(state, by, event)
     }
 
     /// Checks `event` against the rules as the commit would, applies it to a copy of the
     /// state, and describes the difference.
-    fn preview_of(&self, state: AppState, by: &Attribution, event: Event) -> Result<Preview> {
+    pub(crate) fn preview_event(
+        &self,
+        state: AppState,
+        by: &Attribution,
+        event: Event,
+    ) -> Result<Preview> {
         self.may_change(&format!("change {}", state.app))?;
         let entry = self.propose(&state, by, event)?;
         let mut after = state.clone();
@@ -148,7 +163,17 @@ impl Workspace {
             })
             .collect();
         let summary = describe(&entry.event, &channels);
+        let approvals = match &entry.event {
+            Event::Promoted { version, to, .. } if self.is_protected(to) => state
+                .standing_approvals(version, to)
+                .map(|a| a.actor.clone())
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(Preview {
+            kind: entry.event.kind_typed(),
+            description: entry.event.describe(),
+            approvals,
             entry,
             channels,
             summary,

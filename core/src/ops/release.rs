@@ -26,9 +26,13 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
 pub struct ReleaseRequest {
     pub app: String,
+    /// A folder, `.zip` or `.tar.gz`.
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub bundle: PathBuf,
     pub version: String,
     /// Defaults to the first unprotected channel (`Staging` when it is one).
@@ -39,6 +43,7 @@ pub struct ReleaseRequest {
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ReleaseOutcome {
     pub app: String,
     pub version: String,

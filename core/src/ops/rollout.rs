@@ -40,6 +40,26 @@ impl ExpandTo {
     }
 }
 
+/// What pausing (or resuming) `channel`'s rollout proposes.
+pub(crate) fn pausing(state: &AppState, channel: &str, pause: bool) -> Result<Event> {
+    let r = rules::rollout_in(state, channel)?;
+    let (channel, version, rollout_id) =
+        (channel.to_string(), r.version.clone(), r.rollout_id.clone());
+    Ok(if pause {
+        Event::Paused {
+            channel,
+            version,
+            rollout_id,
+        }
+    } else {
+        Event::Resumed {
+            channel,
+            version,
+            rollout_id,
+        }
+    })
+}
+
 /// What an expansion of `channel`'s rollout proposes: to `target`, else the next step of the
 /// plan written into its `promoted` entry (so every console agrees on "next").
 pub(crate) fn expansion(state: &AppState, channel: &str, target: Option<u32>) -> Result<Event> {
@@ -215,22 +235,7 @@ impl Workspace {
         self.config.channel(channel)?;
         self.commit(app, by, |state, _| {
             as_expected(state, channel, by)?;
-            let r = rules::rollout_in(state, channel)?;
-            let (channel, version, rollout_id) =
-                (channel.to_string(), r.version.clone(), r.rollout_id.clone());
-            Ok(if pause {
-                Event::Paused {
-                    channel,
-                    version,
-                    rollout_id,
-                }
-            } else {
-                Event::Resumed {
-                    channel,
-                    version,
-                    rollout_id,
-                }
-            })
+            pausing(state, channel, pause)
         })
         .await
     }

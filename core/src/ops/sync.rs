@@ -18,6 +18,7 @@ pub const EXPIRY_WARNING_SECONDS: i64 = 48 * 3600;
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AppSync {
     pub app: String,
     pub entries: u64,

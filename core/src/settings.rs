@@ -1,0 +1,226 @@
+//! Typed edits of a workspace's settings, for the console's Settings screen: each edit is
+//! applied to `airlock.toml` in place (comments and layout kept, with toml_edit), the result
+//! is validated as a whole before anything is written, and a refusal names the setting.
+//! The file is replaced atomically, so a refused or failed edit leaves it as it was.
+
+use crate::bundle::policy::Limits;
+use crate::config::{Config, FILE_NAME, Role};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use toml_edit::{Array, DocumentMut, Item, Table, value};
+
+/// One change to `airlock.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "setting", rename_all = "camelCase")]
+pub enum SettingEdit {
+    /// Who is acting (blank: none, so each command must say).
+    Actor {
+        value: Option<String>,
+    },
+    Role {
+        value: Role,
+    },
+    /// `local`, `local:<name>` or `kms:<key id, ARN or alias>`.
+    Signer {
+        value: String,
+    },
+    /// `chain`, `profile:<name>` or `keychain:<name>` (blank: the AWS chain).
+    Credentials {
+        value: Option<String>,
+    },
+    PointerTtlHours {
+        value: u32,
+    },
+    /// How often an open console re-reads the store, in seconds.
+    SyncIntervalSeconds {
+        value: u32,
+    },
+    /// A channel's protection and rollout plan (percent steps, ending at 100).
+    Channel {
+        name: String,
+        protected: bool,
+        plan: Vec<f64>,
+    },
+    /// An app's bundle limits.
+    AppLimits {
+        app: String,
+        limits: Limits,
+    },
+}
+
+fn set_optional(doc: &mut DocumentMut, key: &str, v: &Option<String>) {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(v) => doc[key] = value(v),
+        None => {
+            doc.remove(key);
+        }
+    }
+}
+
+fn table<'a>(item: &'a mut Item, what: &str) -> Result<&'a mut Table> {
+    if item.is_none() {
+        let mut t = Table::new();
+        t.set_implicit(true);
+        *item = Item::Table(t);
+    }
+    item.as_table_mut()
+        .ok_or_else(|| Error::Config(format!("{what} in {FILE_NAME} is not a table")))
+}
+
+fn apply(doc: &mut DocumentMut, edit: &SettingEdit) -> Result<()> {
+    match edit {
+        SettingEdit::Actor { value: v } => set_optional(doc, "actor", v),
+        SettingEdit::Role { value: r } => match r {
+            Role::ReleaseManager => {
+                doc.remove("role");
+            }
+            Role::Viewer => doc["role"] = value("viewer"),
+        },
+        SettingEdit::Signer { value: v } => {
+            crate::workspace::SignerSpec::parse(v)?;
+            doc["signer"] = value(v.as_str());
+        }
+        SettingEdit::Credentials { value: v } => set_optional(doc, "credentials", v),
+        SettingEdit::PointerTtlHours { value: v } => {
+            doc["pointer-ttl-hours"] = value(i64::from(*v));
+        }
+        SettingEdit::SyncIntervalSeconds { value: v } => {
+            doc["sync-interval-seconds"] = value(i64::from(*v));
+        }
+        SettingEdit::Channel {
+            name,
+            protected,
+            plan,
+        } => {
+            let channels = table(&mut doc["channels"], "[channels]")?;
+            let Some(channel) = channels.get_mut(name) else {
+                return Err(Error::NotFound(format!(
+                    "there is no channel {name} in {FILE_NAME}"
+                )));
+            };
+            let channel = table(channel, &format!("[channels.{name}]"))?;
+            channel["protected"] = value(*protected);
+            let mut steps = Array::new();
+            for p in plan {
+                steps.push(*p);
+            }
+            channel["plan"] = value(steps);
+        }
+        SettingEdit::AppLimits { app, limits } => {
+            airlock_protocol::layout::validate_app_name(app)?;
+            let apps = table(&mut doc["apps"], "[apps]")?;
+            let t = table(
+                apps.entry(app).or_insert(Item::None),
+                &format!("[apps.{app}]"),
+            )?;
+            let num = |n: u64| {
+                i64::try_from(n)
+                    .map_err(|_| Error::InvalidInput(format!("{n} is too large for a limit")))
+            };
+            t["max-total-bytes"] = value(num(limits.max_total_bytes)?);
+            t["max-file-bytes"] = value(num(limits.max_file_bytes)?);
+            t["max-files"] = value(num(limits.max_files)?);
+            let mut forbidden = Array::new();
+            for f in &limits.forbidden {
+                forbidden.push(f.as_str());
+            }
+            t["forbidden"] = value(forbidden);
+        }
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Applies `edits` to `dir`'s airlock.toml, all or none: the edited file must parse and
+    /// validate, else nothing is written and the error says which setting is wrong.
+    pub fn edit(dir: &Path, edits: &[SettingEdit]) -> Result<Self> {
+        let path = dir.join(FILE_NAME);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        let mut doc: DocumentMut = text
+            .parse()
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        for edit in edits {
+            apply(&mut doc, edit)?;
+        }
+        let new = doc.to_string();
+        let parsed: Self = toml::from_str(&new).map_err(|e| Error::Config(e.to_string()))?;
+        parsed.validate()?;
+        let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
+        std::fs::write(&tmp, new).map_err(|e| Error::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io("replace", &path, e))?;
+        Ok(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workspace(text: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), text).unwrap();
+        dir
+    }
+
+    const BASE: &str = "# our team's workspace\nstore = \"file:///tmp/airlock-bucket\"\n\n\
+        [channels.Staging]\n\n[channels.Production]\nprotected = true # needs an approval\n\
+        plan = [5.0, 100.0]\n";
+
+    #[test]
+    fn edits_keep_comments_and_validate() {
+        let dir = workspace(BASE);
+        let c = Config::edit(
+            dir.path(),
+            &[
+                SettingEdit::Actor {
+                    value: Some("ana".into()),
+                },
+                SettingEdit::Channel {
+                    name: "Production".into(),
+                    protected: true,
+                    plan: vec![5.0, 20.0, 100.0],
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.actor.as_deref(), Some("ana"));
+        assert_eq!(c.plan("Production").unwrap(), vec![500, 2000, 10_000]);
+        let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert!(
+            text.contains("# our team's workspace"),
+            "comments survive: {text}"
+        );
+    }
+
+    #[test]
+    fn a_refused_edit_writes_nothing() {
+        let dir = workspace(BASE);
+        let e = Config::edit(
+            dir.path(),
+            &[
+                SettingEdit::Actor {
+                    value: Some("ana".into()),
+                },
+                SettingEdit::Channel {
+                    name: "Production".into(),
+                    protected: true,
+                    plan: vec![50.0, 20.0],
+                },
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("Production"),
+            "names the channel: {e}"
+        );
+        let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert_eq!(
+            text, BASE,
+            "all or nothing: the valid edit before it is not written"
+        );
+        let e = Config::edit(dir.path(), &[SettingEdit::PointerTtlHours { value: 0 }]).unwrap_err();
+        assert!(e.to_string().contains("pointer-ttl-hours"), "{e}");
+    }
+}

@@ -1,0 +1,135 @@
+//! What core gives the console, on the demo workspace made by `demo::create`: the demo's
+//! stages, a release page, the rollout chart, typed actions previewed, performed and read
+//! back from the store.
+
+use airlock_core::keychain::MemoryKeychain;
+use airlock_core::ops::action::Action;
+use airlock_core::{Attribution, ErrorKind, Services, Workspace};
+use std::sync::Arc;
+
+async fn demo() -> (tempfile::TempDir, Workspace, Arc<MemoryKeychain>) {
+    let dir = tempfile::tempdir().unwrap();
+    let keychain = Arc::new(MemoryKeychain::default());
+    let services = || Services {
+        keychain: Some(keychain.clone()),
+        ..Services::default()
+    };
+    let demo = airlock_core::demo::create(dir.path(), services())
+        .await
+        .unwrap();
+    let ws = Workspace::open(&demo.workspace, services()).await.unwrap();
+    (dir, ws, keychain)
+}
+
+#[tokio::test]
+async fn the_demo_stands_at_its_stages() {
+    let (_dir, ws, _) = demo().await;
+    let apps = ws.overview().await.unwrap();
+    let checkout = apps.iter().find(|a| a.app == "checkout").unwrap();
+    let prod = checkout
+        .channels
+        .iter()
+        .find(|c| c.channel == "Production")
+        .unwrap();
+    assert_eq!(prod.current.as_deref(), Some("1.1.0"));
+    let r = prod.rollout.as_ref().expect("1.2.0 rolls out");
+    assert_eq!((r.version.as_str(), r.basis_points), ("1.2.0", 2000));
+    assert_eq!(
+        (r.step, r.steps),
+        (Some(2), Some(4)),
+        "step 2 of the 4-step plan"
+    );
+    assert_eq!(prod.rollback_target.as_deref(), Some("1.0.0"));
+    let loyalty = apps.iter().find(|a| a.app == "loyalty").unwrap();
+    assert_eq!(loyalty.pending_approvals[0].version, "2.1.0");
+
+    let d = ws.release_detail("checkout", "1.2.0", None).await.unwrap();
+    let diff = d.diff.expect("compared with Production's current");
+    assert_eq!(diff.from, "1.1.0");
+    assert_eq!((diff.added, diff.removed), (0, 0));
+    assert!(diff.changed >= 2 && diff.download_bytes > 0, "{diff:?}");
+    assert_eq!(d.description, "New address form");
+    assert_eq!(d.signatures.len(), 1);
+    assert!(
+        d.timeline
+            .iter()
+            .any(|e| e.kind == "approved" && e.actor == "sam")
+    );
+    // A second read is served from the registry's cache and says the same.
+    assert_eq!(
+        ws.release_detail("checkout", "1.2.0", None)
+            .await
+            .unwrap()
+            .biggest,
+        d.biggest
+    );
+
+    let chart = ws.rollout_chart("checkout", "Production").await.unwrap();
+    let shares: Vec<u32> = chart.points.iter().map(|p| p.basis_points).collect();
+    assert_eq!(
+        shares,
+        [10_000, 10_000, 500, 2000],
+        "1.0.0, 1.1.0 at 100 %, then 1.2.0"
+    );
+    assert!(chart.svg.contains("1.2.0"));
+}
+
+#[tokio::test]
+async fn an_action_is_previewed_performed_and_read_back() {
+    let (_dir, ws, _) = demo().await;
+    let alex = Attribution::new("alex", None).unwrap();
+    let expand = Action::Expand {
+        app: "checkout".into(),
+        channel: "Production".into(),
+        percent: None,
+    };
+    let preview = ws.preview_action(&alex, &expand).await.unwrap();
+    assert!(
+        preview.summary[0].starts_with("About 50 % of Production devices will run 1.2.0"),
+        "{:?}",
+        preview.summary
+    );
+    let head = ws.overview().await.unwrap()[0].head_seq;
+    assert_eq!(
+        head,
+        ws.overview().await.unwrap()[0].head_seq,
+        "a preview writes nothing"
+    );
+    let done = ws.perform(&alex, &expand).await.unwrap();
+    let outcome = ws.outcome(&done).await.unwrap();
+    let seen = &outcome.devices_see[0];
+    assert_eq!(seen.rollout.as_ref().unwrap().basis_points, 5000);
+    assert_eq!(seen.current.as_deref(), Some("1.1.0"));
+    assert!(
+        seen.problem.is_none(),
+        "devices accept the pointer: {seen:?}"
+    );
+
+    let rollback = Action::Rollback {
+        app: "checkout".into(),
+        channel: "Production".into(),
+        to: None,
+    };
+    let e = ws.perform(&alex, &rollback).await.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::InvalidInput,
+        "a rollback needs a reason: {e}"
+    );
+    let sam = Attribution::new("sam", None).unwrap();
+    let own = Action::Approve {
+        app: "loyalty".into(),
+        version: "2.1.0".into(),
+        channel: "Production".into(),
+    };
+    assert!(
+        ws.preview_action(&sam, &own).await.is_ok(),
+        "sam may approve alex's release"
+    );
+    let e = ws.perform(&alex, &own).await.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Refused,
+        "alex may not approve his own: {e}"
+    );
+}
