@@ -1,0 +1,68 @@
+// The overview's rows: every app and channel in words, filtered by a search, from the
+// registry's AppOverview. Pure, so it is unit-tested.
+
+import type { AppOverview, ChannelView } from "./bindings";
+import { ago, percent, step } from "./format";
+
+export type ChannelRow = {
+  app: string;
+  channel: string;
+  protected: boolean;
+  current: string | null;
+  rollout: {
+    version: string;
+    percent: string;
+    basisPoints: number;
+    paused: boolean;
+    step: string;
+    since: string | null;
+  } | null;
+  rollbackTarget: string | null;
+};
+
+export function channelRow(app: string, c: ChannelView): ChannelRow {
+  const r = c.rollout;
+  return {
+    app,
+    channel: c.channel,
+    protected: c.protected,
+    current: c.current,
+    rollout: r
+      ? {
+          version: r.version,
+          percent: percent(r.basisPoints),
+          basisPoints: r.basisPoints,
+          paused: r.paused,
+          step: step(r.step, r.steps),
+          since: r.stepStartedAt,
+        }
+      : null,
+    rollbackTarget: c.rollbackTarget,
+  };
+}
+
+/** Apps whose name contains `query` (case-insensitive), protected channels first. */
+export function filterApps(apps: AppOverview[], query: string): AppOverview[] {
+  const q = query.trim().toLowerCase();
+  return apps
+    .filter((a) => !q || a.app.toLowerCase().includes(q))
+    .map((a) => ({
+      ...a,
+      channels: [...a.channels].sort(
+        (x, y) => Number(y.protected) - Number(x.protected) || x.channel.localeCompare(y.channel),
+      ),
+    }));
+}
+
+/** One sentence for a channel, for screen readers and the row's title. */
+export function describeChannel(row: ChannelRow, now = Date.now()): string {
+  const current = row.current ?? "the built-in bundle";
+  if (!row.rollout) return `${row.channel}: everyone runs ${current}.`;
+  const r = row.rollout;
+  const state = r.paused ? "paused at" : "rolling out to";
+  return `${row.channel}: ${r.version} ${state} ${r.percent}${r.step ? ` (${r.step})` : ""}, since ${ago(r.since, now)}; the rest run ${current}.`;
+}
+
+export function pendingCount(apps: AppOverview[]): number {
+  return apps.reduce((n, a) => n + a.pendingApprovals.filter((p) => !p.rejection).length, 0);
+}

@@ -1,0 +1,75 @@
+// The window's shared state: the open workspace, the overview every screen starts from, and
+// the last sync. A `registry://changed` event (this window's action, a teammate's found by a
+// sync, a CLI command in the same workspace) refreshes it and bumps `tick`, which screens
+// watch to reload what they show.
+
+import { asReport, ipc } from "./ipc";
+import type { AppOverview, Change, ErrorReport, SyncStatus, WorkspaceInfo } from "./ipc";
+
+class Session {
+  workspace: WorkspaceInfo | null = $state(null);
+  apps: AppOverview[] = $state([]);
+  ready = $state(false);
+  sync: SyncStatus | null = $state(null);
+  lastChange: Change | null = $state(null);
+  startupError: ErrorReport | null = $state(null);
+  loadError: ErrorReport | null = $state(null);
+  tick = $state(0);
+
+  async start() {
+    try {
+      this.startupError = await ipc.startupError();
+      this.workspace = await ipc.currentWorkspace();
+      if (this.workspace) await this.refresh();
+    } catch (e) {
+      this.loadError = asReport(e);
+    }
+    this.ready = true;
+    await ipc.onChange((c) => {
+      this.lastChange = c;
+      void this.refresh();
+    });
+    await ipc.onSynced((s) => {
+      this.sync = s;
+      // Always re-read: a command line on this desktop shares the registry, so what it did
+      // is not "new" to the sync, but it is new to this window. The read is registry-only.
+      void this.refresh();
+    });
+    if (this.workspace) void this.syncNow();
+  }
+
+  /** Re-reads the store now; the result shows in the header like a background sync's. */
+  async syncNow() {
+    try {
+      const apps = await ipc.syncNow();
+      this.sync = {
+        at: new Date().toISOString(),
+        newEntries: apps.reduce((n, a) => n + a.newEntries, 0),
+        pending: apps.flatMap((a) => a.pending.map((p) => `${a.app}/${p.channel}`)),
+        error: null,
+      };
+    } catch (e) {
+      this.sync = { at: new Date().toISOString(), newEntries: 0, pending: [], error: asReport(e) };
+    }
+    await this.refresh();
+  }
+
+  async refresh() {
+    if (!this.workspace) return;
+    try {
+      this.apps = await ipc.overview();
+      this.loadError = null;
+    } catch (e) {
+      this.loadError = asReport(e);
+    }
+    this.tick++;
+  }
+
+  async opened(info: WorkspaceInfo) {
+    this.workspace = info;
+    this.startupError = null;
+    await this.syncNow();
+  }
+}
+
+export const session = new Session();

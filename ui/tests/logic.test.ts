@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import { channelRow, describeChannel, filterApps, pendingCount } from "../src/lib/overview";
+import { offers, reasonRequired, title } from "../src/lib/actions";
+import { fold, formProblems, idle } from "../src/lib/publish";
+import { parsePlan, positiveInt, signerProblem } from "../src/lib/settings";
+import { parse, href } from "../src/lib/router.svelte";
+import { advice } from "../src/lib/errors";
+import { demoApps } from "./fixtures";
+
+const now = Date.parse("2026-12-01T12:00:00Z");
+
+describe("overview", () => {
+  it("says each channel in words, with its step and how long it has run", () => {
+    const [checkout] = demoApps();
+    const row = channelRow("checkout", checkout.channels[1]);
+    expect(row.rollout?.percent).toBe("20 %");
+    expect(row.rollout?.step).toBe("step 2 of 4");
+    expect(describeChannel(row, now)).toBe(
+      "Production: 1.2.0 rolling out to 20 % (step 2 of 4), since 3 h 12 min ago; the rest run 1.1.0.",
+    );
+  });
+  it("filters apps by name and puts protected channels first", () => {
+    const apps = filterApps(demoApps(), "LOY");
+    expect(apps.map((a) => a.app)).toEqual(["loyalty"]);
+    expect(apps[0].channels.map((c) => c.channel)).toEqual(["Production", "Staging"]);
+    expect(filterApps(demoApps(), "").length).toBe(2);
+  });
+  it("counts approvals still waiting", () => {
+    expect(pendingCount(demoApps())).toBe(1);
+  });
+});
+
+describe("actions", () => {
+  it("offers expand, pause, revert and rollback on a rollout in progress", () => {
+    const [checkout] = demoApps();
+    expect(offers(checkout, checkout.channels[1], false).map((o) => o.label)).toEqual([
+      "Expand", "Pause", "Revert", "Roll back",
+    ]);
+  });
+  it("offers promoting Staging's release into a protected channel", () => {
+    const loyalty = demoApps()[1];
+    const o = offers(loyalty, loyalty.channels[0], false);
+    expect(o[0].label).toBe("Promote 2.1.0");
+    expect(o[0].action).toEqual({ action: "promote", app: "loyalty", from: "Staging", to: "Production", version: "2.1.0", percent: null });
+  });
+  it("offers nothing in a read-only workspace", () => {
+    const [checkout] = demoApps();
+    expect(offers(checkout, checkout.channels[1], true)).toEqual([]);
+  });
+  it("asks a reason for rollbacks and rejections", () => {
+    expect(reasonRequired({ action: "rollback", app: "a", channel: "P", to: null })).toBe(true);
+    expect(reasonRequired({ action: "expand", app: "a", channel: "P", percent: null })).toBe(false);
+    expect(title({ action: "revert", app: "shop", channel: "Production" })).toBe("Revert the shop rollout in Production");
+  });
+});
+
+describe("publish", () => {
+  it("folds progress into the bars", () => {
+    let p = fold(idle, { phase: "step", name: "hashing files" });
+    p = fold(p, { phase: "hashing", filesDone: 2, filesTotal: 4, bytesDone: 10, bytesTotal: 20 });
+    p = fold(p, { phase: "uploading", filesDone: 1, filesTotal: 4, bytesDone: 5, bytesTotal: 20, skipped: 1 });
+    expect(p.step).toBe("hashing files");
+    expect(p.hashing?.filesDone).toBe(2);
+    expect(p.uploading?.skipped).toBe(1);
+  });
+  it("checks the form before sending", () => {
+    expect(formProblems({ app: "Shop!", bundle: null, version: "1.0" })).toHaveLength(3);
+    expect(formProblems({ app: "shop-ios", bundle: "/b", version: "1.4.0" })).toEqual([]);
+  });
+});
+
+describe("settings", () => {
+  it("parses rollout plans and says what is wrong", () => {
+    expect(parsePlan("5, 20, 50, 100")).toEqual({ plan: [5, 20, 50, 100] });
+    expect(parsePlan("5% 100%")).toEqual({ plan: [5, 100] });
+    expect(parsePlan("50, 20, 100")).toEqual({ error: "steps must rise" });
+    expect(parsePlan("5, 50")).toEqual({ error: "the last step must be 100" });
+  });
+  it("checks numbers and signers", () => {
+    expect(positiveInt("0", "Sync interval", 5, 86400)).toMatch(/from 5 to 86400/);
+    expect(positiveInt("30", "Sync interval", 5, 86400)).toBeNull();
+    expect(signerProblem("kms:alias/airlock")).toBeNull();
+    expect(signerProblem("gpg")).not.toBeNull();
+  });
+});
+
+describe("routes and errors", () => {
+  it("round-trips every route", () => {
+    for (const r of [
+      { name: "overview" }, { name: "release", app: "shop ios", version: "1.4.0" }, { name: "publish", app: "shop" },
+      { name: "approvals" }, { name: "history", app: null }, { name: "settings" },
+    ] as const) {
+      expect(parse(href(r))).toEqual(r);
+    }
+    expect(parse("#/nonsense")).toEqual({ name: "overview" });
+  });
+  it("advises by kind, and recognises a store's access denied", () => {
+    const base = { violations: [], app: null, version: null, channel: null, seq: null, command: null, pending: [] };
+    expect(advice({ ...base, kind: "keychain", message: "x" })).toMatch(/gnome-keyring/);
+    expect(advice({ ...base, kind: "store", message: "PutObject: AccessDenied" })).toMatch(/read-only/);
+    expect(advice({ ...base, kind: "committed", message: "x", seq: 9, pending: ["pointer Production: timeout"] })).toMatch(/seq 9/);
+  });
+});
