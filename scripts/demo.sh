@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run` until the desktop console exists: a scripted tour of the command line on the
+# `make demo-cli`: a scripted tour of the command line on the
 # embedded default — a local folder as the bucket, a local signing key in the OS keychain,
 # SQLite for the registry — in ./demo (removed and recreated on each run).
 # Without a desktop keychain (no D-Bus session), it runs inside a private gnome-keyring.
@@ -18,11 +18,18 @@ printf '<!doctype html><script src="js/app.js"></script>\n' | tee "$demo/bundle-
 echo 'console.log("shop 1.0.0")' > "$demo/bundle-1.0.0/js/app.js"
 echo 'console.log("shop 1.1.0")' > "$demo/bundle-1.1.0/js/app.js"
 cd "$demo/workspace"
-step() { printf '\n\033[1m$ airlock %s\033[0m\n' "$*"; "$airlock" "$@" || printf '(exit %s)\n' "$?"; }
+# Every step must succeed, except those marked `refused`, which must be refused (exit 1):
+# any other outcome fails the tour.
+step() { printf '\n\033[1m$ airlock %s\033[0m\n' "$*"; "$airlock" "$@"; }
+refused() {
+  printf '\n\033[1m$ airlock %s\033[0m   (refused, as it should be)\n' "$*"
+  local rc=0; "$airlock" "$@" || rc=$?
+  [ "$rc" -eq 1 ] || { echo "expected a refusal (exit 1), got exit $rc" >&2; exit 1; }
+}
 export AIRLOCK_ACTOR=ana
 step init --store "file://$demo/store"
 step release shop-ios ../bundle-1.0.0 --version 1.0.0 --description "First OTA release"
-step promote shop-ios --from Staging --to Production
+refused promote shop-ios --from Staging --to Production
 AIRLOCK_ACTOR=bob step approve shop-ios 1.0.0 --channel Production
 step promote shop-ios --from Staging --to Production --percent 100
 step release shop-ios ../bundle-1.1.0 --version 1.1.0 --description "Checkout fix"
