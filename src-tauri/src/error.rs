@@ -1,16 +1,16 @@
 //! The error every command returns: core's [`ErrorReport`] (kind, message and structured
-//! fields), serialised for the web view, which branches on `kind` and never on the message.
+//! fields; boxed, as it is large and errors are rare), serialised for the web view, which branches on `kind` and never on the message.
 
 use airlock_core::error::ErrorReport;
 use serde::Serialize;
 
 #[derive(Debug, Serialize, specta::Type)]
 #[serde(transparent)]
-pub struct CommandError(pub ErrorReport);
+pub struct CommandError(pub Box<ErrorReport>);
 
 impl From<airlock_core::Error> for CommandError {
     fn from(e: airlock_core::Error) -> Self {
-        Self(ErrorReport::from(&e))
+        Self(Box::new(ErrorReport::from(&e)))
     }
 }
 
@@ -20,7 +20,7 @@ impl CommandError {
         let mut r = ErrorReport::from(&airlock_core::Error::InvalidInput(String::new()));
         r.kind = kind;
         r.message = message.into();
-        Self(r)
+        Self(Box::new(r))
     }
 }
 

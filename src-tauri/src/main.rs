@@ -82,7 +82,7 @@ fn main() {
                 (None, false) => None,
             };
             if let Some(Err(e)) = opened {
-                console.set_startup_error(e.0);
+                console.set_startup_error(*e.0);
             }
             Ok(())
         })

@@ -430,6 +430,11 @@ pub fn entry_hash(bytes: &[u8]) -> String {
     sha256_hex(bytes)
 }
 
+/// Basis points as a person reads them: `2000` is "20 %".
+pub fn percent(bp: u32) -> String {
+    format!("{} %", f64::from(bp) / 100.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,9 +484,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Basis points as a person reads them: `2000` is "20 %".
-pub fn percent(bp: u32) -> String {
-    format!("{} %", f64::from(bp) / 100.0)
 }
