@@ -160,6 +160,10 @@ def main():
             fenced ^= line.startswith("```")
             s3_lines.append("#" + line if line.startswith("#") and not fenced else line)
         text = text.rstrip() + "\n\n" + "\n".join(s3_lines) + "\n"
+    console_path = os.path.join(out, "console.md")
+    if os.path.exists(console_path):
+        # bench/console.sh's report (launch, memory, sync, chart), as a section of this one.
+        text = text.rstrip() + "\n" + open(console_path).read()
     with open(report, "w") as f:
         f.write(repo_relative(text))
     print(f"wrote {report} and {os.path.join(out, 'results.json')}", file=sys.stderr)

@@ -9,6 +9,9 @@
 #  3. Publishing to S3 on a moto server (bench/s3.sh, which starts and stops its own moto):
 #     Airlock against the usual sha256sum + aws kms sign + aws s3 sync shell pipeline, the
 #     same two releases; appended to docs/BENCHMARKS.md from bench-out/s3.md.
+#  4. The console (bench/console.sh): launch to an interactive overview and memory at rest on
+#     10,000 releases across 20 apps, a sync of 1,000 new entries, the rollout chart over
+#     the whole log; appended from bench-out/console.md.
 # Generated data and raw measurements go to bench-out/ (git-ignored). Installs hyperfine
 # and GNU time if missing. Stops nothing it did not start (the keyring harness stops its
 # own daemon by PID).
@@ -90,6 +93,8 @@ AIRLOCK_ACTOR=bench tests/harness/with-keyring.sh bash bench/publish.sh "$airloc
 
 log "publishing to S3 (moto): Airlock against the shell pipeline"
 AIRLOCK_BIN="$airlock" bash bench/s3.sh
+log "the console: launch, memory at rest, sync and chart on 10,000 releases (bench/console.sh)"
+bash bench/console.sh
 
 cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg-end.txt"
 python3 bench/cpu_busy.py >"$OUT/cpu-busy-end.txt"

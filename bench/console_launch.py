@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Launch time and memory of the console, for `make bench` (bench/console.sh): the app is
+started by WebKitWebDriver (as in the end-to-end tests) on a workspace made by
+core/examples/console_reads.rs; timed from the session request until the overview shows every
+app's name (WebDriver's own start-up is included, so this overstates the app alone); then
+memory at rest: the summed RSS of the app and its WebKit processes after 5 s idle.
+Runs RUNS launches and prints one JSON line."""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+import console  # noqa: E402
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--app", required=True)
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--apps", type=int, default=20)
+    p.add_argument("--runs", type=int, default=5)
+    a = p.parse_args()
+    out = Path("bench-out")
+    env = dict(os.environ, AIRLOCK_CONSOLE_DATA=str(out / "console-data"), XDG_CONFIG_HOME=str(out / "console-config"))
+    names = [f"app-{k:02}" for k in range(a.apps)]
+    launches, rss = [], []
+    for _ in range(a.runs):
+        t0 = time.monotonic()
+        s = console.Session(Path(a.app), ["--workspace", a.workspace], env, out, "bench")
+        try:
+            s.wait("every app on the overview", lambda: all(n in s.text() for n in names), 60)
+            launches.append(time.monotonic() - t0)
+            time.sleep(5)
+            group = console.alive_in_group(s.proc.pid)
+            mine = [pid for pid in group if "WebKitWebDriver" not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+            rss.append(sum(rss_kib(pid) for pid in mine))
+        finally:
+            s.stop()
+    launches.sort()
+    rss.sort()
+    print(json.dumps({"runs": a.runs, "launch_s": launches, "launch_median_s": launches[len(launches) // 2],
+                      "rss_kib": rss, "rss_median_mib": rss[len(rss) // 2] / 1024}))
+
+
+if __name__ == "__main__":
+    main()
