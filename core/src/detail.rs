@@ -26,23 +26,15 @@ pub const BIGGEST_FILES: usize = 10;
 #[serde(rename_all = "camelCase")]
 pub struct ReleaseDetail {
     pub app: String,
-    pub version: String,
-    pub author: String,
-    pub released_at: String,
-    pub released_into: String,
-    pub bundle_hash: String,
-    pub files: u64,
-    pub bytes: u64,
+    /// What the registry knows of it: author, time, size, statuses per channel, approvals.
+    pub release: crate::views::ReleaseView,
     /// The biggest files, biggest first.
     pub biggest: Vec<FileSize>,
-    pub min_native_version: Option<String>,
     pub description: String,
     pub signatures: Vec<SignatureInfo>,
     /// What changed from the current release of the channel asked about (none when the
     /// channel has no current release, or it is this one).
     pub diff: Option<ReleaseDiff>,
-    /// Its status in each channel.
-    pub channels: Vec<crate::registry::StatusRow>,
     /// Every log entry naming this version, oldest first.
     pub timeline: Vec<crate::views::LogRow>,
 }
@@ -198,19 +190,11 @@ impl Workspace {
             .collect();
         Ok(ReleaseDetail {
             app: app.to_string(),
-            version: version.to_string(),
-            author: view.author,
-            released_at: view.released_at,
-            released_into: view.released_into,
-            bundle_hash: view.bundle_hash,
-            files: view.files,
-            bytes: view.bytes,
+            release: view,
             biggest: biggest(&objects.manifest, BIGGEST_FILES),
-            min_native_version: objects.statement.min_native_version.clone(),
             description: objects.statement.description.clone(),
             signatures,
             diff: diff_from,
-            channels: view.channels,
             timeline,
         })
     }

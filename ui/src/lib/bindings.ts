@@ -636,20 +636,20 @@ export type ProgressEvent =
  */
 { phase: "uploading"; filesDone: number; filesTotal: number; bytesDone: number; bytesTotal: number; skipped: number }
 export type RejectionView = { actor: string; at: string; reason: string }
-export type ReleaseDetail = { app: string; version: string; author: string; releasedAt: string; releasedInto: string; bundleHash: string; files: number; bytes: number; 
+export type ReleaseDetail = { app: string; 
+/**
+ * What the registry knows of it: author, time, size, statuses per channel, approvals.
+ */
+release: ReleaseView; 
 /**
  * The biggest files, biggest first.
  */
-biggest: FileSize[]; minNativeVersion: string | null; description: string; signatures: SignatureInfo[]; 
+biggest: FileSize[]; description: string; signatures: SignatureInfo[]; 
 /**
  * What changed from the current release of the channel asked about (none when the
  * channel has no current release, or it is this one).
  */
 diff: ReleaseDiff | null; 
-/**
- * Its status in each channel.
- */
-channels: StatusRow[]; 
 /**
  * Every log entry naming this version, oldest first.
  */
