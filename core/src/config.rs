@@ -263,13 +263,20 @@ impl Config {
                 doc.remove(key);
             }
         }
-        let new = doc.to_string();
+        Self::replace_checked(dir, &doc.to_string()).map(|_| ())
+    }
+
+    /// Replaces `dir`'s airlock.toml with `text` only if it parses and validates; atomic
+    /// (a temporary file renamed over it), so a refused or failed write leaves the old file.
+    pub(crate) fn replace_checked(dir: &Path, text: &str) -> Result<Self> {
+        let path = dir.join(FILE_NAME);
         let parsed: Self =
-            toml::from_str(&new).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            toml::from_str(text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         parsed.validate()?;
         let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
-        std::fs::write(&tmp, new).map_err(|e| Error::io("write", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io("replace", &path, e))
+        std::fs::write(&tmp, text).map_err(|e| Error::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io("replace", &path, e))?;
+        Ok(parsed)
     }
 
     pub fn validate(&self) -> Result<()> {

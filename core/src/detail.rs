@@ -137,10 +137,8 @@ impl Workspace {
         compare_in: Option<&str>,
     ) -> Result<ReleaseDetail> {
         let view = self
-            .releases_view(app)
+            .release_view(app, version)
             .await?
-            .into_iter()
-            .find(|r| r.version == version)
             .ok_or_else(|| Error::NotFound(format!("{app} has no release {version}")))?;
         let objects = self.release_objects(app, version).await?;
         let trusted = self.key_set().await?.set.active_keys();

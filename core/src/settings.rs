@@ -144,13 +144,7 @@ impl Config {
         for edit in edits {
             apply(&mut doc, edit)?;
         }
-        let new = doc.to_string();
-        let parsed: Self = toml::from_str(&new).map_err(|e| Error::Config(e.to_string()))?;
-        parsed.validate()?;
-        let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
-        std::fs::write(&tmp, new).map_err(|e| Error::io("write", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io("replace", &path, e))?;
-        Ok(parsed)
+        Self::replace_checked(dir, &doc.to_string())
     }
 }
 

@@ -329,14 +329,25 @@ impl Workspace {
 
     /// An app's releases, newest first, with their statuses and approvals.
     pub async fn releases_view(&self, app: &str) -> Result<Vec<ReleaseView>> {
+        self.release_views(app, None).await
+    }
+
+    /// One release of `app`, as [`Self::releases_view`] shows it (one row read, not all).
+    pub async fn release_view(&self, app: &str, version: &str) -> Result<Option<ReleaseView>> {
+        Ok(self.release_views(app, Some(version)).await?.pop())
+    }
+
+    async fn release_views(&self, app: &str, version: Option<&str>) -> Result<Vec<ReleaseView>> {
         let pool = &self.registry.pool;
         let statuses = self.registry.statuses(app).await?;
         let rows = sqlx::query(
             "SELECT version, author, released_at, first_channel, bundle_hash, files, bytes, \
              min_native_version, quarantined_at, quarantine_reason FROM releases \
-             WHERE app = ? ORDER BY released_at DESC, version DESC",
+             WHERE app = ? AND (?2 IS NULL OR version = ?2) \
+             ORDER BY released_at DESC, version DESC",
         )
         .bind(app)
+        .bind(version)
         .fetch_all(pool)
         .await?;
         let mut out = Vec::new();

@@ -66,7 +66,8 @@ fn emit_change<R: Runtime>(app: &AppHandle<R>, change: &Change) {
     let _ = app.emit(REGISTRY_CHANGED, change);
 }
 
-async fn sync_once(ws: &airlock_core::Workspace) -> SyncStatus {
+/// Syncs every app from the store and sums it up for the window.
+pub async fn sync_once(ws: &airlock_core::Workspace) -> SyncStatus {
     let result = ws.sync().await;
     let at = ws.now().to_string();
     match result {

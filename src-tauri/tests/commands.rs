@@ -195,7 +195,11 @@ fn the_demo_opens_with_its_apps_at_their_stages() {
             .unwrap()
             > 5
     );
-    h.ok("sync_now", json!({}));
+    let synced = h.ok("sync_now", json!({}));
+    assert!(
+        synced["error"].is_null(),
+        "the demo syncs cleanly: {synced}"
+    );
 }
 
 #[test]

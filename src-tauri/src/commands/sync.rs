@@ -1,12 +1,13 @@
-//! Re-reading the store on demand (the timer in `events.rs` calls the same core function).
+//! Re-reading the store on demand: the same sync, and the same report, as the timer's in
+//! `events.rs` (a failure is in the report, as the window shows it either way).
 
 use crate::error::CommandResult;
+use crate::events::{SyncStatus, sync_once};
 use crate::state::Console;
-use airlock_core::ops::sync::AppSync;
 use tauri::State;
 
 #[tauri::command]
 #[specta::specta]
-pub async fn sync_now(console: State<'_, Console>) -> CommandResult<Vec<AppSync>> {
-    Ok(console.workspace().await?.sync().await?)
+pub async fn sync_now(console: State<'_, Console>) -> CommandResult<SyncStatus> {
+    Ok(sync_once(&*console.workspace().await?).await)
 }

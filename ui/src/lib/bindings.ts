@@ -219,7 +219,7 @@ async setCredentials(keys: NewCredentials) : Promise<Result<CredentialsStatus, C
     else return { status: "error", error: e  as any };
 }
 },
-async syncNow() : Promise<Result<AppSync[], CommandError>> {
+async syncNow() : Promise<Result<SyncStatus, CommandError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("sync_now") };
 } catch (e) {
@@ -283,19 +283,6 @@ headSeq: number;
  * When it was written.
  */
 headAt: string | null; channels: ChannelView[]; pendingApprovals: PendingApproval[] }
-export type AppSync = { app: string; entries: number; newEntries: number; 
-/**
- * The local registry disagreed with the store and was rebuilt from it.
- */
-rebuilt: boolean; pointers: PointerUpdate[]; 
-/**
- * Channels whose pointer could not be brought up to date, and why.
- */
-pending: PointerFailure[]; 
-/**
- * Objects in the log folder that are not log entries (passed over).
- */
-foreignObjects: string[] }
 export type ApprovalView = { channel: string; actor: string; at: string }
 /**
  * `[channels.<name>.cdn]`: the CloudFront distribution serving the channel's store.
@@ -596,7 +583,6 @@ export type PendingApproval = { version: string; channel: string; author: string
  * The latest rejection, if a reviewer turned it down (it waits for a new approval).
  */
 rejection: RejectionView | null }
-export type PointerFailure = { channel: string; error: string }
 export type PointerUpdate = { channel: string; key: string; seq: number; expiresAt: string; 
 /**
  * The CDN invalidation of the pointer's path, for channels behind CloudFront.

@@ -41,13 +41,7 @@ class Session {
   /** Re-reads the store now; the result shows in the header like a background sync's. */
   async syncNow() {
     try {
-      const apps = await ipc.syncNow();
-      this.sync = {
-        at: new Date().toISOString(),
-        newEntries: apps.reduce((n, a) => n + a.newEntries, 0),
-        pending: apps.flatMap((a) => a.pending.map((p) => `${a.app}/${p.channel}`)),
-        error: null,
-      };
+      this.sync = await ipc.syncNow();
     } catch (e) {
       this.sync = { at: new Date().toISOString(), newEntries: 0, pending: [], error: asReport(e) };
     }
