@@ -155,8 +155,13 @@ pub enum Command {
     Status { app: Option<String> },
     /// An app's event log, oldest first.
     Log { app: String },
-    /// Rebuild the registry from the store and repair lagging pointers.
-    Sync,
+    /// Read new log entries from the store into the registry and repair lagging pointers.
+    Sync {
+        /// Re-read every app's whole log and check every entry's chain link, signature and
+        /// rules from seq 1 (finds an entry changed in the store behind the registry).
+        #[arg(long)]
+        full: bool,
+    },
     /// Act as one device: what would it run from this channel, and why?
     Verify(VerifyArgs),
     /// The trusted signing keys: show, join, export/import, create, rotate, retire.

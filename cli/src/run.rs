@@ -328,8 +328,13 @@ pub async fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Sync => {
-            let report = ws.sync().await?;
+        Command::Sync { full } => {
+            let depth = if *full {
+                airlock_core::ops::sync::SyncDepth::Full
+            } else {
+                airlock_core::ops::sync::SyncDepth::New
+            };
+            let report = ws.sync_with(depth).await?;
             if cli.json {
                 print_json(&report);
             } else {

@@ -424,7 +424,7 @@ fn two_processes_promoting_at_once_one_wins() {
         );
         d.ok("ana", &["revert", "shop-ios", "Production"]);
     }
-    let synced = d.airlock_in("ws2", "ana", &["sync", "--json"]);
+    let synced = d.airlock_in("ws2", "ana", &["sync", "--full", "--json"]);
     assert!(
         synced.status.success(),
         "the chain stays valid: {}",

@@ -24,6 +24,10 @@ const PROJECTION: [&str; 5] = [
     "rejections",
 ];
 
+/// The layout of [`AppState`] in `app_states`; a snapshot of another format is folded again.
+/// Bump it whenever `AppState` or what it derives from the log changes.
+const SNAPSHOT_FORMAT: i64 = 1;
+
 #[derive(Clone, Debug)]
 pub struct Registry {
     pub(crate) pool: SqlitePool,
@@ -98,10 +102,47 @@ impl Registry {
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
+    /// The app's folded state at the registry's newest entry, as [`Registry::record`] kept
+    /// it, if it was folded under `policy` and still matches that entry (another process may
+    /// have recorded later entries, or an older Airlock none). `None` means: fold again.
+    pub async fn snapshot(&self, app: &str, policy: &str) -> Result<Option<AppState>> {
+        let row = sqlx::query(
+            "SELECT s.head_seq, s.head_hash, s.policy, s.format, s.body, \
+             (SELECT MAX(seq) FROM events e WHERE e.app = s.app) \
+             FROM app_states s WHERE s.app = ?",
+        )
+        .bind(app)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let (seq, hash): (i64, String) = (r.get(0), r.get(1));
+        let newest: Option<i64> = r.get(5);
+        if r.get::<String, _>(2) != policy
+            || r.get::<i64, _>(3) != SNAPSHOT_FORMAT
+            || newest != Some(seq)
+        {
+            return Ok(None);
+        }
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT hash FROM events WHERE app = ? AND seq = ?")
+                .bind(app)
+                .bind(seq)
+                .fetch_optional(&self.pool)
+                .await?;
+        if known.as_deref() != Some(hash.as_str()) {
+            return Ok(None);
+        }
+        let body: Vec<u8> = r.get(4);
+        // A snapshot that does not read (a format this build does not know) is folded again.
+        Ok(serde_json::from_slice::<AppState>(&body)
+            .ok()
+            .filter(|s| s.app == app && s.head.as_ref().map(|h| (h.seq as i64, &h.hash)) == Some((seq, &hash))))
+    }
+
     /// Forgets an app's projection (used when the store's log no longer matches it).
     pub async fn forget(&self, app: &str) -> Result<()> {
         let mut tx = self.write().await?;
-        for table in std::iter::once("events").chain(PROJECTION) {
+        for table in ["events", "app_states"].into_iter().chain(PROJECTION) {
             sqlx::query(&format!("DELETE FROM {table} WHERE app = ?"))
                 .bind(app)
                 .execute(&mut *tx)
@@ -111,12 +152,14 @@ impl Registry {
         Ok(())
     }
 
-    /// Appends `new` entries and rewrites the app's projection from `state`, atomically.
+    /// Appends `new` entries and rewrites the app's projection and snapshot from `state`
+    /// (folded under `policy`, see [`Registry::snapshot`]), atomically.
     pub async fn record(
         &self,
         new: &[StoredEntry],
         state: &AppState,
         is_protected: &(dyn Fn(&str) -> bool + Sync),
+        policy: &str,
     ) -> Result<()> {
         let app = state.app.as_str();
         let mut tx = self.write().await?;
@@ -167,6 +210,18 @@ impl Registry {
         for table in PROJECTION {
             sqlx::query(&format!("DELETE FROM {table} WHERE app = ?"))
                 .bind(app)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(head) = &state.head {
+            let body = serde_json::to_vec(state).expect("a state serialises");
+            sqlx::query("INSERT OR REPLACE INTO app_states VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(app)
+                .bind(head.seq as i64)
+                .bind(&head.hash)
+                .bind(policy)
+                .bind(SNAPSHOT_FORMAT)
+                .bind(body)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -8,10 +8,10 @@ use crate::log::reader::{Head, StoredEntry};
 use crate::log::{Event, LogEntry};
 use airlock_protocol::digest::ObjectRef;
 use airlock_protocol::time::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Release {
     pub version: String,
@@ -30,7 +30,7 @@ pub struct Release {
     pub quarantined: Option<Quarantine>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quarantine {
     pub at: Timestamp,
     pub actor: String,
@@ -38,7 +38,7 @@ pub struct Quarantine {
 }
 
 /// Where a release stands in one channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "placement", rename_all = "camelCase")]
 pub enum Placement {
     Current,
@@ -52,7 +52,7 @@ pub enum Placement {
     Archived,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlacementRecord {
     pub placement: Placement,
@@ -60,7 +60,7 @@ pub struct PlacementRecord {
     pub since_seq: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rollout {
     pub version: String,
@@ -88,7 +88,7 @@ impl Rollout {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Channel {
     pub current: Option<String>,
@@ -100,7 +100,7 @@ pub struct Channel {
     pub ever_current: std::collections::BTreeSet<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     pub version: String,
     pub channel: String,
@@ -111,7 +111,7 @@ pub struct Approval {
 }
 
 /// A reviewer's rejection of a release for a channel, with why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     pub version: String,
     pub channel: String,
@@ -121,7 +121,7 @@ pub struct Rejection {
     pub seq: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppState {
     pub app: String,
     pub head: Option<Head>,
@@ -129,6 +129,8 @@ pub struct AppState {
     pub last_at: Option<Timestamp>,
     /// The seq of an entry written by a newer Airlock, where reading stopped: this state is
     /// the history before it, and nothing may be written for the app until an upgrade.
+    /// Found by each read of the store, so never kept in the registry's snapshot.
+    #[serde(skip)]
     pub written_by_newer: Option<u64>,
     pub releases: BTreeMap<String, Release>,
     pub channels: BTreeMap<String, Channel>,
@@ -152,9 +154,18 @@ impl AppState {
         entries: impl IntoIterator<Item = &'a StoredEntry>,
         policy: &crate::rules::Policy<'_>,
     ) -> Result<Self> {
-        let mut state = Self::new(app);
+        Self::new(app).extend(entries, policy)
+    }
+
+    /// Folds more entries onto this state, checking each as [`AppState::fold`] does.
+    pub fn extend<'a>(
+        mut self,
+        entries: impl IntoIterator<Item = &'a StoredEntry>,
+        policy: &crate::rules::Policy<'_>,
+    ) -> Result<Self> {
+        let app = self.app.clone();
         for e in entries {
-            crate::rules::check(&state, &e.entry, policy).map_err(|why| {
+            crate::rules::check(&self, &e.entry, policy).map_err(|why| {
                 Error::Integrity(format!(
                     "log of {app} is tampered at seq {} ({} by {}): it breaks a rule: {why}; \
                      nothing will be signed for {app} until a person resolves it \
@@ -164,9 +175,9 @@ impl AppState {
                     e.entry.actor
                 ))
             })?;
-            state.apply(e)?;
+            self.apply(e)?;
         }
-        Ok(state)
+        Ok(self)
     }
 
     pub fn next_seq(&self) -> u64 {

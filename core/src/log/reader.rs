@@ -21,7 +21,7 @@ pub struct StoredEntry {
 }
 
 /// The last entry known so far: where reading continues from.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Head {
     pub seq: u64,
     pub hash: String,

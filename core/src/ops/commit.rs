@@ -12,7 +12,7 @@
 use super::pointer::PointerUpdate;
 use crate::error::{Error, ErrorKind, Pending, Result};
 use crate::log::entry::{FORMAT_VERSION, entry_hash};
-use crate::log::reader::{self, Head, StoredEntry};
+use crate::log::reader::{self, StoredEntry};
 use crate::log::{Event, LogEntry};
 use crate::rules::{self, Policy};
 use crate::signer::sign_envelope_by;
@@ -23,6 +23,15 @@ use airlock_protocol::dsse::LOG_PAYLOAD_TYPE;
 use airlock_protocol::layout;
 
 const ATTEMPTS: usize = 5;
+
+/// What [`Workspace::load_read`] found: the state, what was read from the store to reach
+/// it, and whether the registry had to be rebuilt from the store.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub state: AppState,
+    pub read: reader::LogRead,
+    pub rebuilt: bool,
+}
 
 /// The result of a committed event.
 #[derive(Clone, Debug)]
@@ -43,79 +52,150 @@ impl Workspace {
             .is_some_and(|c| c.protected)
     }
 
-    /// Folds `entries` into state, checking every one against the rules and the signatures
-    /// of `entries[unverified_from..]`, those just read from the store (the registry holds
-    /// only entries that were checked when it recorded them). A signature that does not
-    /// verify is checked once more against a fresh read of the key set (another desktop may
-    /// have rotated keys) before the log is called tampered.
-    pub(crate) async fn fold_checked(
-        &self,
-        app: &str,
-        entries: &[StoredEntry],
-        unverified_from: usize,
-    ) -> Result<AppState> {
-        let fresh = &entries[unverified_from.min(entries.len())..];
-        if !fresh.is_empty() {
-            let mut keys = self.key_set().await?;
-            let mut refreshed = false;
-            for e in fresh {
-                if let Err(err) = reader::check_signature(e, &keys.set) {
-                    if refreshed {
-                        return Err(err);
-                    }
-                    keys = self.refresh_key_set().await?;
-                    refreshed = true;
-                    reader::check_signature(e, &keys.set)?;
+    /// Checks the signatures of `fresh` entries, those just read from the store (the
+    /// registry holds only entries that were checked when it recorded them). A signature
+    /// that does not verify is checked once more against a fresh read of the key set
+    /// (another desktop may have rotated keys) before the log is called tampered.
+    async fn check_signatures(&self, fresh: &[StoredEntry]) -> Result<()> {
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let mut keys = self.key_set().await?;
+        let mut refreshed = false;
+        for e in fresh {
+            if let Err(err) = reader::check_signature(e, &keys.set) {
+                if refreshed {
+                    return Err(err);
                 }
+                keys = self.refresh_key_set().await?;
+                refreshed = true;
+                reader::check_signature(e, &keys.set)?;
             }
         }
-        let protected = |c: &str| self.is_protected(c);
-        AppState::fold(
-            app,
-            entries,
+        Ok(())
+    }
+
+    /// The rules' view of this workspace's settings.
+    fn policy(&self) -> impl Fn(&str) -> bool + Sync + '_ {
+        |c: &str| self.is_protected(c)
+    }
+
+    /// What the registry's snapshot of a state was checked under: the protected channels.
+    /// A snapshot folded under other protection is folded again.
+    pub(crate) fn policy_id(&self) -> String {
+        let protected: Vec<&str> = self
+            .config
+            .channels
+            .iter()
+            .filter(|(_, c)| c.protected)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        serde_json::to_string(&protected).expect("names serialise")
+    }
+
+    /// Folds `fresh` entries (just read from the store) onto `state`, checking their
+    /// signatures and every entry against the rules.
+    pub(crate) async fn extend_checked(
+        &self,
+        state: AppState,
+        fresh: &[StoredEntry],
+    ) -> Result<AppState> {
+        self.check_signatures(fresh).await?;
+        let protected = self.policy();
+        state.extend(
+            fresh,
             &Policy {
                 protected: &protected,
             },
         )
     }
 
-    /// The app's current state: the registry's entries plus any new ones in the store. A
+    /// Folds a whole log read from the store, checking every signature and rule.
+    pub(crate) async fn fold_checked(&self, app: &str, entries: &[StoredEntry]) -> Result<AppState> {
+        self.extend_checked(AppState::new(app), entries).await
+    }
+
+    /// Records entries just read from the store with the state they fold to, and announces
+    /// them (a teammate's actions, to the window).
+    pub(crate) async fn record_read(&self, new: &[StoredEntry], state: &AppState) -> Result<()> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        let protected = self.policy();
+        self.registry
+            .record(new, state, &protected, &self.policy_id())
+            .await?;
+        for e in new {
+            self.announce(Change::entry(&e.entry, true));
+        }
+        Ok(())
+    }
+
+    /// The registry's state of `app`: its snapshot, or (none, or stale) the fold of its
+    /// entries, whose signatures were checked when they were recorded.
+    async fn registry_state(&self, app: &str) -> Result<Option<AppState>> {
+        if let Some(state) = self.registry.snapshot(app, &self.policy_id()).await? {
+            return Ok(Some(state));
+        }
+        let entries = self.registry.entries(app).await?;
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        let protected = self.policy();
+        AppState::fold(
+            app,
+            &entries,
+            &Policy {
+                protected: &protected,
+            },
+        )
+        .map(Some)
+    }
+
+    /// The app's current state: the registry's state plus any new entries in the store. A
     /// registry whose newest entry the store no longer has (another store, a bucket
     /// recreated or restored) is rebuilt from the store, never extended.
     pub async fn load(&self, app: &str) -> Result<AppState> {
+        Ok(self.load_read(app).await?.state)
+    }
+
+    /// [`Workspace::load`], saying what it read.
+    pub(crate) async fn load_read(&self, app: &str) -> Result<Loaded> {
         layout::validate_app_name(app)?;
-        // One read of the registry gives both the entries and the head to continue from:
+        // One read of the registry gives both the state and the head to continue from:
         // another process may record entries meanwhile, and reading the head separately
         // would fold those twice.
-        let mut entries = self.registry.entries(app).await?;
-        let mut head = entries.last().map(|e| Head {
-            seq: e.entry.seq,
-            hash: e.hash.clone(),
-        });
-        if let Some(h) = &head {
+        let mut known = self.registry_state(app).await?;
+        let mut rebuilt = false;
+        if let Some(h) = known.as_ref().and_then(|s| s.head.clone()) {
             let there = self.store.get(&layout::log_key(app, h.seq)).await?;
             if there.is_none_or(|o| entry_hash(&o.bytes) != h.hash) {
                 self.registry.forget(app).await?;
                 self.registry.forget_store_caches().await?;
-                entries.clear();
-                head = None;
+                known = None;
+                rebuilt = true;
             }
         }
-        let read = reader::read_after(self.store.as_ref(), app, head.as_ref()).await?;
-        let new = read.entries;
-        let known = entries.len();
-        entries.extend(new.iter().cloned());
-        let mut state = self.fold_checked(app, &entries, known).await?;
-        state.written_by_newer = read.newer.map(|(seq, _)| seq);
-        if !new.is_empty() {
-            self.registry
-                .record(&new, &state, &|c| self.is_protected(c))
-                .await?;
-            for e in &new {
-                self.announce(Change::entry(&e.entry, true));
-            }
+        let base = known.unwrap_or_else(|| AppState::new(app));
+        let read = reader::read_after(self.store.as_ref(), app, base.head.as_ref()).await?;
+        let mut state = self.extend_checked(base, &read.entries).await?;
+        state.written_by_newer = read.newer.as_ref().map(|(seq, _)| *seq);
+        if rebuilt {
+            self.announce(Change {
+                app: app.to_string(),
+                channel: None,
+                seq: state.head.as_ref().map(|h| h.seq),
+                kind: crate::workspace::ChangeKind::RegistryRebuilt,
+                actor: None,
+                at: self.clock.now(),
+            });
         }
-        Ok(state)
+        self.record_read(&read.entries, &state).await?;
+        Ok(Loaded {
+            state,
+            read,
+            rebuilt,
+        })
     }
 
     /// Appends the event `decide` returns for the current state, once it passes the rules.
@@ -262,11 +342,15 @@ impl Workspace {
     async fn after_append(&self, mut state: AppState, stored: StoredEntry) -> Result<Committed> {
         state.apply(&stored)?;
         let mut pending = Vec::new();
+        let protected = self.policy();
         if let Err(e) = self
             .registry
-            .record(std::slice::from_ref(&stored), &state, &|c| {
-                self.is_protected(c)
-            })
+            .record(
+                std::slice::from_ref(&stored),
+                &state,
+                &protected,
+                &self.policy_id(),
+            )
             .await
         {
             pending.push(Pending {

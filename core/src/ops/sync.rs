@@ -1,7 +1,7 @@
-//! Rebuilding and reading the registry. `sync` re-reads every app's whole log from the store,
-//! checks the chain end to end, rebuilds the projection where it diverged (a second desktop
-//! pointed at the same store sees the same registry) and repairs pointers that lag their
-//! log. `status` summarises an app: channels, rollouts, pointer expiry, release statuses.
+//! Rebuilding and reading the registry. `sync` reads each app's new log entries from the
+//! store (or, with [`SyncDepth::Full`], the whole log again, checked end to end), rebuilds
+//! the projection where it diverged (a second desktop pointed at the same store sees the
+//! same registry) and repairs pointers that lag their log. `status` summarises an app: channels, rollouts, pointer expiry, release statuses.
 
 use super::PointerUpdate;
 use super::pointer::read_unverified;
@@ -12,6 +12,18 @@ use crate::workspace::{Attribution, Change, ChangeKind, Workspace};
 use airlock_protocol::layout;
 use serde::Serialize;
 use std::collections::BTreeSet;
+
+/// How much of each log a sync reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncDepth {
+    /// The entries after the registry's newest (checking first that the store still has
+    /// that one): what the console runs every 30 s and `airlock sync` runs by default.
+    #[default]
+    New,
+    /// Every entry again, every signature and rule checked from seq 1 (`airlock sync
+    /// --full`): finds an entry changed in the store behind the registry's back.
+    Full,
+}
 
 /// Pointers expiring sooner than this are flagged.
 pub const EXPIRY_WARNING_SECONDS: i64 = 48 * 3600;
@@ -79,45 +91,32 @@ impl Workspace {
         Ok(apps.into_iter().collect())
     }
 
+    /// Brings every app's registry up to date with the store (see [`Workspace::sync_app`]).
     pub async fn sync(&self) -> Result<Vec<AppSync>> {
+        self.sync_with(SyncDepth::New).await
+    }
+
+    pub async fn sync_with(&self, depth: SyncDepth) -> Result<Vec<AppSync>> {
         let mut out = Vec::new();
         for app in self.apps().await? {
-            out.push(self.sync_app(&app).await?);
+            out.push(self.sync_app(&app, depth).await?);
         }
         Ok(out)
     }
 
-    pub async fn sync_app(&self, app: &str) -> Result<AppSync> {
-        let read = reader::read_after(self.store.as_ref(), app, None).await?;
-        let full = read.entries;
-        let known = self.registry.entries(app).await?;
-        let agrees =
-            known.len() <= full.len() && known.iter().zip(&full).all(|(a, b)| a.hash == b.hash);
-        let new: &[StoredEntry] = if agrees {
-            &full[known.len()..]
-        } else {
-            self.registry.forget(app).await?;
-            self.registry.forget_store_caches().await?;
-            &full
+    /// Reads `app`'s new entries from the store (all of them, and every signature and rule
+    /// checked again, with [`SyncDepth::Full`]), rebuilds the registry where it diverged
+    /// from the store, and repairs pointers that lag the log.
+    pub async fn sync_app(&self, app: &str, depth: SyncDepth) -> Result<AppSync> {
+        let (state, read, new, rebuilt) = match depth {
+            SyncDepth::New => {
+                let loaded = self.load_read(app).await?;
+                let n = loaded.read.entries.len();
+                (loaded.state, loaded.read, n, loaded.rebuilt)
+            }
+            SyncDepth::Full => self.reread(app).await?,
         };
-        // Everything is re-read from the store here, so every signature is checked again.
-        let state = self.fold_checked(app, &full, 0).await?;
-        self.registry
-            .record(new, &state, &|c| self.is_protected(c))
-            .await?;
-        if !agrees {
-            self.announce(Change {
-                app: app.to_string(),
-                channel: None,
-                seq: state.head.as_ref().map(|h| h.seq),
-                kind: ChangeKind::RegistryRebuilt,
-                actor: None,
-                at: self.clock.now(),
-            });
-        }
-        for e in new {
-            self.announce(Change::entry(&e.entry, true));
-        }
+        let entries = state.head.as_ref().map_or(0, |h| h.seq);
         let mut report = if let Some((seq, why)) = &read.newer {
             // Pointers are another Airlock's to write now: this one does not know the rest.
             super::pointer::PointerReport {
@@ -150,13 +149,55 @@ impl Workspace {
         }
         Ok(AppSync {
             app: app.to_string(),
-            entries: full.len() as u64,
-            new_entries: new.len() as u64,
-            rebuilt: !agrees,
+            entries,
+            new_entries: new as u64,
+            rebuilt,
             pointers: report.written,
             pending: report.failed,
             foreign_objects: read.foreign,
         })
+    }
+
+    /// Re-reads `app`'s whole log from the store and checks it end to end, as a first read
+    /// would; the registry is rebuilt if it disagrees. Returns the state, the read, how many
+    /// entries were new to the registry and whether it was rebuilt.
+    async fn reread(&self, app: &str) -> Result<(crate::state::AppState, reader::LogRead, usize, bool)> {
+        layout::validate_app_name(app)?;
+        let read = reader::read_after(self.store.as_ref(), app, None).await?;
+        let full = &read.entries;
+        let known = self.registry.entries(app).await?;
+        let agrees =
+            known.len() <= full.len() && known.iter().zip(full).all(|(a, b)| a.hash == b.hash);
+        let new: &[StoredEntry] = if agrees {
+            &full[known.len()..]
+        } else {
+            self.registry.forget(app).await?;
+            self.registry.forget_store_caches().await?;
+            full
+        };
+        let mut state = self.fold_checked(app, full).await?;
+        state.written_by_newer = read.newer.as_ref().map(|(seq, _)| *seq);
+        if !agrees {
+            self.announce(Change {
+                app: app.to_string(),
+                channel: None,
+                seq: state.head.as_ref().map(|h| h.seq),
+                kind: ChangeKind::RegistryRebuilt,
+                actor: None,
+                at: self.clock.now(),
+            });
+        }
+        let n = new.len();
+        if n > 0 {
+            self.record_read(new, &state).await?;
+        } else {
+            // Refresh the snapshot: the whole log was just checked under today's policy.
+            let protected = |c: &str| self.is_protected(c);
+            self.registry
+                .record(&[], &state, &protected, &self.policy_id())
+                .await?;
+        }
+        Ok((state, read, n, !agrees))
     }
 
     pub async fn status(&self, app: &str) -> Result<AppStatus> {
