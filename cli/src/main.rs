@@ -42,7 +42,15 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("the async runtime starts");
-    match runtime.block_on(run::run(cli)) {
+    // One bar for the whole command: `release` draws its hashing and uploads on it, every
+    // other operation its steps (copies, checks, pointers, the CDN wait) through the scope.
+    let bar = std::sync::Arc::new(bar::Bar::new(!json));
+    let result = runtime.block_on(airlock_core::progress::reporting(
+        bar.clone(),
+        run::run(cli, bar.clone()),
+    ));
+    bar.finish();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if json {

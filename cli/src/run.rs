@@ -81,7 +81,7 @@ fn previewed(cli: &Cli, p: &airlock_core::ops::preview::Preview) -> Result<u8> {
     Ok(0)
 }
 
-pub async fn run(cli: Cli) -> Result<u8> {
+pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
     match &cli.command {
         Command::Init(args) => return init(&cli, args).await,
         Command::Credentials { command } => return credentials::run(&cli, command).await,
@@ -110,8 +110,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 min_native_version: min_native.clone(),
                 description: description.clone(),
             };
-            let bar = Bar::new(!cli.json);
-            let outcome = ws.release(&by, &req, &bar).await;
+            let outcome = ws.release(&by, &req, bar.as_ref()).await;
             bar.finish();
             let outcome = outcome?;
             if cli.json {

@@ -134,9 +134,9 @@ impl Registry {
         }
         let body: Vec<u8> = r.get(4);
         // A snapshot that does not read (a format this build does not know) is folded again.
-        Ok(serde_json::from_slice::<AppState>(&body)
-            .ok()
-            .filter(|s| s.app == app && s.head.as_ref().map(|h| (h.seq as i64, &h.hash)) == Some((seq, &hash))))
+        Ok(serde_json::from_slice::<AppState>(&body).ok().filter(|s| {
+            s.app == app && s.head.as_ref().map(|h| (h.seq as i64, &h.hash)) == Some((seq, &hash))
+        }))
     }
 
     /// Forgets an app's projection (used when the store's log no longer matches it).

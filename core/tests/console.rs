@@ -4,6 +4,7 @@
 
 use airlock_core::keychain::MemoryKeychain;
 use airlock_core::ops::action::Action;
+use airlock_core::progress::{ProgressEvent, Task, reporting};
 use airlock_core::{Attribution, ErrorKind, Services, Workspace};
 use std::sync::Arc;
 
@@ -131,5 +132,88 @@ async fn an_action_is_previewed_performed_and_read_back() {
         e.kind(),
         ErrorKind::Refused,
         "alex may not approve his own: {e}"
+    );
+}
+
+/// Collects what an operation reports through the `reporting` scope.
+fn collector() -> (
+    Arc<dyn airlock_core::progress::Progress>,
+    Arc<std::sync::Mutex<Vec<ProgressEvent>>>,
+) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = {
+        let seen = seen.clone();
+        move |e: ProgressEvent| seen.lock().unwrap().push(e)
+    };
+    (Arc::new(sink), seen)
+}
+
+#[tokio::test]
+async fn a_rollback_reports_its_check_its_commit_then_its_pointer() {
+    let (dir, ws, keychain) = demo().await;
+    let alex = Attribution::new("alex", Some("checkout crashes on launch")).unwrap();
+    let rollback = Action::Rollback {
+        app: "checkout".into(),
+        channel: "Production".into(),
+        to: None,
+    };
+    let (sink, seen) = collector();
+    let done = reporting(sink, ws.perform(&alex, &rollback)).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let at = |what: &dyn Fn(&ProgressEvent) -> bool| {
+        seen.iter()
+            .position(|e| what(e))
+            .unwrap_or_else(|| panic!("missing from {seen:#?}"))
+    };
+    let checked = at(&|e| {
+        matches!(e, ProgressEvent::Counting { task: Task::Checking, subject, done, total }
+            if subject.starts_with("checkout 1.0.0") && done == total)
+    });
+    let committed = at(&|e| {
+        *e == ProgressEvent::Committed {
+            app: "checkout".into(),
+            seq: done.entry.entry.seq,
+        }
+    });
+    let pointer = at(
+        &|e| matches!(e, ProgressEvent::Step { name } if name.starts_with("writing the Production pointer")),
+    );
+    assert!(
+        checked < committed && committed < pointer,
+        "the target is checked before the commit, the pointer written after: {seen:#?}"
+    );
+
+    // A second desktop's sync reports the entries it reads, app by app.
+    let other = dir.path().join("desktop-b");
+    std::fs::create_dir_all(&other).unwrap();
+    let toml = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("airlock.toml"))
+        .find(|p| p.exists())
+        .expect("the demo workspace's airlock.toml");
+    std::fs::copy(toml, other.join("airlock.toml")).unwrap();
+    let b = Workspace::open(
+        &other,
+        Services {
+            keychain: Some(keychain.clone()),
+            ..Services::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (sink, seen) = collector();
+    reporting(sink, b.sync()).await.unwrap();
+    let head = ws.load("checkout").await.unwrap().head.unwrap().seq;
+    assert!(
+        seen.lock().unwrap().iter().any(|e| *e
+            == ProgressEvent::Counting {
+                task: Task::Reading,
+                subject: "checkout".into(),
+                done: head,
+                total: head,
+            }),
+        "{:#?}",
+        seen.lock().unwrap()
     );
 }

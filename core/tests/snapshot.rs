@@ -30,12 +30,12 @@ async fn raw(path: &Path) -> sqlx::SqlitePool {
 async fn a_load_folds_from_the_snapshot_and_it_agrees_with_a_whole_fold() {
     let env = Env::new();
     let db = env.work.path().join("a.db");
-    let ws = env
-        .console_with(None, Some(file_registry(&db).await))
-        .await;
+    let ws = env.console_with(None, Some(file_registry(&db).await)).await;
     rolling_out_at_5_percent(&ws).await;
     ws.pause(&by("ana"), APP, PRODUCTION).await.expect("paused");
-    ws.resume(&by("ana"), APP, PRODUCTION).await.expect("resumed");
+    ws.resume(&by("ana"), APP, PRODUCTION)
+        .await
+        .expect("resumed");
     let mine = ws.load(APP).await.expect("loads");
 
     let fresh = env.console().await;
@@ -84,9 +84,7 @@ async fn a_snapshot_checked_under_other_protection_is_folded_again() {
         );
     });
     let db = env.work.path().join("a.db");
-    let ws = env
-        .console_with(None, Some(file_registry(&db).await))
-        .await;
+    let ws = env.console_with(None, Some(file_registry(&db).await)).await;
     ship(&ws, "1.0.0").await;
     drop(ws);
 

@@ -12,6 +12,7 @@
 pub mod commands;
 pub mod error;
 pub mod events;
+pub mod progress;
 pub mod state;
 
 use state::Console;

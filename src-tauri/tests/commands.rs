@@ -113,7 +113,8 @@ fn perform(
 ) -> Result<Value, Value> {
     h.call(
         "perform_action",
-        json!({ "action": a, "reason": reason, "commandId": format!("test-{}", rand_id()), "expectBasisPoints": expect }),
+        json!({ "action": a, "reason": reason, "commandId": format!("test-{}", rand_id()),
+                "expectBasisPoints": expect, "progress": "__CHANNEL__:8" }),
     )
 }
 
@@ -195,7 +196,7 @@ fn the_demo_opens_with_its_apps_at_their_stages() {
             .unwrap()
             > 5
     );
-    let synced = h.ok("sync_now", json!({}));
+    let synced = h.ok("sync_now", json!({ "progress": "__CHANNEL__:9" }));
     assert!(
         synced["error"].is_null(),
         "the demo syncs cleanly: {synced}"

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { channelRow, describeChannel, filterApps, pendingCount } from "../src/lib/overview";
 import { offers, reasonRequired, title } from "../src/lib/actions";
 import { fold, formProblems, idle } from "../src/lib/publish";
+import { describeWork, foldWork, idleWork } from "../src/lib/work";
 import { parsePlan, positiveInt, signerProblem } from "../src/lib/settings";
 import { parse, href } from "../src/lib/router.svelte";
 import { advice } from "../src/lib/errors";
@@ -62,10 +63,33 @@ describe("publish", () => {
     expect(p.step).toBe("hashing files");
     expect(p.hashing?.filesDone).toBe(2);
     expect(p.uploading?.skipped).toBe(1);
+    expect(p.committed).toBeNull();
+    p = fold(p, { phase: "committed", app: "shop", seq: 12 });
+    expect(p.committed).toBe(12);
+    expect(p.step).toBe("Committed as seq 12: the release is logged");
   });
   it("checks the form before sending", () => {
     expect(formProblems({ app: "Shop!", bundle: null, version: "1.0" })).toHaveLength(3);
     expect(formProblems({ app: "shop-ios", bundle: "/b", version: "1.4.0" })).toEqual([]);
+  });
+});
+
+describe("work behind an action", () => {
+  it("says the check, the commit and the pointer in words, in order", () => {
+    let w = foldWork(idleWork, { phase: "step", name: "checking shop 1.0.0 in file:///b: statement, manifest and blobs" });
+    w = foldWork(w, { phase: "counting", task: "checking", subject: "shop 1.0.0 in file:///b", done: 3, total: 12 });
+    expect(describeWork(w)).toEqual([
+      "Checking shop 1.0.0 in file:///b: statement, manifest and blobs",
+      "Checking the files of shop 1.0.0 in file:///b: 3 of 12",
+    ]);
+    w = foldWork(w, { phase: "committed", app: "shop", seq: 41 });
+    w = foldWork(w, { phase: "step", name: "writing the Production pointer of shop (seq 41)" });
+    expect(describeWork(w)).toEqual([
+      "Writing the Production pointer of shop (seq 41)",
+      "Committed as seq 41 of shop: the change has happened.",
+    ]);
+    w = foldWork(w, { phase: "waiting", what: "CloudFront invalidation I1 of E2", seconds: 4 });
+    expect(describeWork(w).at(-1)).toBe("Waiting for CloudFront invalidation I1 of E2 (4 s so far)");
   });
 });
 

@@ -69,8 +69,23 @@ describe("Overview", () => {
     await fireEvent.click(screen.getByRole("button", { name: "Confirm" }));
     await screen.findByText("What devices see now, read back from the store:");
     expect(ipc.performAction).toHaveBeenCalledWith(
-      { action: "expand", app: "checkout", channel: "Production", percent: null }, null, "id-1", 2000,
+      { action: "expand", app: "checkout", channel: "Production", percent: null }, null, "id-1", 2000, expect.any(Function),
     );
+  });
+
+  it("keeps the commit in view when what follows it fails", async () => {
+    ipc.previewAction.mockResolvedValue({ kind: "expanded", description: "expanded", approvals: [], summary: ["About 50 %."], channels: [] });
+    ipc.performAction.mockImplementation(async (_a: unknown, _r: unknown, _c: unknown, _e: unknown, onProgress: (e: unknown) => void) => {
+      onProgress({ phase: "committed", app: "checkout", seq: 13 });
+      onProgress({ phase: "step", name: "writing the Production pointer of checkout (seq 13)" });
+      throw { report: { kind: "committed", message: "committed as seq 13; the Production pointer is pending", violations: [], pending: [] } };
+    });
+    render(Overview, { now: Date.now() });
+    await fireEvent.click(screen.getByRole("button", { name: "Expand: checkout Production" }));
+    await screen.findByText("About 50 %.");
+    await fireEvent.click(screen.getByRole("button", { name: "Confirm" }));
+    await screen.findByText("Committed as seq 13 of checkout: the change has happened.");
+    expect(screen.getByText("Writing the Production pointer of checkout (seq 13)")).toBeTruthy();
   });
 
   it("shows a lost race with a way to review the fresh state", async () => {

@@ -121,6 +121,10 @@ async fn run(
                 ),
             ));
         }
+        crate::progress::report(crate::progress::ProgressEvent::Waiting {
+            what: format!("CloudFront invalidation {} of {distribution}", report.id),
+            seconds: started.elapsed().as_secs(),
+        });
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
         let got = client

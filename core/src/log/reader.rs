@@ -52,7 +52,9 @@ pub async fn read_after(store: &dyn Store, app: &str, after: Option<&Head>) -> R
     let mut out = Vec::with_capacity(keys.len());
     let mut foreign = Vec::new();
     let mut prev = after.cloned();
-    for key in keys {
+    let total = keys.len() as u64;
+    for (n, key) in keys.into_iter().enumerate() {
+        crate::progress::count(crate::progress::Task::Reading, app, n as u64, total);
         let Some(seq) = entry_seq(app, &key) else {
             foreign.push(key);
             continue;
@@ -79,6 +81,9 @@ pub async fn read_after(store: &dyn Store, app: &str, after: Option<&Head>) -> R
             hash: hash.clone(),
         });
         out.push(StoredEntry { entry, bytes, hash });
+    }
+    if total > 0 {
+        crate::progress::count(crate::progress::Task::Reading, app, total, total);
     }
     Ok(LogRead {
         entries: out,

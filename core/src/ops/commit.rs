@@ -111,7 +111,11 @@ impl Workspace {
     }
 
     /// Folds a whole log read from the store, checking every signature and rule.
-    pub(crate) async fn fold_checked(&self, app: &str, entries: &[StoredEntry]) -> Result<AppState> {
+    pub(crate) async fn fold_checked(
+        &self,
+        app: &str,
+        entries: &[StoredEntry],
+    ) -> Result<AppState> {
         self.extend_checked(AppState::new(app), entries).await
     }
 
@@ -262,6 +266,10 @@ impl Workspace {
             }
             match outcome {
                 PutOutcome::Created => {
+                    crate::progress::report(crate::progress::ProgressEvent::Committed {
+                        app: app.to_string(),
+                        seq,
+                    });
                     let stored = StoredEntry {
                         hash: entry_hash(&bytes),
                         entry,

@@ -6,6 +6,7 @@
 //! belong to a publish or promotion still uploading elsewhere, whose manifest has not landed.
 
 use crate::error::Result;
+use crate::progress::Task;
 use crate::store::Store;
 use crate::workspace::Workspace;
 use airlock_protocol::manifest::Manifest;
@@ -58,6 +59,7 @@ impl Workspace {
     }
 
     async fn gc_store(&self, store: &dyn Store, dry_run: bool) -> Result<GcReport> {
+        crate::progress::step(format!("reading the manifests in {}", store.url()));
         let mut referenced = HashSet::new();
         let mut manifests = 0;
         for key in store.list("apps/", None).await? {
@@ -91,9 +93,12 @@ impl Workspace {
             }
         }
         if !dry_run {
-            for key in &unreferenced {
+            let (subject, total) = (store.url().to_string(), unreferenced.len() as u64);
+            for (n, key) in unreferenced.iter().enumerate() {
+                crate::progress::count(Task::Deleting, &subject, n as u64, total);
                 store.delete(key).await?;
             }
+            crate::progress::count(Task::Deleting, &subject, total, total);
             let hashes: Vec<String> = unreferenced
                 .iter()
                 .filter_map(|k| k.strip_prefix(prefix))

@@ -7,6 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::parallel::{self, Job};
+use crate::progress::Task;
 use crate::state::AppState;
 use crate::store::{self, ObjectClass, PutOutcome, Store, content_type_for};
 use crate::workspace::Workspace;
@@ -92,6 +93,10 @@ impl Workspace {
                 .iter()
                 .filter(|f| seen.insert(f.sha256.as_str()) && !known.contains(&f.sha256))
                 .collect();
+            let subject = format!("{app} {version} into {}", target.url());
+            let total = missing.len() as u64;
+            crate::progress::step(format!("copying {subject}"));
+            crate::progress::count(Task::Copying, &subject, 0, total);
             let jobs: Vec<Job<'_, Result<()>>> = missing
                 .into_iter()
                 .map(|f| {
@@ -105,7 +110,14 @@ impl Workspace {
                     }) as Job<'_, _>
                 })
                 .collect();
-            parallel::bounded(jobs, target.concurrency(), |copied| copied).await?;
+            let mut done = 0;
+            parallel::bounded(jobs, target.concurrency(), |copied| {
+                copied?;
+                done += 1;
+                crate::progress::count(Task::Copying, &subject, done, total);
+                Ok(())
+            })
+            .await?;
             if target
                 .put_new(&manifest_key, &manifest_bytes, ObjectClass::Immutable)
                 .await?

@@ -280,6 +280,10 @@ impl Workspace {
                 return Ok(Published::Unchanged);
             }
             pointer.validate()?;
+            crate::progress::step(format!(
+                "writing the {channel} pointer of {} (seq {})",
+                state.app, pointer.seq
+            ));
             let pinned = pointer.current.iter().map(|p| &p.version);
             for version in pinned.chain(pointer.rollout.iter().map(|r| &r.version)) {
                 self.place_release(state, version, &store).await?;

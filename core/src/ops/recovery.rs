@@ -9,6 +9,7 @@
 use super::Committed;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Event;
+use crate::progress::Task;
 use crate::rules::{rollback_target, withdrawals};
 use crate::state::AppState;
 use crate::workspace::{Attribution, Workspace};
@@ -88,6 +89,10 @@ impl Workspace {
                     Error::Integrity(format!("{key} is missing from {}", store.url()))
                 })
             };
+        crate::progress::step(format!(
+            "checking {app} {version} in {}: statement, manifest and blobs",
+            store.url()
+        ));
         let statement_bytes = fetch(layout::statement_key(app, version)).await?;
         if !release.release.matches(&statement_bytes) {
             return Err(Error::Integrity(format!(
@@ -121,7 +126,15 @@ impl Workspace {
         manifest.check()?;
         let known = self.registry.known_blobs(store.id()).await?;
         let mut checked = Vec::new();
-        for file in manifest.files.iter().filter(|f| !known.contains(&f.sha256)) {
+        let to_check: Vec<_> = manifest
+            .files
+            .iter()
+            .filter(|f| !known.contains(&f.sha256))
+            .collect();
+        let subject = format!("{app} {version} in {}", store.url());
+        let total = to_check.len() as u64;
+        for (n, file) in to_check.into_iter().enumerate() {
+            crate::progress::count(Task::Checking, &subject, n as u64, total);
             let bytes = fetch(layout::blob_key(&file.sha256)).await?;
             if sha256_hex(&bytes) != file.sha256 || bytes.len() as u64 != file.size {
                 return Err(Error::Integrity(format!(
@@ -131,6 +144,7 @@ impl Workspace {
             }
             checked.push((file.sha256.clone(), file.size));
         }
+        crate::progress::count(Task::Checking, &subject, total, total);
         self.registry.add_known_blobs(store.id(), &checked).await?;
         // Proven complete here, so the pointer write that follows need not look again.
         self.registry

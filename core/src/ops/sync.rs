@@ -161,7 +161,10 @@ impl Workspace {
     /// Re-reads `app`'s whole log from the store and checks it end to end, as a first read
     /// would; the registry is rebuilt if it disagrees. Returns the state, the read, how many
     /// entries were new to the registry and whether it was rebuilt.
-    async fn reread(&self, app: &str) -> Result<(crate::state::AppState, reader::LogRead, usize, bool)> {
+    async fn reread(
+        &self,
+        app: &str,
+    ) -> Result<(crate::state::AppState, reader::LogRead, usize, bool)> {
         layout::validate_app_name(app)?;
         let read = reader::read_after(self.store.as_ref(), app, None).await?;
         let full = &read.entries;

@@ -3,11 +3,15 @@
 
 use super::attribution;
 use crate::error::CommandResult;
+use crate::progress::Throttled;
 use crate::state::Console;
 use airlock_core::Expectation;
 use airlock_core::ops::action::{Action, ActionOutcome};
 use airlock_core::ops::preview::Preview;
+use airlock_core::progress::{ProgressEvent, reporting};
+use std::sync::Arc;
 use tauri::State;
+use tauri::ipc::Channel;
 
 #[tauri::command]
 #[specta::specta]
@@ -20,7 +24,9 @@ pub async fn preview_action(console: State<'_, Console>, action: Action) -> Comm
 /// `command_id` (chosen by the window when the dialog opens) makes a retry of the same
 /// confirmation report the entry it already wrote instead of acting twice;
 /// `expect_basis_points` (the rollout's share the preview showed) makes core refuse with a
-/// conflict when another console moved the rollout in between.
+/// conflict when another console moved the rollout in between. The work (placement copies,
+/// a rollback target's check, the commit, pointer writes, the CDN wait) streams over
+/// `progress`.
 #[tauri::command]
 #[specta::specta]
 pub async fn perform_action(
@@ -29,6 +35,7 @@ pub async fn perform_action(
     reason: Option<String>,
     command_id: String,
     expect_basis_points: Option<u32>,
+    progress: Channel<ProgressEvent>,
 ) -> CommandResult<ActionOutcome> {
     let ws = console.workspace().await?;
     let by = attribution(&console, &ws, reason.as_deref())?
@@ -37,6 +44,7 @@ pub async fn perform_action(
             rollout_id: None,
             basis_points: expect_basis_points,
         });
-    let committed = ws.perform(&by, &action).await?;
+    let sink = Arc::new(Throttled::new(progress));
+    let committed = reporting(sink, ws.perform(&by, &action)).await?;
     Ok(ws.outcome(&committed).await?)
 }

@@ -163,11 +163,13 @@ async previewAction(action: Action) : Promise<Result<Preview, CommandError>> {
  * `command_id` (chosen by the window when the dialog opens) makes a retry of the same
  * confirmation report the entry it already wrote instead of acting twice;
  * `expect_basis_points` (the rollout's share the preview showed) makes core refuse with a
- * conflict when another console moved the rollout in between.
+ * conflict when another console moved the rollout in between. The work (placement copies,
+ * a rollback target's check, the commit, pointer writes, the CDN wait) streams over
+ * `progress`.
  */
-async performAction(action: Action, reason: string | null, commandId: string, expectBasisPoints: number | null) : Promise<Result<ActionOutcome, CommandError>> {
+async performAction(action: Action, reason: string | null, commandId: string, expectBasisPoints: number | null, progress: TAURI_CHANNEL<ProgressEvent>) : Promise<Result<ActionOutcome, CommandError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("perform_action", { action, reason, commandId, expectBasisPoints }) };
+    return { status: "ok", data: await TAURI_INVOKE("perform_action", { action, reason, commandId, expectBasisPoints, progress }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -219,9 +221,12 @@ async setCredentials(keys: NewCredentials) : Promise<Result<CredentialsStatus, C
     else return { status: "error", error: e  as any };
 }
 },
-async syncNow() : Promise<Result<SyncStatus, CommandError>> {
+/**
+ * The entries read, and any pointer repaired, stream over `progress`.
+ */
+async syncNow(progress: TAURI_CHANNEL<ProgressEvent>) : Promise<Result<SyncStatus, CommandError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("sync_now") };
+    return { status: "ok", data: await TAURI_INVOKE("sync_now", { progress }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
@@ -620,7 +625,21 @@ export type ProgressEvent =
 /**
  * Uploading blobs; `skipped` counts files already in the store.
  */
-{ phase: "uploading"; filesDone: number; filesTotal: number; bytesDone: number; bytesTotal: number; skipped: number }
+{ phase: "uploading"; filesDone: number; filesTotal: number; bytesDone: number; bytesTotal: number; skipped: number } | 
+/**
+ * Counting through other long work; `subject` names what it is done to (a store, a
+ * release, an app's log).
+ */
+{ phase: "counting"; task: Task; subject: string; done: number; total: number } | 
+/**
+ * The command's log entry is in the store: it has happened, whatever follows (pointers,
+ * CDN). A cancel after this is ignored.
+ */
+{ phase: "committed"; app: string; seq: number } | 
+/**
+ * Waiting for something outside Airlock (a CDN invalidation), `seconds` so far.
+ */
+{ phase: "waiting"; what: string; seconds: number }
 export type RejectionView = { actor: string; at: string; reason: string }
 export type ReleaseDetail = { app: string; 
 /**
@@ -807,6 +826,26 @@ newEntries: number;
  */
 pending: string[]; error: ErrorReport | null }
 export type TAURI_CHANNEL<TSend> = null
+/**
+ * What a [`ProgressEvent::Counting`] counts.
+ */
+export type Task = 
+/**
+ * A release's blobs copied into another channel's store (placement on promotion).
+ */
+"copying" | 
+/**
+ * A rollback target's statement, manifest and blobs checked before the pointer moves.
+ */
+"checking" | 
+/**
+ * New log entries read from the store (load, sync).
+ */
+"reading" | 
+/**
+ * Unreferenced blobs deleted (`gc`).
+ */
+"deleting"
 /**
  * The open workspace, for the console's header and settings.
  */

@@ -91,13 +91,22 @@ export const ipc = {
     reason: string | null,
     commandId: string,
     expectBasisPoints: number | null,
-  ) => unwrap(commands.performAction(action, reason, commandId, expectBasisPoints)),
+    onProgress: (e: ProgressEvent) => void = () => {},
+  ) => {
+    const channel = new Channel<ProgressEvent>();
+    channel.onmessage = onProgress;
+    return unwrap(commands.performAction(action, reason, commandId, expectBasisPoints, channel));
+  },
   settings: () => unwrap(commands.settings()),
   editSettings: (edits: SettingEdit[]) => unwrap(commands.editSettings(edits)),
   testConnection: () => unwrap(commands.testConnection()),
   credentialsStatus: () => unwrap(commands.credentialsStatus()),
   setCredentials: (c: NewCredentials) => unwrap(commands.setCredentials(c)),
-  syncNow: () => unwrap(commands.syncNow()),
+  syncNow: (onProgress: (e: ProgressEvent) => void = () => {}) => {
+    const channel = new Channel<ProgressEvent>();
+    channel.onmessage = onProgress;
+    return unwrap(commands.syncNow(channel));
+  },
   onChange: (f: (c: Change) => void): Promise<UnlistenFn> =>
     listen<Change>("registry://changed", (e) => f(e.payload)),
   onSynced: (f: (s: SyncStatus) => void): Promise<UnlistenFn> =>

@@ -5,9 +5,11 @@ export type PublishProgress = {
   step: string | null;
   hashing: { filesDone: number; filesTotal: number; bytesDone: number; bytesTotal: number } | null;
   uploading: { filesDone: number; filesTotal: number; bytesDone: number; bytesTotal: number; skipped: number } | null;
+  /** The seq of the release's log entry once written: from then on a cancel is too late. */
+  committed: number | null;
 };
 
-export const idle: PublishProgress = { step: null, hashing: null, uploading: null };
+export const idle: PublishProgress = { step: null, hashing: null, uploading: null, committed: null };
 
 export function fold(p: PublishProgress, e: ProgressEvent): PublishProgress {
   switch (e.phase) {
@@ -20,6 +22,12 @@ export function fold(p: PublishProgress, e: ProgressEvent): PublishProgress {
         ...p,
         uploading: { filesDone: e.filesDone, filesTotal: e.filesTotal, bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, skipped: e.skipped },
       };
+    case "committed":
+      return { ...p, committed: e.seq, step: `Committed as seq ${e.seq}: the release is logged` };
+    case "waiting":
+      return { ...p, step: `Waiting for ${e.what} (${e.seconds} s)` };
+    case "counting":
+      return p;
   }
 }
 
