@@ -139,6 +139,30 @@ impl Registry {
         }))
     }
 
+    /// Notes the pointer of `channel` as written or read from its store `at`: the overview's
+    /// expiry and lag. An older pointer than one already noted is ignored.
+    pub async fn note_pointer(
+        &self,
+        pointer: &airlock_protocol::pointer::ChannelPointer,
+        at: airlock_protocol::time::Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO pointers_seen VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (app, channel) DO UPDATE SET seq = excluded.seq, \
+             issued_at = excluded.issued_at, expires_at = excluded.expires_at, \
+             seen_at = excluded.seen_at WHERE excluded.seq >= pointers_seen.seq",
+        )
+        .bind(&pointer.app)
+        .bind(&pointer.channel)
+        .bind(pointer.seq as i64)
+        .bind(pointer.issued_at.to_string())
+        .bind(pointer.expires_at.to_string())
+        .bind(at.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Forgets an app's projection (used when the store's log no longer matches it).
     pub async fn forget(&self, app: &str) -> Result<()> {
         let mut tx = self.write().await?;

@@ -9,6 +9,7 @@
 
 use crate::error::Result;
 use crate::workspace::Workspace;
+use airlock_protocol::time::Timestamp;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -39,6 +40,27 @@ pub struct ChannelView {
     pub rollback_target: Option<String>,
     /// The seq the channel's pointer should carry.
     pub served_seq: Option<u64>,
+    /// The newest pointer this desktop wrote or read in the channel's store (by a command
+    /// or a sync), `None` if it has seen none.
+    pub pointer: Option<PointerSeen>,
+}
+
+/// A channel's pointer as this desktop last saw it in the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct PointerSeen {
+    pub seq: u64,
+    pub expires_at: String,
+    /// When it was written or read (a sync refreshes it).
+    pub seen_at: String,
+    /// It expires within 48 h: `airlock resign`, or the console's Re-sign.
+    pub expires_soon: bool,
+    /// Devices refuse it now.
+    pub expired: bool,
+    /// The log has moved past it (`served_seq` is newer): devices do not see the newest
+    /// state yet; a sync or the next command writes it.
+    pub lagging: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -196,6 +218,7 @@ impl Workspace {
 
     pub async fn app_overview(&self, app: &str) -> Result<AppOverview> {
         let pool = &self.registry.pool;
+        let now = self.clock.now();
         let head =
             sqlx::query("SELECT seq, at FROM events WHERE app = ? ORDER BY seq DESC LIMIT 1")
                 .bind(app)
@@ -239,12 +262,34 @@ impl Workspace {
             .bind(&channel)
             .fetch_optional(pool)
             .await?;
+            let served_seq = r.get::<Option<i64>, _>(6).map(|s| s as u64);
+            let pointer = sqlx::query(
+                "SELECT seq, expires_at, seen_at FROM pointers_seen WHERE app = ? AND channel = ?",
+            )
+            .bind(app)
+            .bind(&channel)
+            .fetch_optional(pool)
+            .await?
+            .map(|p| {
+                let seq = p.get::<i64, _>(0) as u64;
+                let expires_at: String = p.get(1);
+                let left = Timestamp::parse(&expires_at).map_or(0, |t| t.unix() - now.unix());
+                PointerSeen {
+                    seq,
+                    expires_soon: left < crate::ops::sync::EXPIRY_WARNING_SECONDS,
+                    expired: left <= 0,
+                    lagging: served_seq.is_some_and(|s| s > seq),
+                    expires_at,
+                    seen_at: p.get(2),
+                }
+            });
             channels.push(ChannelView {
                 protected: self.is_protected(&channel),
                 current: r.get(1),
                 rollout,
                 rollback_target,
-                served_seq: r.get::<Option<i64>, _>(6).map(|s| s as u64),
+                served_seq,
+                pointer,
                 channel,
             });
         }

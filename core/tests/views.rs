@@ -304,3 +304,62 @@ async fn previews_say_what_devices_would_see_and_write_nothing() {
     );
     assert_eq!(rollback.channels[0].after.current.as_deref(), Some("1.0.0"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_says_when_a_pointer_expires_or_lags() {
+    let env = Env::new();
+    let ws = env.console().await;
+    ship(&ws, "1.0.0").await;
+    let channel = |apps: &[airlock_core::views::AppOverview]| {
+        apps[0]
+            .channels
+            .iter()
+            .find(|c| c.channel == PRODUCTION)
+            .cloned()
+            .expect("Production is on the overview")
+    };
+    let prod = channel(&ws.overview().await.unwrap());
+    let seen = prod
+        .pointer
+        .clone()
+        .expect("the pointer this desktop wrote");
+    assert_eq!(Some(seen.seq), prod.served_seq);
+    assert!(
+        !seen.lagging && !seen.expires_soon && !seen.expired,
+        "{seen:?}"
+    );
+
+    // Close to its expiry, then past it: said from the registry, no store read.
+    let expires = airlock_protocol::time::Timestamp::parse(&seen.expires_at).unwrap();
+    env.clock.advance(expires.unix() - env.now().unix() - 3600);
+    let soon = channel(&ws.overview().await.unwrap()).pointer.unwrap();
+    assert!(soon.expires_soon && !soon.expired, "{soon:?}");
+    env.clock.advance(7200);
+    assert!(
+        channel(&ws.overview().await.unwrap())
+            .pointer
+            .unwrap()
+            .expired
+    );
+
+    // A second desktop that has only synced knows the pointer too; one whose newest noted
+    // pointer is older than the log says it lags.
+    let other = env.console().await;
+    other.sync().await.unwrap();
+    let theirs = channel(&other.overview().await.unwrap());
+    assert_eq!(theirs.pointer.map(|p| p.seq), prod.served_seq);
+    release(&ws, "ana", APP, "1.1.0").await.unwrap();
+    ws.approve(&by("ben"), APP, "1.1.0", PRODUCTION)
+        .await
+        .unwrap();
+    ws.promote(&by("ana"), &promotion("1.1.0", None))
+        .await
+        .unwrap();
+    // The other desktop reads the new entries, not the pointer: the one it noted is older.
+    other.load(APP).await.unwrap();
+    let lag = channel(&other.overview().await.unwrap());
+    assert!(
+        lag.pointer.unwrap().lagging,
+        "the log moved past the pointer this desktop last saw"
+    );
+}

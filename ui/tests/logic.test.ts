@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { channelRow, describeChannel, filterApps, pendingCount } from "../src/lib/overview";
+import { channelRow, describeChannel, filterApps, pendingCount, pointerChip } from "../src/lib/overview";
 import { offers, reasonRequired, title } from "../src/lib/actions";
 import { fold, formProblems, idle } from "../src/lib/publish";
 import { describeWork, foldWork, idleWork } from "../src/lib/work";
@@ -11,6 +11,20 @@ import { demoApps } from "./fixtures";
 const now = Date.parse("2026-12-01T12:00:00Z");
 
 describe("overview", () => {
+  it("flags a pointer that expires, has expired or lags its log, and offers a re-sign", () => {
+    const [checkout] = demoApps();
+    const c = checkout.channels[1];
+    expect(pointerChip(c, now)).toBeNull();
+    const soon = { ...c, pointer: { ...c.pointer!, expiresAt: "2026-12-02T15:00:00Z", expiresSoon: true } };
+    expect(pointerChip(soon, now)?.label).toBe("pointer expires in 27 h");
+    expect(offers(checkout, soon, false).map((o) => o.label)).toContain("Re-sign");
+    expect(offers(checkout, soon, true)).toEqual([]);
+    const expired = { ...c, pointer: { ...c.pointer!, expiresSoon: true, expired: true } };
+    expect(pointerChip(expired, now)).toMatchObject({ label: "pointer expired", tone: "danger" });
+    const lagging = { ...c, servedSeq: 14, pointer: { ...c.pointer!, lagging: true } };
+    expect(pointerChip(lagging, now)?.title).toContain("The log is at seq 14");
+  });
+
   it("says each channel in words, with its step and how long it has run", () => {
     const [checkout] = demoApps();
     const row = channelRow("checkout", checkout.channels[1]);

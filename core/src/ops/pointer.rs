@@ -263,7 +263,11 @@ impl Workspace {
                         store.url()
                     )));
                 }
-                Some(Ok(p)) => Some(p),
+                Some(Ok(p)) => {
+                    // A cache for the overview: failing to note it never stops a pointer.
+                    let _ = self.registry.note_pointer(&p, self.clock.now()).await;
+                    Some(p)
+                }
                 None => None,
             };
             if let (Some(mine), Some(there)) = (&signed, &stored)
@@ -297,6 +301,7 @@ impl Workspace {
                 .await
             {
                 Ok(()) => {
+                    let _ = self.registry.note_pointer(&pointer, self.clock.now()).await;
                     return Ok(Published::Written(Box::new((
                         channel.to_string(),
                         key,

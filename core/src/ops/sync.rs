@@ -127,7 +127,9 @@ impl Workspace {
                 ..Default::default()
             }
         } else if self.read_only() {
-            // A viewer's sync reads: it never repairs or re-signs a pointer.
+            // A viewer's sync reads: it never repairs or re-signs a pointer, but notes each
+            // one, so the overview can say when one expires or lags.
+            self.observe_pointers(app).await;
             super::pointer::PointerReport::default()
         } else {
             self.publish_pointers(&state, &[]).await
@@ -203,6 +205,21 @@ impl Workspace {
         Ok((state, read, n, !agrees))
     }
 
+    /// Reads each channel's stored pointer and notes it in the registry (best effort: an
+    /// unreachable or unreadable pointer is simply not noted; `status` reports why).
+    async fn observe_pointers(&self, app: &str) {
+        for name in self.config.channels.keys() {
+            let Ok(store) = self.channel_store(name) else {
+                continue;
+            };
+            if let Ok(Some(o)) = store.get(&layout::pointer_key(app, name)).await
+                && let Ok(p) = read_unverified(&o.bytes)
+            {
+                let _ = self.registry.note_pointer(&p, self.clock.now()).await;
+            }
+        }
+    }
+
     pub async fn status(&self, app: &str) -> Result<AppStatus> {
         let state = self.load(app).await?;
         let now = self.clock.now();
@@ -221,6 +238,11 @@ impl Workspace {
                 .channel_store(name)?
                 .get(&layout::pointer_key(app, name))
                 .await?;
+            if let Some(o) = &stored
+                && let Ok(p) = read_unverified(&o.bytes)
+            {
+                let _ = self.registry.note_pointer(&p, now).await;
+            }
             if let Some(o) = &stored
                 && let Err(e) =
                     airlock_protocol::dsse::Envelope::from_bytes(&o.bytes).and_then(|env| {

@@ -28,6 +28,9 @@ export function offers(app: AppOverview, c: ChannelView, readOnly: boolean): Off
       });
     }
   }
+  if (c.pointer && (c.pointer.expiresSoon || c.pointer.expired)) {
+    out.push({ label: "Re-sign", action: { action: "resign", app: a, channel: ch } });
+  }
   if (c.current && c.rollbackTarget) {
     out.push({
       label: "Roll back",

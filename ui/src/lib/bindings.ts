@@ -361,7 +361,12 @@ rollbackTarget: string | null;
 /**
  * The seq the channel's pointer should carry.
  */
-servedSeq: number | null }
+servedSeq: number | null; 
+/**
+ * The newest pointer this desktop wrote or read in the channel's store (by a command
+ * or a sync), `None` if it has seen none.
+ */
+pointer: PointerSeen | null }
 export type CommandError = ErrorReport
 export type Config = { 
 /**
@@ -588,6 +593,27 @@ export type PendingApproval = { version: string; channel: string; author: string
  * The latest rejection, if a reviewer turned it down (it waits for a new approval).
  */
 rejection: RejectionView | null }
+/**
+ * A channel's pointer as this desktop last saw it in the store.
+ */
+export type PointerSeen = { seq: number; expiresAt: string; 
+/**
+ * When it was written or read (a sync refreshes it).
+ */
+seenAt: string; 
+/**
+ * It expires within 48 h: `airlock resign`, or the console's Re-sign.
+ */
+expiresSoon: boolean; 
+/**
+ * Devices refuse it now.
+ */
+expired: boolean; 
+/**
+ * The log has moved past it (`served_seq` is newer): devices do not see the newest
+ * state yet; a sync or the next command writes it.
+ */
+lagging: boolean }
 export type PointerUpdate = { channel: string; key: string; seq: number; expiresAt: string; 
 /**
  * The CDN invalidation of the pointer's path, for channels behind CloudFront.

@@ -2,7 +2,7 @@
 // registry's AppOverview. Pure, so it is unit-tested.
 
 import type { AppOverview, ChannelView } from "./bindings";
-import { ago, percent, step } from "./format";
+import { ago, duration, exact, percent, step } from "./format";
 
 export type ChannelRow = {
   app: string;
@@ -65,4 +65,28 @@ export function describeChannel(row: ChannelRow, now = Date.now()): string {
 
 export function pendingCount(apps: AppOverview[]): number {
   return apps.reduce((n, a) => n + a.pendingApprovals.filter((p) => !p.rejection).length, 0);
+}
+
+export type PointerChip = { label: string; tone: "danger" | "warn"; title: string };
+
+/** What the overview flags about a channel's pointer, as this desktop last saw it. */
+export function pointerChip(c: ChannelView, now = Date.now()): PointerChip | null {
+  const p = c.pointer;
+  if (!p) return null;
+  const seen = `seq ${p.seq}, as seen in the store ${ago(p.seenAt, now)}`;
+  if (p.expired) {
+    return { label: "pointer expired", tone: "danger", title: `Devices refuse it since ${exact(p.expiresAt)} (${seen}). Re-sign it.` };
+  }
+  if (p.lagging) {
+    return {
+      label: "pointer behind the log",
+      tone: "warn",
+      title: `The log is at seq ${c.servedSeq}; the pointer this desktop last saw is ${seen}. The next sync or change writes it.`,
+    };
+  }
+  if (p.expiresSoon) {
+    const left = (Date.parse(p.expiresAt) - now) / 1000;
+    return { label: `pointer expires in ${duration(left)}`, tone: "warn", title: `At ${exact(p.expiresAt)} (${seen}). Re-sign it before then.` };
+  }
+  return null;
 }
