@@ -167,6 +167,13 @@ pub struct ErrorReport {
     pub seq: Option<u64>,
     pub command: Option<String>,
     pub pending: Vec<String>,
+    /// `store`: the store that failed (its URL) and the object.
+    pub store: Option<String>,
+    pub key: Option<String>,
+    /// `store`: the store answered "access denied" to this action (e.g. `s3:PutObject`):
+    /// the credentials in use may not do it there (read-only credentials, by design for a
+    /// viewer's desktop, or a missing IAM permission).
+    pub denied_action: Option<String>,
 }
 
 impl From<&Error> for ErrorReport {
@@ -181,6 +188,9 @@ impl From<&Error> for ErrorReport {
             seq: None,
             command: None,
             pending: Vec::new(),
+            store: None,
+            key: None,
+            denied_action: None,
         };
         match e {
             Error::Gates { violations, .. } => {
@@ -213,6 +223,13 @@ impl From<&Error> for ErrorReport {
                     .iter()
                     .map(|p| format!("{}: {}", p.what, p.cause))
                     .collect();
+            }
+            Error::Store {
+                store, key, detail, ..
+            } => {
+                r.store = Some(store.clone());
+                r.key = Some(key.clone());
+                r.denied_action = crate::aws::denied_action(detail);
             }
             _ => {}
         }

@@ -133,9 +133,12 @@ describe("routes and errors", () => {
     expect(parse("#/nonsense")).toEqual({ name: "overview" });
   });
   it("advises by kind, and recognises a store's access denied", () => {
-    const base = { violations: [], app: null, version: null, channel: null, seq: null, command: null, pending: [] };
+    const base = { violations: [], app: null, version: null, channel: null, seq: null, command: null, pending: [], store: null, key: null, deniedAction: null };
     expect(advice({ ...base, kind: "keychain", message: "x" })).toMatch(/gnome-keyring/);
-    expect(advice({ ...base, kind: "store", message: "PutObject: AccessDenied" })).toMatch(/read-only/);
+    const denied = advice({ ...base, kind: "store", message: "whatever the words", store: "s3://shop-prod", key: "apps/shop/log/00000009.json", deniedAction: "s3:PutObject" });
+    expect(denied).toMatch(/^Access denied: s3:\/\/shop-prod refused s3:PutObject on apps\/shop\/log\/00000009.json/);
+    expect(denied).toMatch(/read-only/);
+    expect(advice({ ...base, kind: "store", message: "PutObject: AccessDenied" })).not.toMatch(/Access denied/);
     expect(advice({ ...base, kind: "committed", message: "x", seq: 9, pending: ["pointer Production: timeout"] })).toMatch(/seq 9/);
   });
 });

@@ -124,6 +124,15 @@ pub(crate) enum Failure {
     Other,
 }
 
+/// How [`explain`] begins an access-denied answer; [`denied_action`] reads the action back.
+const DENIED: &str = "access denied: the credentials in use may not ";
+
+/// The IAM action an access-denied `detail` written by [`explain`] names, if it is one.
+pub(crate) fn denied_action(detail: &str) -> Option<String> {
+    let rest = detail.strip_prefix(DENIED)?;
+    Some(rest.split(" here").next().unwrap_or(rest).to_string())
+}
+
 /// Classifies an SDK error and says what happened in words; `action` names the IAM
 /// action involved (e.g. `s3:PutObject`), for access-denied messages.
 pub(crate) fn explain<E, R>(err: &SdkError<E, R>, action: &str) -> (Failure, String)
@@ -148,8 +157,7 @@ where
                            endpoint in use)"
             .to_string(),
         "AccessDenied" | "AccessDeniedException" | "Forbidden" => format!(
-            "access denied: the credentials in use may not {action} here (check the IAM \
-             policy){}",
+            "{DENIED}{action} here (check the IAM policy){}",
             suffix(message)
         ),
         "ExpiredToken" | "ExpiredTokenException" | "TokenRefreshRequired" | "RequestExpired" => {
@@ -256,6 +264,18 @@ mod tests {
             t.contains("access denied") && t.contains("s3:GetObject"),
             "{t}"
         );
+        // The console says which action was refused, in which store, from fields.
+        assert_eq!(denied_action(&t).as_deref(), Some("s3:GetObject"));
+        let report = crate::error::ErrorReport::from(&crate::Error::Store {
+            store: "s3://shop-prod".into(),
+            op: "read",
+            key: "apps/shop/log/00000001.json".into(),
+            detail: t.clone(),
+        });
+        assert_eq!(report.denied_action.as_deref(), Some("s3:GetObject"));
+        assert_eq!(report.store.as_deref(), Some("s3://shop-prod"));
+        let (_, other) = failure(500, "InternalError", "boom");
+        assert_eq!(denied_action(&other), None);
         let (_, t) = failure(400, "ExpiredToken", "The provided token has expired.");
         assert!(
             t.contains("expired") && t.contains("airlock credentials set"),

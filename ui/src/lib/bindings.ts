@@ -520,7 +520,17 @@ violations: string[]; app: string | null; version: string | null; channel: strin
 /**
  * `committed`: the entry's seq and command id, and what is still pending.
  */
-seq: number | null; command: string | null; pending: string[] }
+seq: number | null; command: string | null; pending: string[]; 
+/**
+ * `store`: the store that failed (its URL) and the object.
+ */
+store: string | null; key: string | null; 
+/**
+ * `store`: the store answered "access denied" to this action (e.g. `s3:PutObject`):
+ * the credentials in use may not do it there (read-only credentials, by design for a
+ * viewer's desktop, or a missing IAM permission).
+ */
+deniedAction: string | null }
 /**
  * Which kind an event is, as a type (`Event::kind` gives the same as its JSON name).
  */

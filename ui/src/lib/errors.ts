@@ -1,5 +1,5 @@
-// What to tell a person about an error, by its kind (never by parsing the message, except
-// to recognise an "access denied" answer from a store, which S3 only says in words).
+// What to tell a person about an error, by its kind and its structured fields (never by
+// parsing the message).
 
 import type { ErrorReport } from "./bindings";
 
@@ -20,8 +20,8 @@ export function advice(e: ErrorReport): string | null {
     case "integrity":
       return "Stored data does not match what was signed. Nothing will be changed here until this is resolved: see “A tampered log” in docs/PROTOCOL.md.";
     case "store":
-      if (/access ?denied|forbidden|403/i.test(e.message))
-        return "The store refused access: the credentials in use may be read-only for this bucket, which is how a viewer's desktop is meant to be set up.";
+      if (e.deniedAction)
+        return `Access denied: ${e.store ?? "the store"} refused ${e.deniedAction}${e.key ? ` on ${e.key}` : ""}. The credentials in use may not do that there — read-only credentials, as a viewer's desktop is meant to have, or a missing IAM permission. Nothing was changed. To make changes here, ask for write access to this bucket; to look only, set the role to viewer in Settings.`;
       return "Check the store's address, your network and your credentials (Settings → Test connection).";
     case "cancelled":
       return "Nothing was logged and no pointer moved. Files already uploaded stay, and the next publish of this bundle reuses them.";

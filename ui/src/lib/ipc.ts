@@ -45,6 +45,9 @@ export function asReport(e: unknown): ErrorReport {
     seq: null,
     command: null,
     pending: [],
+    store: null,
+    key: null,
+    deniedAction: null,
   };
 }
 
