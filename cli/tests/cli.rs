@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(&manifest_dir())
         .parent()
         .expect("cli/ sits in the repo")
         .to_path_buf()
@@ -690,4 +690,10 @@ fn dry_run_describes_and_writes_nothing() {
     );
     assert_eq!(code(&text), 0);
     assert!(String::from_utf8_lossy(&text.stdout).contains("nothing was written"));
+}
+
+/// This package's folder, as cargo says when it runs the test (a test binary built in
+/// another checkout sharing the target folder would otherwise point back there).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests")
 }

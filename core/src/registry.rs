@@ -176,11 +176,14 @@ impl Registry {
         Ok(())
     }
 
-    /// Appends `new` entries and rewrites the app's projection and snapshot from `state`
-    /// (folded under `policy`, see [`Registry::snapshot`]), atomically.
+    /// Appends `new` entries and brings the app's projection and snapshot to `state`
+    /// (folded under `policy`, see [`Registry::snapshot`]), atomically. `before` is the
+    /// state the entries were folded onto: when the registry holds exactly that, only the
+    /// rows that differ are written (a command costs what it changed, not the app's size).
     pub async fn record(
         &self,
         new: &[StoredEntry],
+        before: Option<&AppState>,
         state: &AppState,
         is_protected: &(dyn Fn(&str) -> bool + Sync),
         policy: &str,
@@ -231,11 +234,25 @@ impl Registry {
         if newest.is_some_and(|n| n > ours) {
             return tx.commit().await.map_err(Error::from);
         }
-        for table in PROJECTION {
-            sqlx::query(&format!("DELETE FROM {table} WHERE app = ?"))
+        // The registry holds exactly `before` (its snapshot says so): move the projection
+        // row by row to `state`. Otherwise rewrite it whole.
+        let held: Option<(i64, String)> =
+            sqlx::query_as("SELECT head_seq, head_hash FROM app_states WHERE app = ?")
                 .bind(app)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+        let old = before.filter(|b| {
+            b.app == state.app
+                && held.is_some()
+                && held == b.head.as_ref().map(|h| (h.seq as i64, h.hash.clone()))
+        });
+        if old.is_none() {
+            for table in PROJECTION {
+                sqlx::query(&format!("DELETE FROM {table} WHERE app = ?"))
+                    .bind(app)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         if let Some(head) = &state.head {
             let body = serde_json::to_vec(state).expect("a state serialises");
@@ -249,92 +266,8 @@ impl Registry {
                 .execute(&mut *tx)
                 .await?;
         }
-        for r in state.releases.values() {
-            let q = r.quarantined.as_ref();
-            sqlx::query("INSERT INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                .bind(app)
-                .bind(&r.version)
-                .bind(&r.author)
-                .bind(r.released_at.to_string())
-                .bind(&r.channel)
-                .bind(&r.bundle_hash)
-                .bind(&r.manifest.sha256)
-                .bind(&r.release.sha256)
-                .bind(r.files as i64)
-                .bind(r.bytes as i64)
-                .bind(&r.min_native_version)
-                .bind(q.map(|q| q.at.to_string()))
-                .bind(q.and_then(|q| q.reason.clone()))
-                .execute(&mut *tx)
-                .await?;
-        }
-        for (name, c) in &state.channels {
-            let r = c.rollout.as_ref();
-            sqlx::query(
-                "INSERT INTO channels (app, channel, current_version, rollout_version, \
-                 basis_points, rollout_id, paused, served_seq, plan, step, step_started_at, \
-                 step_started_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(app)
-            .bind(name)
-            .bind(&c.current)
-            .bind(r.map(|r| &r.version))
-            .bind(r.map(|r| r.basis_points as i64))
-            .bind(r.map(|r| &r.rollout_id))
-            .bind(r.is_some_and(|r| r.paused))
-            .bind(c.served.as_ref().map(|h| h.seq as i64))
-            .bind(r.map(|r| serde_json::to_string(&r.plan).expect("a plan serialises")))
-            .bind(r.map(|r| i64::from(r.step)))
-            .bind(r.map(|r| r.step_started_at.to_string()))
-            .bind(r.map(|r| r.step_started_seq as i64))
-            .execute(&mut *tx)
-            .await?;
-            for (version, p) in &c.placements {
-                let status = status_of(state, version, name, is_protected(name))
-                    .expect("every placed release has a status");
-                let paused = matches!(
-                    status,
-                    crate::status::Status::RollingOut { paused: true, .. }
-                );
-                sqlx::query("INSERT INTO release_channels VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                    .bind(app)
-                    .bind(version)
-                    .bind(name)
-                    .bind(status.label())
-                    .bind(status.basis_points().map(i64::from))
-                    .bind(paused)
-                    .bind(p.since.to_string())
-                    .bind(p.since_seq as i64)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        for a in &state.approvals {
-            sqlx::query(
-                "INSERT OR REPLACE INTO approvals (app, version, channel, actor, at, seq) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(app)
-            .bind(&a.version)
-            .bind(&a.channel)
-            .bind(&a.actor)
-            .bind(a.at.to_string())
-            .bind(a.seq as i64)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for r in &state.rejections {
-            sqlx::query("INSERT INTO rejections VALUES (?, ?, ?, ?, ?, ?, ?)")
-                .bind(app)
-                .bind(&r.version)
-                .bind(&r.channel)
-                .bind(&r.actor)
-                .bind(r.at.to_string())
-                .bind(&r.reason)
-                .bind(r.seq as i64)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let empty = AppState::new(app);
+        write_projection(&mut tx, old.unwrap_or(&empty), state, is_protected).await?;
         tx.commit().await.map_err(Error::from)
     }
 
@@ -443,4 +376,173 @@ impl Registry {
             .await?;
         Ok(())
     }
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+/// Writes the rows of `state`'s projection that differ from `old`'s (all of them when `old`
+/// is an empty state, over emptied tables). Releases and approvals are never removed by a
+/// fold, but the code does not rely on it.
+async fn write_projection(
+    tx: &mut Tx,
+    old: &AppState,
+    state: &AppState,
+    is_protected: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<()> {
+    let app = state.app.as_str();
+    for version in old
+        .releases
+        .keys()
+        .filter(|v| !state.releases.contains_key(*v))
+    {
+        sqlx::query("DELETE FROM releases WHERE app = ? AND version = ?")
+            .bind(app)
+            .bind(version)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for r in state.releases.values() {
+        if old.releases.get(&r.version) == Some(r) {
+            continue;
+        }
+        let q = r.quarantined.as_ref();
+        sqlx::query(
+            "INSERT OR REPLACE INTO releases VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(app)
+        .bind(&r.version)
+        .bind(&r.author)
+        .bind(r.released_at.to_string())
+        .bind(&r.channel)
+        .bind(&r.bundle_hash)
+        .bind(&r.manifest.sha256)
+        .bind(&r.release.sha256)
+        .bind(r.files as i64)
+        .bind(r.bytes as i64)
+        .bind(&r.min_native_version)
+        .bind(q.map(|q| q.at.to_string()))
+        .bind(q.and_then(|q| q.reason.clone()))
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (name, was) in &old.channels {
+        let now = state.channels.get(name);
+        for version in was.placements.keys() {
+            if now.is_none_or(|c| !c.placements.contains_key(version)) {
+                sqlx::query(
+                    "DELETE FROM release_channels WHERE app = ? AND version = ? AND channel = ?",
+                )
+                .bind(app)
+                .bind(version)
+                .bind(name)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        if now.is_none() {
+            sqlx::query("DELETE FROM channels WHERE app = ? AND channel = ?")
+                .bind(app)
+                .bind(name)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    for (name, c) in &state.channels {
+        let was = old.channels.get(name);
+        if was != Some(c) {
+            let r = c.rollout.as_ref();
+            sqlx::query(
+                "INSERT OR REPLACE INTO channels (app, channel, current_version, \
+                 rollout_version, basis_points, rollout_id, paused, served_seq, plan, step, \
+                 step_started_at, step_started_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(app)
+            .bind(name)
+            .bind(&c.current)
+            .bind(r.map(|r| &r.version))
+            .bind(r.map(|r| r.basis_points as i64))
+            .bind(r.map(|r| &r.rollout_id))
+            .bind(r.is_some_and(|r| r.paused))
+            .bind(c.served.as_ref().map(|h| h.seq as i64))
+            .bind(r.map(|r| serde_json::to_string(&r.plan).expect("a plan serialises")))
+            .bind(r.map(|r| i64::from(r.step)))
+            .bind(r.map(|r| r.step_started_at.to_string()))
+            .bind(r.map(|r| r.step_started_seq as i64))
+            .execute(&mut **tx)
+            .await?;
+        }
+        for (version, p) in &c.placements {
+            let same = was.and_then(|w| w.placements.get(version)) == Some(p)
+                && old.releases.get(version) == state.releases.get(version);
+            if same {
+                continue;
+            }
+            let status = status_of(state, version, name, is_protected(name))
+                .expect("every placed release has a status");
+            let paused = matches!(
+                status,
+                crate::status::Status::RollingOut { paused: true, .. }
+            );
+            sqlx::query("INSERT OR REPLACE INTO release_channels VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(app)
+                .bind(version)
+                .bind(name)
+                .bind(status.label())
+                .bind(status.basis_points().map(i64::from))
+                .bind(paused)
+                .bind(p.since.to_string())
+                .bind(p.since_seq as i64)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    // Approvals and rejections only grow: write the new ones, or all if the old are not a
+    // prefix (then the table is rewritten).
+    let approvals = match state.approvals.strip_prefix(old.approvals.as_slice()) {
+        Some(new) => new,
+        None => {
+            sqlx::query("DELETE FROM approvals WHERE app = ?")
+                .bind(app)
+                .execute(&mut **tx)
+                .await?;
+            &state.approvals[..]
+        }
+    };
+    for a in approvals {
+        sqlx::query(
+            "INSERT OR REPLACE INTO approvals (app, version, channel, actor, at, seq) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(app)
+        .bind(&a.version)
+        .bind(&a.channel)
+        .bind(&a.actor)
+        .bind(a.at.to_string())
+        .bind(a.seq as i64)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let rejections = match state.rejections.strip_prefix(old.rejections.as_slice()) {
+        Some(new) => new,
+        None => {
+            sqlx::query("DELETE FROM rejections WHERE app = ?")
+                .bind(app)
+                .execute(&mut **tx)
+                .await?;
+            &state.rejections[..]
+        }
+    };
+    for r in rejections {
+        sqlx::query("INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(app)
+            .bind(&r.version)
+            .bind(&r.channel)
+            .bind(&r.actor)
+            .bind(r.at.to_string())
+            .bind(&r.reason)
+            .bind(r.seq as i64)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

@@ -136,3 +136,79 @@ async fn sync_reads_only_new_entries_and_sync_full_finds_an_entry_changed_behind
     assert_eq!(kind, ErrorKind::Integrity, "{e}");
     assert!(e.to_string().contains("seq"), "{e}");
 }
+
+/// Every projection table of `app`, row by row, as text.
+async fn projection(pool: &sqlx::SqlitePool) -> Vec<String> {
+    let mut out = Vec::new();
+    for (table, order) in [
+        ("releases", "version"),
+        ("release_channels", "version, channel"),
+        ("channels", "channel"),
+        ("approvals", "version, channel, actor"),
+        ("rejections", "seq"),
+    ] {
+        let columns: Vec<(String,)> =
+            sqlx::query_as(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .fetch_all(pool)
+                .await
+                .expect("columns");
+        let row = columns
+            .iter()
+            .map(|(c,)| format!("quote({c})"))
+            .collect::<Vec<_>>()
+            .join(" || ',' || ");
+        let rows: Vec<(String,)> = sqlx::query_as(&format!(
+            "SELECT {row} FROM {table} WHERE app = ? ORDER BY {order}"
+        ))
+        .bind(APP)
+        .fetch_all(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{table}: {e}"));
+        out.extend(rows.into_iter().map(|(r,)| format!("{table} {r}")));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_moved_row_by_row_equals_one_written_whole() {
+    let env = Env::new();
+    let db = env.work.path().join("a.db");
+    let ws = env.console_with(None, Some(file_registry(&db).await)).await;
+    rolling_out_at_5_percent(&ws).await;
+    ws.pause(&by("ana"), APP, PRODUCTION).await.expect("paused");
+    ws.resume(&by("ana"), APP, PRODUCTION)
+        .await
+        .expect("resumed");
+    ws.revert(&by("ana"), APP, PRODUCTION)
+        .await
+        .expect("reverted");
+    release(&ws, "ana", APP, "1.2.0").await.expect("released");
+    let no = airlock_core::Attribution::new("ben", Some("crashes on launch")).unwrap();
+    ws.reject(&no, APP, "1.2.0", PRODUCTION)
+        .await
+        .expect("rejected");
+    ws.approve(&by("cleo"), APP, "1.2.0", PRODUCTION)
+        .await
+        .expect("approved after all");
+    ws.promote(&by("ana"), &promotion("1.2.0", Some(100.0)))
+        .await
+        .expect("promoted to everyone");
+    let why = airlock_core::Attribution::new("ana", Some("bad build")).unwrap();
+    ws.rollback(&why, APP, PRODUCTION, None)
+        .await
+        .expect("rolled back (which quarantines 1.2.0)");
+    release(&ws, "ana", APP, "1.3.0").await.expect("released");
+
+    // A second registry written whole, in one first sync.
+    let db2 = env.work.path().join("b.db");
+    let fresh = env
+        .console_with(None, Some(file_registry(&db2).await))
+        .await;
+    fresh.sync().await.expect("a first sync");
+    let (moved, whole) = (
+        projection(&raw(&db).await).await,
+        projection(&raw(&db2).await).await,
+    );
+    assert!(moved.len() > 10, "{moved:#?}");
+    assert_eq!(moved, whole, "step by step and all at once agree");
+}

@@ -119,15 +119,21 @@ impl Workspace {
         self.extend_checked(AppState::new(app), entries).await
     }
 
-    /// Records entries just read from the store with the state they fold to, and announces
-    /// them (a teammate's actions, to the window).
-    pub(crate) async fn record_read(&self, new: &[StoredEntry], state: &AppState) -> Result<()> {
+    /// Records entries just read from the store with the state they fold to (from `before`,
+    /// when that is what the registry holds), and announces them (a teammate's actions, to
+    /// the window).
+    pub(crate) async fn record_read(
+        &self,
+        new: &[StoredEntry],
+        before: Option<&AppState>,
+        state: &AppState,
+    ) -> Result<()> {
         if new.is_empty() {
             return Ok(());
         }
         let protected = self.policy();
         self.registry
-            .record(new, state, &protected, &self.policy_id())
+            .record(new, before, state, &protected, &self.policy_id())
             .await?;
         for e in new {
             self.announce(Change::entry(&e.entry, true));
@@ -135,11 +141,11 @@ impl Workspace {
         Ok(())
     }
 
-    /// The registry's state of `app`: its snapshot, or (none, or stale) the fold of its
-    /// entries, whose signatures were checked when they were recorded.
-    async fn registry_state(&self, app: &str) -> Result<Option<AppState>> {
+    /// The registry's state of `app`: its snapshot (`true`), or (none, or stale) the fold
+    /// of its entries, whose signatures were checked when they were recorded (`false`).
+    async fn registry_state(&self, app: &str) -> Result<Option<(AppState, bool)>> {
         if let Some(state) = self.registry.snapshot(app, &self.policy_id()).await? {
-            return Ok(Some(state));
+            return Ok(Some((state, true)));
         }
         let entries = self.registry.entries(app).await?;
         if entries.is_empty() {
@@ -153,7 +159,7 @@ impl Workspace {
                 protected: &protected,
             },
         )
-        .map(Some)
+        .map(|s| Some((s, false)))
     }
 
     /// The app's current state: the registry's state plus any new entries in the store. A
@@ -171,7 +177,7 @@ impl Workspace {
         // would fold those twice.
         let mut known = self.registry_state(app).await?;
         let mut rebuilt = false;
-        if let Some(h) = known.as_ref().and_then(|s| s.head.clone()) {
+        if let Some(h) = known.as_ref().and_then(|(s, _)| s.head.clone()) {
             let there = self.store.get(&layout::log_key(app, h.seq)).await?;
             if there.is_none_or(|o| entry_hash(&o.bytes) != h.hash) {
                 self.registry.forget(app).await?;
@@ -180,8 +186,11 @@ impl Workspace {
                 rebuilt = true;
             }
         }
-        let base = known.unwrap_or_else(|| AppState::new(app));
+        let (base, from_snapshot) = known.unwrap_or_else(|| (AppState::new(app), false));
         let read = reader::read_after(self.store.as_ref(), app, base.head.as_ref()).await?;
+        // The projection moves row by row from a snapshot; from anything else it is
+        // rewritten whole.
+        let before = (from_snapshot && !read.entries.is_empty()).then(|| base.clone());
         let mut state = self.extend_checked(base, &read.entries).await?;
         state.written_by_newer = read.newer.as_ref().map(|(seq, _)| *seq);
         if rebuilt {
@@ -194,7 +203,8 @@ impl Workspace {
                 at: self.clock.now(),
             });
         }
-        self.record_read(&read.entries, &state).await?;
+        self.record_read(&read.entries, before.as_ref(), &state)
+            .await?;
         Ok(Loaded {
             state,
             read,
@@ -348,6 +358,7 @@ impl Workspace {
     /// Records the entry just appended on top of the state it was validated against (no
     /// second read of the store), announces it and brings the pointers up to date.
     async fn after_append(&self, mut state: AppState, stored: StoredEntry) -> Result<Committed> {
+        let before = state.clone();
         state.apply(&stored)?;
         let mut pending = Vec::new();
         let protected = self.policy();
@@ -355,6 +366,7 @@ impl Workspace {
             .registry
             .record(
                 std::slice::from_ref(&stored),
+                Some(&before),
                 &state,
                 &protected,
                 &self.policy_id(),

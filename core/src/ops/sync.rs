@@ -194,12 +194,12 @@ impl Workspace {
         }
         let n = new.len();
         if n > 0 {
-            self.record_read(new, &state).await?;
+            self.record_read(new, None, &state).await?;
         } else {
             // Refresh the snapshot: the whole log was just checked under today's policy.
             let protected = |c: &str| self.is_protected(c);
             self.registry
-                .record(&[], &state, &protected, &self.policy_id())
+                .record(&[], None, &state, &protected, &self.policy_id())
                 .await?;
         }
         Ok((state, read, n, !agrees))

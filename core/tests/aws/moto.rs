@@ -34,7 +34,7 @@ pub fn moto_endpoint() -> String {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(&manifest_dir())
         .parent()
         .expect("core/ sits in the repository")
         .to_path_buf()
@@ -329,4 +329,10 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// This package's folder, as cargo says when it runs the test (a test binary built in
+/// another checkout sharing the target folder would otherwise point back there).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests")
 }

@@ -3,8 +3,11 @@
 //! it into a scratch file and fails when the committed bindings differ.
 
 fn main() {
+    // The folder cargo runs it for, read at run time: a binary built in another checkout
+    // that shares the target folder must not write that checkout's file.
     let path = std::env::args().nth(1).unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/src/lib/bindings.ts").into()
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+        format!("{dir}/../ui/src/lib/bindings.ts")
     });
     if let Err(e) = airlock_console::export_bindings(std::path::Path::new(&path)) {
         eprintln!("airlock-bindings: {e}");
