@@ -241,6 +241,15 @@ impl Workspace {
         Self::with_config(dir, config, services).await
     }
 
+    /// Opens the workspace in `dir` read-only whatever its airlock.toml says (a product
+    /// lead's "open as viewer"): every change is refused in core, as with `role = "viewer"`.
+    /// Nothing is written to airlock.toml.
+    pub async fn open_as_viewer(dir: &Path, services: Services) -> Result<Self> {
+        let mut config = Config::load(dir)?;
+        config.role = crate::config::Role::Viewer;
+        Self::with_config(dir, config, services).await
+    }
+
     pub async fn with_config(dir: &Path, config: Config, services: Services) -> Result<Self> {
         config.validate()?;
         SignerSpec::parse(&config.signer)?;
@@ -351,8 +360,9 @@ impl Workspace {
     pub(crate) fn may_change(&self, what: &str) -> Result<()> {
         if self.read_only() {
             return Err(Error::Refused(format!(
-                "this workspace is read-only (role = \"viewer\" in airlock.toml), so it cannot \
-                 {what}; ask a release manager, or change the role if you are one"
+                "this workspace is read-only (role = \"viewer\", set in airlock.toml or chosen \
+                 when it was opened), so it cannot {what}; ask a release manager, or change the \
+                 role if you are one"
             )));
         }
         Ok(())

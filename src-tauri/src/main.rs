@@ -1,4 +1,5 @@
-//! `airlock-console [--workspace DIR] [--actor NAME] [--demo]`: opens that workspace, else the
+//! `airlock-console [--workspace DIR] [--actor NAME] [--viewer] [--demo]`: opens that workspace
+//! (read-only with `--viewer`, whatever its airlock.toml says), else the
 //! one used last, else (with `--demo`, as `make run` does) the demo, else the first-run screen.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
@@ -13,12 +14,15 @@ struct Args {
     actor: Option<String>,
     /// With no workspace named and none used before: open (or create) the demo.
     demo: bool,
+    /// Open read-only (role = viewer), whatever the workspace's airlock.toml says.
+    viewer: bool,
 }
 
 fn args() -> Result<Args, String> {
     let mut out = Args {
         workspace: None,
         demo: false,
+        viewer: false,
         actor: std::env::var("AIRLOCK_ACTOR")
             .ok()
             .filter(|a| !a.is_empty()),
@@ -29,8 +33,11 @@ fn args() -> Result<Args, String> {
             "--workspace" => out.workspace = it.next().map(PathBuf::from),
             "--actor" => out.actor = it.next(),
             "--demo" => out.demo = true,
+            "--viewer" => out.viewer = true,
             "--help" | "-h" => {
-                println!("usage: airlock-console [--workspace DIR] [--actor NAME] [--demo]");
+                println!(
+                    "usage: airlock-console [--workspace DIR] [--actor NAME] [--viewer] [--demo]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?}; see --help")),
@@ -69,6 +76,7 @@ fn main() {
         Some(data_dir.join("last-workspace")),
     );
     console.actor = args.actor;
+    console.set_viewer(args.viewer);
     let workspace = args.workspace.or_else(|| console.recent());
     let demo = args.demo && workspace.is_none();
     airlock_console::app(builder, console)

@@ -41,6 +41,9 @@ pub struct Console {
     startup_error: Mutex<Option<airlock_core::error::ErrorReport>>,
     /// Bumped on every open, so a background sync of an old workspace stops.
     pub generation: std::sync::atomic::AtomicU64,
+    /// Read-only chosen when opening ("Open read-only", `--viewer`): the workspace opens as
+    /// a viewer's whatever its airlock.toml says, and stays so when settings reopen it.
+    viewer: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Console {
@@ -63,7 +66,21 @@ impl Console {
             publishes: Mutex::default(),
             startup_error: Mutex::default(),
             generation: Default::default(),
+            viewer: Default::default(),
         }
+    }
+
+    /// Whether workspaces open read-only from now on (see [`Console::open_as`]).
+    pub fn set_viewer(&self, viewer: bool) {
+        self.viewer
+            .store(viewer, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Opens `dir`, read-only if `viewer` (chosen in the window), else as its airlock.toml
+    /// says.
+    pub async fn open_as(&self, dir: &Path, viewer: bool) -> CommandResult<Arc<Workspace>> {
+        self.set_viewer(viewer);
+        self.open(dir).await
     }
 
     /// The workspace in brief, with the actor this console acts as (`--actor` or
@@ -96,7 +113,12 @@ impl Console {
 
     /// Opens the workspace in `dir` and makes it the console's, remembering it.
     pub async fn open(&self, dir: &Path) -> CommandResult<Arc<Workspace>> {
-        let ws = Arc::new(Workspace::open(dir, self.services()).await?);
+        let ws = if self.viewer.load(std::sync::atomic::Ordering::SeqCst) {
+            Workspace::open_as_viewer(dir, self.services()).await?
+        } else {
+            Workspace::open(dir, self.services()).await?
+        };
+        let ws = Arc::new(ws);
         *self.workspace.write().await = Some(ws.clone());
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

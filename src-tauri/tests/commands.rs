@@ -324,6 +324,41 @@ fn a_viewer_changes_nothing() {
 }
 
 #[test]
+fn a_workspace_opened_read_only_changes_nothing_and_its_file_stays() {
+    let h = harness("alex");
+    h.demo();
+    let dir = h.data.join("demo/workspace");
+    let toml = std::fs::read_to_string(dir.join("airlock.toml")).unwrap();
+    let info = h.ok("open_workspace", json!({ "dir": dir, "viewer": true }));
+    assert_eq!(info["readOnly"], true, "{info}");
+    let pause = action("pause", "checkout", json!({ "channel": "Production" }));
+    let e = perform(&h, pause, None, None).expect_err("opened read-only");
+    assert_eq!(e["kind"], "refused", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("chosen when it was opened"),
+        "{e}"
+    );
+    // Settings reopen the workspace: still read-only.
+    let info = h.ok(
+        "edit_settings",
+        json!({ "edits": [{ "setting": "syncIntervalSeconds", "value": 60 }] }),
+    );
+    assert_eq!(info["readOnly"], true, "{info}");
+    assert!(
+        !std::fs::read_to_string(dir.join("airlock.toml"))
+            .unwrap()
+            .contains("viewer"),
+        "the choice is not written to airlock.toml (it was: {toml})"
+    );
+    // Opened again normally, it acts.
+    let info = h.ok("open_workspace", json!({ "dir": dir, "viewer": false }));
+    assert_eq!(info["readOnly"], false, "{info}");
+}
+
+#[test]
 fn settings_are_validated_and_keep_the_file() {
     let h = harness("alex");
     h.demo();

@@ -384,7 +384,7 @@ class Suite:
         approvals = [e["entry"] for e in json.loads(self.airlock("--json", "log", "loyalty")) if e["entry"]["kind"] == "approved"]
         assert any(e["actor"] == "sam" and e["version"] == "2.2.0" for e in approvals), approvals
 
-    def act(self, s, label, row_app, reason=None, expect=None):
+    def act(self, s, label, row_app, reason=None, expect=None, axe=None):
         s.go("#/")
         s.wait_text(row_app)
         s.click(label, f"section[aria-labelledby='app-{row_app}']")
@@ -393,8 +393,12 @@ class Suite:
             assert expect in s.text(), f"the preview says {expect!r}:\n{s.text()}"
         if reason:
             s.fill("#reason", reason)
+        if axe:
+            s.axe(f"{axe} confirmation")
         s.click("Confirm", "dialog")
         s.wait_text("What devices see now")
+        if axe:
+            s.axe(f"{axe} outcome")
         s.click("Close", "dialog")
 
     def staged_rollout(self):
@@ -414,7 +418,7 @@ class Suite:
             assert self.channel("loyalty", "Production") == ("2.2.0", None)
             d = self.device_runs("loyalty", "Production", "device-1")
             assert d["outcome"]["version"] == "2.2.0", d
-            self.act(s, "Roll back", "loyalty", reason="crash-free sessions fell to 97 %", expect="2.2.0 is quarantined")
+            self.act(s, "Roll back", "loyalty", reason="crash-free sessions fell to 97 %", expect="2.2.0 is quarantined", axe="rollback")
             assert self.channel("loyalty", "Production") == ("2.0.0", None)
             d = self.device_runs("loyalty", "Production", "device-1")
             assert d["outcome"]["version"] == "2.0.0", d

@@ -150,4 +150,22 @@ describe("Publish", () => {
     finish({ report: { kind: "cancelled", message: "cancelled", violations: [], pending: [] } });
     await waitFor(() => screen.getByText("Publish cancelled"));
   });
+
+  it("says when a cancel came after the release was logged", async () => {
+    ipc.pickBundle.mockResolvedValue("/bundles/big");
+    let finish: (v: unknown) => void = () => {};
+    ipc.publish.mockImplementation((_r: unknown, _id: string, onProgress: (e: unknown) => void) => {
+      onProgress({ phase: "uploading", filesDone: 9, filesTotal: 10, bytesDone: 9000, bytesTotal: 10000, skipped: 0 });
+      return new Promise((resolve) => (finish = resolve));
+    });
+    render(Publish, { app: "big" });
+    await fireEvent.click(screen.getByRole("button", { name: "Choose folder…" }));
+    await screen.findByText("/bundles/big");
+    await fireEvent.input(screen.getByLabelText("Version"), { target: { value: "1.0.0" } });
+    await fireEvent.click(screen.getByRole("button", { name: "Publish" }));
+    await screen.findByText(/Uploading: 9 of 10 files/);
+    await fireEvent.click(screen.getByRole("button", { name: "Cancel publish" }));
+    finish({ app: "big", version: "1.0.0", channel: "Staging", seq: 7, pointers: [] });
+    await screen.findByText(/Too late to cancel: big 1.0.0 was already logged as seq 7/);
+  });
 });

@@ -35,13 +35,16 @@ pub fn startup_error(console: State<'_, Console>) -> Option<ErrorReport> {
     console.startup_error()
 }
 
+/// Opens the workspace in `dir`; `viewer` opens it read-only whatever its airlock.toml says
+/// (a product lead looking at a release manager's workspace).
 #[tauri::command]
 #[specta::specta]
 pub async fn open_workspace(
     console: State<'_, Console>,
     dir: String,
+    viewer: bool,
 ) -> CommandResult<WorkspaceInfo> {
-    let ws = console.open(&PathBuf::from(dir)).await?;
+    let ws = console.open_as(&PathBuf::from(dir), viewer).await?;
     Ok(console.info(&ws))
 }
 

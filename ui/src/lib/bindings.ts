@@ -29,9 +29,13 @@ async recentWorkspace() : Promise<string | null> {
 async startupError() : Promise<ErrorReport | null> {
     return await TAURI_INVOKE("startup_error");
 },
-async openWorkspace(dir: string) : Promise<Result<WorkspaceInfo, CommandError>> {
+/**
+ * Opens the workspace in `dir`; `viewer` opens it read-only whatever its airlock.toml says
+ * (a product lead looking at a release manager's workspace).
+ */
+async openWorkspace(dir: string, viewer: boolean) : Promise<Result<WorkspaceInfo, CommandError>> {
     try {
-    return { status: "ok", data: await TAURI_INVOKE("open_workspace", { dir }) };
+    return { status: "ok", data: await TAURI_INVOKE("open_workspace", { dir, viewer }) };
 } catch (e) {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };

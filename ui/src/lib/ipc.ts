@@ -70,7 +70,7 @@ export const ipc = {
   currentWorkspace: () => unwrap(commands.currentWorkspace()),
   recentWorkspace: () => commands.recentWorkspace(),
   startupError: () => commands.startupError(),
-  openWorkspace: (dir: string) => unwrap(commands.openWorkspace(dir)),
+  openWorkspace: (dir: string, viewer = false) => unwrap(commands.openWorkspace(dir, viewer)),
   createWorkspace: (w: NewWorkspace) => unwrap(commands.createWorkspace(w)),
   openDemo: () => unwrap(commands.openDemo()),
   pickFolder: () => unwrap(commands.pickFolder()),
