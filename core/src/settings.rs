@@ -48,6 +48,62 @@ pub enum SettingEdit {
         app: String,
         limits: Limits,
     },
+    /// The home store (the event log, and every channel that names none): a URL
+    /// (`file:///absolute/dir`, `s3://bucket/prefix`) or a `[stores]` name. Pointing an
+    /// existing workspace elsewhere makes the registry rebuild from the new store.
+    HomeStore {
+        value: String,
+    },
+    /// A channel's own store (a production bucket), or none for the home store.
+    ChannelStore {
+        name: String,
+        value: Option<String>,
+    },
+    /// The endpoint for every AWS service (blank: the AWS settings').
+    AwsEndpoint {
+        value: Option<String>,
+    },
+    /// The AWS region (blank: the AWS settings', else us-east-1).
+    AwsRegion {
+        value: Option<String>,
+    },
+}
+
+/// Refuses a store that is neither a `[stores]` name of `config` nor a URL Airlock opens,
+/// saying which setting it was for.
+fn check_store(config_doc: &DocumentMut, what: &str, v: &str) -> Result<()> {
+    let v = v.trim();
+    let named = config_doc
+        .get("stores")
+        .and_then(Item::as_table_like)
+        .is_some_and(|t| t.contains_key(v));
+    if named {
+        return Ok(());
+    }
+    let bad = |why: &str| {
+        Err(Error::InvalidInput(format!(
+            "{what}: {v:?} {why}; use file:///absolute/folder, s3://bucket/prefix or the name \
+             of a [stores] entry"
+        )))
+    };
+    if let Some(path) = v.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            return bad("is not an absolute folder");
+        }
+        return Ok(());
+    }
+    if let Some(rest) = v.strip_prefix("s3://") {
+        let bucket = rest.split('/').next().unwrap_or("");
+        let ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        if !ok {
+            return bad("does not name a valid bucket (3-63 lowercase letters, digits, '-', '.')");
+        }
+        return Ok(());
+    }
+    bad("is not understood")
 }
 
 fn set_optional(doc: &mut DocumentMut, key: &str, v: &Option<String>) {
@@ -71,6 +127,51 @@ fn table<'a>(item: &'a mut Item, what: &str) -> Result<&'a mut Table> {
 
 fn apply(doc: &mut DocumentMut, edit: &SettingEdit) -> Result<()> {
     match edit {
+        SettingEdit::HomeStore { value: v } => {
+            check_store(doc, "the home store", v)?;
+            doc["store"] = value(v.trim());
+        }
+        SettingEdit::ChannelStore { name, value: v } => {
+            let v = v.as_deref().map(str::trim).filter(|s| !s.is_empty());
+            if let Some(v) = v {
+                check_store(doc, &format!("the store of channel {name}"), v)?;
+            }
+            let channels = table(&mut doc["channels"], "[channels]")?;
+            let Some(channel) = channels.get_mut(name) else {
+                return Err(Error::NotFound(format!(
+                    "there is no channel {name} in {FILE_NAME}"
+                )));
+            };
+            let channel = table(channel, &format!("[channels.{name}]"))?;
+            match v {
+                Some(v) => channel["store"] = value(v),
+                None => {
+                    channel.remove("store");
+                }
+            }
+        }
+        SettingEdit::AwsEndpoint { value: v } => {
+            if let Some(e) = v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+                && !(e.starts_with("http://") || e.starts_with("https://"))
+            {
+                return Err(Error::InvalidInput(format!(
+                    "the AWS endpoint {e:?} must start with http:// or https://"
+                )));
+            }
+            set_optional(doc, "aws-endpoint", v);
+        }
+        SettingEdit::AwsRegion { value: v } => {
+            if let Some(r) = v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+                && !r
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(Error::InvalidInput(format!(
+                    "the AWS region {r:?} is not a region name (like eu-west-1)"
+                )));
+            }
+            set_optional(doc, "aws-region", v);
+        }
         SettingEdit::Actor { value: v } => set_optional(doc, "actor", v),
         SettingEdit::Role { value: r } => match r {
             Role::ReleaseManager => {
@@ -216,5 +317,103 @@ mod tests {
         );
         let e = Config::edit(dir.path(), &[SettingEdit::PointerTtlHours { value: 0 }]).unwrap_err();
         assert!(e.to_string().contains("pointer-ttl-hours"), "{e}");
+    }
+
+    #[test]
+    fn stores_are_edited_checked_and_named_in_refusals() {
+        let dir = workspace(BASE);
+        let c = Config::edit(
+            dir.path(),
+            &[
+                SettingEdit::ChannelStore {
+                    name: "Production".into(),
+                    value: Some("s3://shop-prod/ota".into()),
+                },
+                SettingEdit::AwsRegion {
+                    value: Some("eu-west-1".into()),
+                },
+                SettingEdit::AwsEndpoint {
+                    value: Some("http://127.0.0.1:9000".into()),
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.channel_store("Production").unwrap().url,
+            "s3://shop-prod/ota"
+        );
+        assert_eq!(
+            c.channel_store("Staging").unwrap().url,
+            "file:///tmp/airlock-bucket"
+        );
+        assert_eq!(c.aws_region.as_deref(), Some("eu-west-1"));
+        let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert!(
+            text.contains("protected = true # needs an approval"),
+            "{text}"
+        );
+
+        // Back to the home store; a new home store.
+        let c = Config::edit(
+            dir.path(),
+            &[
+                SettingEdit::ChannelStore {
+                    name: "Production".into(),
+                    value: None,
+                },
+                SettingEdit::HomeStore {
+                    value: "file:///srv/ota".into(),
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.channel_store("Production").unwrap().url,
+            "file:///srv/ota"
+        );
+
+        let before = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        for (edit, says) in [
+            (
+                SettingEdit::HomeStore {
+                    value: "file://relative/dir".into(),
+                },
+                "the home store",
+            ),
+            (
+                SettingEdit::ChannelStore {
+                    name: "Production".into(),
+                    value: Some("s3://No_Such".into()),
+                },
+                "the store of channel Production",
+            ),
+            (
+                SettingEdit::ChannelStore {
+                    name: "Beta".into(),
+                    value: None,
+                },
+                "no channel Beta",
+            ),
+            (
+                SettingEdit::HomeStore {
+                    value: "ftp://x".into(),
+                },
+                "not understood",
+            ),
+            (
+                SettingEdit::AwsEndpoint {
+                    value: Some("localhost:9000".into()),
+                },
+                "http://",
+            ),
+        ] {
+            let e = Config::edit(dir.path(), std::slice::from_ref(&edit)).unwrap_err();
+            assert!(e.to_string().contains(says), "{edit:?}: {e}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap(),
+            before,
+            "a refused store edit writes nothing"
+        );
     }
 }

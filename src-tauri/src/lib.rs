@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod progress;
 pub mod state;
+pub mod window;
 
 use state::Console;
 use tauri::{Manager, Runtime};

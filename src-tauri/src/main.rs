@@ -56,7 +56,8 @@ fn main() {
     };
     let builder = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
-        .plugin(tauri_plugin_window_state::Builder::default().build());
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .on_window_event(airlock_console::window::on_event);
     let context = tauri::generate_context!();
     // The data folder (demo, last workspace): AIRLOCK_CONSOLE_DATA, else the OS's.
     let data_dir = std::env::var_os("AIRLOCK_CONSOLE_DATA")

@@ -300,6 +300,25 @@ class Suite:
 
     # --- the scenarios -------------------------------------------------------------------
 
+    def no_keychain(self):
+        """With no Secret Service reachable, the window says which and how to fix it."""
+        env = self.env("alex")
+        env.update({
+            "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/airlock-e2e-bus",
+            "AIRLOCK_CONSOLE_DATA": str(self.tmp / "no-keychain-data"),
+        })
+        s = Session(self.app, [], env, self.out, "no-keychain")
+        try:
+            s.wait_text("Welcome to Airlock")
+            s.click("Try the demo")
+            s.wait_text("gnome-keyring", 60)
+            text = s.text()
+            assert "keychain" in text.lower() and "Secret Service" in text, text
+            self.shot(s, "00-no-keychain")
+            s.axe("keychain error")
+        finally:
+            s.stop()
+
     def first_run_to_demo(self):
         s = self.session("alex", "first-run")
         try:
@@ -332,6 +351,9 @@ class Suite:
             s.fill("#s-sync", "5")
             s.click("Save")
             s.wait_text("Saved to airlock.toml")
+            self.shot(s, "04b-settings")
+            toml = (self.data / "demo" / "workspace" / "airlock.toml").read_text()
+            assert "sync-interval-seconds = 5" in toml and "store = \"file://" in toml, toml
         finally:
             s.stop()
 
@@ -473,6 +495,27 @@ class Suite:
             s.stop()
             toml.write_text(toml.read_text().replace('role = "viewer"\n', "", 1))
 
+    def window_size_is_remembered(self):
+        s = self.session("alex", "size-1")
+        try:
+            s.wait_text("checkout")
+            s.call("POST", "window/rect", {"width": 1100, "height": 720})
+            s.wait("the window to take its new size", lambda: abs(s.call("GET", "window/rect")["width"] - 1100) <= 40)
+            # The console saves the size once the window has been still for 0.4 s; the
+            # session then ends the app abruptly, as a crash would.
+            saved = self.tmp / "config"
+            s.wait("the window's new size to be saved",
+                   lambda: any('"width": 1100' in f.read_text() for f in saved.rglob(".window-state*")), 10)
+        finally:
+            s.stop()
+        s = self.session("alex", "size-2")
+        try:
+            s.wait_text("checkout")
+            rect = s.call("GET", "window/rect")
+            assert abs(rect["width"] - 1100) <= 40 and abs(rect["height"] - 720) <= 60, f"reopened at {rect}"
+        finally:
+            s.stop()
+
 
 def main():
     p = argparse.ArgumentParser()
@@ -484,12 +527,14 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     suite = Suite(Path(a.app), Path(a.cli), out)
     start = time.time()
+    suite.run("no keychain: the window says what to install", suite.no_keychain)
     suite.run("first run → demo, every screen checked by axe", suite.first_run_to_demo)
     suite.run("publish: a gate report, then a release in Staging", suite.publish_and_gates)
     suite.run("approval by a second actor", suite.approve_as_second_actor)
     suite.run("promote 5 % → expand → revert → promote → 100 % → rollback; a CLI change seen live", suite.staged_rollout)
     suite.run("a cancelled publish logs nothing", suite.cancelled_publish)
     suite.run("the viewer role changes nothing", suite.viewer)
+    suite.run("the window reopens at the size it was left", suite.window_size_is_remembered)
     print(f"e2e: {len(suite.passed)} passed, {len(suite.failures)} failed in {time.time() - start:.0f} s; screenshots in {out}")
     shutil.rmtree(suite.tmp, ignore_errors=True)
     sys.exit(1 if suite.failures else 0)

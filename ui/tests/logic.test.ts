@@ -3,7 +3,7 @@ import { channelRow, describeChannel, filterApps, pendingCount, pointerChip } fr
 import { offers, reasonRequired, title } from "../src/lib/actions";
 import { fold, formProblems, idle } from "../src/lib/publish";
 import { describeWork, foldWork, idleWork } from "../src/lib/work";
-import { parsePlan, positiveInt, signerProblem } from "../src/lib/settings";
+import { parsePlan, positiveInt, signerProblem, storeProblem } from "../src/lib/settings";
 import { parse, href } from "../src/lib/router.svelte";
 import { advice } from "../src/lib/errors";
 import { demoApps } from "./fixtures";
@@ -108,6 +108,16 @@ describe("work behind an action", () => {
 });
 
 describe("settings", () => {
+  it("checks a store before it is sent", () => {
+    expect(storeProblem("file:///srv/ota", [])).toBeNull();
+    expect(storeProblem("s3://shop-prod/ota", [])).toBeNull();
+    expect(storeProblem("prod", ["prod"])).toBeNull();
+    expect(storeProblem("", [], true)).toBeNull();
+    expect(storeProblem("", [])).toMatch(/give a store/);
+    expect(storeProblem("file://relative", [])).toMatch(/absolute/);
+    expect(storeProblem("s3://No_Such", [])).toMatch(/bucket name/);
+    expect(storeProblem("ftp://x", [])).toMatch(/use file:/);
+  });
   it("parses rollout plans and says what is wrong", () => {
     expect(parsePlan("5, 20, 50, 100")).toEqual({ plan: [5, 20, 50, 100] });
     expect(parsePlan("5% 100%")).toEqual({ plan: [5, 100] });

@@ -800,7 +800,25 @@ export type SettingEdit =
 /**
  * An app's bundle limits.
  */
-{ setting: "appLimits"; app: string; limits: Limits }
+{ setting: "appLimits"; app: string; limits: Limits } | 
+/**
+ * The home store (the event log, and every channel that names none): a URL
+ * (`file:///absolute/dir`, `s3://bucket/prefix`) or a `[stores]` name. Pointing an
+ * existing workspace elsewhere makes the registry rebuild from the new store.
+ */
+{ setting: "homeStore"; value: string } | 
+/**
+ * A channel's own store (a production bucket), or none for the home store.
+ */
+{ setting: "channelStore"; name: string; value: string | null } | 
+/**
+ * The endpoint for every AWS service (blank: the AWS settings').
+ */
+{ setting: "awsEndpoint"; value: string | null } | 
+/**
+ * The AWS region (blank: the AWS settings', else us-east-1).
+ */
+{ setting: "awsRegion"; value: string | null }
 export type SignatureInfo = { keyid: string; 
 /**
  * The algorithm of the trusted key with that id; `None` when no trusted key has it.

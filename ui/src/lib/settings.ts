@@ -27,3 +27,16 @@ export function signerProblem(s: string): string | null {
   if (v === "local" || /^local:[A-Za-z0-9._-]{1,64}$/.test(v) || /^kms:\S+$/.test(v)) return null;
   return "use local, local:<name> or kms:<key id, ARN or alias>";
 }
+
+/** A store as airlock.toml takes it: file:///absolute, s3://bucket[/prefix] or a [stores] name. */
+export function storeProblem(s: string, named: string[], optional = false): string | null {
+  const v = s.trim();
+  if (!v) return optional ? null : "give a store: file:///absolute/folder or s3://bucket/prefix";
+  if (named.includes(v)) return null;
+  if (v.startsWith("file://")) return v.slice(7).startsWith("/") ? null : "a file:// store needs an absolute folder, e.g. file:///srv/ota";
+  if (v.startsWith("s3://")) {
+    const bucket = v.slice(5).split("/")[0];
+    return /^[a-z0-9.-]{3,63}$/.test(bucket) ? null : "an S3 bucket name has 3–63 lowercase letters, digits, '-' or '.'";
+  }
+  return "use file:///absolute/folder, s3://bucket/prefix or a [stores] name";
+}
