@@ -162,7 +162,7 @@ async fn a_rollback_reports_its_check_its_commit_then_its_pointer() {
     let seen = seen.lock().unwrap().clone();
     let at = |what: &dyn Fn(&ProgressEvent) -> bool| {
         seen.iter()
-            .position(|e| what(e))
+            .position(what)
             .unwrap_or_else(|| panic!("missing from {seen:#?}"))
     };
     let checked = at(&|e| {
