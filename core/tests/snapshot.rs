@@ -26,9 +26,11 @@ async fn raw(path: &Path) -> sqlx::SqlitePool {
         .expect("the registry file opens")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_load_folds_from_the_snapshot_and_it_agrees_with_a_whole_fold() {
-    let env = Env::new();
+/// A console with its registry in a file (so a test can reach it), whose rollout at 5 % was
+/// paused and resumed.
+async fn paused_and_resumed_on_a_registry_file(
+    env: &Env,
+) -> (airlock_core::Workspace, std::path::PathBuf) {
     let db = env.work.path().join("a.db");
     let ws = env.console_with(None, Some(file_registry(&db).await)).await;
     rolling_out_at_5_percent(&ws).await;
@@ -36,6 +38,13 @@ async fn a_load_folds_from_the_snapshot_and_it_agrees_with_a_whole_fold() {
     ws.resume(&by("ana"), APP, PRODUCTION)
         .await
         .expect("resumed");
+    (ws, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_folds_from_the_snapshot_and_it_agrees_with_a_whole_fold() {
+    let env = Env::new();
+    let (ws, db) = paused_and_resumed_on_a_registry_file(&env).await;
     let mine = ws.load(APP).await.expect("loads");
 
     let fresh = env.console().await;
@@ -172,13 +181,7 @@ async fn projection(pool: &sqlx::SqlitePool) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projection_moved_row_by_row_equals_one_written_whole() {
     let env = Env::new();
-    let db = env.work.path().join("a.db");
-    let ws = env.console_with(None, Some(file_registry(&db).await)).await;
-    rolling_out_at_5_percent(&ws).await;
-    ws.pause(&by("ana"), APP, PRODUCTION).await.expect("paused");
-    ws.resume(&by("ana"), APP, PRODUCTION)
-        .await
-        .expect("resumed");
+    let (ws, db) = paused_and_resumed_on_a_registry_file(&env).await;
     ws.revert(&by("ana"), APP, PRODUCTION)
         .await
         .expect("reverted");

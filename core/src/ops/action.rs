@@ -10,9 +10,8 @@ use super::rollout::{ExpandTo, PromoteRequest, pausing};
 use crate::error::{Error, Result};
 use crate::log::Event;
 use crate::log::entry::EventKind;
-use crate::ops::pointer::{PointerUpdate, read_unverified};
+use crate::ops::pointer::PointerUpdate;
 use crate::workspace::{Attribution, Workspace};
-use airlock_protocol::layout;
 use serde::{Deserialize, Serialize};
 
 /// A change to an app's channels, as the console asks for it.
@@ -247,10 +246,6 @@ impl Workspace {
     /// Reads `channel`'s stored pointer and checks it as a device would (signature by a
     /// trusted key, not expired).
     pub async fn served_now(&self, app: &str, channel: &str) -> Result<ServedNow> {
-        let stored = self
-            .channel_store(channel)?
-            .get(&layout::pointer_key(app, channel))
-            .await?;
         let mut now = ServedNow {
             channel: channel.to_string(),
             seq: None,
@@ -259,16 +254,13 @@ impl Workspace {
             expires_at: None,
             problem: None,
         };
-        let Some(stored) = stored else {
+        let Some(stored) = self.stored_pointer(app, channel).await? else {
             return Ok(now);
         };
-        let trusted = self.key_set().await?.set.active_keys();
-        if let Err(e) = airlock_protocol::dsse::Envelope::from_bytes(&stored.bytes)
-            .and_then(|env| env.verify(airlock_protocol::dsse::POINTER_PAYLOAD_TYPE, &trusted))
-        {
-            now.problem = Some(format!("not signed by a trusted key: {e}"));
-        }
-        let p = read_unverified(&stored.bytes)?;
+        now.problem = stored
+            .untrusted
+            .map(|e| format!("not signed by a trusted key: {e}"));
+        let p = stored.parsed?;
         if p.expires_at.unix() <= self.clock.now().unix() {
             now.problem = Some(format!("expired at {}", p.expires_at));
         }

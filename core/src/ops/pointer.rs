@@ -86,6 +86,45 @@ enum Published {
     Missing,
 }
 
+/// A channel's pointer as it is in the store, checked the way a device checks it.
+#[derive(Debug)]
+pub(crate) struct StoredPointer {
+    /// Its payload, or why it does not parse.
+    pub parsed: Result<ChannelPointer>,
+    /// Why a device would refuse its signature (no trusted key signed it), if it would.
+    pub untrusted: Option<String>,
+}
+
+impl Workspace {
+    /// Reads `channel`'s stored pointer (`None`: there is none), checks its signature
+    /// against the active trusted keys and notes it for the overview's expiry and lag. One
+    /// reading for `status` and for what the console says devices see after an action.
+    pub(crate) async fn stored_pointer(
+        &self,
+        app: &str,
+        channel: &str,
+    ) -> Result<Option<StoredPointer>> {
+        let Some(o) = self
+            .channel_store(channel)?
+            .get(&layout::pointer_key(app, channel))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let trusted = self.key_set().await?.set.active_keys();
+        let untrusted = Envelope::from_bytes(&o.bytes)
+            .and_then(|env| env.verify(POINTER_PAYLOAD_TYPE, &trusted))
+            .err()
+            .map(|e| e.to_string());
+        let parsed = read_unverified(&o.bytes);
+        if let Ok(p) = &parsed {
+            // A cache for the overview: failing to note it changes nothing else.
+            let _ = self.registry.note_pointer(p, self.clock.now()).await;
+        }
+        Ok(Some(StoredPointer { parsed, untrusted }))
+    }
+}
+
 /// Reads a stored pointer's payload without checking its signature (for the publisher's
 /// own bookkeeping; devices always verify).
 pub fn read_unverified(bytes: &[u8]) -> Result<ChannelPointer> {

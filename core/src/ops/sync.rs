@@ -224,7 +224,6 @@ impl Workspace {
         let state = self.load(app).await?;
         let now = self.clock.now();
         let mut warnings = Vec::new();
-        let trusted = self.key_set().await?.set.active_keys();
         if let Some(seq) = state.written_by_newer {
             warnings.push(format!(
                 "{app}: seq {seq} of the log was written by a newer Airlock; this shows the \
@@ -234,27 +233,14 @@ impl Workspace {
         let mut channels = Vec::new();
         for name in self.config.channels.keys() {
             let c = state.channel(name);
-            let stored = self
-                .channel_store(name)?
-                .get(&layout::pointer_key(app, name))
-                .await?;
-            if let Some(o) = &stored
-                && let Ok(p) = read_unverified(&o.bytes)
-            {
-                let _ = self.registry.note_pointer(&p, now).await;
-            }
-            if let Some(o) = &stored
-                && let Err(e) =
-                    airlock_protocol::dsse::Envelope::from_bytes(&o.bytes).and_then(|env| {
-                        env.verify(airlock_protocol::dsse::POINTER_PAYLOAD_TYPE, &trusted)
-                    })
-            {
+            let stored = self.stored_pointer(app, name).await?;
+            if let Some(e) = stored.as_ref().and_then(|s| s.untrusted.as_ref()) {
                 warnings.push(format!(
                     "{app}/{name}: THE STORED POINTER IS NOT SIGNED BY A TRUSTED KEY ({e}); \
                      devices refuse it. Run `airlock keys show` and `airlock sync`"
                 ));
             }
-            let pointer = match stored.map(|o| read_unverified(&o.bytes)).transpose() {
+            let pointer = match stored.map(|s| s.parsed).transpose() {
                 Ok(p) => p.map(|p| {
                     let left = p.expires_at.unix() - now.unix();
                     let lagging = c.served.as_ref().is_some_and(|s| s.seq > p.seq);
