@@ -55,9 +55,22 @@ async fn a_load_folds_from_the_snapshot_and_it_agrees_with_a_whole_fold() {
     let whole = fresh.load(APP).await.expect("loads");
     assert_eq!(mine, whole, "the snapshot is the fold of the whole log");
 
+    let pool = raw(&db).await;
+    // A registry without a snapshot (one from before them) gets one on its first load.
+    sqlx::query("DELETE FROM app_states WHERE app = ?")
+        .bind(APP)
+        .execute(&pool)
+        .await
+        .expect("snapshot dropped");
+    assert_eq!(ws.load(APP).await.expect("folds the entries"), mine);
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM app_states WHERE app = ?")
+        .bind(APP)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "the fold is kept as the new snapshot");
     // Damage every recorded entry but the newest: a load that folded the registry's
     // entries could not read them, one that starts from the snapshot never does.
-    let pool = raw(&db).await;
     let head = mine.head.as_ref().expect("a head").seq as i64;
     sqlx::query("UPDATE events SET body = x'00' WHERE app = ? AND seq < ?")
         .bind(APP)

@@ -205,6 +205,14 @@ impl Workspace {
         }
         self.record_read(&read.entries, before.as_ref(), &state)
             .await?;
+        if read.entries.is_empty() && !from_snapshot && state.head.is_some() {
+            // Folded from the registry's entries (a registry from before snapshots, or one
+            // checked under other protection): keep the fold, so the next load starts here.
+            let protected = self.policy();
+            self.registry
+                .record(&[], None, &state, &protected, &self.policy_id())
+                .await?;
+        }
         Ok(Loaded {
             state,
             read,

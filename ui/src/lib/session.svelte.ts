@@ -4,6 +4,7 @@
 // watch to reload what they show.
 
 import { asReport, ipc } from "./ipc";
+import { describeWork, foldWork, idleWork } from "./work";
 import type { AppOverview, Change, ErrorReport, SyncStatus, WorkspaceInfo } from "./ipc";
 
 class Session {
@@ -15,6 +16,8 @@ class Session {
   startupError: ErrorReport | null = $state(null);
   loadError: ErrorReport | null = $state(null);
   tick = $state(0);
+  /** What an on-demand sync is doing now, in words (null when none runs). */
+  syncProgress: string | null = $state(null);
 
   async start() {
     try {
@@ -40,11 +43,16 @@ class Session {
 
   /** Re-reads the store now; the result shows in the header like a background sync's. */
   async syncNow() {
+    let work = idleWork;
     try {
-      this.sync = await ipc.syncNow();
+      this.sync = await ipc.syncNow((e) => {
+        work = foldWork(work, e);
+        this.syncProgress = describeWork(work).at(-1) ?? null;
+      });
     } catch (e) {
       this.sync = { at: new Date().toISOString(), newEntries: 0, pending: [], error: asReport(e) };
     }
+    this.syncProgress = null;
     await this.refresh();
   }
 
