@@ -225,9 +225,12 @@ impl Workspace {
                 .fetch_optional(pool)
                 .await?;
         let rows = sqlx::query(
-            "SELECT channel, current_version, rollout_version, basis_points, rollout_id, paused, \
-             served_seq, plan, step, step_started_at, step_started_seq \
-             FROM channels WHERE app = ? ORDER BY channel",
+            "SELECT c.channel, c.current_version, c.rollout_version, c.basis_points, \
+             c.rollout_id, c.paused, c.served_seq, c.plan, c.step, c.step_started_at, \
+             c.step_started_seq, p.seq, p.expires_at, p.seen_at \
+             FROM channels c LEFT JOIN pointers_seen p \
+             ON p.app = c.app AND p.channel = c.channel \
+             WHERE c.app = ? ORDER BY c.channel",
         )
         .bind(app)
         .fetch_all(pool)
@@ -263,16 +266,9 @@ impl Workspace {
             .fetch_optional(pool)
             .await?;
             let served_seq = r.get::<Option<i64>, _>(6).map(|s| s as u64);
-            let pointer = sqlx::query(
-                "SELECT seq, expires_at, seen_at FROM pointers_seen WHERE app = ? AND channel = ?",
-            )
-            .bind(app)
-            .bind(&channel)
-            .fetch_optional(pool)
-            .await?
-            .map(|p| {
-                let seq = p.get::<i64, _>(0) as u64;
-                let expires_at: String = p.get(1);
+            let pointer = r.get::<Option<i64>, _>(11).map(|seq| {
+                let seq = seq as u64;
+                let expires_at: String = r.get(12);
                 let left = Timestamp::parse(&expires_at).map_or(0, |t| t.unix() - now.unix());
                 PointerSeen {
                     seq,
@@ -280,7 +276,7 @@ impl Workspace {
                     expired: left <= 0,
                     lagging: served_seq.is_some_and(|s| s > seq),
                     expires_at,
-                    seen_at: p.get(2),
+                    seen_at: r.get(13),
                 }
             });
             channels.push(ChannelView {

@@ -209,14 +209,8 @@ impl Workspace {
     /// unreachable or unreadable pointer is simply not noted; `status` reports why).
     async fn observe_pointers(&self, app: &str) {
         for name in self.config.channels.keys() {
-            let Ok(store) = self.channel_store(name) else {
-                continue;
-            };
-            if let Ok(Some(o)) = store.get(&layout::pointer_key(app, name)).await
-                && let Ok(p) = read_unverified(&o.bytes)
-            {
-                let _ = self.registry.note_pointer(&p, self.clock.now()).await;
-            }
+            // `stored_pointer` notes what it reads; a failure to read is `status`'s to say.
+            let _ = self.stored_pointer(app, name).await;
         }
     }
 
