@@ -4,7 +4,6 @@
 //! same registry) and repairs pointers that lag their log. `status` summarises an app: channels, rollouts, pointer expiry, release statuses.
 
 use super::PointerUpdate;
-use super::pointer::read_unverified;
 use crate::error::Result;
 use crate::log::reader::{self, StoredEntry};
 use crate::registry::StatusRow;
