@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tauri::ipc::Channel;
 
-/// The shortest gap between two progress updates of the same phase.
+/// The shortest gap between two forwarded updates (any phase; a phase end always goes).
 const MIN_GAP: Duration = Duration::from_millis(50);
 
 /// Forwards progress to the window, dropping updates that come faster than [`MIN_GAP`].
