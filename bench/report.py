@@ -164,6 +164,10 @@ def main():
     if os.path.exists(console_path):
         # bench/console.sh's report (launch, memory, sync, chart), as a section of this one.
         text = text.rstrip() + "\n" + open(console_path).read()
+    gate_path = os.path.join(out, "gate.md")
+    if os.path.exists(gate_path):
+        # bench/gate.sh's report (the gate's error rates, one analyze), as a section too.
+        text = text.rstrip() + "\n" + open(gate_path).read()
     with open(report, "w") as f:
         f.write(repo_relative(text))
     print(f"wrote {report} and {os.path.join(out, 'results.json')}", file=sys.stderr)

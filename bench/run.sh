@@ -12,6 +12,9 @@
 #  4. The console (bench/console.sh): launch to an interactive overview and memory at rest on
 #     10,000 releases across 20 apps, a sync of 1,000 new entries, the rollout chart over
 #     the whole log; appended from bench-out/console.md.
+#  5. The canary gate (bench/gate.sh): its false and true stops on simulated fleets against
+#     the seed's fixed threshold, and one analyze against a real Prometheus; appended from
+#     bench-out/gate.md.
 # Generated data and raw measurements go to bench-out/ (git-ignored). Installs hyperfine
 # and GNU time if missing. Stops nothing it did not start (the keyring harness stops its
 # own daemon by PID).
@@ -95,6 +98,8 @@ log "publishing to S3 (moto): Airlock against the shell pipeline"
 AIRLOCK_BIN="$airlock" bash bench/s3.sh
 log "the console: launch, memory at rest, sync and chart on 10,000 releases (bench/console.sh)"
 bash bench/console.sh
+log "the canary gate: error rates on simulated fleets, one analyze against Prometheus (bench/gate.sh)"
+bash bench/gate.sh
 
 cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg-end.txt"
 python3 bench/cpu_busy.py >"$OUT/cpu-busy-end.txt"

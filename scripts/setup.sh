@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what Airlock's build and tests need on a fresh Debian/Ubuntu machine, skipping
 # whatever is already there: system packages (build tools, webkit2gtk for the console,
-# Xvfb and WebKitWebDriver for its end-to-end tests, gnome-keyring for the keychain tests),
+# Xvfb and WebKitWebDriver for its end-to-end tests, gnome-keyring for the keychain tests,
+# Prometheus and promtool for the KPI tests),
 # Node 20+ for the UI, and tauri-driver. Run as root or with sudo available.
 set -euo pipefail
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 need=()
 for pkg in build-essential pkg-config gnome-keyring dbus dbus-bin openssl python3 python3-venv curl \
     util-linux coreutils findutils libwebkit2gtk-4.1-dev libssl-dev libayatana-appindicator3-dev \
-    librsvg2-dev libxdo-dev xvfb webkit2gtk-driver xdotool imagemagick file; do
+    librsvg2-dev libxdo-dev xvfb webkit2gtk-driver xdotool imagemagick file prometheus; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 node_ok() { command -v node >/dev/null && node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; }

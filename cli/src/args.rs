@@ -153,6 +153,32 @@ pub enum Command {
     },
     /// Channels, rollouts, pointer expiry and release statuses.
     Status { app: Option<String> },
+    /// Judge a candidate release against a baseline on the KPIs, over one window (like a
+    /// standalone canary analysis; docs/KPIS.md). Default: the channel's rollout against its
+    /// current release, from the start of the rollout's current step to now. Exit code 0
+    /// for pass, 1 for fail, 4 for inconclusive.
+    Analyze {
+        app: String,
+        channel: String,
+        /// The release judged (default: the channel's rollout version).
+        #[arg(long)]
+        candidate: Option<String>,
+        /// The release it is compared with (default: the channel's current).
+        #[arg(long)]
+        baseline: Option<String>,
+        /// The window's start, RFC 3339 in UTC (2026-11-23T10:00:00Z). Default: when the
+        /// rollout's current step began. A window before the rollout is a backtest.
+        #[arg(long)]
+        from: Option<String>,
+        /// The window's end (default: now).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// The KPI source's settings kept outside airlock.toml.
+    Kpi {
+        #[command(subcommand)]
+        command: KpiCommand,
+    },
     /// An app's event log, oldest first.
     Log { app: String },
     /// Read new log entries from the store into the registry and repair lagging pointers.
@@ -204,6 +230,30 @@ pub struct InitArgs {
     /// The AWS region (default: the AWS settings', else us-east-1).
     #[arg(long)]
     pub region: Option<String>,
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum KpiCommand {
+    /// Credentials of `[kpi.prometheus]`, kept in the OS keychain.
+    Auth {
+        #[command(subcommand)]
+        command: KpiAuthCommand,
+    },
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum KpiAuthCommand {
+    /// Store a bearer token (or, with --user, a basic-auth password), read from standard
+    /// input, as keychain entry NAME; airlock.toml uses it with
+    /// `[kpi.prometheus] auth = "keychain:NAME"`.
+    Set {
+        name: String,
+        /// Basic authentication as this user instead of a bearer token.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Remove keychain entry NAME.
+    Delete { name: String },
 }
 
 #[derive(Clone, Debug, Subcommand)]

@@ -135,7 +135,7 @@ fn report(json: bool, source: &CredentialSource, keys: Option<&StaticKeys>, what
 }
 
 /// One line of standard input; at a terminal, prompted for and not echoed.
-fn read_secret(what: &str) -> Result<Sensitive<String>> {
+pub(crate) fn read_secret(what: &str) -> Result<Sensitive<String>> {
     if std::io::stdin().is_terminal() {
         let value = rpassword::prompt_password(format!("{what}: "))
             .map_err(|e| Error::InvalidInput(format!("could not read the {what}: {e}")))?;

@@ -5,6 +5,7 @@
 //! command was committed (its log entry is written) but a pointer or the registry is still
 //! pending — do not retry it; `airlock sync` completes it.
 
+mod analyze;
 mod args;
 mod bar;
 mod credentials;
@@ -23,7 +24,11 @@ fn exit_code(err: &Error) -> u8 {
         ErrorKind::Cancelled => 130,
         k if k.is_refusal() => 1,
         ErrorKind::InvalidInput | ErrorKind::Config | ErrorKind::NotFound => 2,
-        ErrorKind::Store | ErrorKind::Signer | ErrorKind::Keychain | ErrorKind::Database => 3,
+        ErrorKind::Store
+        | ErrorKind::Signer
+        | ErrorKind::Keychain
+        | ErrorKind::Database
+        | ErrorKind::Metrics => 3,
         _ => 3,
     }
 }

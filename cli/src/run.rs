@@ -85,6 +85,7 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
     match &cli.command {
         Command::Init(args) => return init(&cli, args).await,
         Command::Credentials { command } => return credentials::run(&cli, command).await,
+        Command::Kpi { command } => return crate::analyze::kpi(&cli, command).await,
         _ => {}
     }
     let mut ws = Workspace::open(&cli.workspace, Services::default()).await?;
@@ -92,7 +93,9 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
         return keys(&cli, &mut ws, command).await;
     }
     match &cli.command {
-        Command::Init(_) | Command::Credentials { .. } => unreachable!("handled above"),
+        Command::Init(_) | Command::Credentials { .. } | Command::Kpi { .. } => {
+            unreachable!("handled above")
+        }
         Command::Release {
             app,
             bundle,
@@ -298,6 +301,17 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
                 all.iter().for_each(render::status);
             }
             Ok(0)
+        }
+        Command::Analyze {
+            app,
+            channel,
+            candidate,
+            baseline,
+            from,
+            to,
+        } => {
+            crate::analyze::analyze(&cli, &ws, app, channel, (candidate, baseline), (from, to))
+                .await
         }
         Command::Log { app } => {
             let entries = ws.history(app).await?;

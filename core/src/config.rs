@@ -68,6 +68,10 @@ pub struct Config {
     pub channels: BTreeMap<String, ChannelConfig>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub apps: BTreeMap<String, Limits>,
+    /// KPIs and the canary gate: the Prometheus to read, the KPIs in force, their limits
+    /// (docs/KPIS.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kpi: Option<crate::kpi::policy::KpiSettings>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -223,6 +227,7 @@ impl Config {
             sync_interval_seconds: None,
             channels: default_channels(),
             apps: BTreeMap::new(),
+            kpi: None,
         }
     }
 
@@ -317,6 +322,14 @@ impl Config {
         }
         for app in self.apps.keys() {
             airlock_protocol::layout::validate_app_name(app)?;
+        }
+        if let Some(kpi) = &self.kpi {
+            kpi.validate()?;
+            for name in kpi.channels.keys() {
+                self.channel(name).map_err(|_| {
+                    Error::Config(format!("kpi.channels.{name}: there is no channel {name}"))
+                })?;
+            }
         }
         self.home_store()?;
         for (name, channel) in &self.channels {

@@ -35,6 +35,8 @@ pub enum ErrorKind {
     Keychain,
     /// The local registry database failed.
     Database,
+    /// The KPI source (Prometheus) could not be reached or answered with an error.
+    Metrics,
     /// The operation was cancelled before its commit: nothing was logged or pointed at
     /// (uploaded blobs stay, and a later publish reuses them).
     Cancelled,
@@ -100,6 +102,8 @@ pub enum Error {
     Keychain(String),
     #[error("registry database: {0}")]
     Database(String),
+    #[error("KPI source: {0}")]
+    Metrics(String),
     #[error("{0}")]
     Protocol(#[from] airlock_protocol::Error),
     #[error("{0}")]
@@ -140,6 +144,7 @@ impl Error {
             Self::Signer(_) => ErrorKind::Signer,
             Self::Keychain(_) => ErrorKind::Keychain,
             Self::Database(_) => ErrorKind::Database,
+            Self::Metrics(_) => ErrorKind::Metrics,
             Self::Committed { .. } => ErrorKind::Committed,
             Self::Cancelled(_) => ErrorKind::Cancelled,
         }

@@ -3,7 +3,7 @@
 //!
 //! - [`workspace`]: a folder with `airlock.toml` + `airlock.db`, and the services in use.
 //! - [`ops`]: every operation (release, promote, expand, pause, resume, revert, rollback,
-//!   approve, quarantine, archive, resign, sync, status, gc, verify-as-device).
+//!   approve, quarantine, archive, resign, sync, status, gc, verify-as-device, analyze).
 //! - [`log`] and [`state`]: the append-only event log and what it means; [`rules`]: what
 //!   may follow what, checked on every commit and again on every fold.
 //! - [`registry`] and [`status`]: the SQLite projection and the statuses people see;
@@ -13,6 +13,7 @@
 //! - [`store`], [`signer`], [`keychain`], [`clock`]: the outside world, behind small traits;
 //!   [`aws`]: the S3 store's settings, the KMS signer, CloudFront invalidation, credentials.
 //! - [`bundle`]: reading a bundle and its policy gates.
+//! - [`kpi`]: the numbers a rollout is judged on (Prometheus) and the canary judge.
 //! - [`demo`]: the console's "Try the demo" workspace, made through the engine itself.
 //! - [`config`] and [`settings`] (typed edits that keep the file's comments), [`error`], [`progress`], [`cancel`], [`secret`]: the plumbing.
 
@@ -26,6 +27,7 @@ pub mod demo;
 pub mod detail;
 pub mod error;
 pub mod keychain;
+pub mod kpi;
 pub mod log;
 pub mod ops;
 mod parallel;

@@ -1,0 +1,117 @@
+//! `airlock analyze` (a verdict on a candidate against a baseline, in words or as JSON, with
+//! exit code 0 pass, 1 fail, 4 inconclusive) and `airlock kpi auth` (the KPI source's
+//! credentials, in the OS keychain only; secrets read from standard input, never printed).
+
+use crate::args::{Cli, KpiAuthCommand, KpiCommand};
+use crate::credentials::read_secret;
+use crate::out::outln;
+use crate::run::print_json;
+use airlock_core::keychain::SecretServiceKeychain;
+use airlock_core::kpi::judge::{KpiOutcome, Outcome, Verdict};
+use airlock_core::kpi::prometheus::{self, Auth};
+use airlock_core::ops::analyze::AnalyzeRequest;
+use airlock_core::{Error, Result, Workspace};
+use airlock_protocol::time::Timestamp;
+
+fn time(flag: &str, v: &Option<String>) -> Result<Option<Timestamp>> {
+    v.as_deref()
+        .map(|t| Timestamp::parse(t).map_err(|e| Error::InvalidInput(format!("--{flag}: {e}"))))
+        .transpose()
+}
+
+pub async fn analyze(
+    cli: &Cli,
+    ws: &Workspace,
+    app: &str,
+    channel: &str,
+    (candidate, baseline): (&Option<String>, &Option<String>),
+    (from, to): (&Option<String>, &Option<String>),
+) -> Result<u8> {
+    let req = AnalyzeRequest {
+        app: app.to_string(),
+        channel: channel.to_string(),
+        candidate: candidate.clone(),
+        baseline: baseline.clone(),
+        from: time("from", from)?,
+        to: time("to", to)?,
+    };
+    let source = ws.kpi_source()?;
+    let v = ws.analyze(&req, source.as_ref()).await?;
+    if cli.json {
+        print_json(&v);
+    } else {
+        render(&v);
+    }
+    Ok(match v.verdict {
+        Outcome::Pass => 0,
+        Outcome::Fail => 1,
+        Outcome::Inconclusive => 4,
+    })
+}
+
+fn render(v: &Verdict) {
+    outln!("{}", v.summary);
+    outln!("  window {} .. {}", v.from, v.to);
+    for k in &v.kpis {
+        let tag = match (k.verdict, k.critical) {
+            (KpiOutcome::Fail, true) => "FAIL!",
+            (KpiOutcome::Fail, false) => "fail",
+            (KpiOutcome::Warn, _) => "warn",
+            (KpiOutcome::Pass, _) => "pass",
+            (KpiOutcome::Inconclusive, _) => "wait",
+        };
+        outln!("  {tag:<5} {}", k.reason);
+    }
+    for g in &v.guards {
+        outln!("  data  {g}");
+    }
+}
+
+pub async fn kpi(cli: &Cli, command: &KpiCommand) -> Result<u8> {
+    let KpiCommand::Auth { command } = command;
+    let command = command.clone();
+    let json = cli.json;
+    tokio::task::spawn_blocking(move || auth(&command, json))
+        .await
+        .map_err(|e| Error::Keychain(format!("the kpi auth command failed to run: {e}")))?
+}
+
+fn auth(command: &KpiAuthCommand, json: bool) -> Result<u8> {
+    let keychain = SecretServiceKeychain::connect()?;
+    let (name, what) = match command {
+        KpiAuthCommand::Set { name, user } => {
+            let auth = match user {
+                Some(user) => Auth::Basic {
+                    user: user.clone(),
+                    password: read_secret("Prometheus password")?.expose().clone(),
+                },
+                None => Auth::Bearer(read_secret("Prometheus bearer token")?.expose().clone()),
+            };
+            prometheus::save_auth(&keychain, name, &auth)?;
+            (
+                name,
+                format!(
+                    "stored in the OS keychain; use it with `auth = \"keychain:{name}\"` under \
+                 [kpi.prometheus] in airlock.toml"
+                ),
+            )
+        }
+        KpiAuthCommand::Delete { name } => {
+            let gone = prometheus::delete_auth(&keychain, name)?;
+            (
+                name,
+                if gone {
+                    "removed from the OS keychain".into()
+                } else {
+                    "was not in the OS keychain".into()
+                },
+            )
+        }
+    };
+    if json {
+        print_json(&serde_json::json!({ "name": name, "result": what }));
+    } else {
+        outln!("{name}: {what}");
+    }
+    Ok(0)
+}

@@ -1,0 +1,392 @@
+//! The KPIs the gate judges, their default limits (the seed's table, docs/KPIS.md), and the
+//! `[kpi]` table of airlock.toml that changes them per workspace and per channel. Rates are
+//! held as the *bad* rate (crashed sessions, failed downloads per download), so every limit
+//! reads "above this is worse"; screens and reasons show crash-free and success as people
+//! say them.
+
+use super::source::{Counter, Latency};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum Kpi {
+    CrashFree,
+    JsErrors,
+    ApiErrors,
+    DownloadSuccess,
+    SignatureFailures,
+    DeviceRollbacks,
+    DownloadTime,
+    InstallTime,
+    FirstPaint,
+    TimeToInteractive,
+}
+
+/// What a KPI measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    /// `events` per `exposure`; `good` names the complement people talk about ("crash-free
+    /// sessions") when the rate is shown as one.
+    Rate {
+        events: Counter,
+        exposure: Counter,
+        good: Option<&'static str>,
+    },
+    /// A latency histogram, judged by its p95.
+    Latency(Latency),
+}
+
+impl Kpi {
+    pub const ALL: [Kpi; 10] = [
+        Kpi::CrashFree,
+        Kpi::JsErrors,
+        Kpi::ApiErrors,
+        Kpi::DownloadSuccess,
+        Kpi::SignatureFailures,
+        Kpi::DeviceRollbacks,
+        Kpi::DownloadTime,
+        Kpi::InstallTime,
+        Kpi::FirstPaint,
+        Kpi::TimeToInteractive,
+    ];
+
+    /// The name in airlock.toml and `--json` (`crash-free`, `download-time`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Kpi::CrashFree => "crash-free",
+            Kpi::JsErrors => "js-errors",
+            Kpi::ApiErrors => "api-errors",
+            Kpi::DownloadSuccess => "download-success",
+            Kpi::SignatureFailures => "signature-failures",
+            Kpi::DeviceRollbacks => "device-rollbacks",
+            Kpi::DownloadTime => "download-time",
+            Kpi::InstallTime => "install-time",
+            Kpi::FirstPaint => "first-paint",
+            Kpi::TimeToInteractive => "time-to-interactive",
+        }
+    }
+
+    pub fn parse(key: &str) -> Result<Kpi> {
+        Kpi::ALL
+            .into_iter()
+            .find(|k| k.key() == key)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "unknown KPI {key:?}; the KPIs are {}",
+                    Kpi::ALL.map(Kpi::key).join(", ")
+                ))
+            })
+    }
+
+    /// What people call it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kpi::CrashFree => "crash rate",
+            Kpi::JsErrors => "JS error sessions",
+            Kpi::ApiErrors => "API error rate",
+            Kpi::DownloadSuccess => "download failures",
+            Kpi::SignatureFailures => "signature failures",
+            Kpi::DeviceRollbacks => "device-side rollbacks",
+            Kpi::DownloadTime => "download time p95",
+            Kpi::InstallTime => "install time p95",
+            Kpi::FirstPaint => "first contentful paint p95",
+            Kpi::TimeToInteractive => "time to interactive p95",
+        }
+    }
+
+    pub fn measure(self) -> Measure {
+        use Counter::*;
+        let rate = |events, exposure, good| Measure::Rate {
+            events,
+            exposure,
+            good,
+        };
+        match self {
+            Kpi::CrashFree => rate(CrashedSessions, Sessions, Some("crash-free sessions")),
+            Kpi::JsErrors => rate(JsErrorSessions, Sessions, None),
+            Kpi::ApiErrors => rate(ApiErrors, ApiRequests, None),
+            Kpi::DownloadSuccess => rate(DownloadFailures, Downloads, Some("download success")),
+            Kpi::SignatureFailures => rate(SignatureFailures, Downloads, None),
+            Kpi::DeviceRollbacks => rate(DeviceRollbacks, Downloads, None),
+            Kpi::DownloadTime => Measure::Latency(Latency::DownloadDuration),
+            Kpi::InstallTime => Measure::Latency(Latency::InstallDuration),
+            Kpi::FirstPaint => Measure::Latency(Latency::FirstContentfulPaint),
+            Kpi::TimeToInteractive => Measure::Latency(Latency::TimeToInteractive),
+        }
+    }
+
+    /// Guardrails get the smaller share of the error budget, and harm on one is critical.
+    pub fn guardrail(self) -> bool {
+        matches!(
+            self,
+            Kpi::CrashFree | Kpi::SignatureFailures | Kpi::DeviceRollbacks
+        )
+    }
+
+    /// The seed's limits (docs/KPIS.md, "Defaults").
+    pub fn default_limits(self) -> Limits {
+        let rate = |target, warning, critical, tolerance| Limits {
+            target,
+            warning,
+            critical,
+            relative_to_baseline: false,
+            tolerance,
+            harm_margin: 0.2,
+            critical_per_hour: None,
+        };
+        let latency =
+            |target, warning, critical| rate(Some(target), Some(warning), Some(critical), 1.5);
+        match self {
+            Kpi::CrashFree => rate(Some(0.005), Some(0.01), Some(0.02), 0.005),
+            Kpi::JsErrors => rate(Some(0.0), Some(0.005), Some(0.02), 0.005),
+            Kpi::ApiErrors => Limits {
+                relative_to_baseline: true,
+                ..rate(Some(0.005), Some(0.02), Some(0.05), 0.005)
+            },
+            Kpi::DownloadSuccess => rate(Some(0.01), Some(0.02), Some(0.05), 0.01),
+            Kpi::SignatureFailures => Limits {
+                critical_per_hour: Some(10.0),
+                ..rate(Some(0.0), Some(0.0), None, 0.001)
+            },
+            Kpi::DeviceRollbacks => rate(None, None, None, 0.002),
+            Kpi::DownloadTime => latency(5.0, 8.0, 15.0),
+            Kpi::InstallTime => latency(3.0, 7.0, 15.0),
+            Kpi::FirstPaint => latency(1.5, 2.5, 4.0),
+            Kpi::TimeToInteractive => latency(3.0, 5.0, 8.0),
+        }
+    }
+}
+
+/// A KPI's limits. For a rate they bound the bad rate (0.02: 2 % of sessions crashed); for a
+/// latency, its p95 in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    /// What a healthy release reaches; shown, not judged.
+    pub target: Option<f64>,
+    /// Beyond it (shown on a confidence bound) the KPI warns: the rollout pauses.
+    pub warning: Option<f64>,
+    /// Beyond it the KPI fails critically: the rollout reverts.
+    pub critical: Option<f64>,
+    /// Warning and critical are differences from the baseline's rate (API errors).
+    pub relative_to_baseline: bool,
+    /// Safety: how much worse than the baseline still passes. A rate: points of the bad
+    /// rate (0.005 = half a point); a latency: the ratio of the shares above the baseline's
+    /// p95.
+    pub tolerance: f64,
+    /// Harm: a bad rate (or a share above the baseline's p95) more than `1 + harm_margin`
+    /// times the baseline's.
+    pub harm_margin: f64,
+    /// More events than this in any hour fail critically (signature failures).
+    pub critical_per_hour: Option<f64>,
+}
+
+/// `[kpi.limits.<kpi>]`: any of a KPI's limits, over its defaults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct LimitsEdit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harm_margin: Option<f64>,
+}
+
+/// `[kpi.prometheus]`: a Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir,
+/// VictoriaMetrics).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct PrometheusSettings {
+    /// The API's base URL, e.g. `http://127.0.0.1:9090` or `https://mimir.example/prometheus`.
+    pub url: String,
+    /// `keychain:<name>`: a bearer token or basic-auth pair stored with
+    /// `airlock kpi auth set <name>`. Default: no authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+    /// Seconds to wait for one query (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u32>,
+    /// Extra label matchers added to every default query, e.g. `env="prod",region=~"eu.*"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matchers: Option<String>,
+}
+
+/// `[kpi.channels.<name>]`: what one channel judges.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ChannelKpis {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kpis: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, LimitsEdit>,
+}
+
+/// `[kpi]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct KpiSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusSettings>,
+    /// The chance, over a whole window however often it is judged, that a release no worse
+    /// than the harm margins is stopped (default 0.01), shared across the KPIs in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// The chance that a release worse than the tolerances passes (default 0.05).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety_alpha: Option<f64>,
+    /// The bin the numbers are read in, in seconds (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_seconds: Option<u32>,
+    /// No pass before the candidate's exposure predicts this many events at the baseline's
+    /// rate (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_expected_events: Option<f64>,
+    /// The KPIs in force (default: all ten).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kpis: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, LimitsEdit>,
+    /// PromQL templates over the defaults, by name (docs/KPIS.md, "Queries").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub queries: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<String, ChannelKpis>,
+}
+
+/// What one channel's gate runs with, settled from `[kpi]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GatePolicy {
+    pub kpis: Vec<(Kpi, Limits)>,
+    pub alpha: f64,
+    pub safety_alpha: f64,
+    pub step_seconds: i64,
+    pub min_expected_events: f64,
+}
+
+impl GatePolicy {
+    /// The error budget of one KPI: its share of `total`, guardrails weighing half.
+    pub fn share(&self, kpi: Kpi, total: f64) -> f64 {
+        let weight = |k: Kpi| if k.guardrail() { 0.5 } else { 1.0 };
+        let sum: f64 = self.kpis.iter().map(|(k, _)| weight(*k)).sum();
+        total * weight(kpi) / sum.max(f64::MIN_POSITIVE)
+    }
+}
+
+fn parse_kpis(keys: &[String]) -> Result<Vec<Kpi>> {
+    let mut out = Vec::new();
+    for k in keys {
+        let kpi = Kpi::parse(k)?;
+        if !out.contains(&kpi) {
+            out.push(kpi);
+        }
+    }
+    Ok(out)
+}
+
+fn apply(limits: &mut Limits, edit: &LimitsEdit) {
+    limits.warning = edit.warning.or(limits.warning);
+    limits.critical = edit.critical.or(limits.critical);
+    limits.tolerance = edit.tolerance.unwrap_or(limits.tolerance);
+    limits.harm_margin = edit.harm_margin.unwrap_or(limits.harm_margin);
+}
+
+impl KpiSettings {
+    /// The gate of `channel`: the channel's KPIs and limits over the workspace's.
+    pub fn policy(&self, channel: &str) -> Result<GatePolicy> {
+        let ch = self.channels.get(channel);
+        let kpis = match ch.and_then(|c| c.kpis.as_ref()).or(self.kpis.as_ref()) {
+            Some(keys) => parse_kpis(keys)?,
+            None => Kpi::ALL.to_vec(),
+        };
+        let mut with_limits = Vec::new();
+        for kpi in kpis {
+            let mut limits = kpi.default_limits();
+            for edits in [Some(&self.limits), ch.map(|c| &c.limits)]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(e) = edits.get(kpi.key()) {
+                    apply(&mut limits, e);
+                }
+            }
+            with_limits.push((kpi, limits));
+        }
+        Ok(GatePolicy {
+            kpis: with_limits,
+            alpha: self.alpha.unwrap_or(0.01),
+            safety_alpha: self.safety_alpha.unwrap_or(0.05),
+            step_seconds: i64::from(self.step_seconds.unwrap_or(300)),
+            min_expected_events: self.min_expected_events.unwrap_or(5.0),
+        })
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let prob = |name: &str, v: Option<f64>| match v {
+            Some(a) if !(a > 0.0 && a < 0.5) => Err(Error::Config(format!(
+                "kpi.{name} must be above 0 and below 0.5, not {a}"
+            ))),
+            _ => Ok(()),
+        };
+        prob("alpha", self.alpha)?;
+        prob("safety-alpha", self.safety_alpha)?;
+        if self
+            .step_seconds
+            .is_some_and(|s| !(10..=86_400).contains(&s))
+        {
+            return Err(Error::Config(
+                "kpi.step-seconds must be from 10 to 86400".into(),
+            ));
+        }
+        if let Some(p) = &self.prometheus {
+            if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
+                return Err(Error::Config(format!(
+                    "kpi.prometheus.url {:?} must be an http:// or https:// URL",
+                    p.url
+                )));
+            }
+            if let Some(a) = &p.auth
+                && a.strip_prefix("keychain:").is_none_or(str::is_empty)
+            {
+                return Err(Error::Config(format!(
+                    "kpi.prometheus.auth {a:?} must be keychain:<name> (stored with `airlock kpi auth set <name>`)"
+                )));
+            }
+        }
+        for name in self.queries.keys() {
+            super::prometheus::check_query_name(name)?;
+        }
+        let limits = std::iter::once(&self.limits).chain(self.channels.values().map(|c| &c.limits));
+        for map in limits {
+            for (k, e) in map {
+                Kpi::parse(k)?;
+                for v in [e.warning, e.critical, e.tolerance, e.harm_margin]
+                    .into_iter()
+                    .flatten()
+                {
+                    if !(v.is_finite() && v >= 0.0) {
+                        return Err(Error::Config(format!(
+                            "kpi.limits.{k}: limits must be zero or more, not {v}"
+                        )));
+                    }
+                }
+            }
+        }
+        for keys in std::iter::once(&self.kpis)
+            .chain(self.channels.values().map(|c| &c.kpis))
+            .flatten()
+        {
+            parse_kpis(keys)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+//! Where the judge's numbers come from, behind one trait: Prometheus over its HTTP API
+//! ([`super::prometheus`]), and an in-memory source for unit tests and simulations
+//! ([`MemorySource`]). A source answers per version and per time bin of a window (the bin's
+//! increase of a counter, or of a histogram's buckets), so the judge can condition each
+//! bin's events on that bin's exposure. A version the source has nothing for is absent from
+//! the answer: no data, which the judge treats as no evidence, never as a pass.
+
+use super::histogram::Buckets;
+use crate::error::{Error, Result};
+use airlock_protocol::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// A counter the devices (or the app's backend) export; docs/KPIS.md lists the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Counter {
+    Sessions,
+    CrashedSessions,
+    JsErrorSessions,
+    ApiRequests,
+    ApiErrors,
+    Downloads,
+    DownloadFailures,
+    SignatureFailures,
+    DeviceRollbacks,
+}
+
+/// A latency histogram the devices export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Latency {
+    DownloadDuration,
+    InstallDuration,
+    FirstContentfulPaint,
+    TimeToInteractive,
+}
+
+/// Whose numbers: an app's channel, for these versions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub app: String,
+    pub channel: String,
+    pub versions: Vec<String>,
+}
+
+/// A window cut into bins of `step_seconds`, the first starting at `from`. A last part
+/// shorter than a step is left out (at most one step of the newest data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub step_seconds: i64,
+}
+
+impl Window {
+    pub fn new(from: Timestamp, to: Timestamp, step_seconds: i64) -> Result<Self> {
+        if step_seconds <= 0 {
+            return Err(Error::InvalidInput(format!(
+                "a KPI step must be a positive number of seconds, not {step_seconds}"
+            )));
+        }
+        if to <= from {
+            return Err(Error::InvalidInput(format!(
+                "the window must end after it starts ({from} .. {to})"
+            )));
+        }
+        Ok(Self {
+            from,
+            to,
+            step_seconds,
+        })
+    }
+
+    pub fn bins(&self) -> usize {
+        usize::try_from((self.to.unix() - self.from.unix()) / self.step_seconds).unwrap_or(0)
+    }
+
+    /// When bin `i` ends (its values are the increase over the step before).
+    pub fn bin_end(&self, i: usize) -> Timestamp {
+        self.from.plus_seconds(self.step_seconds * (i as i64 + 1))
+    }
+
+    /// The window's length in hours, whole bins only.
+    pub fn hours(&self) -> f64 {
+        (self.bins() as f64 * self.step_seconds as f64) / 3600.0
+    }
+}
+
+/// Per version, one value per bin.
+pub type Counts = BTreeMap<String, Vec<f64>>;
+/// Per version, one histogram (of that bin's observations) per bin.
+pub type Histograms = BTreeMap<String, Vec<Buckets>>;
+
+#[async_trait::async_trait]
+pub trait KpiSource: Send + Sync + std::fmt::Debug {
+    /// How much `what` increased in each bin of `window`, per version of `scope`.
+    async fn counts(&self, what: Counter, scope: &Scope, window: &Window) -> Result<Counts>;
+    /// Each bin's observations of `what`, per version.
+    async fn histograms(&self, what: Latency, scope: &Scope, window: &Window)
+    -> Result<Histograms>;
+    /// Devices active per version, averaged over the hour before `at`.
+    async fn active_devices(&self, scope: &Scope, at: Timestamp) -> Result<BTreeMap<String, f64>>;
+}
+
+/// Numbers held in memory: increments at instants, summed into whatever window is asked.
+#[derive(Debug, Default)]
+pub struct MemorySource {
+    inner: Mutex<Memory>,
+}
+
+type Key<T> = (T, String);
+
+#[derive(Debug, Default)]
+struct Memory {
+    counts: BTreeMap<Key<Counter>, Vec<(Timestamp, f64)>>,
+    histograms: BTreeMap<Key<Latency>, Vec<(Timestamp, Buckets)>>,
+    active: BTreeMap<String, Vec<(Timestamp, f64)>>,
+}
+
+/// Which bin of `w` an increment at `at` falls in: bins hold (start, end].
+fn bin_of(w: &Window, at: Timestamp) -> Option<usize> {
+    let offset = at.unix() - w.from.unix();
+    if offset <= 0 {
+        return None;
+    }
+    let i = usize::try_from((offset - 1) / w.step_seconds).ok()?;
+    (i < w.bins()).then_some(i)
+}
+
+impl MemorySource {
+    /// `what` of `version` increased by `by` at `at`.
+    pub fn add(&self, what: Counter, version: &str, at: Timestamp, by: f64) {
+        let mut m = self.inner.lock().expect("memory source poisoned");
+        m.counts
+            .entry((what, version.to_string()))
+            .or_default()
+            .push((at, by));
+    }
+
+    /// `version` made the observations `buckets` (cumulative, ending `+Inf`) at `at`.
+    pub fn observe(&self, what: Latency, version: &str, at: Timestamp, buckets: Buckets) {
+        let mut m = self.inner.lock().expect("memory source poisoned");
+        m.histograms
+            .entry((what, version.to_string()))
+            .or_default()
+            .push((at, buckets));
+    }
+
+    /// `n` devices ran `version` at `at`.
+    pub fn set_active(&self, version: &str, at: Timestamp, n: f64) {
+        let mut m = self.inner.lock().expect("memory source poisoned");
+        m.active
+            .entry(version.to_string())
+            .or_default()
+            .push((at, n));
+    }
+}
+
+#[async_trait::async_trait]
+impl KpiSource for MemorySource {
+    async fn counts(&self, what: Counter, scope: &Scope, window: &Window) -> Result<Counts> {
+        let m = self.inner.lock().expect("memory source poisoned");
+        let mut out = Counts::new();
+        for v in &scope.versions {
+            let Some(items) = m.counts.get(&(what, v.clone())) else {
+                continue;
+            };
+            let mut bins = vec![0.0; window.bins()];
+            for (at, by) in items {
+                if let Some(i) = bin_of(window, *at) {
+                    bins[i] += by;
+                }
+            }
+            out.insert(v.clone(), bins);
+        }
+        Ok(out)
+    }
+
+    async fn histograms(
+        &self,
+        what: Latency,
+        scope: &Scope,
+        window: &Window,
+    ) -> Result<Histograms> {
+        let m = self.inner.lock().expect("memory source poisoned");
+        let mut out = Histograms::new();
+        for v in &scope.versions {
+            let Some(items) = m.histograms.get(&(what, v.clone())) else {
+                continue;
+            };
+            let mut bins: Vec<Vec<Buckets>> = vec![Vec::new(); window.bins()];
+            for (at, b) in items {
+                if let Some(i) = bin_of(window, *at) {
+                    bins[i].push(b.clone());
+                }
+            }
+            out.insert(
+                v.clone(),
+                bins.iter().map(|h| super::histogram::sum(h)).collect(),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn active_devices(&self, scope: &Scope, at: Timestamp) -> Result<BTreeMap<String, f64>> {
+        let m = self.inner.lock().expect("memory source poisoned");
+        let from = at.plus_seconds(-3600);
+        let mut out = BTreeMap::new();
+        for v in &scope.versions {
+            let seen: Vec<f64> = m
+                .active
+                .get(v)
+                .into_iter()
+                .flatten()
+                .filter(|(t, _)| *t > from && *t <= at)
+                .map(|(_, n)| *n)
+                .collect();
+            if !seen.is_empty() {
+                out.insert(v.clone(), seen.iter().sum::<f64>() / seen.len() as f64);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,116 @@
+//! `airlock analyze`: the question a rollout poses, put to the judge. By default the
+//! candidate is the channel's rollout version, the baseline its current release, and the
+//! window runs from the start of the rollout's current step to now; any of them can be
+//! given instead (an explicit window is judged as given, even one before the rollout began:
+//! a backtest). The answer depends only on the log and the KPI source, so every desktop and
+//! CI job asking it over the same window gets the same verdict.
+
+use crate::error::{Error, Result};
+use crate::kpi::judge::{self, Question, Verdict};
+use crate::kpi::prometheus::PrometheusSource;
+use crate::kpi::source::{KpiSource, Window};
+use crate::workspace::Workspace;
+use airlock_protocol::bucketing::FULL;
+use airlock_protocol::time::Timestamp;
+
+#[derive(Clone, Debug, Default)]
+pub struct AnalyzeRequest {
+    pub app: String,
+    pub channel: String,
+    pub candidate: Option<String>,
+    pub baseline: Option<String>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+impl Workspace {
+    /// The KPI source `[kpi]` configures (Prometheus), with its credentials from the
+    /// keychain.
+    pub fn kpi_source(&self) -> Result<Box<dyn KpiSource>> {
+        let kpi = self.config.kpi.clone().unwrap_or_default();
+        let Some(prom) = &kpi.prometheus else {
+            return Err(Error::Config(
+                "no KPI source is configured: add `[kpi.prometheus]` with `url = \"http://…\"` \
+                 to airlock.toml (docs/KPIS.md)"
+                    .into(),
+            ));
+        };
+        let keychain = match prom.auth {
+            Some(_) => Some(self.keychain()?),
+            None => None,
+        };
+        Ok(Box::new(PrometheusSource::new(
+            prom,
+            &kpi.queries,
+            keychain.as_deref(),
+        )?))
+    }
+
+    /// Judges `req` on `source`'s numbers under the channel's gate policy.
+    pub async fn analyze(&self, req: &AnalyzeRequest, source: &dyn KpiSource) -> Result<Verdict> {
+        self.config.channel(&req.channel)?;
+        let state = self.load(&req.app).await?;
+        let channel = state.channel(&req.channel);
+        let rollout = channel.rollout.as_ref();
+        let candidate = match (&req.candidate, rollout) {
+            (Some(v), _) => v.clone(),
+            (None, Some(r)) => r.version.clone(),
+            (None, None) => {
+                return Err(Error::InvalidInput(format!(
+                    "{} has no rollout in {}; name the release to judge with --candidate",
+                    req.app, req.channel
+                )));
+            }
+        };
+        let baseline = match (&req.baseline, &channel.current) {
+            (Some(v), _) => v.clone(),
+            (None, Some(v)) => v.clone(),
+            (None, None) => {
+                return Err(Error::InvalidInput(format!(
+                    "{} has no current release in {} to compare with; name one with --baseline",
+                    req.app, req.channel
+                )));
+            }
+        };
+        if candidate == baseline {
+            return Err(Error::InvalidInput(format!(
+                "the candidate and the baseline are both {candidate}; a release cannot be judged \
+                 against itself"
+            )));
+        }
+        for v in [&candidate, &baseline] {
+            state.release(v)?;
+        }
+        // The rollout's numbers apply only when it is the candidate being judged.
+        let judged = rollout.filter(|r| r.version == candidate);
+        let from = match (req.from, judged) {
+            (Some(t), _) => t,
+            (None, Some(r)) => r.step_started_at,
+            (None, None) => {
+                return Err(Error::InvalidInput(format!(
+                    "{candidate} is not rolling out in {}; give the window with --from",
+                    req.channel
+                )));
+            }
+        };
+        let to = req.to.unwrap_or_else(|| self.now());
+        let policy = self
+            .config
+            .kpi
+            .clone()
+            .unwrap_or_default()
+            .policy(&req.channel)?;
+        let window = Window::new(from, to, policy.step_seconds)?;
+        let share = |bp: u32| f64::from(bp) / f64::from(FULL);
+        let question = Question {
+            app: req.app.clone(),
+            channel: req.channel.clone(),
+            candidate,
+            baseline,
+            window,
+            rollout_share: judged.map(|r| share(r.basis_points)),
+            next_share: judged.map(|r| share(r.next_step())),
+        };
+        judge::judge(source, &question, &policy).await
+    }
+}

@@ -1,0 +1,255 @@
+//! The KPI source against a real Prometheus (Debian's, started on 127.0.0.1 over a history
+//! promtool backfilled from the same synthetic cohorts the in-memory tests use): its numbers
+//! equal the in-memory source's bin by bin, its p95 equals `histogram_quantile()`'s, the
+//! judge reaches the same verdict on both, and a template of the wrong shape, invalid PromQL
+//! or an unreachable server is an error that says which.
+
+#[path = "support/prometheus.rs"]
+mod prometheus_server;
+
+use airlock_core::ErrorKind;
+use airlock_core::kpi::histogram;
+use airlock_core::kpi::judge::{self, Outcome, Question};
+use airlock_core::kpi::policy::{KpiSettings, PrometheusSettings};
+use airlock_core::kpi::prometheus::PrometheusSource;
+use airlock_core::kpi::source::{Counter, KpiSource, Latency, MemorySource, Scope, Window};
+use airlock_core::kpi::synthetic::Cohorts;
+use airlock_protocol::time::Timestamp;
+use prometheus_server::Prometheus;
+use std::collections::BTreeMap;
+
+fn t0() -> Timestamp {
+    Timestamp::parse("2026-11-01T00:00:00Z").unwrap()
+}
+
+/// Three hours: healthy for two, then the candidate crashes ten times as often.
+fn cohorts() -> Cohorts {
+    Cohorts {
+        app: "shop".into(),
+        channel: "Production".into(),
+        candidate: "1.1.0".into(),
+        baseline: "1.0.0".into(),
+        start: t0(),
+        minutes: 180,
+        sessions_per_hour: 40_000.0,
+        share: 0.05,
+        device_share: None,
+        crash_rate: (0.003, 0.003),
+        spike: None,
+        worse_from: Some((120, 0.03)),
+        install_mean: (1.0, 1.2),
+        seed: 11,
+    }
+}
+
+fn settings(url: &str) -> PrometheusSettings {
+    PrometheusSettings {
+        url: url.into(),
+        auth: None,
+        timeout_seconds: Some(10),
+        matchers: None,
+    }
+}
+
+fn scope() -> Scope {
+    Scope {
+        app: "shop".into(),
+        channel: "Production".into(),
+        versions: vec!["1.1.0".into(), "1.0.0".into()],
+    }
+}
+
+fn window(from_min: i64, to_min: i64) -> Window {
+    Window::new(
+        t0().plus_seconds(60 * from_min),
+        t0().plus_seconds(60 * to_min),
+        300,
+    )
+    .unwrap()
+}
+
+fn question(w: Window) -> Question {
+    Question {
+        app: "shop".into(),
+        channel: "Production".into(),
+        candidate: "1.1.0".into(),
+        baseline: "1.0.0".into(),
+        window: w,
+        rollout_share: Some(0.05),
+        next_share: Some(0.2),
+    }
+}
+
+#[tokio::test]
+async fn prometheus_answers_what_the_memory_source_holds() {
+    let c = cohorts();
+    let prom = Prometheus::start(&c.openmetrics());
+    let real = PrometheusSource::new(&settings(&prom.url), &BTreeMap::new(), None).unwrap();
+    let memory = MemorySource::default();
+    c.fill(&memory);
+    let w = window(0, 180);
+    for what in [Counter::Sessions, Counter::CrashedSessions] {
+        let (a, b) = (
+            real.counts(what, &scope(), &w).await.unwrap(),
+            memory.counts(what, &scope(), &w).await.unwrap(),
+        );
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (v, bins) in &a {
+            assert_eq!(bins.len(), 36, "three hours in five-minute bins");
+            for (i, (x, y)) in bins.iter().zip(&b[v]).enumerate() {
+                assert!(
+                    (x - y).abs() < 1e-9,
+                    "{what:?} of {v}, bin {i}: Prometheus {x}, memory {y}"
+                );
+            }
+        }
+    }
+    let (a, b) = (
+        real.histograms(Latency::InstallDuration, &scope(), &w)
+            .await
+            .unwrap(),
+        memory
+            .histograms(Latency::InstallDuration, &scope(), &w)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(a, b, "install-time buckets, bin by bin");
+    // The p95 the verdict shows is the one Grafana would: histogram_quantile over the window.
+    let ours = histogram::quantile(&histogram::sum(&a["1.0.0"]), 0.95).unwrap();
+    let theirs = instant(
+        &prom.url,
+        "histogram_quantile(0.95, sum by (le) (increase(ota_install_duration_seconds_bucket{version=\"1.0.0\"}[3h])))",
+        t0().plus_seconds(3 * 3600),
+    )
+    .await;
+    assert!(
+        (ours - theirs).abs() < 1e-9,
+        "p95: ours {ours}, Prometheus {theirs}"
+    );
+    let devices = real
+        .active_devices(&scope(), t0().plus_seconds(3 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(devices["1.1.0"], 2_000.0);
+    assert_eq!(devices["1.0.0"], 38_000.0);
+}
+
+async fn instant(url: &str, query: &str, at: Timestamp) -> f64 {
+    let bytes = reqwest::Client::new()
+        .get(format!("{url}/api/v1/query"))
+        .query(&[
+            ("query", query.to_string()),
+            ("time", at.unix().to_string()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    body["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no value for {query}: {body}"))
+}
+
+#[tokio::test]
+async fn the_judge_reaches_the_same_verdict_on_prometheus_and_in_memory() {
+    let c = cohorts();
+    let prom = Prometheus::start(&c.openmetrics());
+    let real = PrometheusSource::new(&settings(&prom.url), &BTreeMap::new(), None).unwrap();
+    let memory = MemorySource::default();
+    c.fill(&memory);
+    let policy = KpiSettings {
+        kpis: Some(vec!["crash-free".into(), "install-time".into()]),
+        ..KpiSettings::default()
+    }
+    .policy("Production")
+    .unwrap();
+    for (w, want) in [
+        (window(0, 120), Outcome::Pass),
+        (window(120, 180), Outcome::Fail),
+    ] {
+        let a = judge::judge(&real, &question(w), &policy).await.unwrap();
+        let b = judge::judge(&memory, &question(w), &policy).await.unwrap();
+        assert_eq!(a.verdict, want, "{}", a.summary);
+        assert_eq!(
+            a, b,
+            "the verdict is a function of the numbers, whichever source holds them"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_templates_and_unreachable_servers_say_which() {
+    let prom = Prometheus::start(&cohorts().openmetrics());
+    let w = window(0, 60);
+    let with = |name: &str, q: &str| {
+        let queries = BTreeMap::from([(name.to_string(), q.to_string())]);
+        PrometheusSource::new(&settings(&prom.url), &queries, None).unwrap()
+    };
+    let no_version = with(
+        "sessions",
+        "sum(increase(ota_sessions_total{$selector}[$step]))",
+    );
+    let e = no_version
+        .counts(Counter::Sessions, &scope(), &w)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(
+        e.to_string().contains("kpi.queries.sessions") && e.to_string().contains("`version`"),
+        "{e}"
+    );
+    let broken = with("crashed-sessions", "sum by (version) (increase(");
+    let e = broken
+        .counts(Counter::CrashedSessions, &scope(), &w)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(
+        e.to_string()
+            .contains("kpi.queries.crashed-sessions is not valid PromQL"),
+        "{e}"
+    );
+    let instant_vector = with(
+        "sessions",
+        "sum by (version) (ota_sessions_total{$selector})",
+    );
+    // An instant-vector template is a range query's matrix too: it is accepted as "the value
+    // at each step", which is the team's choice; a scalar is not.
+    let scalar = with("sessions", "scalar(sum(ota_sessions_total{$selector}))");
+    assert!(
+        instant_vector
+            .counts(Counter::Sessions, &scope(), &w)
+            .await
+            .is_ok()
+    );
+    let e = scalar
+        .counts(Counter::Sessions, &scope(), &w)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("kpi.queries.sessions answered"),
+        "{e}"
+    );
+    drop(prom);
+    let gone = PrometheusSource::new(
+        &settings(&format!("http://127.0.0.1:{}", closed_port())),
+        &BTreeMap::new(),
+        None,
+    )
+    .unwrap();
+    let e = gone
+        .counts(Counter::Sessions, &scope(), &w)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Metrics);
+    assert!(e.to_string().contains("cannot reach"), "{e}");
+}
+
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
