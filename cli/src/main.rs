@@ -1,9 +1,10 @@
 //! `airlock`: the command line for release managers and CI pipelines, a thin layer over
 //! airlock-core. Exit codes: 0 success; 1 refused by a rule (a gate, a missing approval, a
 //! conflict, or — for `verify` — the device would refuse the update); 2 unusable arguments,
-//! configuration or input; 3 the environment failed (store, keychain, database); 4 the
-//! command was committed (its log entry is written) but a pointer or the registry is still
-//! pending — do not retry it; `airlock sync` completes it.
+//! configuration or input; 3 the environment failed (store, keychain, database, the KPI
+//! source); 4 the command was committed (its log entry is written) but a pointer or the
+//! registry is still pending — do not retry it; `airlock sync` completes it. `analyze`
+//! exits with its verdict: 0 pass, 1 fail, 4 inconclusive.
 
 mod analyze;
 mod args;

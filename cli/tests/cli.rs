@@ -4,6 +4,9 @@
 //! sha256sum). These tests need a Secret Service: `make test` runs them inside
 //! `tests/harness/with-keyring.sh` (a private D-Bus session with gnome-keyring).
 
+#[path = "../../core/tests/support/prometheus.rs"]
+mod prometheus_server;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -694,6 +697,158 @@ fn dry_run_describes_and_writes_nothing() {
 
 /// This package's folder, as cargo says when it runs the test (a test binary built in
 /// another checkout sharing the target folder would otherwise point back there).
+/// `airlock analyze` against a real Prometheus serving three hours of synthetic cohorts
+/// (healthy for two, then the candidate crashes ten times as often): pass, fail and
+/// inconclusive with their exit codes 0, 1 and 4, the JSON fields the README documents,
+/// and questions that cannot be asked (exit 2).
+#[test]
+fn analyze_judges_on_a_real_prometheus_with_exit_codes() {
+    use airlock_core::kpi::synthetic::Cohorts;
+    use airlock_protocol::time::Timestamp;
+    let d = Desk::new();
+    d.init();
+    let b1 = d.bundle("b1", &[("index.html", "<html>1"), ("js/app.js", "one()")]);
+    let b2 = d.bundle("b2", &[("index.html", "<html>1"), ("js/app.js", "two()")]);
+    d.ok("ana", &["release", "shop-ios", &b1, "--version", "1.0.0"]);
+    d.ok(
+        "bob",
+        &["approve", "shop-ios", "1.0.0", "--channel", "Production"],
+    );
+    d.ok(
+        "ana",
+        &[
+            "promote",
+            "shop-ios",
+            "--from",
+            "Staging",
+            "--to",
+            "Production",
+            "--percent",
+            "100",
+        ],
+    );
+    d.ok("ana", &["release", "shop-ios", &b2, "--version", "1.1.0"]);
+    let t0 = Timestamp::parse("2026-11-01T00:00:00Z").unwrap();
+    let at = |minutes: i64| t0.plus_seconds(60 * minutes).to_string();
+    let history = Cohorts {
+        app: "shop-ios".into(),
+        channel: "Production".into(),
+        candidate: "1.1.0".into(),
+        baseline: "1.0.0".into(),
+        start: t0,
+        minutes: 180,
+        sessions_per_hour: 200_000.0,
+        share: 0.05,
+        device_share: None,
+        crash_rate: (0.003, 0.003),
+        spike: None,
+        worse_from: Some((120, 0.03)),
+        install_mean: (1.0, 1.0),
+        seed: 3,
+    };
+    let prom = prometheus_server::Prometheus::start(&history.openmetrics());
+
+    let no_source = d.airlock(
+        "ana",
+        &[
+            "analyze",
+            "shop-ios",
+            "Production",
+            "--candidate",
+            "1.1.0",
+            "--from",
+            &at(0),
+        ],
+    );
+    assert_eq!(
+        code(&no_source),
+        2,
+        "no [kpi.prometheus] is a configuration error"
+    );
+    assert!(String::from_utf8_lossy(&no_source.stderr).contains("[kpi.prometheus]"));
+    let toml = d.root.join("ws/airlock.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(&format!(
+        "\n[kpi]\nkpis = [\"crash-free\", \"install-time\"]\n\n[kpi.prometheus]\nurl = \"{}\"\n",
+        prom.url
+    ));
+    std::fs::write(&toml, text).unwrap();
+
+    let judge = |from: i64, to: i64, json: bool| {
+        let (f, t) = (at(from), at(to));
+        let mut args = vec![
+            "analyze",
+            "shop-ios",
+            "Production",
+            "--candidate",
+            "1.1.0",
+            "--from",
+            &f,
+            "--to",
+            &t,
+        ];
+        if json {
+            args.push("--json");
+        }
+        d.airlock("ana", &args)
+    };
+    let pass = judge(0, 120, true);
+    assert_eq!(
+        code(&pass),
+        0,
+        "{}{}",
+        String::from_utf8_lossy(&pass.stdout),
+        String::from_utf8_lossy(&pass.stderr)
+    );
+    let v: Value = serde_json::from_slice(&pass.stdout).unwrap();
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(
+        (v["candidate"].as_str(), v["baseline"].as_str()),
+        (Some("1.1.0"), Some("1.0.0"))
+    );
+    assert_eq!(v["kpis"][0]["kpi"], "crash-free");
+    assert!(v["kpis"][0]["candidate"]["exposure"].as_f64().unwrap() > 3_000.0);
+
+    let fail = judge(120, 180, true);
+    assert_eq!(code(&fail), 1, "a fail exits 1");
+    let v: Value = serde_json::from_slice(&fail.stdout).unwrap();
+    assert_eq!(
+        (v["verdict"].as_str(), v["kpis"][0]["verdict"].as_str()),
+        (Some("fail"), Some("fail"))
+    );
+    assert_eq!(v["kpis"][0]["critical"], true);
+    let words = judge(120, 180, false);
+    let text = String::from_utf8_lossy(&words.stdout);
+    assert!(
+        text.contains("FAIL!") && text.contains("fail (critical)"),
+        "{text}"
+    );
+
+    let early = judge(0, 10, true);
+    assert_eq!(code(&early), 4, "too little data is inconclusive: exit 4");
+    let v: Value = serde_json::from_slice(&early.stdout).unwrap();
+    assert_eq!(v["verdict"], "inconclusive");
+    assert!(v["kpis"][0]["needsHours"].as_f64().is_some(), "{v}");
+
+    let bad_time = d.airlock(
+        "ana",
+        &[
+            "analyze",
+            "shop-ios",
+            "Production",
+            "--candidate",
+            "1.1.0",
+            "--from",
+            "yesterday",
+        ],
+    );
+    assert_eq!(code(&bad_time), 2);
+    assert!(String::from_utf8_lossy(&bad_time.stderr).contains("--from"));
+    let no_rollout = d.airlock("ana", &["analyze", "shop-ios", "Production"]);
+    assert_eq!(code(&no_rollout), 2, "no rollout and no --candidate");
+    assert!(String::from_utf8_lossy(&no_rollout.stderr).contains("--candidate"));
+}
+
 fn manifest_dir() -> String {
     std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests")
 }

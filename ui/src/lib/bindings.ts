@@ -355,6 +355,10 @@ store?: string | null;
  */
 cdn?: CdnConfig | null }
 /**
+ * `[kpi.channels.<name>]`: what one channel judges.
+ */
+export type ChannelKpis = { kpis?: string[] | null; limits: Partial<{ [key in string]: LimitsEdit }> }
+/**
  * Where one channel of an app stands.
  */
 export type ChannelView = { channel: string; protected: boolean; current: string | null; rollout: RolloutView | null; 
@@ -430,7 +434,12 @@ role: Role;
 /**
  * How often an open console re-reads the store, in seconds (default 30).
  */
-"sync-interval-seconds"?: number | null; channels?: Partial<{ [key in string]: ChannelConfig }>; apps: Partial<{ [key in string]: Limits }> }
+"sync-interval-seconds"?: number | null; channels?: Partial<{ [key in string]: ChannelConfig }>; apps: Partial<{ [key in string]: Limits }>; 
+/**
+ * KPIs and the canary gate: the Prometheus to read, the KPIs in force, their limits
+ * (docs/KPIS.md).
+ */
+kpi?: KpiSettings | null }
 export type ConnectionReport = { stores: StoreCheck[]; 
 /**
  * The signer in words, e.g. "local key airlock-demo".
@@ -502,6 +511,10 @@ export type ErrorKind =
  */
 "database" | 
 /**
+ * The KPI source (Prometheus) could not be reached or answered with an error.
+ */
+"metrics" | 
+/**
  * The operation was cancelled before its commit: nothing was logged or pointed at
  * (uploaded blobs stay, and a later publish reuses them).
  */
@@ -554,6 +567,36 @@ status: string; waitedMs: number;
  */
 error?: string | null }
 /**
+ * `[kpi]`.
+ */
+export type KpiSettings = { prometheus?: PrometheusSettings | null; 
+/**
+ * The chance, over a whole window however often it is judged, that a release no worse
+ * than the harm margins is stopped (default 0.01), shared across the KPIs in force.
+ */
+alpha?: number | null; 
+/**
+ * The chance that a release worse than the tolerances passes (default 0.05).
+ */
+"safety-alpha"?: number | null; 
+/**
+ * The bin the numbers are read in, in seconds (default 300).
+ */
+"step-seconds"?: number | null; 
+/**
+ * No pass before the candidate's exposure predicts this many events at the baseline's
+ * rate (default 5).
+ */
+"min-expected-events"?: number | null; 
+/**
+ * The KPIs in force (default: all ten).
+ */
+kpis?: string[] | null; limits: Partial<{ [key in string]: LimitsEdit }>; 
+/**
+ * PromQL templates over the defaults, by name (docs/KPIS.md, "Queries").
+ */
+queries: Partial<{ [key in string]: string }>; channels: Partial<{ [key in string]: ChannelKpis }> }
+/**
  * Limits for one app; defaults suit a typical React Native / Capacitor bundle.
  */
 export type Limits = { "max-total-bytes": number; "max-file-bytes": number; "max-files": number; 
@@ -561,6 +604,10 @@ export type Limits = { "max-total-bytes": number; "max-file-bytes": number; "max
  * Glob patterns (`*` and `?`) matched against each file's name; matches are refused.
  */
 forbidden: string[] }
+/**
+ * `[kpi.limits.<kpi>]`: any of a KPI's limits, over its defaults.
+ */
+export type LimitsEdit = { warning?: number | null; critical?: number | null; tolerance?: number | null; "harm-margin"?: number | null }
 export type LogPage = { entries: LogRow[]; 
 /**
  * Pass as `before_seq` for the next page; `None` on the last one.
@@ -680,6 +727,28 @@ export type ProgressEvent =
  * Waiting for something outside Airlock (a CDN invalidation), `seconds` so far.
  */
 { phase: "waiting"; what: string; seconds: number }
+/**
+ * `[kpi.prometheus]`: a Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir,
+ * VictoriaMetrics).
+ */
+export type PrometheusSettings = { 
+/**
+ * The API's base URL, e.g. `http://127.0.0.1:9090` or `https://mimir.example/prometheus`.
+ */
+url: string; 
+/**
+ * `keychain:<name>`: a bearer token or basic-auth pair stored with
+ * `airlock kpi auth set <name>`. Default: no authentication.
+ */
+auth?: string | null; 
+/**
+ * Seconds to wait for one query (default 30).
+ */
+"timeout-seconds"?: number | null; 
+/**
+ * Extra label matchers added to every default query, e.g. `env="prod",region=~"eu.*"`.
+ */
+matchers?: string | null }
 export type RejectionView = { actor: string; at: string; reason: string }
 export type ReleaseDetail = { app: string; 
 /**
