@@ -1,6 +1,7 @@
 //! `airlock analyze` (a verdict on a candidate against a baseline, in words or as JSON, with
-//! exit code 0 pass, 1 fail, 4 inconclusive) and `airlock kpi auth` (the KPI source's
-//! credentials, in the OS keychain only; secrets read from standard input, never printed).
+//! exit code 0 pass, 1 fail, 4 inconclusive), `airlock watch` (the gate's loop, a pass at a
+//! time) and `airlock kpi auth` (the KPI source's credentials, in the OS keychain only;
+//! secrets read from standard input, never printed).
 
 use crate::args::{Cli, KpiAuthCommand, KpiCommand};
 use crate::credentials::read_secret;
@@ -64,6 +65,78 @@ fn render(v: &Verdict) {
     }
     for g in &v.guards {
         outln!("  data  {g}");
+    }
+}
+
+/// `300`, `30s`, `5m`, `1h` in seconds.
+fn interval_seconds(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits.parse().map_err(|_| bad_interval(text))?;
+    let s = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(bad_interval(text)),
+    };
+    if !(10..=86_400).contains(&s) {
+        return Err(Error::InvalidInput(format!(
+            "--interval {text}: from 10 s to 24 h, please"
+        )));
+    }
+    Ok(s)
+}
+
+fn bad_interval(text: &str) -> Error {
+    Error::InvalidInput(format!(
+        "--interval {text:?} is not a duration; write 300, 30s, 5m or 1h"
+    ))
+}
+
+pub async fn watch(
+    cli: &Cli,
+    ws: &Workspace,
+    actor: &str,
+    (app, channel): (&Option<String>, &Option<String>),
+    once: bool,
+    interval: &str,
+) -> Result<u8> {
+    let every = std::time::Duration::from_secs(interval_seconds(interval)?);
+    let source = ws.kpi_source()?;
+    loop {
+        match ws
+            .watch_once(actor, source.as_ref(), app.as_deref(), channel.as_deref())
+            .await
+        {
+            Ok(reports) => {
+                if cli.json {
+                    print_json(&reports);
+                } else if reports.is_empty() {
+                    outln!("{} no rollout in progress to watch", ws.now());
+                } else {
+                    for r in &reports {
+                        outln!(
+                            "{} {} {} {} at {} %: {:?} — {}",
+                            ws.now(),
+                            r.app,
+                            r.channel,
+                            r.version,
+                            f64::from(r.basis_points) / 100.0,
+                            r.action,
+                            r.detail
+                        );
+                    }
+                }
+            }
+            // A loop for a server keeps going through a bad pass (Prometheus down, a
+            // store hiccup) and says so; `--once` reports it as the exit code.
+            Err(e) if !once => eprintln!("airlock watch: this pass failed: {e}"),
+            Err(e) => return Err(e),
+        }
+        if once {
+            return Ok(0);
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

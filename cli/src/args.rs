@@ -174,6 +174,21 @@ pub enum Command {
         #[arg(long)]
         to: Option<String>,
     },
+    /// Run the canary gate over every rollout in progress (of APP, of its CHANNEL): expand
+    /// when a step's window is over and it passes, revert on a critical fail, pause on a
+    /// fail or a warning; a rollout a person paused is left alone. Every decision is a
+    /// `gatePassed` / `gateFailed` entry by `gate:<actor>`; several watchers on one store
+    /// take each decision once.
+    Watch {
+        app: Option<String>,
+        channel: Option<String>,
+        /// One pass, then exit (for a CI job on a schedule).
+        #[arg(long)]
+        once: bool,
+        /// Time between passes: `300`, `30s`, `5m`, `1h` (default 5m).
+        #[arg(long, default_value = "5m")]
+        interval: String,
+    },
     /// The KPI source's settings kept outside airlock.toml.
     Kpi {
         #[command(subcommand)]

@@ -313,6 +313,15 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             crate::analyze::analyze(&cli, &ws, app, channel, (candidate, baseline), (from, to))
                 .await
         }
+        Command::Watch {
+            app,
+            channel,
+            once,
+            interval,
+        } => {
+            let actor = attribution(&cli, &ws)?.actor;
+            crate::analyze::watch(&cli, &ws, &actor, (app, channel), *once, interval).await
+        }
         Command::Log { app } => {
             let entries = ws.history(app).await?;
             if cli.json {

@@ -844,6 +844,14 @@ fn analyze_judges_on_a_real_prometheus_with_exit_codes() {
     );
     assert_eq!(code(&bad_time), 2);
     assert!(String::from_utf8_lossy(&bad_time.stderr).contains("--from"));
+    let watched = d.ok("ana", &["watch", "--once"]);
+    assert_eq!(
+        watched,
+        serde_json::json!([]),
+        "no rollout in progress: nothing to act on"
+    );
+    let bad_interval = d.airlock("ana", &["watch", "--once", "--interval", "3x"]);
+    assert_eq!(code(&bad_interval), 2);
     let no_rollout = d.airlock("ana", &["analyze", "shop-ios", "Production"]);
     assert_eq!(code(&no_rollout), 2, "no rollout and no --candidate");
     assert!(String::from_utf8_lossy(&no_rollout.stderr).contains("--candidate"));

@@ -297,6 +297,32 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
                 ))),
             }
         }
+        Event::GatePassed {
+            channel,
+            version,
+            rollout_id: id,
+            basis_points,
+            ..
+        }
+        | Event::GateFailed {
+            channel,
+            version,
+            rollout_id: id,
+            basis_points,
+            ..
+        } => {
+            // A verdict is about one step of one rollout: the one in progress, at that step.
+            let r = the_rollout(state, channel, version, id)?;
+            if r.basis_points != *basis_points {
+                return Err(Error::Conflict(format!(
+                    "the rollout of {app} {version} in {channel} is at {}, not at the {} the \
+                     gate judged",
+                    pct(r.basis_points),
+                    pct(*basis_points)
+                )));
+            }
+            Ok(())
+        }
         Event::PointerResigned { channel } => {
             if state.channel(channel).served.is_none() {
                 return Err(Error::Refused(format!(

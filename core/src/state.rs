@@ -485,7 +485,9 @@ impl AppState {
                 let c = self.channels.entry(channel.clone()).or_default();
                 place(c, version, Placement::Archived, e);
             }
-            Event::PointerResigned { .. } => {}
+            // A verdict changes nothing by itself; the pause, revert or expansion after it does.
+            Event::PointerResigned { .. } | Event::GatePassed { .. } | Event::GateFailed { .. } => {
+            }
         }
         let moved = e
             .event

@@ -219,11 +219,22 @@ pub struct PrometheusSettings {
     pub matchers: Option<String>,
 }
 
-/// `[kpi.channels.<name>]`: what one channel judges.
+/// `[kpi.channels.<name>]`: what one channel judges, and what its gate may do alone.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ChannelKpis {
+    /// Each step's observation window in hours: the first for the rollout's first step, the
+    /// last for every later one (default: 4 then 2 for a protected channel, 2 otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_hours: Option<Vec<f64>>,
+    /// A pass expands to the next step on its own (default true); false: the gate records
+    /// the pass and a person expands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_expand: Option<bool>,
+    /// A critical fail reverts on its own (default true); false: it pauses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_revert: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kpis: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -267,6 +278,10 @@ pub struct KpiSettings {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GatePolicy {
     pub kpis: Vec<(Kpi, Limits)>,
+    /// `[kpi.channels.<name>] window-hours`, if set.
+    pub window_hours: Option<Vec<f64>>,
+    pub auto_expand: bool,
+    pub auto_revert: bool,
     pub alpha: f64,
     pub safety_alpha: f64,
     pub step_seconds: i64,
@@ -274,6 +289,18 @@ pub struct GatePolicy {
 }
 
 impl GatePolicy {
+    /// How long step `step` (0: the rollout's first) is observed before a pass counts.
+    pub fn window_seconds(&self, step: u32, protected: bool) -> i64 {
+        let defaults: &[f64] = if protected { &[4.0, 2.0] } else { &[2.0] };
+        let hours = self.window_hours.as_deref().unwrap_or(defaults);
+        let h = hours
+            .get(step as usize)
+            .or(hours.last())
+            .copied()
+            .unwrap_or(2.0);
+        (h * 3600.0).round() as i64
+    }
+
     /// The error budget of one KPI: its share of `total`, guardrails weighing half.
     pub fn share(&self, kpi: Kpi, total: f64) -> f64 {
         let weight = |k: Kpi| if k.guardrail() { 0.5 } else { 1.0 };
@@ -323,6 +350,9 @@ impl KpiSettings {
         }
         Ok(GatePolicy {
             kpis: with_limits,
+            window_hours: ch.and_then(|c| c.window_hours.clone()),
+            auto_expand: ch.and_then(|c| c.auto_expand).unwrap_or(true),
+            auto_revert: ch.and_then(|c| c.auto_revert).unwrap_or(true),
             alpha: self.alpha.unwrap_or(0.01),
             safety_alpha: self.safety_alpha.unwrap_or(0.05),
             step_seconds: i64::from(self.step_seconds.unwrap_or(300)),
@@ -379,6 +409,17 @@ impl KpiSettings {
                         )));
                     }
                 }
+            }
+        }
+        for (name, c) in &self.channels {
+            if let Some(w) = &c.window_hours
+                && (w.is_empty()
+                    || w.iter()
+                        .any(|h| !(h.is_finite() && *h > 0.0 && *h <= 24.0 * 14.0)))
+            {
+                return Err(Error::Config(format!(
+                    "kpi.channels.{name}.window-hours must list hours above 0 and at most 336 (two weeks)"
+                )));
             }
         }
         for keys in std::iter::once(&self.kpis)

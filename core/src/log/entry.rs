@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT_VERSION: u32 = 2;
 
 /// The event kinds this build knows; an entry of any other kind was written by a newer one.
-pub const KNOWN_KINDS: [&str; 12] = [
+pub const KNOWN_KINDS: [&str; 14] = [
     "released",
     "promoted",
     "expanded",
@@ -28,6 +28,8 @@ pub const KNOWN_KINDS: [&str; 12] = [
     "quarantined",
     "archived",
     "pointerResigned",
+    "gatePassed",
+    "gateFailed",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +152,53 @@ pub enum Event {
     PointerResigned {
         channel: String,
     },
+    /// The canary gate judged the rollout's current step (at `basisPoints`) over its
+    /// observation window and found the release safe (docs/KPIS.md). An expansion by the
+    /// same watcher follows in its own entry.
+    #[serde(rename_all = "camelCase")]
+    GatePassed {
+        channel: String,
+        version: String,
+        rollout_id: String,
+        basis_points: u32,
+        verdict: GateRecord,
+    },
+    /// The canary gate found harm (or a warning) in the rollout's current step; a pause, or
+    /// for a `critical` failure a revert, follows in its own entry.
+    #[serde(rename_all = "camelCase")]
+    GateFailed {
+        channel: String,
+        version: String,
+        rollout_id: String,
+        basis_points: u32,
+        critical: bool,
+        verdict: GateRecord,
+    },
+}
+
+/// What a gate entry records of the verdict: the window it judged, the verdict in words
+/// and each KPI's verdict with its numbers (exposures and events rounded to whole counts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateRecord {
+    pub baseline: String,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub summary: String,
+    pub kpis: Vec<GateKpi>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateKpi {
+    pub kpi: String,
+    /// `pass`, `warn`, `fail` or `inconclusive`.
+    pub verdict: String,
+    pub candidate_exposure: u64,
+    pub candidate_events: u64,
+    pub baseline_exposure: u64,
+    pub baseline_events: u64,
+    pub reason: String,
 }
 
 /// A channel that served a release being quarantined, and what it serves instead: its
@@ -178,6 +227,8 @@ pub enum EventKind {
     Quarantined,
     Archived,
     PointerResigned,
+    GatePassed,
+    GateFailed,
 }
 
 impl Event {
@@ -195,6 +246,8 @@ impl Event {
             Self::Quarantined { .. } => EventKind::Quarantined,
             Self::Archived { .. } => EventKind::Archived,
             Self::PointerResigned { .. } => EventKind::PointerResigned,
+            Self::GatePassed { .. } => EventKind::GatePassed,
+            Self::GateFailed { .. } => EventKind::GateFailed,
         }
     }
 
@@ -260,6 +313,26 @@ impl Event {
             Event::Quarantined { version } => format!("{version} quarantined"),
             Event::Archived { version, channel } => format!("{version} archived in {channel}"),
             Event::PointerResigned { channel } => format!("{channel} pointer re-signed"),
+            Event::GatePassed {
+                channel,
+                version,
+                basis_points,
+                ..
+            } => format!(
+                "{version} in {channel} passed the gate at {}",
+                percent(*basis_points)
+            ),
+            Event::GateFailed {
+                channel,
+                version,
+                basis_points,
+                critical,
+                ..
+            } => format!(
+                "{version} in {channel} failed the gate at {}{}",
+                percent(*basis_points),
+                if *critical { " (critical)" } else { "" }
+            ),
         }
     }
 
@@ -277,6 +350,8 @@ impl Event {
             Self::Quarantined { .. } => "quarantined",
             Self::Archived { .. } => "archived",
             Self::PointerResigned { .. } => "pointerResigned",
+            Self::GatePassed { .. } => "gatePassed",
+            Self::GateFailed { .. } => "gateFailed",
         }
     }
 
@@ -292,7 +367,9 @@ impl Event {
             | Self::Approved { version, .. }
             | Self::Rejected { version, .. }
             | Self::Quarantined { version }
-            | Self::Archived { version, .. } => Some(version),
+            | Self::Archived { version, .. }
+            | Self::GatePassed { version, .. }
+            | Self::GateFailed { version, .. } => Some(version),
             // The release rolled back from (quarantined), else the one rolled back to.
             Self::RolledBack { from, to, .. } => Some(from.as_deref().unwrap_or(to)),
             Self::PointerResigned { .. } => None,
@@ -311,6 +388,8 @@ impl Event {
             | Self::Approved { channel, .. }
             | Self::Rejected { channel, .. }
             | Self::Archived { channel, .. }
+            | Self::GatePassed { channel, .. }
+            | Self::GateFailed { channel, .. }
             | Self::PointerResigned { channel } => Some(channel),
             Self::Promoted { to, .. } => Some(to),
             Self::Quarantined { .. } => None,
@@ -335,7 +414,9 @@ impl Event {
             | Self::Approved { .. }
             | Self::Rejected { .. }
             | Self::Quarantined { .. }
-            | Self::Archived { .. } => Vec::new(),
+            | Self::Archived { .. }
+            | Self::GatePassed { .. }
+            | Self::GateFailed { .. } => Vec::new(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod recovery;
 pub mod release;
 pub mod rollout;
 pub mod sync;
+pub mod watch;
 
 pub use commit::Committed;
 pub use pointer::PointerUpdate;

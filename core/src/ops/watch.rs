@@ -1,0 +1,305 @@
+//! `airlock watch`: the loop that acts on the gate's verdicts. One pass looks at every
+//! rollout in progress (of one app or channel, if named): a rollout a person paused is left
+//! alone; otherwise its current step is judged (ops/analyze.rs) and
+//!
+//! - a critical fail logs `gateFailed` and reverts (or pauses, when the channel says so);
+//! - any other fail, or a warning, logs `gateFailed` and pauses;
+//! - a pass once the step's observation window is over logs `gatePassed` and expands to the
+//!   next step (or waits for a person, when the channel says so);
+//! - anything else waits.
+//!
+//! Every write goes through the engine's commit with preconditions (the rollout id and
+//! percentage the verdict judged) and a command id derived from them, so two watchers on one
+//! store log each decision once and act once, and neither acts on a rollout that moved on (a
+//! person's pause or revert in between wins). The actor is `gate:<workspace actor>`.
+
+use crate::error::{ErrorKind, Result};
+use crate::kpi::judge::{KpiOutcome, Outcome, Verdict};
+use crate::kpi::source::KpiSource;
+use crate::kpi::words;
+use crate::log::Event;
+use crate::log::entry::{GateKpi, GateRecord};
+use crate::ops::analyze::AnalyzeRequest;
+use crate::ops::rollout::ExpandTo;
+use crate::workspace::{Attribution, Expectation, Workspace};
+use serde::Serialize;
+
+/// What one pass did about one rollout.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchReport {
+    pub app: String,
+    pub channel: String,
+    pub version: String,
+    pub rollout_id: String,
+    pub basis_points: u32,
+    pub action: WatchAction,
+    /// The verdict's one line (empty when nothing was judged).
+    pub summary: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WatchAction {
+    /// Judged, nothing to do yet.
+    Waiting,
+    /// Paused by a person: not judged, left alone.
+    LeftAlone,
+    /// The gate passed and the rollout expanded to the next step.
+    Expanded,
+    /// The gate passed; the channel waits for a person to expand.
+    PassedWaiting,
+    Paused,
+    Reverted,
+    /// Another watcher (or this one, earlier) already took this decision.
+    AlreadyDone,
+}
+
+/// A command id for `action` on step `bp` of rollout `id`: the same for every watcher
+/// (the rollout id is hashed: it may hold characters a command id may not, and be long).
+fn command(id: &str, bp: u32, action: &str) -> String {
+    let digest = airlock_protocol::digest::sha256_hex(id.as_bytes());
+    format!("gate-{action}-{bp}-{}", &digest[..24])
+}
+
+fn record(v: &Verdict) -> GateRecord {
+    let whole = |x: Option<f64>| x.map_or(0, |x| x.max(0.0).round() as u64);
+    GateRecord {
+        baseline: v.baseline.clone(),
+        from: v.from,
+        to: v.to,
+        summary: v.summary.clone(),
+        kpis: v
+            .kpis
+            .iter()
+            .map(|k| GateKpi {
+                kpi: k.kpi.key().to_string(),
+                verdict: match k.verdict {
+                    KpiOutcome::Pass => "pass",
+                    KpiOutcome::Warn => "warn",
+                    KpiOutcome::Fail => "fail",
+                    KpiOutcome::Inconclusive => "inconclusive",
+                }
+                .into(),
+                candidate_exposure: whole(k.candidate.as_ref().map(|c| c.exposure)),
+                candidate_events: whole(k.candidate.as_ref().map(|c| c.events)),
+                baseline_exposure: whole(k.baseline.as_ref().map(|c| c.exposure)),
+                baseline_events: whole(k.baseline.as_ref().map(|c| c.events)),
+                reason: k.reason.clone(),
+            })
+            .collect(),
+    }
+}
+
+impl Workspace {
+    /// One pass of the loop over the rollouts in progress; see the module note.
+    pub async fn watch_once(
+        &self,
+        actor: &str,
+        source: &dyn KpiSource,
+        app: Option<&str>,
+        channel: Option<&str>,
+    ) -> Result<Vec<WatchReport>> {
+        self.may_change("watch")?;
+        let apps = match app {
+            Some(a) => vec![a.to_string()],
+            None => self.apps().await?,
+        };
+        let mut out = Vec::new();
+        for app in apps {
+            let state = self.load(&app).await?;
+            for (name, ch) in &state.channels {
+                if channel.is_some_and(|c| c != name) {
+                    continue;
+                }
+                if ch.rollout.is_none() || self.config.channel(name).is_err() {
+                    continue;
+                }
+                let report = self.watch_rollout(actor, source, &app, name).await?;
+                out.extend(report);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn watch_rollout(
+        &self,
+        actor: &str,
+        source: &dyn KpiSource,
+        app: &str,
+        channel: &str,
+    ) -> Result<Option<WatchReport>> {
+        let state = self.load(app).await?;
+        let Some(r) = state.channel(channel).rollout else {
+            return Ok(None);
+        };
+        let mut report = WatchReport {
+            app: app.to_string(),
+            channel: channel.to_string(),
+            version: r.version.clone(),
+            rollout_id: r.rollout_id.clone(),
+            basis_points: r.basis_points,
+            action: WatchAction::Waiting,
+            summary: String::new(),
+            detail: String::new(),
+        };
+        if r.paused {
+            report.action = WatchAction::LeftAlone;
+            report.detail = "paused by a person: the gate does not act until it is resumed".into();
+            return Ok(Some(report));
+        }
+        let policy = self
+            .config
+            .kpi
+            .clone()
+            .unwrap_or_default()
+            .policy(channel)?;
+        let protected = self.config.channel(channel)?.protected;
+        let window = policy.window_seconds(r.step, protected);
+        let now = self.now();
+        let elapsed = now.unix() - r.step_started_at.unix();
+        if elapsed < policy.step_seconds {
+            report.detail = format!(
+                "the step began {}; the first numbers come after {}",
+                words::duration(elapsed as f64 / 3600.0),
+                words::duration(policy.step_seconds as f64 / 3600.0)
+            );
+            return Ok(Some(report));
+        }
+        let req = AnalyzeRequest {
+            app: app.to_string(),
+            channel: channel.to_string(),
+            to: Some(now),
+            ..AnalyzeRequest::default()
+        };
+        let v = self.analyze(&req, source).await?;
+        report.summary = v.summary.clone();
+        let critical = v
+            .kpis
+            .iter()
+            .any(|k| k.verdict == KpiOutcome::Fail && k.critical);
+        let warned = v.kpis.iter().any(|k| k.verdict == KpiOutcome::Warn);
+        let by = |action: &str| -> Result<Attribution> {
+            let mut a = Attribution::new(&format!("gate:{actor}"), Some(&v.summary))?
+                .with_command(&command(&r.rollout_id, r.basis_points, action))?;
+            a.expect = Expectation {
+                rollout_id: Some(r.rollout_id.clone()),
+                basis_points: Some(r.basis_points),
+            };
+            Ok(a)
+        };
+        let gate = |passed: bool| {
+            let (channel, version, rollout_id) =
+                (channel.to_string(), r.version.clone(), r.rollout_id.clone());
+            if passed {
+                Event::GatePassed {
+                    channel,
+                    version,
+                    rollout_id,
+                    basis_points: r.basis_points,
+                    verdict: record(&v),
+                }
+            } else {
+                Event::GateFailed {
+                    channel,
+                    version,
+                    rollout_id,
+                    basis_points: r.basis_points,
+                    critical,
+                    verdict: record(&v),
+                }
+            }
+        };
+        if v.verdict == Outcome::Fail || warned {
+            let Some(logged) = self.log_gate(app, &by("failed")?, gate(false)).await? else {
+                report.action = WatchAction::AlreadyDone;
+                report.detail = "the rollout moved on before the verdict was logged".into();
+                return Ok(Some(report));
+            };
+            let revert = critical && policy.auto_revert;
+            let acted = if revert {
+                self.revert(&by("revert")?, app, channel).await
+            } else {
+                self.pause(&by("pause")?, app, channel).await
+            };
+            report.action = settled(
+                acted,
+                if revert {
+                    WatchAction::Reverted
+                } else {
+                    WatchAction::Paused
+                },
+            )?;
+            if !logged && report.action == WatchAction::AlreadyDone {
+                report.detail = "another watcher took this decision".into();
+            } else {
+                report.detail = v.worst().map(|k| k.reason.clone()).unwrap_or_default();
+            }
+        } else if v.verdict == Outcome::Pass && elapsed >= window {
+            let Some(logged) = self.log_gate(app, &by("passed")?, gate(true)).await? else {
+                report.action = WatchAction::AlreadyDone;
+                report.detail = "the rollout moved on before the verdict was logged".into();
+                return Ok(Some(report));
+            };
+            if policy.auto_expand {
+                let acted = self
+                    .expand(&by("expand")?, app, channel, ExpandTo::Next)
+                    .await;
+                report.action = settled(acted, WatchAction::Expanded)?;
+                report.detail = if report.action == WatchAction::AlreadyDone && !logged {
+                    "another watcher took this decision".into()
+                } else {
+                    format!(
+                        "window of {} over, every KPI safe",
+                        words::duration(window as f64 / 3600.0)
+                    )
+                };
+            } else {
+                report.action = if logged {
+                    WatchAction::PassedWaiting
+                } else {
+                    WatchAction::AlreadyDone
+                };
+                report.detail = "passed; this channel waits for a person to expand".into();
+            }
+        } else {
+            let left = (window - elapsed).max(0);
+            report.detail = match v.verdict {
+                Outcome::Pass => format!(
+                    "safe so far; window {} left",
+                    words::duration(left as f64 / 3600.0)
+                ),
+                _ => format!(
+                    "window {} left; verdict so far: inconclusive",
+                    words::duration(left as f64 / 3600.0)
+                ),
+            };
+        }
+        Ok(Some(report))
+    }
+
+    /// Logs a gate entry: `Some(true)` when this call wrote it, `Some(false)` when this
+    /// decision was already logged (by any watcher), `None` when the rollout moved on (a
+    /// person or another watcher changed it) and the verdict no longer applies.
+    async fn log_gate(&self, app: &str, by: &Attribution, event: Event) -> Result<Option<bool>> {
+        match self.commit(app, by, |_, _| Ok(event.clone())).await {
+            Ok(done) => Ok(Some(!done.replayed)),
+            Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Refused) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The action's outcome: done, already done by another watcher (its command id is in the
+/// log, or the rollout already moved past the step it judged), or an error.
+fn settled(result: Result<crate::ops::Committed>, done: WatchAction) -> Result<WatchAction> {
+    match result {
+        Ok(c) if c.replayed => Ok(WatchAction::AlreadyDone),
+        Ok(_) => Ok(done),
+        Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Refused) => {
+            Ok(WatchAction::AlreadyDone)
+        }
+        Err(e) => Err(e),
+    }
+}
