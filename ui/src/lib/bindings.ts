@@ -355,9 +355,23 @@ store?: string | null;
  */
 cdn?: CdnConfig | null }
 /**
- * `[kpi.channels.<name>]`: what one channel judges.
+ * `[kpi.channels.<name>]`: what one channel judges, and what its gate may do alone.
  */
-export type ChannelKpis = { kpis?: string[] | null; limits: Partial<{ [key in string]: LimitsEdit }> }
+export type ChannelKpis = { 
+/**
+ * Each step's observation window in hours: the first for the rollout's first step, the
+ * last for every later one (default: 4 then 2 for a protected channel, 2 otherwise).
+ */
+"window-hours"?: number[] | null; 
+/**
+ * A pass expands to the next step on its own (default true); false: the gate records
+ * the pass and a person expands.
+ */
+"auto-expand"?: boolean | null; 
+/**
+ * A critical fail reverts on its own (default true); false: it pauses.
+ */
+"auto-revert"?: boolean | null; kpis?: string[] | null; limits: Partial<{ [key in string]: LimitsEdit }> }
 /**
  * Where one channel of an app stands.
  */
@@ -551,7 +565,7 @@ deniedAction: string | null }
 /**
  * Which kind an event is, as a type (`Event::kind` gives the same as its JSON name).
  */
-export type EventKind = "released" | "promoted" | "expanded" | "paused" | "resumed" | "reverted" | "rolledBack" | "approved" | "rejected" | "quarantined" | "archived" | "pointerResigned"
+export type EventKind = "released" | "promoted" | "expanded" | "paused" | "resumed" | "reverted" | "rolledBack" | "approved" | "rejected" | "quarantined" | "archived" | "pointerResigned" | "gatePassed" | "gateFailed"
 export type FileSize = { path: string; size: number }
 export type Invalidation = { distribution: string; 
 /**
