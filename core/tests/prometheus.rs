@@ -1,9 +1,11 @@
 //! The KPI source against a real Prometheus (Debian's, started on 127.0.0.1 over a history
 //! promtool backfilled from the same synthetic cohorts the in-memory tests use): its numbers
 //! equal the in-memory source's bin by bin, its p95 equals `histogram_quantile()`'s, the
-//! judge reaches the same verdict on both, and a template of the wrong shape, invalid PromQL
-//! or an unreachable server is an error that says which.
+//! judge reaches the same verdict on both, a template of the wrong shape, invalid PromQL or
+//! an unreachable server is an error that says which, and the watch loop on Prometheus's
+//! numbers takes a good release to 100 % on its own and reverts a bad one at 5 %.
 
+mod common;
 #[path = "support/prometheus.rs"]
 mod prometheus_server;
 
@@ -252,4 +254,89 @@ async fn wrong_templates_and_unreachable_servers_say_which() {
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
+}
+
+/// The rollout's steps as the watcher will see them: `(share, hours)` phases from the
+/// rollout's start (`common::START`, when `rolling_out_at_5_percent` promotes).
+fn steps(phases: &[(f64, u32)], crash: (f64, f64)) -> String {
+    let mut at = Timestamp::from_unix(common::START).unwrap();
+    let mut all = Vec::new();
+    for (i, (share, hours)) in phases.iter().enumerate() {
+        let c = Cohorts {
+            app: common::APP.into(),
+            channel: common::PRODUCTION.into(),
+            start: at,
+            minutes: hours * 60,
+            sessions_per_hour: 200_000.0,
+            share: *share,
+            crash_rate: crash,
+            worse_from: None,
+            seed: 100 + i as u64,
+            ..cohorts()
+        };
+        at = at.plus_seconds(i64::from(*hours) * 3600);
+        all.push(c);
+    }
+    airlock_core::kpi::synthetic::history(&all)
+}
+
+fn env_on(prom: &Prometheus) -> common::Env {
+    let url = prom.url.clone();
+    common::Env::with_config(move |c| {
+        c.kpi = Some(KpiSettings {
+            kpis: Some(vec!["crash-free".into()]),
+            prometheus: Some(settings(&url)),
+            ..KpiSettings::default()
+        });
+    })
+}
+
+#[tokio::test]
+async fn the_loop_on_prometheus_takes_a_good_release_to_100_and_reverts_a_bad_one() {
+    use airlock_core::ops::watch::WatchAction;
+    // Good: 4 h at 5 %, then 2 h at 20 % and 2 h at 50 % (the protected channel's windows).
+    let prom = Prometheus::start(&steps(&[(0.05, 4), (0.2, 2), (0.5, 2)], (0.003, 0.003)));
+    let env = env_on(&prom);
+    let ws = env.console().await;
+    common::rolling_out_at_5_percent(&ws).await;
+    let source = ws.kpi_source().unwrap();
+    for (hours, after) in [(4, Some(2000)), (2, Some(5000)), (2, None)] {
+        env.clock.advance(hours * 3600);
+        let r = ws
+            .watch_once("ana", source.as_ref(), None, None)
+            .await
+            .unwrap();
+        assert_eq!(r[0].action, WatchAction::Expanded, "{r:?}\n{}", prom.log());
+        let state = ws.load(common::APP).await.unwrap();
+        assert_eq!(
+            state
+                .channel(common::PRODUCTION)
+                .rollout
+                .map(|r| r.basis_points),
+            after
+        );
+    }
+    let state = ws.load(common::APP).await.unwrap();
+    assert_eq!(
+        state.channel(common::PRODUCTION).current.as_deref(),
+        Some("1.1.0")
+    );
+
+    // Bad: 3 % crashes against 0.3 %, reverted within the first hour at 5 %.
+    let prom = Prometheus::start(&steps(&[(0.05, 1)], (0.03, 0.003)));
+    let env = env_on(&prom);
+    let ws = env.console().await;
+    common::rolling_out_at_5_percent(&ws).await;
+    env.clock.advance(3600);
+    let r = ws
+        .watch_once("ana", ws.kpi_source().unwrap().as_ref(), None, None)
+        .await
+        .unwrap();
+    assert_eq!(r[0].action, WatchAction::Reverted, "{r:?}");
+    let state = ws.load(common::APP).await.unwrap();
+    assert!(state.channel(common::PRODUCTION).rollout.is_none());
+    assert_eq!(
+        state.channel(common::PRODUCTION).current.as_deref(),
+        Some("1.0.0")
+    );
 }

@@ -190,67 +190,82 @@ impl Cohorts {
     /// The numbers as cumulative OpenMetrics series (ending `# EOF`), each starting at 0 at
     /// `start`.
     pub fn openmetrics(&self) -> String {
-        let (c, b) = self.minutes();
-        let (dc, db) = self.devices();
-        let cohorts = [(&self.candidate, &c, dc), (&self.baseline, &b, db)];
-        let labels = |v: &str| {
-            format!(
-                "app=\"{}\",channel=\"{}\",version=\"{v}\"",
-                self.app, self.channel
-            )
-        };
-        let mut out = String::new();
-        let t0 = self.start.unix();
-        let counter = |out: &mut String, family: &str, pick: &dyn Fn(&Minute) -> f64| {
-            let _ = writeln!(out, "# TYPE {family} counter");
-            for (v, minutes, _) in &cohorts {
-                let l = labels(v);
-                let _ = writeln!(out, "{family}_total{{{l}}} 0 {t0}");
-                let mut total = 0.0;
-                for m in minutes.iter() {
-                    total += pick(m);
-                    let _ = writeln!(out, "{family}_total{{{l}}} {total} {}", m.at.unix());
-                }
-            }
-        };
-        counter(&mut out, "ota_sessions", &|m| m.sessions);
-        counter(&mut out, "ota_crashed_sessions", &|m| m.crashed);
-        let family = "ota_install_duration_seconds";
-        let _ = writeln!(out, "# TYPE {family} histogram");
-        for (v, minutes, _) in &cohorts {
-            let l = labels(v);
-            let mut totals = vec![0.0; INSTALL_BUCKETS.len()];
-            let emit = |out: &mut String, at: i64, totals: &[f64]| {
-                for (le, n) in INSTALL_BUCKETS.iter().zip(totals) {
-                    let le = if le.is_finite() {
-                        format!("{le}")
-                    } else {
-                        "+Inf".into()
-                    };
-                    let _ = writeln!(out, "{family}_bucket{{{l},le=\"{le}\"}} {n} {at}");
-                }
-                let _ = writeln!(
-                    out,
-                    "{family}_count{{{l}}} {} {at}",
-                    totals.last().copied().unwrap_or(0.0)
-                );
-            };
-            emit(&mut out, t0, &totals);
-            for m in minutes.iter() {
-                for (t, (_, n)) in totals.iter_mut().zip(&m.installs) {
-                    *t += n;
-                }
-                emit(&mut out, m.at.unix(), &totals);
-            }
-        }
-        let _ = writeln!(out, "# TYPE ota_active_devices gauge");
-        for (v, minutes, devices) in &cohorts {
-            let l = labels(v);
-            for m in minutes.iter() {
-                let _ = writeln!(out, "ota_active_devices{{{l}}} {devices} {}", m.at.unix());
-            }
-        }
-        out.push_str("# EOF\n");
-        out
+        history(std::slice::from_ref(self))
     }
+}
+
+/// Phases of the same two cohorts one after another (a rollout's steps, each at its own
+/// share) as one OpenMetrics history: every series starts at 0 at the first phase's start
+/// and runs on across the phases.
+pub fn history(phases: &[Cohorts]) -> String {
+    let Some(first) = phases.first() else {
+        return "# EOF\n".into();
+    };
+    let (mut cand, mut base): (Vec<(Minute, f64)>, Vec<(Minute, f64)>) = (Vec::new(), Vec::new());
+    for p in phases {
+        let (c, b) = p.minutes();
+        let (dc, db) = p.devices();
+        cand.extend(c.into_iter().map(|m| (m, dc)));
+        base.extend(b.into_iter().map(|m| (m, db)));
+    }
+    let cohorts = [(&first.candidate, &cand), (&first.baseline, &base)];
+    let labels = |v: &str| {
+        format!(
+            "app=\"{}\",channel=\"{}\",version=\"{v}\"",
+            first.app, first.channel
+        )
+    };
+    let mut out = String::new();
+    let t0 = first.start.unix();
+    let counter = |out: &mut String, family: &str, pick: &dyn Fn(&Minute) -> f64| {
+        let _ = writeln!(out, "# TYPE {family} counter");
+        for (v, minutes) in &cohorts {
+            let l = labels(v);
+            let _ = writeln!(out, "{family}_total{{{l}}} 0 {t0}");
+            let mut total = 0.0;
+            for (m, _) in minutes.iter() {
+                total += pick(m);
+                let _ = writeln!(out, "{family}_total{{{l}}} {total} {}", m.at.unix());
+            }
+        }
+    };
+    counter(&mut out, "ota_sessions", &|m| m.sessions);
+    counter(&mut out, "ota_crashed_sessions", &|m| m.crashed);
+    let family = "ota_install_duration_seconds";
+    let _ = writeln!(out, "# TYPE {family} histogram");
+    for (v, minutes) in &cohorts {
+        let l = labels(v);
+        let mut totals = vec![0.0; INSTALL_BUCKETS.len()];
+        let emit = |out: &mut String, at: i64, totals: &[f64]| {
+            for (le, n) in INSTALL_BUCKETS.iter().zip(totals) {
+                let le = if le.is_finite() {
+                    format!("{le}")
+                } else {
+                    "+Inf".into()
+                };
+                let _ = writeln!(out, "{family}_bucket{{{l},le=\"{le}\"}} {n} {at}");
+            }
+            let _ = writeln!(
+                out,
+                "{family}_count{{{l}}} {} {at}",
+                totals.last().copied().unwrap_or(0.0)
+            );
+        };
+        emit(&mut out, t0, &totals);
+        for (m, _) in minutes.iter() {
+            for (t, (_, n)) in totals.iter_mut().zip(&m.installs) {
+                *t += n;
+            }
+            emit(&mut out, m.at.unix(), &totals);
+        }
+    }
+    let _ = writeln!(out, "# TYPE ota_active_devices gauge");
+    for (v, minutes) in &cohorts {
+        let l = labels(v);
+        for (m, devices) in minutes.iter() {
+            let _ = writeln!(out, "ota_active_devices{{{l}}} {devices} {}", m.at.unix());
+        }
+    }
+    out.push_str("# EOF\n");
+    out
 }
