@@ -201,7 +201,9 @@ pub fn history(phases: &[Cohorts]) -> String {
     let Some(first) = phases.first() else {
         return "# EOF\n".into();
     };
-    let (mut cand, mut base): (Vec<(Minute, f64)>, Vec<(Minute, f64)>) = (Vec::new(), Vec::new());
+    // Each cohort's minutes with the devices active in that minute's phase.
+    let mut cand: Vec<(Minute, f64)> = Vec::new();
+    let mut base: Vec<(Minute, f64)> = Vec::new();
     for p in phases {
         let (c, b) = p.minutes();
         let (dc, db) = p.devices();
