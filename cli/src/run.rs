@@ -171,6 +171,11 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             if *dry_run {
                 return previewed(&cli, &ws.preview_expand(&by, app, channel, to).await?);
             }
+            // Before the gate has passed the step: allowed, and said (and logged).
+            let (by, note) = ws.noting_early_expansion(&by, app, channel).await?;
+            if let Some(n) = note {
+                eprintln!("airlock: {n}");
+            }
             done(&cli, &ws.expand(&by, app, channel, to).await?)
         }
         Command::Pause(a) => done(

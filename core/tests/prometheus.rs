@@ -340,3 +340,35 @@ async fn the_loop_on_prometheus_takes_a_good_release_to_100_and_reverts_a_bad_on
         Some("1.0.0")
     );
 }
+
+#[tokio::test]
+async fn a_person_may_expand_before_the_window_is_over_and_the_entry_says_so() {
+    use airlock_core::log::Event;
+    use airlock_core::ops::action::Action;
+    let prom = Prometheus::start(&steps(&[(0.05, 1)], (0.003, 0.003)));
+    let env = env_on(&prom);
+    let ws = env.console().await;
+    common::rolling_out_at_5_percent(&ws).await;
+    env.clock.advance(3600);
+    let expand = Action::Expand {
+        app: common::APP.into(),
+        channel: common::PRODUCTION.into(),
+        percent: None,
+    };
+    let done = ws
+        .perform(&common::by("ana"), &expand)
+        .await
+        .expect("allowed without --force");
+    assert!(matches!(
+        done.entry.entry.event,
+        Event::Expanded {
+            basis_points: 2000,
+            ..
+        }
+    ));
+    let reason = done.entry.entry.reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with("gate not passed yet: window 3 h left; verdict so far: "),
+        "the entry records that the gate had not passed: {reason:?}"
+    );
+}

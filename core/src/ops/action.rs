@@ -200,7 +200,11 @@ impl Workspace {
         match action {
             Action::Expand {
                 channel, percent, ..
-            } => self.expand(by, app, channel, expand_to(*percent)).await,
+            } => {
+                // Before the gate has passed the step: allowed, and the entry says so.
+                let (by, _) = self.noting_early_expansion(by, app, channel).await?;
+                self.expand(&by, app, channel, expand_to(*percent)).await
+            }
             Action::Pause { channel, .. } => self.pause(by, app, channel).await,
             Action::Resume { channel, .. } => self.resume(by, app, channel).await,
             Action::Revert { channel, .. } => self.revert(by, app, channel).await,

@@ -167,9 +167,13 @@ impl Workspace {
             );
             return Ok(Some(report));
         }
+        // The step this pass saw, even if another watcher moves the rollout meanwhile (the
+        // commits below then find it moved and do nothing).
         let req = AnalyzeRequest {
             app: app.to_string(),
             channel: channel.to_string(),
+            candidate: Some(r.version.clone()),
+            from: Some(r.step_started_at),
             to: Some(now),
             ..AnalyzeRequest::default()
         };
@@ -277,6 +281,74 @@ impl Workspace {
             };
         }
         Ok(Some(report))
+    }
+
+    /// For a person's expansion of `channel`'s rollout: when a KPI source is configured and
+    /// the step's observation window is not over, what the entry should record — "gate not
+    /// passed yet: window 1 h 10 min left; verdict so far: inconclusive". The expansion is
+    /// allowed either way (no `--force`); a source that cannot be read is said too.
+    pub async fn early_expansion_note(&self, app: &str, channel: &str) -> Result<Option<String>> {
+        let Some(kpi) = self.config.kpi.clone() else {
+            return Ok(None);
+        };
+        if kpi.prometheus.is_none() {
+            return Ok(None);
+        }
+        let state = self.load(app).await?;
+        let Some(r) = state.channel(channel).rollout else {
+            return Ok(None);
+        };
+        let policy = kpi.policy(channel)?;
+        let window = policy.window_seconds(r.step, self.config.channel(channel)?.protected);
+        let elapsed = self.now().unix() - r.step_started_at.unix();
+        if elapsed >= window {
+            return Ok(None);
+        }
+        let left = words::duration((window - elapsed) as f64 / 3600.0);
+        let so_far = if elapsed < policy.step_seconds {
+            "no numbers yet".to_string()
+        } else {
+            let req = AnalyzeRequest {
+                app: app.to_string(),
+                channel: channel.to_string(),
+                ..AnalyzeRequest::default()
+            };
+            match self.kpi_source() {
+                Ok(source) => match self.analyze(&req, source.as_ref()).await {
+                    Ok(v) => format!(
+                        "verdict so far: {}",
+                        match v.verdict {
+                            Outcome::Pass => "pass",
+                            Outcome::Fail => "fail",
+                            Outcome::Inconclusive => "inconclusive",
+                        }
+                    ),
+                    Err(e) => format!("verdict unavailable ({e})"),
+                },
+                Err(e) => format!("verdict unavailable ({e})"),
+            }
+        };
+        Ok(Some(format!(
+            "gate not passed yet: window {left} left; {so_far}"
+        )))
+    }
+
+    /// `by` with the early-expansion note (if any) added to its reason.
+    pub async fn noting_early_expansion(
+        &self,
+        by: &Attribution,
+        app: &str,
+        channel: &str,
+    ) -> Result<(Attribution, Option<String>)> {
+        let note = self.early_expansion_note(app, channel).await?;
+        let mut by = by.clone();
+        if let Some(n) = &note {
+            by.reason = Some(match by.reason.take() {
+                Some(r) if !r.trim().is_empty() => format!("{r} ({n})"),
+                _ => n.clone(),
+            });
+        }
+        Ok((by, note))
     }
 
     /// Logs a gate entry: `Some(true)` when this call wrote it, `Some(false)` when this
