@@ -27,6 +27,9 @@ python3 - <<'PY'
 import json
 r = json.load(open("bench-out/console-reads.json"))
 l = json.load(open("bench-out/console-launch.json"))
+def med(key):
+    xs = sorted(p[key] for p in l.get("phases", []) if p.get(key) is not None)
+    return xs[len(xs) // 2] if xs else float("nan")
 md = f"""
 ## The console (bench/console.sh)
 
@@ -38,6 +41,10 @@ by WebKitWebDriver under Xvfb, {l['runs']} launches).
 |---|---|---|
 | launch to the overview showing every app (median; WebDriver start-up included) | {l['launch_median_s']:.2f} s | |
 | the same from the app process's own start (median) | {l['app_launch_median_s']:.2f} s | under 1 s |
+| of which: process start to the page starting (Tauri, the workspace opened, WebKit's processes) | {med('before_page_ms')} ms | |
+| of which: the page to DOMContentLoaded (the UI bundle) | {med('page_to_dom_ms')} ms | |
+| of which: DOMContentLoaded to the first overview's data in the page (IPC) | {med('dom_to_overview_ms')} ms | |
+| of which: data to every name seen by the WebDriver poller (render, plus the poll's own round trips) | {med('overview_to_seen_ms')} ms | |
 | memory at rest, app + its WebKit processes (median of summed RSS) | {l['rss_median_mib']:.0f} MiB | |
 | overview read from the registry | {r['overview_read_s'] * 1000:.1f} ms | |
 | first sync of a second desktop ({r['first_sync_entries']:,} entries) | {r['first_sync_s']:.2f} s | |

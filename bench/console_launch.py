@@ -41,7 +41,7 @@ def main():
     out = Path("bench-out")
     env = dict(os.environ, AIRLOCK_CONSOLE_DATA=str(out / "console-data"), XDG_CONFIG_HOME=str(out / "console-config"))
     names = [f"app-{k:02}" for k in range(a.apps)]
-    launches, rss, app_launches = [], [], []
+    launches, rss, app_launches, phases = [], [], [], []
     for _ in range(a.runs):
         t0 = time.monotonic()
         s = console.Session(Path(a.app), ["--workspace", a.workspace], env, out, "bench")
@@ -54,12 +54,28 @@ def main():
                 time.sleep(0.02)
             launches.append(time.monotonic() - t0)
             seen = time.clock_gettime(time.CLOCK_BOOTTIME)
+            seen_epoch_ms = time.time() * 1000
+            marks = s.js(
+                "const n = performance.getEntriesByType('navigation')[0];"
+                "const m = performance.getEntriesByName('airlock:overview-loaded')[0];"
+                "return {origin: performance.timeOrigin, dcl: n ? n.domContentLoadedEventEnd : null,"
+                " load: n ? n.loadEventEnd : null, overview: m ? m.startTime : null, now: performance.now()};"
+            )
             group = console.alive_in_group(s.proc.pid)
             app = [pid for pid in group if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"airlock-console")]
             if app:
                 # From the app's own process start (WebDriver's start-up excluded); the
                 # overview is polled every 0.1 s or so, so this overstates by up to that.
                 app_launches.append(seen - started_at(app[0]))
+                # Where the time went, from the app's start: until the page began (Tauri,
+                # the workspace opening in setup, WebKit's processes), to the page's
+                # DOMContentLoaded (the UI bundle), to the first overview's arrival (IPC).
+                start_epoch_ms = seen_epoch_ms - (seen - started_at(app[0])) * 1000
+                page = marks["origin"] - start_epoch_ms
+                phases.append({"before_page_ms": round(page),
+                               "page_to_dom_ms": round(marks["dcl"]) if marks["dcl"] else None,
+                               "dom_to_overview_ms": round(marks["overview"] - marks["dcl"]) if marks["overview"] and marks["dcl"] else None,
+                               "overview_to_seen_ms": round(marks["now"] - marks["overview"]) if marks["overview"] else None})
             time.sleep(5)
             group = console.alive_in_group(s.proc.pid)
             mine = [pid for pid in group if "WebKitWebDriver" not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
@@ -72,7 +88,7 @@ def main():
     print(json.dumps({"runs": a.runs, "launch_s": launches, "launch_median_s": launches[len(launches) // 2],
                       "app_launch_s": app_launches,
                       "app_launch_median_s": app_launches[len(app_launches) // 2] if app_launches else None,
-                      "rss_kib": rss, "rss_median_mib": rss[len(rss) // 2] / 1024}))
+                      "rss_kib": rss, "rss_median_mib": rss[len(rss) // 2] / 1024, "phases": phases}))
 
 
 if __name__ == "__main__":

@@ -406,6 +406,34 @@ class Suite:
         approvals = [e["entry"] for e in json.loads(self.airlock("--json", "log", "loyalty")) if e["entry"]["kind"] == "approved"]
         assert any(e["actor"] == "sam" and e["version"] == "2.2.0" for e in approvals), approvals
 
+    def two_desktops_see_each_other(self):
+        """A second desktop: its own workspace folder and registry (airlock.db) on the same
+        store, syncing every 5 s. A pause made on the first desktop (by its CLI) shows in the
+        second's open window within the interval, and so does the resume."""
+        desk = self.tmp / "desk-b"
+        desk.mkdir(exist_ok=True)
+        config = [l for l in (self.workspace / "airlock.toml").read_text().splitlines()
+                  if not l.startswith("sync-interval-seconds")]
+        (desk / "airlock.toml").write_text("sync-interval-seconds = 5\n" + "\n".join(config) + "\n")
+        paused = "return [...document.querySelectorAll('.chip')].filter(e => e.textContent.trim() === 'paused').length"
+        s = Session(self.app, ["--workspace", str(desk)], self.env("blake"), self.out, "desk-b")
+        try:
+            s.wait_text("checkout")
+            s.wait("the rollout of checkout 1.2.0", lambda: "1.2.0" in s.text())
+            assert s.js(paused) == 0, "nothing is paused yet"
+            self.airlock("pause", "checkout", "Production")
+            start = time.time()
+            s.wait("the first desktop's pause, in the second window", lambda: s.js(paused) == 1, timeout=30)
+            seen = time.time() - start
+            self.shot(s, "04c-second-desktop-sees-the-pause")
+            print(f"e2e: the second desktop saw the pause after {seen:.1f} s", flush=True)
+            assert seen < 12, f"seen after {seen:.1f} s; the second desktop syncs every 5 s"
+            self.airlock("resume", "checkout", "Production")
+            s.wait("the resume, in the second window", lambda: s.js(paused) == 0, timeout=30)
+            assert not (desk / "airlock.db").samefile(self.workspace / "airlock.db"), "two registries"
+        finally:
+            s.stop()
+
     def act(self, s, label, row_app, reason=None, expect=None, axe=None):
         s.go("#/")
         s.wait_text(row_app)
@@ -531,6 +559,7 @@ def main():
     suite.run("first run → demo, every screen checked by axe", suite.first_run_to_demo)
     suite.run("publish: a gate report, then a release in Staging", suite.publish_and_gates)
     suite.run("approval by a second actor", suite.approve_as_second_actor)
+    suite.run("two desktops on one store see each other's changes", suite.two_desktops_see_each_other)
     suite.run("promote 5 % → expand → revert → promote → 100 % → rollback; a CLI change seen live", suite.staged_rollout)
     suite.run("a cancelled publish logs nothing", suite.cancelled_publish)
     suite.run("the viewer role changes nothing", suite.viewer)
