@@ -10,6 +10,7 @@ use crate::run::print_json;
 use airlock_core::keychain::SecretServiceKeychain;
 use airlock_core::kpi::judge::{KpiOutcome, Outcome, Verdict};
 use airlock_core::kpi::prometheus::{self, Auth};
+use airlock_core::kpi::samples::{Columns, Format, ImportRequest};
 use airlock_core::ops::analyze::AnalyzeRequest;
 use airlock_core::{Error, Result, Workspace};
 use airlock_protocol::time::Timestamp;
@@ -36,7 +37,7 @@ pub async fn analyze(
         from: time("from", from)?,
         to: time("to", to)?,
     };
-    let source = ws.kpi_source()?;
+    let source = ws.kpi_source().await?;
     let v = ws.analyze(&req, source.as_ref()).await?;
     if cli.json {
         print_json(&v);
@@ -102,7 +103,7 @@ pub async fn watch(
     interval: &str,
 ) -> Result<u8> {
     let every = std::time::Duration::from_secs(interval_seconds(interval)?);
-    let source = ws.kpi_source()?;
+    let source = ws.kpi_source().await?;
     loop {
         match ws
             .watch_once(actor, source.as_ref(), app.as_deref(), channel.as_deref())
@@ -140,8 +141,61 @@ pub async fn watch(
     }
 }
 
-pub async fn kpi(cli: &Cli, command: &KpiCommand) -> Result<u8> {
-    let KpiCommand::Auth { command } = command;
+pub async fn kpi_import(cli: &Cli, ws: &Workspace) -> Result<u8> {
+    let crate::args::Command::Kpi {
+        command:
+            KpiCommand::Import {
+                file,
+                app,
+                channel,
+                format,
+                columns,
+                bucket_minutes,
+            },
+    } = &cli.command
+    else {
+        unreachable!("called for kpi import")
+    };
+    let format = match format.as_deref() {
+        None => None,
+        Some("csv") => Some(Format::Csv),
+        Some("json") => Some(Format::Json),
+        Some(other) => {
+            return Err(Error::InvalidInput(format!(
+                "--format {other:?}: csv or json"
+            )));
+        }
+    };
+    let req = ImportRequest {
+        file: file.clone(),
+        app: app.clone(),
+        channel: channel.clone(),
+        format,
+        columns: Columns::parse(columns)?,
+        bucket_minutes: *bucket_minutes,
+    };
+    let r = ws.import_kpi(&req).await?;
+    if cli.json {
+        print_json(&r);
+    } else if r.added {
+        outln!(
+            "imported {} rows for {} ({}) from {} to {}",
+            r.rows,
+            app,
+            r.versions.join(", "),
+            r.from.map_or("-".into(), |t| t.to_string()),
+            r.to.map_or("-".into(), |t| t.to_string())
+        );
+    } else {
+        outln!(
+            "{} was imported before (same SHA-256); nothing added",
+            r.file
+        );
+    }
+    Ok(0)
+}
+
+pub async fn kpi_auth(cli: &Cli, command: &KpiAuthCommand) -> Result<u8> {
     let command = command.clone();
     let json = cli.json;
     tokio::task::spawn_blocking(move || auth(&command, json))

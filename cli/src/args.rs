@@ -254,6 +254,26 @@ pub enum KpiCommand {
         #[command(subcommand)]
         command: KpiAuthCommand,
     },
+    /// Import a crash tool's export (CSV or JSON: per release and time bucket, sessions,
+    /// crashed sessions, sessions with errors) for the judge; all or nothing, once per file
+    /// (docs/KPIS.md, "Importing crash-tool exports").
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        channel: String,
+        /// `csv` or `json` (default: from the file's extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// Which column holds what, over the defaults: `version=app_version,time=bucket_start,
+        /// sessions=…,crashed=…,errors=…`.
+        #[arg(long, default_value = "")]
+        columns: String,
+        /// Each row's time bucket, in minutes (the time column is its start).
+        #[arg(long, default_value_t = 60)]
+        bucket_minutes: u32,
+    },
 }
 
 #[derive(Clone, Debug, Subcommand)]

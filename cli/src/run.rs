@@ -3,7 +3,7 @@
 
 use crate::out::{out, outln};
 
-use crate::args::{Cli, Command, InitArgs, KeysCommand, VerifyArgs};
+use crate::args::{Cli, Command, InitArgs, KeysCommand, KpiCommand, VerifyArgs};
 use crate::credentials;
 use crate::{bar::Bar, render};
 use airlock_core::config::{Config, StoreConfig};
@@ -85,7 +85,9 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
     match &cli.command {
         Command::Init(args) => return init(&cli, args).await,
         Command::Credentials { command } => return credentials::run(&cli, command).await,
-        Command::Kpi { command } => return crate::analyze::kpi(&cli, command).await,
+        Command::Kpi {
+            command: KpiCommand::Auth { command },
+        } => return crate::analyze::kpi_auth(&cli, command).await,
         _ => {}
     }
     let mut ws = Workspace::open(&cli.workspace, Services::default()).await?;
@@ -93,9 +95,16 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
         return keys(&cli, &mut ws, command).await;
     }
     match &cli.command {
-        Command::Init(_) | Command::Credentials { .. } | Command::Kpi { .. } => {
+        Command::Init(_)
+        | Command::Credentials { .. }
+        | Command::Kpi {
+            command: KpiCommand::Auth { .. },
+        } => {
             unreachable!("handled above")
         }
+        Command::Kpi {
+            command: KpiCommand::Import { .. },
+        } => crate::analyze::kpi_import(&cli, &ws).await,
         Command::Release {
             app,
             bundle,

@@ -263,7 +263,7 @@ async fn questions_that_cannot_be_asked_say_why() {
     };
     let (kind, _) = kind_of("unknown release", ws.analyze(&unknown, &source).await);
     assert_eq!(kind, ErrorKind::NotFound);
-    let (kind, e) = kind_of("no source", ws.kpi_source().map(|_| ()));
+    let (kind, e) = kind_of("no source", ws.kpi_source().await.map(|_| ()));
     assert_eq!(kind, ErrorKind::Config);
     assert!(e.to_string().contains("[kpi.prometheus]"), "{e}");
 }

@@ -299,7 +299,7 @@ async fn the_loop_on_prometheus_takes_a_good_release_to_100_and_reverts_a_bad_on
     let env = env_on(&prom);
     let ws = env.console().await;
     common::rolling_out_at_5_percent(&ws).await;
-    let source = ws.kpi_source().unwrap();
+    let source = ws.kpi_source().await.unwrap();
     for (hours, after) in [(4, Some(2000)), (2, Some(5000)), (2, None)] {
         env.clock.advance(hours * 3600);
         let r = ws
@@ -329,7 +329,7 @@ async fn the_loop_on_prometheus_takes_a_good_release_to_100_and_reverts_a_bad_on
     common::rolling_out_at_5_percent(&ws).await;
     env.clock.advance(3600);
     let r = ws
-        .watch_once("ana", ws.kpi_source().unwrap().as_ref(), None, None)
+        .watch_once("ana", ws.kpi_source().await.unwrap().as_ref(), None, None)
         .await
         .unwrap();
     assert_eq!(r[0].action, WatchAction::Reverted, "{r:?}");

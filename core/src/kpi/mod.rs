@@ -1,7 +1,8 @@
 //! KPIs and the canary gate: the numbers a rollout is judged on, and the judge.
 //!
 //! - [`source`]: where numbers come from ([`source::KpiSource`]; in memory for tests);
-//!   [`prometheus`]: a Prometheus-compatible HTTP API.
+//!   [`prometheus`]: a Prometheus-compatible HTTP API; [`samples`]: crash-tool exports
+//!   imported into SQLite.
 //! - [`policy`]: the KPIs, their default limits and the `[kpi]` settings.
 //! - [`judge`]: candidate against baseline over a window → a [`judge::Verdict`];
 //!   [`stats`] and [`histogram`]: the anytime-valid statistics it rests on;
@@ -15,6 +16,7 @@ pub mod histogram;
 pub mod judge;
 pub mod policy;
 pub mod prometheus;
+pub mod samples;
 pub mod source;
 pub mod stats;
 pub mod synthetic;

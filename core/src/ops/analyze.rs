@@ -8,9 +8,11 @@
 use crate::error::{Error, Result};
 use crate::kpi::judge::{self, Question, Verdict};
 use crate::kpi::prometheus::PrometheusSource;
+use crate::kpi::samples::{self, ImportReport, ImportRequest, SampleSource};
 use crate::kpi::source::{KpiSource, Window};
 use crate::workspace::Workspace;
 use airlock_protocol::bucketing::FULL;
+use airlock_protocol::layout;
 use airlock_protocol::time::Timestamp;
 
 #[derive(Clone, Debug, Default)]
@@ -24,14 +26,18 @@ pub struct AnalyzeRequest {
 }
 
 impl Workspace {
-    /// The KPI source `[kpi]` configures (Prometheus), with its credentials from the
-    /// keychain.
-    pub fn kpi_source(&self) -> Result<Box<dyn KpiSource>> {
+    /// The KPI source: the Prometheus `[kpi.prometheus]` configures (credentials from the
+    /// keychain), else the crash-tool exports imported into this registry
+    /// (`airlock kpi import`).
+    pub async fn kpi_source(&self) -> Result<Box<dyn KpiSource>> {
         let kpi = self.config.kpi.clone().unwrap_or_default();
         let Some(prom) = &kpi.prometheus else {
+            if self.registry.has_kpi_samples().await? {
+                return Ok(Box::new(SampleSource::new(self.registry.clone())));
+            }
             return Err(Error::Config(
-                "no KPI source is configured: add `[kpi.prometheus]` with `url = \"http://…\"` \
-                 to airlock.toml (docs/KPIS.md)"
+                "no KPI source: add `[kpi.prometheus]` with `url = \"http://…\"` to airlock.toml, \
+                 or import a crash tool's export with `airlock kpi import` (docs/KPIS.md)"
                     .into(),
             ));
         };
@@ -44,6 +50,13 @@ impl Workspace {
             &kpi.queries,
             keychain.as_deref(),
         )?))
+    }
+
+    /// Imports a crash tool's export into this registry (all or nothing; once per file).
+    pub async fn import_kpi(&self, req: &ImportRequest) -> Result<ImportReport> {
+        layout::validate_app_name(&req.app)?;
+        self.config.channel(&req.channel)?;
+        samples::import(&self.registry, req, self.now()).await
     }
 
     /// Judges `req` on `source`'s numbers under the channel's gate policy.

@@ -313,7 +313,7 @@ impl Workspace {
                 channel: channel.to_string(),
                 ..AnalyzeRequest::default()
             };
-            match self.kpi_source() {
+            match self.kpi_source().await {
                 Ok(source) => match self.analyze(&req, source.as_ref()).await {
                     Ok(v) => format!(
                         "verdict so far: {}",
