@@ -43,6 +43,7 @@ fn attribution(cli: &Cli, ws: &Workspace) -> Result<Attribution> {
         .map(airlock_core::config::percent_to_basis_points)
         .transpose()?;
     Ok(by.expecting(Expectation {
+        running: false,
         rollout_id: cli.expect_rollout.clone(),
         basis_points,
     }))

@@ -42,6 +42,9 @@ pub struct Expectation {
     pub rollout_id: Option<String>,
     /// In basis points.
     pub basis_points: Option<u32>,
+    /// The rollout must be running, not paused (the gate's actions: a person's pause after
+    /// the verdict was read wins).
+    pub running: bool,
 }
 
 impl Attribution {

@@ -188,6 +188,7 @@ async fn racing_expand_next_moves_the_rollout_one_step() {
             let saw = by(actor).expecting(airlock_core::Expectation {
                 rollout_id: None,
                 basis_points: Some(500),
+                ..Default::default()
             });
             ws.expand(&saw, APP, PRODUCTION, ExpandTo::Next).await
         });

@@ -344,6 +344,7 @@ async fn expectations_refuse_a_rollout_that_moved_on() {
     let stale = by("watcher").expecting(Expectation {
         rollout_id: Some(rollout.rollout_id.clone()),
         basis_points: Some(2000),
+        ..Default::default()
     });
     let (kind, err) = kind_of(
         "expanding a rollout not at the expected 20 %",
@@ -358,6 +359,7 @@ async fn expectations_refuse_a_rollout_that_moved_on() {
     let wrong_id = by("watcher").expecting(Expectation {
         rollout_id: Some("Production-0.9.0-1".into()),
         basis_points: None,
+        ..Default::default()
     });
     let (kind, _) = kind_of(
         "reverting another rollout",
@@ -367,6 +369,7 @@ async fn expectations_refuse_a_rollout_that_moved_on() {
     let right = by("watcher").expecting(Expectation {
         rollout_id: Some(rollout.rollout_id),
         basis_points: Some(500),
+        ..Default::default()
     });
     ws.expand(&right, APP, PRODUCTION, ExpandTo::Next)
         .await

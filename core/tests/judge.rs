@@ -267,3 +267,62 @@ async fn questions_that_cannot_be_asked_say_why() {
     assert_eq!(kind, ErrorKind::Config);
     assert!(e.to_string().contains("[kpi.prometheus]"), "{e}");
 }
+
+#[tokio::test]
+async fn a_counter_one_cohort_never_incremented_counts_as_zero_not_as_missing() {
+    use airlock_core::kpi::source::Counter;
+    let env = Env::with_config(|c| {
+        c.kpi = Some(KpiSettings {
+            kpis: Some(vec!["signature-failures".into()]),
+            ..KpiSettings::default()
+        });
+    });
+    let ws = env.console().await;
+    rolling_out_at_5_percent(&ws).await;
+    let source = MemorySource::default();
+    let start = env.now();
+    for m in 1..=60 {
+        let at = start.plus_seconds(60 * m);
+        source.add(Counter::Sessions, "1.1.0", at, 50.0);
+        source.add(Counter::Sessions, "1.0.0", at, 950.0);
+        source.add(Counter::Downloads, "1.1.0", at, 20.0);
+        source.add(Counter::Downloads, "1.0.0", at, 380.0);
+    }
+    // Two signature failures on the candidate; the baseline has no such series at all.
+    source.add(
+        Counter::SignatureFailures,
+        "1.1.0",
+        start.plus_seconds(600),
+        2.0,
+    );
+    env.clock.advance(3600);
+    let v = ws.analyze(&request(), &source).await.unwrap();
+    let k = kpi(&v, Kpi::SignatureFailures);
+    assert_eq!(
+        k.verdict,
+        KpiOutcome::Warn,
+        "any signature failure warns: {}",
+        k.reason
+    );
+    assert_eq!(k.baseline.as_ref().unwrap().events, 0.0);
+    // Neither cohort reporting the counter is missing data, not zero.
+    let none = MemorySource::default();
+    source_sessions_only(&none, start);
+    let v = ws.analyze(&request(), &none).await.unwrap();
+    assert!(
+        kpi(&v, Kpi::SignatureFailures).reason.contains("no data"),
+        "{}",
+        kpi(&v, Kpi::SignatureFailures).reason
+    );
+}
+
+fn source_sessions_only(s: &MemorySource, start: Timestamp) {
+    use airlock_core::kpi::source::Counter;
+    for m in 1..=60 {
+        let at = start.plus_seconds(60 * m);
+        s.add(Counter::Sessions, "1.1.0", at, 50.0);
+        s.add(Counter::Sessions, "1.0.0", at, 950.0);
+        s.add(Counter::Downloads, "1.1.0", at, 20.0);
+        s.add(Counter::Downloads, "1.0.0", at, 380.0);
+    }
+}

@@ -241,3 +241,97 @@ async fn a_person_s_pause_is_left_alone() {
         "no verdict logged"
     );
 }
+
+/// A source that, while the watcher reads its numbers, has a person pause the rollout from
+/// another console: the verdict the watcher then holds is stale.
+#[derive(Debug)]
+struct PausedMeanwhile<'a> {
+    inner: MemorySource,
+    other: &'a Workspace,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl airlock_core::kpi::source::KpiSource for PausedMeanwhile<'_> {
+    async fn counts(
+        &self,
+        what: airlock_core::kpi::source::Counter,
+        scope: &airlock_core::kpi::source::Scope,
+        window: &airlock_core::kpi::source::Window,
+    ) -> airlock_core::Result<airlock_core::kpi::source::Counts> {
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.other
+                .pause(&by("ben"), APP, PRODUCTION)
+                .await
+                .expect("ben pauses");
+        }
+        self.inner.counts(what, scope, window).await
+    }
+    async fn histograms(
+        &self,
+        what: airlock_core::kpi::source::Latency,
+        scope: &airlock_core::kpi::source::Scope,
+        window: &airlock_core::kpi::source::Window,
+    ) -> airlock_core::Result<airlock_core::kpi::source::Histograms> {
+        self.inner.histograms(what, scope, window).await
+    }
+    async fn active_devices(
+        &self,
+        scope: &airlock_core::kpi::source::Scope,
+        at: airlock_protocol::time::Timestamp,
+    ) -> airlock_core::Result<std::collections::BTreeMap<String, f64>> {
+        self.inner.active_devices(scope, at).await
+    }
+}
+
+#[tokio::test]
+async fn a_pause_made_while_the_gate_judges_wins_over_its_verdict() {
+    let env = env();
+    let (ws, other) = (env.console().await, env.console().await);
+    rolling_out_at_5_percent(&ws).await;
+    let inner = MemorySource::default();
+    play(&env, &ws, &inner, 60, (0.03, 0.003), 41).await;
+    let source = PausedMeanwhile {
+        inner,
+        other: &other,
+        done: false.into(),
+    };
+    let r = ws.watch_once("ana", &source, None, None).await.unwrap();
+    assert_eq!(
+        r[0].action,
+        WatchAction::AlreadyDone,
+        "the stale verdict is not acted on: {r:?}"
+    );
+    let state = ws.load(APP).await.unwrap();
+    let rollout = state.channel(PRODUCTION).rollout.expect("not reverted");
+    assert!(rollout.paused, "ben's pause stands");
+    assert!(
+        gate_entries(&ws.history(APP).await.unwrap()).is_empty(),
+        "no verdict logged"
+    );
+}
+
+#[tokio::test]
+async fn one_rollout_that_cannot_be_judged_does_not_stop_the_others() {
+    let env = env();
+    let ws = env.console().await;
+    rolling_out_at_5_percent(&ws).await;
+    // A first rollout of another app into Production: no current release to compare with.
+    release(&ws, "ana", "wallet", "0.1.0").await.unwrap();
+    ws.approve(&by("ben"), "wallet", "0.1.0", PRODUCTION)
+        .await
+        .unwrap();
+    let mut first = promotion("0.1.0", None);
+    first.app = "wallet".into();
+    ws.promote(&by("ana"), &first).await.unwrap();
+    let source = MemorySource::default();
+    play(&env, &ws, &source, 60, (0.03, 0.003), 43).await;
+    let r = ws.watch_once("ana", &source, None, None).await.unwrap();
+    let of = |app: &str| r.iter().find(|x| x.app == app).expect("reported").action;
+    assert_eq!(of("wallet"), WatchAction::Error, "{r:?}");
+    assert_eq!(
+        of(APP),
+        WatchAction::Reverted,
+        "the bad rollout is still reverted: {r:?}"
+    );
+}

@@ -329,8 +329,15 @@ fn guards(q: &Question, sessions: &Counts, devices: &BTreeMap<String, f64>) -> V
 }
 
 fn bins_of(events: &Counts, exposure: &Counts, q: &Question) -> Option<Vec<Bin>> {
-    let (ec, nc) = (events.get(&q.candidate)?, exposure.get(&q.candidate)?);
-    let (eb, nb) = (events.get(&q.baseline)?, exposure.get(&q.baseline)?);
+    let (nc, nb) = (exposure.get(&q.candidate)?, exposure.get(&q.baseline)?);
+    // A counter never incremented for one cohort has no series in Prometheus: with its
+    // exposure there and the other cohort's events reported, that is zero events. With
+    // neither cohort's events reported the metric is missing: no data.
+    let zeros = vec![0.0; q.window.bins()];
+    let (ec, eb) = match (events.get(&q.candidate), events.get(&q.baseline)) {
+        (None, None) => return None,
+        (c, b) => (c.unwrap_or(&zeros), b.unwrap_or(&zeros)),
+    };
     let clean = |x: f64| if x.is_finite() && x > 0.0 { x } else { 0.0 };
     Some(
         (0..q.window.bins())
@@ -489,6 +496,9 @@ fn rate_kpi(
     let harm = evidence(&bins, 1.0 + limits.harm_margin, Side::Above, alpha / 2.0);
     let b_rate = t.baseline_rate();
     let (critical, warning) = if limits.relative_to_baseline {
+        // Two bounds judge a difference: each at a quarter, so the limits keep their half.
+        let (c_lo, _) = stats::rate_bounds(t.candidate_events, t.candidate_exposure, alpha / 4.0);
+        let (_, b_hi) = stats::rate_bounds(t.baseline_events, t.baseline_exposure, alpha / 4.0);
         let diff = c_lo - b_hi;
         let point = b_rate.map(|_| 0.0);
         (
@@ -748,11 +758,14 @@ fn latency_kpi(
     let bins: Vec<Bin> = (0..q.window.bins())
         .map(|i| {
             let (c, b) = (hc.get(i).unwrap_or(&empty), hb.get(i).unwrap_or(&empty));
+            // Buckets that are not monotone (a counter reset inside a bin) must not give
+            // negative counts.
+            let n = |x: f64| if x.is_finite() { x.max(0.0) } else { 0.0 };
             Bin {
-                candidate_exposure: histogram::count(c),
-                candidate_events: histogram::above(c, bound),
-                baseline_exposure: histogram::count(b),
-                baseline_events: histogram::above(b, bound),
+                candidate_exposure: n(histogram::count(c)),
+                candidate_events: n(histogram::above(c, bound)).min(n(histogram::count(c))),
+                baseline_exposure: n(histogram::count(b)),
+                baseline_events: n(histogram::above(b, bound)).min(n(histogram::count(b))),
             }
         })
         .collect();

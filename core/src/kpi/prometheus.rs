@@ -360,9 +360,10 @@ fn number(name: &str, v: &str) -> Result<f64> {
     match v {
         "NaN" => Ok(0.0),
         "+Inf" | "-Inf" => Err(shape(name, "an infinite value")),
-        _ => v
-            .parse()
-            .map_err(|_| shape(name, &format!("the value {v:?}"))),
+        _ => match v.parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(x),
+            _ => Err(shape(name, &format!("the value {v:?}"))),
+        },
     }
 }
 

@@ -250,6 +250,8 @@ fn rows_from(
 }
 
 fn parse_csv(file: &str, text: &str, c: &Columns, bucket: i64) -> Result<Vec<Row>> {
+    // Spreadsheet exports often start with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text
         .lines()
         .enumerate()

@@ -96,12 +96,20 @@ fn pct(bp: u32) -> String {
 
 /// Refuses, as a conflict, when the rollout in `channel` is not the one the caller saw
 /// (`--expect-rollout`, `--expect-percent`).
-fn as_expected(state: &AppState, channel: &str, by: &Attribution) -> Result<()> {
+pub(crate) fn as_expected(state: &AppState, channel: &str, by: &Attribution) -> Result<()> {
     let (want_id, want_bp) = (&by.expect.rollout_id, by.expect.basis_points);
+    let r = state.channel(channel).rollout;
+    if by.expect.running
+        && let Some(r) = r.as_ref().filter(|r| r.paused)
+    {
+        return Err(Error::Conflict(format!(
+            "the rollout of {} {} in {channel} was paused meanwhile; a person's pause wins",
+            state.app, r.version
+        )));
+    }
     if want_id.is_none() && want_bp.is_none() {
         return Ok(());
     }
-    let r = state.channel(channel).rollout;
     let id_ok = want_id
         .as_ref()
         .is_none_or(|id| r.as_ref().is_some_and(|r| &r.rollout_id == id));

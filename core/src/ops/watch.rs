@@ -52,8 +52,11 @@ pub enum WatchAction {
     PassedWaiting,
     Paused,
     Reverted,
-    /// Another watcher (or this one, earlier) already took this decision.
+    /// Another watcher (or this one, earlier) already took this decision, or the rollout
+    /// moved on (a person paused, reverted or expanded it) since the verdict was read.
     AlreadyDone,
+    /// This rollout could not be judged; `detail` says why. The pass goes on with the others.
+    Error,
 }
 
 /// A command id for `action` on step `bp` of rollout `id`: the same for every watcher
@@ -116,8 +119,29 @@ impl Workspace {
                 if ch.rollout.is_none() || self.config.channel(name).is_err() {
                     continue;
                 }
-                let report = self.watch_rollout(actor, source, &app, name).await?;
-                out.extend(report);
+                // One rollout's failure (no current release to compare with, a query that
+                // fails) must not keep the others from being judged.
+                match self.watch_rollout(actor, source, &app, name).await {
+                    Ok(report) => out.extend(report),
+                    Err(e) => out.push(WatchReport {
+                        app: app.clone(),
+                        channel: name.clone(),
+                        version: ch
+                            .rollout
+                            .as_ref()
+                            .map(|r| r.version.clone())
+                            .unwrap_or_default(),
+                        rollout_id: ch
+                            .rollout
+                            .as_ref()
+                            .map(|r| r.rollout_id.clone())
+                            .unwrap_or_default(),
+                        basis_points: ch.rollout.as_ref().map_or(0, |r| r.basis_points),
+                        action: WatchAction::Error,
+                        summary: String::new(),
+                        detail: e.to_string(),
+                    }),
+                }
             }
         }
         Ok(out)
@@ -190,6 +214,7 @@ impl Workspace {
             a.expect = Expectation {
                 rollout_id: Some(r.rollout_id.clone()),
                 basis_points: Some(r.basis_points),
+                running: true,
             };
             Ok(a)
         };
@@ -355,7 +380,12 @@ impl Workspace {
     /// decision was already logged (by any watcher), `None` when the rollout moved on (a
     /// person or another watcher changed it) and the verdict no longer applies.
     async fn log_gate(&self, app: &str, by: &Attribution, event: Event) -> Result<Option<bool>> {
-        match self.commit(app, by, |_, _| Ok(event.clone())).await {
+        let channel = event.channel().unwrap_or_default().to_string();
+        let decide = |state: &crate::state::AppState, _: u64| {
+            crate::ops::rollout::as_expected(state, &channel, by)?;
+            Ok(event.clone())
+        };
+        match self.commit(app, by, decide).await {
             Ok(done) => Ok(Some(!done.replayed)),
             Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Refused) => Ok(None),
             Err(e) => Err(e),

@@ -41,6 +41,7 @@ pub async fn perform_action(
     let by = attribution(&console, &ws, reason.as_deref())?
         .with_command(&command_id)?
         .expecting(Expectation {
+            running: false,
             rollout_id: None,
             basis_points: expect_basis_points,
         });
