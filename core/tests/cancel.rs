@@ -48,9 +48,24 @@ async fn a_cancelled_publish_logs_nothing_and_the_next_one_reuses_its_uploads() 
             .any(|f| f.contains("/log/") || f.contains("pointer")),
         "nothing logged, no pointer: {stored:?}"
     );
-    // (A write the folder store had already handed to its blocking pool may still land
-    // after this; the rerun below counts what it finds.)
-    let blobs = stored.iter().filter(|f| f.starts_with("blobs/")).count();
+    // A write the folder store had already handed to its blocking pool may still land after
+    // the cancel returns: count the blobs once they stop changing (a late write racing the
+    // rerun below would make it count one upload too many).
+    let count = || {
+        env.store_files()
+            .iter()
+            .filter(|f| f.starts_with("blobs/"))
+            .count()
+    };
+    let mut blobs = count();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let now = count();
+        if now == blobs {
+            break;
+        }
+        blobs = now;
+    }
     assert!(
         (10..60).contains(&blobs),
         "the uploads stopped part-way ({blobs} of 60 blobs)"
