@@ -326,3 +326,33 @@ fn source_sessions_only(s: &MemorySource, start: Timestamp) {
         s.add(Counter::Downloads, "1.0.0", at, 380.0);
     }
 }
+
+#[tokio::test]
+async fn a_kpi_with_no_events_says_when_its_bounds_will_show_safety() {
+    let env = Env::with_config(|c| {
+        c.kpi = Some(KpiSettings {
+            kpis: Some(vec!["signature-failures".into()]),
+            ..KpiSettings::default()
+        });
+    });
+    let ws = env.console().await;
+    rolling_out_at_5_percent(&ws).await;
+    let source = MemorySource::default();
+    source_sessions_only(&source, env.now());
+    for v in ["1.1.0", "1.0.0"] {
+        source.add(
+            airlock_core::kpi::source::Counter::SignatureFailures,
+            v,
+            env.now().plus_seconds(60),
+            0.0,
+        );
+    }
+    env.clock.advance(3600);
+    let v = ws.analyze(&request(), &source).await.unwrap();
+    let k = kpi(&v, Kpi::SignatureFailures);
+    assert_eq!(k.verdict, KpiOutcome::Inconclusive, "{}", k.reason);
+    let h = k
+        .needs_hours
+        .expect("zero failures in both: the bounds will show safety in time");
+    assert!(h > 1.0 && h < 24.0 * 30.0, "{h} h: {}", k.reason);
+}

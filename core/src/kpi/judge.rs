@@ -625,6 +625,7 @@ fn rate_kpi(
             safety_alpha / 2.0,
             policy.min_expected_events,
             b_rate.filter(|r| *r > 0.0).unwrap_or(limits.tolerance),
+            Some((limits.tolerance, safety_alpha / 4.0)),
         );
         v.needs_hours = needs.now;
         decided(
@@ -674,8 +675,10 @@ impl Needs {
 }
 
 /// How long until safety could be shown, if traffic and rates stay as they were (and at
-/// the next step's share): the ratio test's time, and at least the time to the minimum of
-/// expected events.
+/// the next step's share): the sooner of the ratio test and, for rates, the bounds route
+/// (`bounds`: the tolerance and each bound's alpha), and at least the time to the minimum
+/// of expected events.
+#[allow(clippy::too_many_arguments)]
 fn needs_hours(
     bins: &[Bin],
     t: &Bin,
@@ -684,17 +687,50 @@ fn needs_hours(
     alpha: f64,
     min_events: f64,
     rate: f64,
+    bounds: Option<(f64, f64)>,
 ) -> Needs {
     let hours = q.window.hours().max(1.0 / 60.0);
     let hourly = t.scaled(1.0 / hours);
     let at = |h: Bin| {
-        let ratio = stats::time_to_decide(bins, h, null, Side::Below, alpha, HORIZON_HOURS)?;
+        let ratio = stats::time_to_decide(bins, h, null, Side::Below, alpha, HORIZON_HOURS);
+        let bounded = bounds.and_then(|(tolerance, a)| {
+            let safe = |x: f64| {
+                let (_, c_hi) = stats::rate_bounds(
+                    t.candidate_events + h.candidate_events * x,
+                    t.candidate_exposure + h.candidate_exposure * x,
+                    a,
+                );
+                let (b_lo, _) = stats::rate_bounds(
+                    t.baseline_events + h.baseline_events * x,
+                    t.baseline_exposure + h.baseline_exposure * x,
+                    a,
+                );
+                c_hi - b_lo <= tolerance
+            };
+            if !safe(HORIZON_HOURS) {
+                return None;
+            }
+            let (mut lo, mut hi) = (0.0, HORIZON_HOURS);
+            for _ in 0..40 {
+                let mid = (lo + hi) / 2.0;
+                if safe(mid) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            Some(hi)
+        });
+        let sooner = match (ratio, bounded) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
         let to_minimum = if h.candidate_exposure > 0.0 {
             ((min_events / rate - t.candidate_exposure) / h.candidate_exposure).max(0.0)
         } else {
             f64::INFINITY
         };
-        let total = ratio.max(to_minimum);
+        let total = sooner.max(to_minimum);
         (total <= HORIZON_HOURS).then_some(total)
     };
     let now = at(hourly);
@@ -876,6 +912,7 @@ fn latency_kpi(
             safety_alpha,
             policy.min_expected_events,
             0.05,
+            None,
         );
         v.needs_hours = needs.now;
         (

@@ -270,7 +270,9 @@ impl PrometheusSource {
                     error_type.unwrap_or_default(),
                     error.unwrap_or_default()
                 );
-                Err(if status.as_u16() == 400 || status.as_u16() == 422 {
+                // 400 is PromQL the server cannot parse (the template); 422 and the rest are
+                // the server failing or refusing to run it (limits, timeouts).
+                Err(if status.as_u16() == 400 {
                     Error::Config(format!(
                         "kpi.queries.{name} is not valid PromQL here ({why})"
                     ))
