@@ -48,6 +48,29 @@ pub enum KpiOutcome {
     Inconclusive,
 }
 
+impl Outcome {
+    /// As serialised: `pass`, `fail`, `inconclusive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+impl KpiOutcome {
+    /// As serialised: `pass`, `warn`, `fail`, `inconclusive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KpiOutcome::Pass => "pass",
+            KpiOutcome::Warn => "warn",
+            KpiOutcome::Fail => "fail",
+            KpiOutcome::Inconclusive => "inconclusive",
+        }
+    }
+}
+
 /// One cohort's numbers for one KPI.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -393,9 +416,9 @@ fn exposure_noun(c: Counter) -> &'static str {
 
 /// A limit crossed on a confidence bound: `Some(true)` when the baseline crosses it too (a
 /// fleet-wide problem, not this release's), `Some(false)` when only the candidate does.
-fn crossed(bound: Option<f64>, limit: Option<f64>, baseline: Option<f64>) -> Option<bool> {
-    let (b, l) = (bound?, limit?);
-    (b > l).then(|| baseline.is_some_and(|x| x > l))
+fn crossed(bound: f64, limit: Option<f64>, baseline: Option<f64>) -> Option<bool> {
+    let l = limit?;
+    (bound > l).then(|| baseline.is_some_and(|x| x > l))
 }
 
 fn rate_kpi(
@@ -502,13 +525,13 @@ fn rate_kpi(
         let diff = c_lo - b_hi;
         let point = b_rate.map(|_| 0.0);
         (
-            crossed(Some(diff), limits.critical, point),
-            crossed(Some(diff), limits.warning, point),
+            crossed(diff, limits.critical, point),
+            crossed(diff, limits.warning, point),
         )
     } else {
         (
-            crossed(Some(c_lo), limits.critical, b_rate),
-            crossed(Some(c_lo), limits.warning, b_rate),
+            crossed(c_lo, limits.critical, b_rate),
+            crossed(c_lo, limits.warning, b_rate),
         )
     };
     let per_hour = limits.critical_per_hour.and_then(|limit| {
@@ -523,12 +546,10 @@ fn rate_kpi(
     });
     // Safety: the ratio test against the tolerance turned into a ratio on the baseline's
     // upper bound, or both bounds within the tolerance.
-    let (_, b_hi_s) =
+    let (b_lo_s, b_hi_s) =
         stats::rate_bounds(t.baseline_events, t.baseline_exposure, safety_alpha / 4.0);
     let (_, c_hi_s) =
         stats::rate_bounds(t.candidate_events, t.candidate_exposure, safety_alpha / 4.0);
-    let (b_lo_s, _) =
-        stats::rate_bounds(t.baseline_events, t.baseline_exposure, safety_alpha / 4.0);
     let safe_ratio = 1.0 + limits.tolerance / b_hi_s.max(f64::MIN_POSITIVE);
     let safety = evidence(&bins, safe_ratio, Side::Below, safety_alpha / 2.0);
     let safe_bounds = c_hi_s - b_lo_s <= limits.tolerance;

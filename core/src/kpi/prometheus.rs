@@ -90,29 +90,6 @@ pub fn check_query_name(name: &str) -> Result<()> {
     )))
 }
 
-fn counter_query(c: Counter) -> &'static str {
-    match c {
-        Counter::Sessions => "sessions",
-        Counter::CrashedSessions => "crashed-sessions",
-        Counter::JsErrorSessions => "js-error-sessions",
-        Counter::ApiRequests => "api-requests",
-        Counter::ApiErrors => "api-errors",
-        Counter::Downloads => "downloads",
-        Counter::DownloadFailures => "download-failures",
-        Counter::SignatureFailures => "signature-failures",
-        Counter::DeviceRollbacks => "device-rollbacks",
-    }
-}
-
-fn latency_query(l: Latency) -> &'static str {
-    match l {
-        Latency::DownloadDuration => "download-duration",
-        Latency::InstallDuration => "install-duration",
-        Latency::FirstContentfulPaint => "first-contentful-paint",
-        Latency::TimeToInteractive => "time-to-interactive",
-    }
-}
-
 /// How the API is authenticated; kept in the keychain as JSON.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -387,7 +364,7 @@ fn parse_le(name: &str, v: &str) -> Result<f64> {
 #[async_trait::async_trait]
 impl KpiSource for PrometheusSource {
     async fn counts(&self, what: Counter, scope: &Scope, window: &Window) -> Result<Counts> {
-        let name = counter_query(what);
+        let name = what.key();
         let mut out = Counts::new();
         for s in self.range(name, scope, window).await? {
             let version = label(name, &s, "version")?.to_string();
@@ -414,7 +391,7 @@ impl KpiSource for PrometheusSource {
         scope: &Scope,
         window: &Window,
     ) -> Result<Histograms> {
-        let name = latency_query(what);
+        let name = what.key();
         let mut by_version: BTreeMap<String, Vec<BTreeMap<u64, (f64, f64)>>> = BTreeMap::new();
         for s in self.range(name, scope, window).await? {
             let version = label(name, &s, "version")?.to_string();

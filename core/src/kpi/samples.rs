@@ -342,7 +342,7 @@ impl Registry {
                     .bind(&req.app)
                     .bind(&req.channel)
                     .bind(&r.version)
-                    .bind(counter_name(counter))
+                    .bind(counter.key())
                     .bind(r.at.unix())
                     .bind(value)
                     .bind(sha256)
@@ -360,20 +360,6 @@ impl Registry {
             .fetch_one(&self.pool)
             .await?;
         Ok(n.0 > 0)
-    }
-}
-
-fn counter_name(c: Counter) -> &'static str {
-    match c {
-        Counter::Sessions => "sessions",
-        Counter::CrashedSessions => "crashed-sessions",
-        Counter::JsErrorSessions => "js-error-sessions",
-        Counter::ApiRequests => "api-requests",
-        Counter::ApiErrors => "api-errors",
-        Counter::Downloads => "downloads",
-        Counter::DownloadFailures => "download-failures",
-        Counter::SignatureFailures => "signature-failures",
-        Counter::DeviceRollbacks => "device-rollbacks",
     }
 }
 
@@ -454,7 +440,7 @@ impl KpiSource for SampleSource {
             )
             .bind(&scope.app)
             .bind(&scope.channel)
-            .bind(counter_name(what))
+            .bind(what.key())
             .bind(v)
             .bind(window.from.unix())
             .bind(window.bin_end(bins - 1).unix())

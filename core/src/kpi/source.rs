@@ -27,6 +27,24 @@ pub enum Counter {
     DeviceRollbacks,
 }
 
+impl Counter {
+    /// Its name (as serialised): also the name of its PromQL template and of its rows in
+    /// the imported samples.
+    pub fn key(self) -> &'static str {
+        match self {
+            Counter::Sessions => "sessions",
+            Counter::CrashedSessions => "crashed-sessions",
+            Counter::JsErrorSessions => "js-error-sessions",
+            Counter::ApiRequests => "api-requests",
+            Counter::ApiErrors => "api-errors",
+            Counter::Downloads => "downloads",
+            Counter::DownloadFailures => "download-failures",
+            Counter::SignatureFailures => "signature-failures",
+            Counter::DeviceRollbacks => "device-rollbacks",
+        }
+    }
+}
+
 /// A latency histogram the devices export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -35,6 +53,18 @@ pub enum Latency {
     InstallDuration,
     FirstContentfulPaint,
     TimeToInteractive,
+}
+
+impl Latency {
+    /// Its name (as serialised), also that of its PromQL template.
+    pub fn key(self) -> &'static str {
+        match self {
+            Latency::DownloadDuration => "download-duration",
+            Latency::InstallDuration => "install-duration",
+            Latency::FirstContentfulPaint => "first-contentful-paint",
+            Latency::TimeToInteractive => "time-to-interactive",
+        }
+    }
 }
 
 /// Whose numbers: an app's channel, for these versions.

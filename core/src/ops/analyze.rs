@@ -7,9 +7,11 @@
 
 use crate::error::{Error, Result};
 use crate::kpi::judge::{self, Question, Verdict};
+use crate::kpi::policy::GatePolicy;
 use crate::kpi::prometheus::PrometheusSource;
 use crate::kpi::samples::{self, ImportReport, ImportRequest, SampleSource};
 use crate::kpi::source::{KpiSource, Window};
+use crate::state::Rollout;
 use crate::workspace::Workspace;
 use airlock_protocol::bucketing::FULL;
 use airlock_protocol::layout;
@@ -57,6 +59,23 @@ impl Workspace {
         layout::validate_app_name(&req.app)?;
         self.config.channel(&req.channel)?;
         samples::import(&self.registry, req, self.now()).await
+    }
+
+    /// `channel`'s gate: its KPIs, limits, windows and what it may do alone, from `[kpi]`.
+    pub fn gate_policy(&self, channel: &str) -> Result<GatePolicy> {
+        self.config.kpi.clone().unwrap_or_default().policy(channel)
+    }
+
+    /// How long `r`'s current step is observed in `channel`, and how much of it has passed
+    /// (both in seconds).
+    pub(crate) fn step_window(
+        &self,
+        channel: &str,
+        r: &Rollout,
+        policy: &GatePolicy,
+    ) -> Result<(i64, i64)> {
+        let window = policy.window_seconds(r.step, self.config.channel(channel)?.protected);
+        Ok((window, self.now().unix() - r.step_started_at.unix()))
     }
 
     /// Judges `req` on `source`'s numbers under the channel's gate policy.
@@ -107,12 +126,7 @@ impl Workspace {
             }
         };
         let to = req.to.unwrap_or_else(|| self.now());
-        let policy = self
-            .config
-            .kpi
-            .clone()
-            .unwrap_or_default()
-            .policy(&req.channel)?;
+        let policy = self.gate_policy(&req.channel)?;
         let window = Window::new(from, to, policy.step_seconds)?;
         let share = |bp: u32| f64::from(bp) / f64::from(FULL);
         let question = Question {

@@ -21,6 +21,7 @@ use crate::log::Event;
 use crate::log::entry::{GateKpi, GateRecord};
 use crate::ops::analyze::AnalyzeRequest;
 use crate::ops::rollout::ExpandTo;
+use crate::state::Rollout;
 use crate::workspace::{Attribution, Expectation, Workspace};
 use serde::Serialize;
 
@@ -59,6 +60,21 @@ pub enum WatchAction {
     Error,
 }
 
+impl WatchReport {
+    fn new(app: &str, channel: &str, r: &Rollout) -> Self {
+        Self {
+            app: app.to_string(),
+            channel: channel.to_string(),
+            version: r.version.clone(),
+            rollout_id: r.rollout_id.clone(),
+            basis_points: r.basis_points,
+            action: WatchAction::Waiting,
+            summary: String::new(),
+            detail: String::new(),
+        }
+    }
+}
+
 /// A command id for `action` on step `bp` of rollout `id`: the same for every watcher
 /// (the rollout id is hashed: it may hold characters a command id may not, and be long).
 fn command(id: &str, bp: u32, action: &str) -> String {
@@ -78,13 +94,7 @@ fn record(v: &Verdict) -> GateRecord {
             .iter()
             .map(|k| GateKpi {
                 kpi: k.kpi.key().to_string(),
-                verdict: match k.verdict {
-                    KpiOutcome::Pass => "pass",
-                    KpiOutcome::Warn => "warn",
-                    KpiOutcome::Fail => "fail",
-                    KpiOutcome::Inconclusive => "inconclusive",
-                }
-                .into(),
+                verdict: k.verdict.as_str().into(),
                 candidate_exposure: whole(k.candidate.as_ref().map(|c| c.exposure)),
                 candidate_events: whole(k.candidate.as_ref().map(|c| c.events)),
                 baseline_exposure: whole(k.baseline.as_ref().map(|c| c.exposure)),
@@ -113,83 +123,48 @@ impl Workspace {
         for app in apps {
             let state = self.load(&app).await?;
             for (name, ch) in &state.channels {
-                if channel.is_some_and(|c| c != name) {
+                let Some(r) = &ch.rollout else { continue };
+                if channel.is_some_and(|c| c != name) || self.config.channel(name).is_err() {
                     continue;
                 }
-                if ch.rollout.is_none() || self.config.channel(name).is_err() {
-                    continue;
-                }
+                let mut report = WatchReport::new(&app, name, r);
                 // One rollout's failure (no current release to compare with, a query that
                 // fails) must not keep the others from being judged.
-                match self.watch_rollout(actor, source, &app, name).await {
-                    Ok(report) => out.extend(report),
-                    Err(e) => out.push(WatchReport {
-                        app: app.clone(),
-                        channel: name.clone(),
-                        version: ch
-                            .rollout
-                            .as_ref()
-                            .map(|r| r.version.clone())
-                            .unwrap_or_default(),
-                        rollout_id: ch
-                            .rollout
-                            .as_ref()
-                            .map(|r| r.rollout_id.clone())
-                            .unwrap_or_default(),
-                        basis_points: ch.rollout.as_ref().map_or(0, |r| r.basis_points),
-                        action: WatchAction::Error,
-                        summary: String::new(),
-                        detail: e.to_string(),
-                    }),
+                if let Err(e) = self.watch_rollout(actor, source, &mut report, r).await {
+                    report.action = WatchAction::Error;
+                    report.detail = e.to_string();
                 }
+                out.push(report);
             }
         }
         Ok(out)
     }
 
+    /// Judges `r` (the rollout of `report.channel`, as this pass read it) and acts,
+    /// filling `report`.
     async fn watch_rollout(
         &self,
         actor: &str,
         source: &dyn KpiSource,
-        app: &str,
-        channel: &str,
-    ) -> Result<Option<WatchReport>> {
-        let state = self.load(app).await?;
-        let Some(r) = state.channel(channel).rollout else {
-            return Ok(None);
-        };
-        let mut report = WatchReport {
-            app: app.to_string(),
-            channel: channel.to_string(),
-            version: r.version.clone(),
-            rollout_id: r.rollout_id.clone(),
-            basis_points: r.basis_points,
-            action: WatchAction::Waiting,
-            summary: String::new(),
-            detail: String::new(),
-        };
+        report: &mut WatchReport,
+        r: &Rollout,
+    ) -> Result<()> {
+        let (app, channel) = (report.app.clone(), report.channel.clone());
+        let (app, channel) = (app.as_str(), channel.as_str());
         if r.paused {
             report.action = WatchAction::LeftAlone;
             report.detail = "paused by a person: the gate does not act until it is resumed".into();
-            return Ok(Some(report));
+            return Ok(());
         }
-        let policy = self
-            .config
-            .kpi
-            .clone()
-            .unwrap_or_default()
-            .policy(channel)?;
-        let protected = self.config.channel(channel)?.protected;
-        let window = policy.window_seconds(r.step, protected);
-        let now = self.now();
-        let elapsed = now.unix() - r.step_started_at.unix();
+        let policy = self.gate_policy(channel)?;
+        let (window, elapsed) = self.step_window(channel, r, &policy)?;
         if elapsed < policy.step_seconds {
             report.detail = format!(
                 "the step began {}; the first numbers come after {}",
                 words::duration(elapsed as f64 / 3600.0),
                 words::duration(policy.step_seconds as f64 / 3600.0)
             );
-            return Ok(Some(report));
+            return Ok(());
         }
         // The step this pass saw, even if another watcher moves the rollout meanwhile (the
         // commits below then find it moved and do nothing).
@@ -198,7 +173,7 @@ impl Workspace {
             channel: channel.to_string(),
             candidate: Some(r.version.clone()),
             from: Some(r.step_started_at),
-            to: Some(now),
+            to: Some(self.now()),
             ..AnalyzeRequest::default()
         };
         let v = self.analyze(&req, source).await?;
@@ -244,7 +219,7 @@ impl Workspace {
             let Some(logged) = self.log_gate(app, &by("failed")?, gate(false)).await? else {
                 report.action = WatchAction::AlreadyDone;
                 report.detail = "the rollout moved on before the verdict was logged".into();
-                return Ok(Some(report));
+                return Ok(());
             };
             let revert = critical && policy.auto_revert;
             let acted = if revert {
@@ -269,7 +244,7 @@ impl Workspace {
             let Some(logged) = self.log_gate(app, &by("passed")?, gate(true)).await? else {
                 report.action = WatchAction::AlreadyDone;
                 report.detail = "the rollout moved on before the verdict was logged".into();
-                return Ok(Some(report));
+                return Ok(());
             };
             if policy.auto_expand {
                 let acted = self
@@ -305,7 +280,7 @@ impl Workspace {
                 ),
             };
         }
-        Ok(Some(report))
+        Ok(())
     }
 
     /// For a person's expansion of `channel`'s rollout: when a KPI source is configured and
@@ -324,8 +299,7 @@ impl Workspace {
             return Ok(None);
         };
         let policy = kpi.policy(channel)?;
-        let window = policy.window_seconds(r.step, self.config.channel(channel)?.protected);
-        let elapsed = self.now().unix() - r.step_started_at.unix();
+        let (window, elapsed) = self.step_window(channel, &r, &policy)?;
         if elapsed >= window {
             return Ok(None);
         }
@@ -340,14 +314,7 @@ impl Workspace {
             };
             match self.kpi_source().await {
                 Ok(source) => match self.analyze(&req, source.as_ref()).await {
-                    Ok(v) => format!(
-                        "verdict so far: {}",
-                        match v.verdict {
-                            Outcome::Pass => "pass",
-                            Outcome::Fail => "fail",
-                            Outcome::Inconclusive => "inconclusive",
-                        }
-                    ),
+                    Ok(v) => format!("verdict so far: {}", v.verdict.as_str()),
                     Err(e) => format!("verdict unavailable ({e})"),
                 },
                 Err(e) => format!("verdict unavailable ({e})"),
