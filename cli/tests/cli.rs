@@ -731,20 +731,11 @@ fn analyze_judges_on_a_real_prometheus_with_exit_codes() {
     let t0 = Timestamp::parse("2026-11-01T00:00:00Z").unwrap();
     let at = |minutes: i64| t0.plus_seconds(60 * minutes).to_string();
     let history = Cohorts {
-        app: "shop-ios".into(),
-        channel: "Production".into(),
-        candidate: "1.1.0".into(),
-        baseline: "1.0.0".into(),
-        start: t0,
         minutes: 180,
         sessions_per_hour: 200_000.0,
-        share: 0.05,
-        device_share: None,
-        crash_rate: (0.003, 0.003),
-        spike: None,
         worse_from: Some((120, 0.03)),
-        install_mean: (1.0, 1.0),
         seed: 3,
+        ..Cohorts::new("shop-ios", "Production", "1.1.0", "1.0.0", t0)
     };
     let prom = prometheus_server::Prometheus::start(&history.openmetrics());
 

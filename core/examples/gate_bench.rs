@@ -79,20 +79,13 @@ fn run(s: &Scenario, candidate_per_hour: f64, windows: usize) -> Tally {
     let mut t = Tally::default();
     for w in 0..windows {
         let c = Cohorts {
-            app: "shop".into(),
-            channel: "Production".into(),
-            candidate: "1.1.0".into(),
-            baseline: "1.0.0".into(),
-            start,
             minutes: s.hours * 60,
             sessions_per_hour: candidate_per_hour / SHARE,
             share: SHARE,
-            device_share: None,
             crash_rate: s.crash,
             spike: s.spike,
-            worse_from: None,
-            install_mean: (1.0, 1.0),
             seed: 1_000_003 * (w as u64 + 1) + candidate_per_hour as u64,
+            ..Cohorts::new("shop", "Production", "1.1.0", "1.0.0", start)
         };
         let b = bins(&c);
         let (mut gate_stopped, mut fixed_stopped) = (false, false);
@@ -161,21 +154,13 @@ fn run(s: &Scenario, candidate_per_hour: f64, windows: usize) -> Tally {
 
 /// The numbers `analyze` is timed on: 4 h of a 10,000-session-an-hour candidate.
 fn history_cohorts() -> Cohorts {
+    let start = Timestamp::parse("2026-11-01T00:00:00Z").unwrap();
     Cohorts {
-        app: "shop".into(),
-        channel: "Production".into(),
-        candidate: "1.1.0".into(),
-        baseline: "1.0.0".into(),
-        start: Timestamp::parse("2026-11-01T00:00:00Z").unwrap(),
         minutes: 4 * 60,
         sessions_per_hour: 200_000.0,
         share: SHARE,
-        device_share: None,
-        crash_rate: (0.003, 0.003),
-        spike: None,
-        worse_from: None,
-        install_mean: (1.0, 1.0),
         seed: 5,
+        ..Cohorts::new("shop", "Production", "1.1.0", "1.0.0", start)
     }
 }
 

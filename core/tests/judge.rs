@@ -26,20 +26,11 @@ fn env() -> Env {
 
 fn cohorts(start: Timestamp, minutes: u32, sessions_per_hour: f64, crash: (f64, f64)) -> Cohorts {
     Cohorts {
-        app: APP.into(),
-        channel: PRODUCTION.into(),
-        candidate: "1.1.0".into(),
-        baseline: "1.0.0".into(),
-        start,
         minutes,
         sessions_per_hour,
-        share: 0.05,
-        device_share: None,
         crash_rate: crash,
-        spike: None,
-        worse_from: None,
-        install_mean: (1.0, 1.0),
         seed: 7,
+        ..Cohorts::new(APP, PRODUCTION, "1.1.0", "1.0.0", start)
     }
 }
 

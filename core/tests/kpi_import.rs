@@ -30,20 +30,11 @@ fn t0() -> Timestamp {
 /// Three hours of hourly buckets: 3 % crashes for 1.1.0 against 0.3 % for 1.0.0.
 fn hourly() -> Vec<(String, Timestamp, f64, f64, f64)> {
     let c = Cohorts {
-        app: APP.into(),
-        channel: PRODUCTION.into(),
-        candidate: "1.1.0".into(),
-        baseline: "1.0.0".into(),
-        start: t0(),
         minutes: 180,
         sessions_per_hour: 40_000.0,
-        share: 0.05,
-        device_share: None,
         crash_rate: (0.03, 0.003),
-        spike: None,
-        worse_from: None,
-        install_mean: (1.0, 1.0),
         seed: 17,
+        ..Cohorts::new(APP, PRODUCTION, "1.1.0", "1.0.0", t0())
     };
     let (cand, base) = c.minutes();
     let mut out = Vec::new();

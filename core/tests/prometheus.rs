@@ -27,20 +27,12 @@ fn t0() -> Timestamp {
 /// Three hours: healthy for two, then the candidate crashes ten times as often.
 fn cohorts() -> Cohorts {
     Cohorts {
-        app: "shop".into(),
-        channel: "Production".into(),
-        candidate: "1.1.0".into(),
-        baseline: "1.0.0".into(),
-        start: t0(),
         minutes: 180,
         sessions_per_hour: 40_000.0,
-        share: 0.05,
-        device_share: None,
-        crash_rate: (0.003, 0.003),
-        spike: None,
         worse_from: Some((120, 0.03)),
         install_mean: (1.0, 1.2),
         seed: 11,
+        ..Cohorts::new("shop", "Production", "1.1.0", "1.0.0", t0())
     }
 }
 

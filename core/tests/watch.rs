@@ -41,20 +41,12 @@ async fn play(
         .rollout
         .expect("a rollout");
     Cohorts {
-        app: APP.into(),
-        channel: PRODUCTION.into(),
-        candidate: r.version.clone(),
-        baseline: "1.0.0".into(),
-        start: env.now(),
         minutes,
         sessions_per_hour: 200_000.0,
         share: f64::from(r.basis_points) / 10_000.0,
-        device_share: None,
         crash_rate: crash,
-        spike: None,
-        worse_from: None,
-        install_mean: (1.0, 1.0),
         seed,
+        ..Cohorts::new(APP, PRODUCTION, &r.version, "1.0.0", env.now())
     }
     .fill(source);
     env.clock.advance(i64::from(minutes) * 60);

@@ -104,6 +104,34 @@ impl Rng {
 }
 
 impl Cohorts {
+    /// `candidate` against `baseline` in `app`'s `channel` from `start`: an hour of 20,000
+    /// sessions an hour, 5 % of them the candidate's, both crashing 0.3 %, installs of 1 s
+    /// on average. Tests change what they need with `..Cohorts::new(…)`.
+    pub fn new(
+        app: &str,
+        channel: &str,
+        candidate: &str,
+        baseline: &str,
+        start: Timestamp,
+    ) -> Self {
+        Self {
+            app: app.into(),
+            channel: channel.into(),
+            candidate: candidate.into(),
+            baseline: baseline.into(),
+            start,
+            minutes: 60,
+            sessions_per_hour: 20_000.0,
+            share: 0.05,
+            device_share: None,
+            crash_rate: (0.003, 0.003),
+            spike: None,
+            worse_from: None,
+            install_mean: (1.0, 1.0),
+            seed: 1,
+        }
+    }
+
     /// The candidate's minutes and the baseline's.
     pub fn minutes(&self) -> (Vec<Minute>, Vec<Minute>) {
         let mut rng = Rng(self.seed);
