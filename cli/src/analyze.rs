@@ -1,6 +1,7 @@
 //! `airlock analyze` (a verdict on a candidate against a baseline, in words or as JSON, with
 //! exit code 0 pass, 1 fail, 4 inconclusive), `airlock watch` (the gate's loop, a pass at a
-//! time) and `airlock kpi auth` (the KPI source's credentials, in the OS keychain only;
+//! time), `airlock kpi import` and `kpi ingest` (crash-tool exports, CDN access logs) and
+//! `airlock kpi auth` (the KPI source's credentials, in the OS keychain only;
 //! secrets read from standard input, never printed).
 
 use crate::args::{Cli, KpiAuthCommand, KpiCommand};
@@ -15,7 +16,7 @@ use airlock_core::ops::analyze::AnalyzeRequest;
 use airlock_core::{Error, Result, Workspace};
 use airlock_protocol::time::Timestamp;
 
-fn time(flag: &str, v: &Option<String>) -> Result<Option<Timestamp>> {
+pub(crate) fn time(flag: &str, v: &Option<String>) -> Result<Option<Timestamp>> {
     v.as_deref()
         .map(|t| Timestamp::parse(t).map_err(|e| Error::InvalidInput(format!("--{flag}: {e}"))))
         .transpose()
@@ -191,6 +192,36 @@ pub async fn kpi_import(cli: &Cli, ws: &Workspace) -> Result<u8> {
             "{} was imported before (same SHA-256); nothing added",
             r.file
         );
+    }
+    Ok(0)
+}
+
+pub async fn kpi_ingest(cli: &Cli, ws: &Workspace, bar: &crate::bar::Bar) -> Result<u8> {
+    let r = ws.ingest_cdn_logs().await?;
+    bar.finish();
+    if cli.json {
+        print_json(&r);
+        return Ok(0);
+    }
+    outln!(
+        "{}: read {} new log file(s) ({} read before): {} requests, {} counted, {} for \
+         nothing Airlock knows, {} malformed",
+        r.store,
+        r.files,
+        r.already_read,
+        r.lines,
+        r.counted,
+        r.unattributed,
+        r.malformed
+    );
+    for p in &r.problems {
+        match p.line {
+            Some(line) => outln!("  {} line {line}: {}", p.file, p.reason),
+            None => outln!("  {}: {}", p.file, p.reason),
+        }
+    }
+    if r.malformed > r.problems.iter().filter(|p| p.line.is_some()).count() as u64 {
+        outln!("  (the first 20 malformed lines of each file are listed; all are counted)");
     }
     Ok(0)
 }

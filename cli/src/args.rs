@@ -189,11 +189,21 @@ pub enum Command {
         #[arg(long, default_value = "5m")]
         interval: String,
     },
-    /// The KPI source's settings kept outside airlock.toml.
+    /// The KPI sources: Prometheus credentials, crash-tool imports, CDN access logs.
     Kpi {
         #[command(subcommand)]
         command: KpiCommand,
     },
+    /// Incidents: open one, list, show, tick or check the checklist, close, and write the
+    /// postmortem (docs/KPIS.md, "Incidents").
+    Incident {
+        #[command(subcommand)]
+        command: IncidentCommand,
+    },
+    /// Play a simulated fleet against a channel's real pointer and write what it would
+    /// report: OpenMetrics history and CloudFront access logs (docs/KPIS.md, "A fleet to
+    /// test against").
+    Simulate(SimulateArgs),
     /// An app's event log, oldest first.
     Log { app: String },
     /// Read new log entries from the store into the registry and repair lagging pointers.
@@ -273,6 +283,92 @@ pub enum KpiCommand {
         /// Each row's time bucket, in minutes (the time column is its start).
         #[arg(long, default_value_t = 60)]
         bucket_minutes: u32,
+    },
+    /// Read the CDN's access logs (`[kpi.cdn-logs]`) not read before: update checks per
+    /// channel, downloads and download failures per release (docs/KPIS.md, "CDN access logs").
+    Ingest,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct SimulateArgs {
+    pub app: String,
+    pub channel: String,
+    /// A TOML scenario (`devices`, `sessions-per-hour`, `seed`, `[default]`,
+    /// `[versions."1.2.0"]`); the flags below override it.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// How many devices (default 2000).
+    #[arg(long)]
+    pub devices: Option<u32>,
+    /// Sessions per device per hour, on average (default 1).
+    #[arg(long = "sessions-per-hour")]
+    pub sessions_per_hour: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How a version behaves: `VERSION:crash=0.03,js-errors=0.01,install-seconds=2`
+    /// (repeatable; `*:` for every version). Shares are 0 to 1.
+    #[arg(long = "rates")]
+    pub rates: Vec<String>,
+    /// Start (RFC 3339) of a new fleet (default: an hour before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Play until (RFC 3339; default now).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// The fleet's state: played on from where it stopped if the file exists; written after.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Write the OpenMetrics history here (for `promtool tsdb create-blocks-from openmetrics`).
+    #[arg(long)]
+    pub openmetrics: Option<PathBuf>,
+    /// Write gzipped CloudFront access logs here: a store URL, a `[stores]` name or a folder.
+    #[arg(long = "cdn-logs")]
+    pub cdn_logs: Option<String>,
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Open an incident by hand; --reason says what was seen.
+    Open {
+        app: String,
+        /// Default: the channel of the app's one rollout in progress.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Default: the channel's rollout version, else its current release.
+        #[arg(long)]
+        version: Option<String>,
+        /// 1: immediate rollback; 2: a rollback decision within an hour; 3: fix forward.
+        #[arg(long = "sev")]
+        severity: u8,
+    },
+    /// Open incidents (with --all, closed ones too), newest first.
+    List {
+        app: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// An incident's timeline, numbers and checklist.
+    Show { app: String, number: u64 },
+    /// Tick a checklist item by hand: support-notified, postmortem-scheduled (or one Airlock
+    /// checks itself, saying how you know in --note).
+    Tick {
+        app: String,
+        number: u64,
+        item: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Run Airlock's checks of the checklist now (the watcher runs them on every pass).
+    Check { app: String, number: u64 },
+    /// Close an incident (with items unchecked, --reason says why).
+    Close { app: String, number: u64 },
+    /// A blameless postmortem in Markdown, prefilled from the incident's record.
+    Postmortem {
+        app: String,
+        number: u64,
+        /// Write it to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 

@@ -106,5 +106,6 @@ fn task_word(task: Task) -> &'static str {
         Task::Checking => "checking",
         Task::Reading => "reading",
         Task::Deleting => "deleting",
+        Task::Ingesting => "reading logs in",
     }
 }

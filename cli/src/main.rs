@@ -10,9 +10,11 @@ mod analyze;
 mod args;
 mod bar;
 mod credentials;
+mod incident;
 mod out;
 mod render;
 mod run;
+mod simulate;
 
 use airlock_core::{Error, ErrorKind};
 use clap::Parser;

@@ -23,7 +23,7 @@ pub(crate) fn print_json(value: &impl Serialize) {
     );
 }
 
-fn attribution(cli: &Cli, ws: &Workspace) -> Result<Attribution> {
+pub(crate) fn attribution(cli: &Cli, ws: &Workspace) -> Result<Attribution> {
     let actor = cli
         .actor
         .clone()
@@ -49,7 +49,7 @@ fn attribution(cli: &Cli, ws: &Workspace) -> Result<Attribution> {
     }))
 }
 
-fn done(cli: &Cli, c: &Committed) -> Result<u8> {
+pub(crate) fn done(cli: &Cli, c: &Committed) -> Result<u8> {
     if cli.json {
         print_json(&serde_json::json!({
             "app": c.entry.entry.app,
@@ -106,6 +106,11 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
         Command::Kpi {
             command: KpiCommand::Import { .. },
         } => crate::analyze::kpi_import(&cli, &ws).await,
+        Command::Incident { command } => crate::incident::run(&cli, &ws, command).await,
+        Command::Simulate(args) => crate::simulate::run(&cli, &ws, args).await,
+        Command::Kpi {
+            command: KpiCommand::Ingest,
+        } => crate::analyze::kpi_ingest(&cli, &ws, bar.as_ref()).await,
         Command::Release {
             app,
             bundle,

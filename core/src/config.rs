@@ -132,6 +132,10 @@ pub struct CdnConfig {
     /// Wait for the invalidation to complete (default), polling its status.
     #[serde(default = "yes")]
     pub wait: bool,
+    /// The address devices read through (`https://d111111abcdef8.cloudfront.net` or the
+    /// app's own domain): an incident's checklist reads the pointer there too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// What this desktop may do in the workspace. The real guarantee of a read-only desktop is

@@ -120,8 +120,8 @@ pub fn biggest(m: &Manifest, count: usize) -> Vec<FileSize> {
         .collect()
 }
 
-struct Objects {
-    manifest: Manifest,
+pub(crate) struct Objects {
+    pub(crate) manifest: Manifest,
     statement: ReleaseStatement,
     envelope: Envelope,
 }
@@ -199,7 +199,7 @@ impl Workspace {
 
     /// The release's manifest and statement, from the cache or (once) from its store, each
     /// checked against the hash the log recorded.
-    async fn release_objects(&self, app: &str, version: &str) -> Result<Objects> {
+    pub(crate) async fn release_objects(&self, app: &str, version: &str) -> Result<Objects> {
         let pool = &self.registry.pool;
         let row = sqlx::query(
             "SELECT manifest_sha256, statement_sha256, first_channel FROM releases \

@@ -65,6 +65,8 @@ pub enum Task {
     Reading,
     /// Unreferenced blobs deleted (`gc`).
     Deleting,
+    /// CDN access-log files read (`kpi ingest`).
+    Ingesting,
 }
 
 impl ProgressEvent {

@@ -323,6 +323,69 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
             }
             Ok(())
         }
+        Event::IncidentOpened {
+            channel,
+            version,
+            severity,
+            recommendation,
+            ..
+        } => {
+            state.release(version)?;
+            if !(1..=3).contains(severity) {
+                return Err(Error::InvalidInput(format!(
+                    "an incident's severity is 1, 2 or 3 (SEV-1 is the worst), not {severity}"
+                )));
+            }
+            if recommendation.trim().is_empty()
+                || entry.reason.as_deref().is_none_or(|r| r.trim().is_empty())
+            {
+                return Err(Error::InvalidInput(
+                    "an incident says what was seen (--reason) and what to do".into(),
+                ));
+            }
+            if let Some(open) = state.open_incident(channel, version) {
+                return Err(Error::Refused(format!(
+                    "incident #{} about {app} {version} in {channel} is still open",
+                    open.number
+                )));
+            }
+            Ok(())
+        }
+        Event::IncidentChecked { incident, item, .. } => {
+            let i = open_incident(state, *incident)?;
+            if !i.checklist().contains(item) {
+                return Err(Error::Refused(format!(
+                    "incident #{incident} has no {} item (a revert quarantines nothing)",
+                    item.key()
+                )));
+            }
+            if let Some(done) = i.checks.get(item) {
+                return Err(Error::Refused(format!(
+                    "{} of incident #{incident} was already checked by {} at {}",
+                    item.key(),
+                    done.actor,
+                    done.at
+                )));
+            }
+            Ok(())
+        }
+        Event::IncidentClosed { incident } => {
+            let i = open_incident(state, *incident)?;
+            let open: Vec<&str> = i
+                .checklist()
+                .into_iter()
+                .filter(|item| !i.checks.contains_key(item))
+                .map(|item| item.key())
+                .collect();
+            if !open.is_empty() && entry.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                return Err(Error::Refused(format!(
+                    "incident #{incident} still has {} unchecked; say why it closes anyway \
+                     (--reason)",
+                    open.join(", ")
+                )));
+            }
+            Ok(())
+        }
         Event::PointerResigned { channel } => {
             if state.channel(channel).served.is_none() {
                 return Err(Error::Refused(format!(
@@ -332,6 +395,18 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
             Ok(())
         }
     }
+}
+
+/// Incident `number`, which must be open.
+fn open_incident(state: &AppState, number: u64) -> Result<&crate::state::Incident> {
+    let i = state.incident(number)?;
+    if let Some(c) = &i.closed {
+        return Err(Error::Refused(format!(
+            "incident #{number} of {} was closed by {} at {}",
+            state.app, c.actor, c.at
+        )));
+    }
+    Ok(i)
 }
 
 /// Whether a new release `version` may go into `channel` (checked again, with everything

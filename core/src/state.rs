@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::log::reader::{Head, StoredEntry};
+use crate::log::entry::{ChecklistItem, GateKpi};
 use crate::log::{Event, LogEntry};
 use airlock_protocol::digest::ObjectRef;
 use airlock_protocol::time::Timestamp;
@@ -136,6 +137,74 @@ pub struct AppState {
     pub channels: BTreeMap<String, Channel>,
     pub approvals: Vec<Approval>,
     pub rejections: Vec<Rejection>,
+    /// Every incident, by number (the seq of the entry that opened it).
+    #[serde(default)]
+    pub incidents: BTreeMap<u64, Incident>,
+}
+
+/// An incident (docs/KPIS.md, "Incidents"): what was seen about a release in a channel, what
+/// was done, and its post-rollback checklist.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Incident {
+    pub number: u64,
+    pub channel: String,
+    pub version: String,
+    pub severity: u8,
+    pub recommendation: String,
+    pub kpis: Vec<GateKpi>,
+    pub opened_at: Timestamp,
+    pub opened_by: String,
+    pub reason: Option<String>,
+    /// The revert or rollback that took the release away from devices, once it happened.
+    pub action: Option<IncidentAction>,
+    pub checks: BTreeMap<ChecklistItem, Check>,
+    pub closed: Option<Check>,
+}
+
+/// The entry that reverted or rolled back an incident's release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncidentAction {
+    /// `reverted` or `rolledBack`.
+    pub kind: String,
+    pub seq: u64,
+    pub at: Timestamp,
+    pub actor: String,
+    /// The release devices went back to (`None`: their built-in bundle).
+    pub to: Option<String>,
+}
+
+/// Who checked, ticked or closed something, when, and what they said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub at: Timestamp,
+    pub actor: String,
+    pub seq: u64,
+    pub detail: String,
+}
+
+impl Incident {
+    /// The checklist this incident needs: quarantine only after a rollback.
+    pub fn checklist(&self) -> Vec<ChecklistItem> {
+        ChecklistItem::ALL
+            .into_iter()
+            .filter(|i| {
+                *i != ChecklistItem::Quarantined
+                    || self.action.as_ref().is_some_and(|a| a.kind == "rolledBack")
+            })
+            .collect()
+    }
+
+    /// When every item Airlock checks itself held (the timeline's "verified").
+    pub fn verified_at(&self) -> Option<Timestamp> {
+        let auto: Vec<ChecklistItem> =
+            self.checklist().into_iter().filter(|i| i.automatic()).collect();
+        auto.iter()
+            .map(|i| self.checks.get(i).map(|c| c.at))
+            .collect::<Option<Vec<_>>>()
+            .and_then(|ats| ats.into_iter().max())
+    }
 }
 
 impl AppState {
@@ -409,6 +478,8 @@ impl AppState {
                 let c = self.channels.entry(channel.clone()).or_default();
                 c.rollout = None;
                 place(c, version, Placement::Reverted, e);
+                let to = c.current.clone();
+                self.note_action(e, channel, &[version.as_str()], to);
             }
             Event::RolledBack {
                 channel,
@@ -421,6 +492,9 @@ impl AppState {
                 if let Some(v) = ended_rollout {
                     place(c, v, Placement::Reverted, e);
                 }
+                let bad: Vec<&str> = from.iter().chain(ended_rollout).map(String::as_str).collect();
+                self.note_action(e, channel, &bad, Some(to.clone()));
+                let c = self.channels.entry(channel.clone()).or_default();
                 c.rollout = None;
                 c.current = Some(to.clone());
                 c.ever_current.insert(to.clone());
@@ -488,6 +562,45 @@ impl AppState {
             // A verdict changes nothing by itself; the pause, revert or expansion after it does.
             Event::PointerResigned { .. } | Event::GatePassed { .. } | Event::GateFailed { .. } => {
             }
+            Event::IncidentOpened {
+                channel,
+                version,
+                severity,
+                recommendation,
+                kpis,
+            } => {
+                self.incidents.insert(
+                    e.seq,
+                    Incident {
+                        number: e.seq,
+                        channel: channel.clone(),
+                        version: version.clone(),
+                        severity: *severity,
+                        recommendation: recommendation.clone(),
+                        kpis: kpis.clone(),
+                        opened_at: e.at,
+                        opened_by: e.actor.clone(),
+                        reason: e.reason.clone(),
+                        action: None,
+                        checks: BTreeMap::new(),
+                        closed: None,
+                    },
+                );
+            }
+            Event::IncidentChecked {
+                incident,
+                item,
+                detail,
+            } => {
+                if let Some(i) = self.incidents.get_mut(incident) {
+                    i.checks.insert(*item, check(e, detail.clone()));
+                }
+            }
+            Event::IncidentClosed { incident } => {
+                if let Some(i) = self.incidents.get_mut(incident) {
+                    i.closed = Some(check(e, e.reason.clone().unwrap_or_default()));
+                }
+            }
         }
         let moved = e
             .event
@@ -525,8 +638,50 @@ impl AppState {
         }
     }
 
+    /// Records a revert or rollback of `bad` releases in `channel` on the open incidents
+    /// about them that have no action yet.
+    fn note_action(&mut self, e: &LogEntry, channel: &str, bad: &[&str], to: Option<String>) {
+        for i in self.incidents.values_mut() {
+            if i.closed.is_none()
+                && i.action.is_none()
+                && i.channel == channel
+                && bad.contains(&i.version.as_str())
+            {
+                i.action = Some(IncidentAction {
+                    kind: e.event.kind().to_string(),
+                    seq: e.seq,
+                    at: e.at,
+                    actor: e.actor.clone(),
+                    to: to.clone(),
+                });
+            }
+        }
+    }
+
+    /// The open incident about `version` in `channel`, if any.
+    pub fn open_incident(&self, channel: &str, version: &str) -> Option<&Incident> {
+        self.incidents
+            .values()
+            .find(|i| i.closed.is_none() && i.channel == channel && i.version == version)
+    }
+
+    pub fn incident(&self, number: u64) -> Result<&Incident> {
+        self.incidents.get(&number).ok_or_else(|| {
+            Error::NotFound(format!("{} has no incident #{number}", self.app))
+        })
+    }
+
     fn broken(&self, e: &LogEntry, why: String) -> Error {
         Error::Integrity(format!("log of {} at seq {}: {why}", self.app, e.seq))
+    }
+}
+
+fn check(e: &LogEntry, detail: String) -> Check {
+    Check {
+        at: e.at,
+        actor: e.actor.clone(),
+        seq: e.seq,
+        detail,
     }
 }
 

@@ -219,6 +219,16 @@ pub struct PrometheusSettings {
     pub matchers: Option<String>,
 }
 
+/// `[kpi.cdn-logs]`: CloudFront standard access logs, as the distribution writes them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct CdnLogSettings {
+    /// Where the log files are: a URL (`s3://acme-logs/cloudfront`, the bucket and prefix
+    /// the distribution's logging writes to, or `file:///dir`) or a name in `[stores]`.
+    pub store: String,
+}
+
 /// `[kpi.channels.<name>]`: what one channel judges, and what its gate may do alone.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -235,6 +245,10 @@ pub struct ChannelKpis {
     /// A critical fail reverts on its own (default true); false: it pauses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_revert: Option<bool>,
+    /// A bad *current* release is rolled back on its own (default false: an incident
+    /// recommends the rollback and a person decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_rollback: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kpis: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -248,6 +262,9 @@ pub struct ChannelKpis {
 pub struct KpiSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSettings>,
+    /// `[kpi.cdn-logs]`: where the CDN writes its access logs, read by `airlock kpi ingest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdn_logs: Option<CdnLogSettings>,
     /// The chance, over a whole window however often it is judged, that a release no worse
     /// than the harm margins is stopped (default 0.01), shared across the KPIs in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -282,6 +299,7 @@ pub struct GatePolicy {
     pub window_hours: Option<Vec<f64>>,
     pub auto_expand: bool,
     pub auto_revert: bool,
+    pub auto_rollback: bool,
     pub alpha: f64,
     pub safety_alpha: f64,
     pub step_seconds: i64,
@@ -353,6 +371,7 @@ impl KpiSettings {
             window_hours: ch.and_then(|c| c.window_hours.clone()),
             auto_expand: ch.and_then(|c| c.auto_expand).unwrap_or(true),
             auto_revert: ch.and_then(|c| c.auto_revert).unwrap_or(true),
+            auto_rollback: ch.and_then(|c| c.auto_rollback).unwrap_or(false),
             alpha: self.alpha.unwrap_or(0.01),
             safety_alpha: self.safety_alpha.unwrap_or(0.05),
             step_seconds: i64::from(self.step_seconds.unwrap_or(300)),

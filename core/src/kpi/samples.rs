@@ -4,6 +4,7 @@
 //! through [`SampleSource`]. An import is all or nothing: a malformed row fails it with its
 //! line and column and nothing is written; a file already imported (same SHA-256) adds
 //! nothing. The column mapping is documented in docs/KPIS.md ("Importing crash-tool exports").
+//! [`SampleSource`] also reads the counts ops/cdn_logs.rs keeps from CDN access logs.
 
 use super::source::{Counter, Counts, Histograms, KpiSource, Latency, Scope, Window};
 use crate::error::{Error, Result};
@@ -354,11 +355,13 @@ impl Registry {
         Ok(true)
     }
 
-    /// Whether any KPI samples were ever imported into this registry.
+    /// Whether any KPI samples were ever imported into this registry, or read from CDN logs.
     pub async fn has_kpi_samples(&self) -> Result<bool> {
-        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM kpi_imports")
-            .fetch_one(&self.pool)
-            .await?;
+        let n: (i64,) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM kpi_imports) + (SELECT COUNT(*) FROM cdn_log_files)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(n.0 > 0)
     }
 }
@@ -412,8 +415,9 @@ pub async fn import(
     })
 }
 
-/// The imported samples as a KPI source: sessions, crashed sessions and sessions with
-/// errors; nothing else (those KPIs answer "no data").
+/// The stored samples as a KPI source: sessions, crashed sessions and sessions with errors
+/// from imports, downloads and download failures from CDN logs; nothing else (those KPIs
+/// answer "no data").
 #[derive(Clone, Debug)]
 pub struct SampleSource {
     registry: Registry,
@@ -434,16 +438,25 @@ impl KpiSource for SampleSource {
             return Ok(out);
         }
         for v in &scope.versions {
+            let (from, to) = (window.from.unix(), window.bin_end(bins - 1).unix());
             let rows: Vec<(i64, f64)> = sqlx::query_as(
                 "SELECT at, value FROM kpi_samples WHERE app = ? AND channel = ? AND counter = ? \
+                 AND version = ? AND at > ? AND at <= ? UNION ALL \
+                 SELECT at, value FROM cdn_samples WHERE app = ? AND channel = ? AND counter = ? \
                  AND version = ? AND at > ? AND at <= ?",
             )
             .bind(&scope.app)
             .bind(&scope.channel)
             .bind(what.key())
             .bind(v)
-            .bind(window.from.unix())
-            .bind(window.bin_end(bins - 1).unix())
+            .bind(from)
+            .bind(to)
+            .bind(&scope.app)
+            .bind(&scope.channel)
+            .bind(what.key())
+            .bind(v)
+            .bind(from)
+            .bind(to)
             .fetch_all(&self.registry.pool)
             .await?;
             if rows.is_empty() {

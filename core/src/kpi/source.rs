@@ -135,9 +135,12 @@ pub trait KpiSource: Send + Sync + std::fmt::Debug {
 }
 
 /// Numbers held in memory: increments at instants, summed into whatever window is asked.
+/// Made with [`MemorySource::of`], it holds one app's channel and answers nothing for any
+/// other (as Prometheus would); the default answers every scope with the same numbers.
 #[derive(Debug, Default)]
 pub struct MemorySource {
     inner: Mutex<Memory>,
+    only: Option<(String, String)>,
 }
 
 type Key<T> = (T, String);
@@ -160,6 +163,20 @@ fn bin_of(w: &Window, at: Timestamp) -> Option<usize> {
 }
 
 impl MemorySource {
+    /// A source holding only `app`'s `channel`.
+    pub fn of(app: &str, channel: &str) -> Self {
+        Self {
+            inner: Mutex::default(),
+            only: Some((app.to_string(), channel.to_string())),
+        }
+    }
+
+    fn holds(&self, scope: &Scope) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|(a, c)| *a == scope.app && *c == scope.channel)
+    }
+
     /// `what` of `version` increased by `by` at `at`.
     pub fn add(&self, what: Counter, version: &str, at: Timestamp, by: f64) {
         let mut m = self.inner.lock().expect("memory source poisoned");
@@ -193,6 +210,9 @@ impl KpiSource for MemorySource {
     async fn counts(&self, what: Counter, scope: &Scope, window: &Window) -> Result<Counts> {
         let m = self.inner.lock().expect("memory source poisoned");
         let mut out = Counts::new();
+        if !self.holds(scope) {
+            return Ok(out);
+        }
         for v in &scope.versions {
             let Some(items) = m.counts.get(&(what, v.clone())) else {
                 continue;
@@ -216,6 +236,9 @@ impl KpiSource for MemorySource {
     ) -> Result<Histograms> {
         let m = self.inner.lock().expect("memory source poisoned");
         let mut out = Histograms::new();
+        if !self.holds(scope) {
+            return Ok(out);
+        }
         for v in &scope.versions {
             let Some(items) = m.histograms.get(&(what, v.clone())) else {
                 continue;
@@ -238,6 +261,9 @@ impl KpiSource for MemorySource {
         let m = self.inner.lock().expect("memory source poisoned");
         let from = at.plus_seconds(-3600);
         let mut out = BTreeMap::new();
+        if !self.holds(scope) {
+            return Ok(out);
+        }
         for v in &scope.versions {
             let seen: Vec<f64> = m
                 .active

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT_VERSION: u32 = 2;
 
 /// The event kinds this build knows; an entry of any other kind was written by a newer one.
-pub const KNOWN_KINDS: [&str; 14] = [
+pub const KNOWN_KINDS: [&str; 17] = [
     "released",
     "promoted",
     "expanded",
@@ -30,6 +30,9 @@ pub const KNOWN_KINDS: [&str; 14] = [
     "pointerResigned",
     "gatePassed",
     "gateFailed",
+    "incidentOpened",
+    "incidentChecked",
+    "incidentClosed",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +177,91 @@ pub enum Event {
         critical: bool,
         verdict: GateRecord,
     },
+    /// An incident about `version` in `channel` was opened (docs/KPIS.md, "Incidents"): by the
+    /// gate on a failure, or by a person. Its number is this entry's seq; the entry's `reason`
+    /// says what was seen.
+    #[serde(rename_all = "camelCase")]
+    IncidentOpened {
+        channel: String,
+        version: String,
+        /// 1 (immediate rollback) to 3 (fix forward), from the decision tree.
+        severity: u8,
+        /// What the responder should do, in words.
+        recommendation: String,
+        /// The KPIs that triggered it (none when a person opened it).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        kpis: Vec<GateKpi>,
+    },
+    /// An item of incident `incident`'s post-rollback checklist holds: checked by Airlock
+    /// (`detail` says what it saw) or ticked by a person.
+    #[serde(rename_all = "camelCase")]
+    IncidentChecked {
+        incident: u64,
+        item: ChecklistItem,
+        detail: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    IncidentClosed { incident: u64 },
+}
+
+/// The post-rollback checklist (docs/KPIS.md, "Incidents"): the first four Airlock checks
+/// itself, the last two a person ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum ChecklistItem {
+    /// The pointer devices read (from the store, and through the CDN address when one is
+    /// configured) no longer serves the bad release.
+    Pointer,
+    /// The error rate is back to the good release's before the incident.
+    ErrorRate,
+    /// The good release is back on 95 % of the channel's active devices (target: within
+    /// 30 minutes of the action).
+    Adoption,
+    /// The bad release is quarantined (after a rollback).
+    Quarantined,
+    SupportNotified,
+    PostmortemScheduled,
+}
+
+impl ChecklistItem {
+    pub const ALL: [ChecklistItem; 6] = [
+        ChecklistItem::Pointer,
+        ChecklistItem::ErrorRate,
+        ChecklistItem::Adoption,
+        ChecklistItem::Quarantined,
+        ChecklistItem::SupportNotified,
+        ChecklistItem::PostmortemScheduled,
+    ];
+
+    /// Its name on the command line and in JSON (`support-notified`).
+    pub fn key(self) -> &'static str {
+        match self {
+            ChecklistItem::Pointer => "pointer",
+            ChecklistItem::ErrorRate => "error-rate",
+            ChecklistItem::Adoption => "adoption",
+            ChecklistItem::Quarantined => "quarantined",
+            ChecklistItem::SupportNotified => "support-notified",
+            ChecklistItem::PostmortemScheduled => "postmortem-scheduled",
+        }
+    }
+
+    pub fn parse(key: &str) -> Result<Self> {
+        Self::ALL.into_iter().find(|i| i.key() == key).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "no checklist item {key:?}; the items are {}",
+                Self::ALL.map(Self::key).join(", ")
+            ))
+        })
+    }
+
+    /// Whether Airlock checks it itself (else a person ticks it).
+    pub fn automatic(self) -> bool {
+        !matches!(
+            self,
+            ChecklistItem::SupportNotified | ChecklistItem::PostmortemScheduled
+        )
+    }
 }
 
 /// What a gate entry records of the verdict: the window it judged, the verdict in words
@@ -229,6 +317,9 @@ pub enum EventKind {
     PointerResigned,
     GatePassed,
     GateFailed,
+    IncidentOpened,
+    IncidentChecked,
+    IncidentClosed,
 }
 
 impl Event {
@@ -248,6 +339,9 @@ impl Event {
             Self::PointerResigned { .. } => EventKind::PointerResigned,
             Self::GatePassed { .. } => EventKind::GatePassed,
             Self::GateFailed { .. } => EventKind::GateFailed,
+            Self::IncidentOpened { .. } => EventKind::IncidentOpened,
+            Self::IncidentChecked { .. } => EventKind::IncidentChecked,
+            Self::IncidentClosed { .. } => EventKind::IncidentClosed,
         }
     }
 
@@ -333,6 +427,16 @@ impl Event {
                 percent(*basis_points),
                 if *critical { " (critical)" } else { "" }
             ),
+            Event::IncidentOpened {
+                channel,
+                version,
+                severity,
+                ..
+            } => format!("SEV-{severity} incident opened on {version} in {channel}"),
+            Event::IncidentChecked { incident, item, .. } => {
+                format!("incident #{incident}: {} checked", item.key())
+            }
+            Event::IncidentClosed { incident } => format!("incident #{incident} closed"),
         }
     }
 
@@ -352,6 +456,9 @@ impl Event {
             Self::PointerResigned { .. } => "pointerResigned",
             Self::GatePassed { .. } => "gatePassed",
             Self::GateFailed { .. } => "gateFailed",
+            Self::IncidentOpened { .. } => "incidentOpened",
+            Self::IncidentChecked { .. } => "incidentChecked",
+            Self::IncidentClosed { .. } => "incidentClosed",
         }
     }
 
@@ -369,10 +476,13 @@ impl Event {
             | Self::Quarantined { version }
             | Self::Archived { version, .. }
             | Self::GatePassed { version, .. }
-            | Self::GateFailed { version, .. } => Some(version),
+            | Self::GateFailed { version, .. }
+            | Self::IncidentOpened { version, .. } => Some(version),
             // The release rolled back from (quarantined), else the one rolled back to.
             Self::RolledBack { from, to, .. } => Some(from.as_deref().unwrap_or(to)),
-            Self::PointerResigned { .. } => None,
+            Self::PointerResigned { .. }
+            | Self::IncidentChecked { .. }
+            | Self::IncidentClosed { .. } => None,
         }
     }
 
@@ -390,9 +500,12 @@ impl Event {
             | Self::Archived { channel, .. }
             | Self::GatePassed { channel, .. }
             | Self::GateFailed { channel, .. }
+            | Self::IncidentOpened { channel, .. }
             | Self::PointerResigned { channel } => Some(channel),
             Self::Promoted { to, .. } => Some(to),
-            Self::Quarantined { .. } => None,
+            Self::Quarantined { .. }
+            | Self::IncidentChecked { .. }
+            | Self::IncidentClosed { .. } => None,
         }
     }
 
@@ -416,7 +529,10 @@ impl Event {
             | Self::Quarantined { .. }
             | Self::Archived { .. }
             | Self::GatePassed { .. }
-            | Self::GateFailed { .. } => Vec::new(),
+            | Self::GateFailed { .. }
+            | Self::IncidentOpened { .. }
+            | Self::IncidentChecked { .. }
+            | Self::IncidentClosed { .. } => Vec::new(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::kpi::judge::{self, Question, Verdict};
+use crate::kpi::layered::Layered;
 use crate::kpi::policy::GatePolicy;
 use crate::kpi::prometheus::PrometheusSource;
 use crate::kpi::samples::{self, ImportReport, ImportRequest, SampleSource};
@@ -29,8 +30,9 @@ pub struct AnalyzeRequest {
 
 impl Workspace {
     /// The KPI source: the Prometheus `[kpi.prometheus]` configures (credentials from the
-    /// keychain), else the crash-tool exports imported into this registry
-    /// (`airlock kpi import`).
+    /// keychain), with the samples stored in this registry (crash-tool exports from
+    /// `airlock kpi import`, CDN logs from `airlock kpi ingest`) for the metrics it has
+    /// nothing on; without a Prometheus, those samples alone.
     pub async fn kpi_source(&self) -> Result<Box<dyn KpiSource>> {
         let kpi = self.config.kpi.clone().unwrap_or_default();
         let Some(prom) = &kpi.prometheus else {
@@ -39,7 +41,8 @@ impl Workspace {
             }
             return Err(Error::Config(
                 "no KPI source: add `[kpi.prometheus]` with `url = \"http://…\"` to airlock.toml, \
-                 or import a crash tool's export with `airlock kpi import` (docs/KPIS.md)"
+                 import a crash tool's export with `airlock kpi import`, or read CDN logs with \
+                 `airlock kpi ingest` (docs/KPIS.md)"
                     .into(),
             ));
         };
@@ -47,11 +50,18 @@ impl Workspace {
             Some(_) => Some(self.keychain()?),
             None => None,
         };
-        Ok(Box::new(PrometheusSource::new(
+        let prometheus = Box::new(PrometheusSource::new(
             prom,
             &kpi.queries,
             keychain.as_deref(),
-        )?))
+        )?);
+        if !self.registry.has_kpi_samples().await? {
+            return Ok(prometheus);
+        }
+        Ok(Box::new(Layered {
+            first: prometheus,
+            then: Box::new(SampleSource::new(self.registry.clone())),
+        }))
     }
 
     /// Imports a crash tool's export into this registry (all or nothing; once per file).

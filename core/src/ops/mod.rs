@@ -6,11 +6,14 @@
 
 pub mod action;
 pub mod analyze;
+pub mod cdn_logs;
 pub mod check;
 pub mod commit;
 pub mod curation;
 pub mod device;
 pub mod gc;
+pub mod incident;
+pub mod incident_checks;
 pub mod keys;
 pub mod placement;
 pub mod pointer;
@@ -18,8 +21,10 @@ pub mod preview;
 pub mod recovery;
 pub mod release;
 pub mod rollout;
+pub mod simulate;
 pub mod sync;
 pub mod watch;
+pub mod watch_current;
 
 pub use commit::Committed;
 pub use pointer::PointerUpdate;

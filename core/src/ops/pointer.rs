@@ -356,20 +356,37 @@ impl Workspace {
         )))
     }
 
+    /// The CDN path of `key` in `channel`'s store: after `path-prefix`, else the object's
+    /// path in the bucket (an origin pointing at the bucket root).
+    fn cdn_path(&self, channel: &str, cdn: &crate::config::CdnConfig, key: &str) -> Result<String> {
+        let path = match (&cdn.path_prefix, self.channel_store(channel)?.as_s3()) {
+            (Some(prefix), _) => format!("{}/{key}", prefix.trim_end_matches('/')),
+            (None, Some(s3)) => s3.object_key(key),
+            (None, None) => key.to_string(),
+        };
+        Ok(format!("/{}", path.trim_start_matches('/')))
+    }
+
+    /// Where devices read `channel`'s pointer through the CDN, when `[channels.<name>.cdn]`
+    /// gives its `address`.
+    pub(crate) fn cdn_pointer_url(&self, app: &str, channel: &str) -> Result<Option<String>> {
+        let Some(cdn) = self.config.channel(channel)?.cdn.clone() else {
+            return Ok(None);
+        };
+        let Some(address) = &cdn.address else {
+            return Ok(None);
+        };
+        let path = self.cdn_path(channel, &cdn, &layout::pointer_key(app, channel))?;
+        Ok(Some(format!("{}{path}", address.trim_end_matches('/'))))
+    }
+
     /// Invalidates the pointer's path in the channel's CDN, if it has one. Never fails the
     /// command: the pointer is published; a failure is in the report.
     async fn invalidate(&self, channel: &str, key: &str) -> Result<Option<Invalidation>> {
         let Some(cdn) = self.config.channel(channel)?.cdn.clone() else {
             return Ok(None);
         };
-        // The CDN path of the key: after `path-prefix`, else the object's path in the
-        // bucket (an origin pointing at the bucket root).
-        let path = match (&cdn.path_prefix, self.channel_store(channel)?.as_s3()) {
-            (Some(prefix), _) => format!("{}/{key}", prefix.trim_end_matches('/')),
-            (None, Some(s3)) => s3.object_key(key),
-            (None, None) => key.to_string(),
-        };
-        let path = format!("/{}", path.trim_start_matches('/'));
+        let path = self.cdn_path(channel, &cdn, key)?;
         let aws = self
             .aws
             .as_ref()

@@ -2,11 +2,18 @@
 //! rollout in progress (of one app or channel, if named): a rollout a person paused is left
 //! alone; otherwise its current step is judged (ops/analyze.rs) and
 //!
-//! - a critical fail logs `gateFailed` and reverts (or pauses, when the channel says so);
-//! - any other fail, or a warning, logs `gateFailed` and pauses;
+//! - a critical fail logs `gateFailed`, opens an incident and reverts (or pauses, when the
+//!   channel says so);
+//! - any other fail logs `gateFailed`, opens an incident and pauses; a warning logs
+//!   `gateFailed` and pauses;
 //! - a pass once the step's observation window is over logs `gatePassed` and expands to the
 //!   next step (or waits for a person, when the channel says so);
 //! - anything else waits.
+//!
+//! Then it judges every channel's *current* release against its rollback target
+//! (ops/watch_current.rs: a bad one opens an incident recommending the rollback, or rolls
+//! back when the channel allows), and runs Airlock's checks of every open incident's
+//! checklist (ops/incident_checks.rs).
 //!
 //! Every write goes through the engine's commit with preconditions (the rollout id and
 //! percentage the verdict judged) and a command id derived from them, so two watchers on one
@@ -21,6 +28,7 @@ use crate::log::Event;
 use crate::log::entry::{GateKpi, GateRecord};
 use crate::ops::analyze::AnalyzeRequest;
 use crate::ops::rollout::ExpandTo;
+use crate::ops::incident::Served;
 use crate::state::Rollout;
 use crate::workspace::{Attribution, Expectation, Workspace};
 use serde::Serialize;
@@ -32,12 +40,26 @@ pub struct WatchReport {
     pub app: String,
     pub channel: String,
     pub version: String,
+    /// What was looked at: a rollout's step, a channel's current release, or an incident.
+    pub subject: Subject,
+    /// Empty for a current release or an incident.
     pub rollout_id: String,
     pub basis_points: u32,
     pub action: WatchAction,
+    /// The incident this pass opened or checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<u64>,
     /// The verdict's one line (empty when nothing was judged).
     pub summary: String,
     pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Subject {
+    Rollout,
+    Current,
+    Incident,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -53,6 +75,12 @@ pub enum WatchAction {
     PassedWaiting,
     Paused,
     Reverted,
+    /// A current release was judged bad: an incident recommends rolling it back.
+    IncidentOpened,
+    /// A current release was judged bad and rolled back (the channel allows it).
+    RolledBack,
+    /// Items of an incident's checklist were checked (`detail` says which).
+    Checked,
     /// Another watcher (or this one, earlier) already took this decision, or the rollout
     /// moved on (a person paused, reverted or expanded it) since the verdict was read.
     AlreadyDone,
@@ -66,9 +94,11 @@ impl WatchReport {
             app: app.to_string(),
             channel: channel.to_string(),
             version: r.version.clone(),
+            subject: Subject::Rollout,
             rollout_id: r.rollout_id.clone(),
             basis_points: r.basis_points,
             action: WatchAction::Waiting,
+            incident: None,
             summary: String::new(),
             detail: String::new(),
         }
@@ -77,12 +107,12 @@ impl WatchReport {
 
 /// A command id for `action` on step `bp` of rollout `id`: the same for every watcher
 /// (the rollout id is hashed: it may hold characters a command id may not, and be long).
-fn command(id: &str, bp: u32, action: &str) -> String {
+pub(crate) fn command(id: &str, bp: u32, action: &str) -> String {
     let digest = airlock_protocol::digest::sha256_hex(id.as_bytes());
     format!("gate-{action}-{bp}-{}", &digest[..24])
 }
 
-fn record(v: &Verdict) -> GateRecord {
+pub(crate) fn record(v: &Verdict) -> GateRecord {
     let whole = |x: Option<f64>| x.map_or(0, |x| x.max(0.0).round() as u64);
     GateRecord {
         baseline: v.baseline.clone(),
@@ -136,8 +166,63 @@ impl Workspace {
                 }
                 out.push(report);
             }
+            out.extend(self.watch_currents(actor, source, &state, channel).await);
+            out.extend(self.watch_incidents(actor, source, &app, channel).await);
         }
         Ok(out)
+    }
+
+    /// Runs Airlock's checks of `app`'s open incidents that have an action (of `channel`,
+    /// if named): one report per incident whose items changed or could not be checked.
+    async fn watch_incidents(
+        &self,
+        actor: &str,
+        source: &dyn KpiSource,
+        app: &str,
+        channel: Option<&str>,
+    ) -> Vec<WatchReport> {
+        let state = match self.load(app).await {
+            Ok(s) => s,
+            Err(_) => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        for i in state.incidents.values() {
+            if i.closed.is_some() || i.action.is_none() || channel.is_some_and(|c| c != i.channel)
+            {
+                continue;
+            }
+            let mut report = WatchReport {
+                app: app.to_string(),
+                channel: i.channel.clone(),
+                version: i.version.clone(),
+                subject: Subject::Incident,
+                rollout_id: String::new(),
+                basis_points: 0,
+                action: WatchAction::Checked,
+                incident: Some(i.number),
+                summary: format!("incident #{} (SEV-{})", i.number, i.severity),
+                detail: String::new(),
+            };
+            match self.check_incident(actor, source, app, i.number).await {
+                Ok(checks) => {
+                    let logged: Vec<String> = checks
+                        .iter()
+                        .filter(|c| c.logged)
+                        .map(|c| format!("{}: {}", c.item.key(), c.detail))
+                        .collect();
+                    if logged.is_empty() {
+                        continue;
+                    }
+                    report.detail = logged.join("; ");
+                }
+                Err(e) => {
+                    report.action = WatchAction::Error;
+                    report.detail = e.to_string();
+                }
+            }
+            out.push(report);
+        }
+        out
     }
 
     /// Judges `r` (the rollout of `report.channel`, as this pass read it) and acts,
@@ -222,6 +307,16 @@ impl Workspace {
                 return Ok(());
             };
             let revert = critical && policy.auto_revert;
+            if v.verdict == Outcome::Fail {
+                let to = self.load(app).await?.channel(channel).current;
+                let served = match (&to, revert) {
+                    (Some(to), true) => Served::Reverted { to },
+                    _ => Served::RollingOut,
+                };
+                report.incident = self
+                    .open_gate_incident(app, channel, &v, served, &by("incident")?)
+                    .await?;
+            }
             let acted = if revert {
                 self.revert(&by("revert")?, app, channel).await
             } else {

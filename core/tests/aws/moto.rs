@@ -229,6 +229,7 @@ pub fn with_cdn(mut config: Config, channel: &str, distribution: &str) -> Config
     config.channels.get_mut(channel).unwrap().cdn = Some(CdnConfig {
         distribution: distribution.to_string(),
         path_prefix: None,
+        address: None,
         wait: true,
     });
     config

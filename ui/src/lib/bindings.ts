@@ -309,7 +309,21 @@ distribution: string;
 /**
  * Wait for the invalidation to complete (default), polling its status.
  */
-wait?: boolean }
+wait?: boolean; 
+/**
+ * The address devices read through (`https://d111111abcdef8.cloudfront.net` or the
+ * app's own domain): an incident's checklist reads the pointer there too.
+ */
+address?: string | null }
+/**
+ * `[kpi.cdn-logs]`: CloudFront standard access logs, as the distribution writes them.
+ */
+export type CdnLogSettings = { 
+/**
+ * Where the log files are: a URL (`s3://acme-logs/cloudfront`, the bucket and prefix
+ * the distribution's logging writes to, or `file:///dir`) or a name in `[stores]`.
+ */
+store: string }
 /**
  * Something that changed what the console shows, announced as it happens (the desktop
  * shell forwards these as `registry://changed`): an entry committed here or found in the
@@ -371,7 +385,12 @@ export type ChannelKpis = {
 /**
  * A critical fail reverts on its own (default true); false: it pauses.
  */
-"auto-revert"?: boolean | null; kpis?: string[] | null; limits: Partial<{ [key in string]: LimitsEdit }> }
+"auto-revert"?: boolean | null; 
+/**
+ * A bad *current* release is rolled back on its own (default false: an incident
+ * recommends the rollback and a person decides).
+ */
+"auto-rollback"?: boolean | null; kpis?: string[] | null; limits: Partial<{ [key in string]: LimitsEdit }> }
 /**
  * Where one channel of an app stands.
  */
@@ -565,7 +584,7 @@ deniedAction: string | null }
 /**
  * Which kind an event is, as a type (`Event::kind` gives the same as its JSON name).
  */
-export type EventKind = "released" | "promoted" | "expanded" | "paused" | "resumed" | "reverted" | "rolledBack" | "approved" | "rejected" | "quarantined" | "archived" | "pointerResigned" | "gatePassed" | "gateFailed"
+export type EventKind = "released" | "promoted" | "expanded" | "paused" | "resumed" | "reverted" | "rolledBack" | "approved" | "rejected" | "quarantined" | "archived" | "pointerResigned" | "gatePassed" | "gateFailed" | "incidentOpened" | "incidentChecked" | "incidentClosed"
 export type FileSize = { path: string; size: number }
 export type Invalidation = { distribution: string; 
 /**
@@ -584,6 +603,10 @@ error?: string | null }
  * `[kpi]`.
  */
 export type KpiSettings = { prometheus?: PrometheusSettings | null; 
+/**
+ * `[kpi.cdn-logs]`: where the CDN writes its access logs, read by `airlock kpi ingest`.
+ */
+"cdn-logs"?: CdnLogSettings | null; 
 /**
  * The chance, over a whole window however often it is judged, that a release no worse
  * than the harm margins is stopped (default 0.01), shared across the KPIs in force.
@@ -986,7 +1009,11 @@ export type Task =
 /**
  * Unreferenced blobs deleted (`gc`).
  */
-"deleting"
+"deleting" | 
+/**
+ * CDN access-log files read (`kpi ingest`).
+ */
+"ingesting"
 /**
  * The open workspace, for the console's header and settings.
  */

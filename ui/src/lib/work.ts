@@ -34,6 +34,7 @@ const verbs: Record<Task, string> = {
   checking: "Checking the files of",
   reading: "Reading new log entries of",
   deleting: "Deleting unreferenced files in",
+  ingesting: "Reading the CDN logs in",
 };
 
 /** The progress in words, one line each, for a live region. */

@@ -1,0 +1,82 @@
+//! Two sources as one: Prometheus asked live first, the samples kept in SQLite (crash-tool
+//! imports, CDN logs) for whatever Prometheus has nothing on. Decided per metric, never per
+//! version: both cohorts of a KPI always come from the same source, so a comparison never
+//! sets one system's counts against another's.
+
+use super::source::{Counter, Counts, Histograms, KpiSource, Latency, Scope, Window};
+use crate::error::Result;
+use airlock_protocol::time::Timestamp;
+use std::collections::BTreeMap;
+
+#[derive(Debug)]
+pub struct Layered {
+    pub first: Box<dyn KpiSource>,
+    pub then: Box<dyn KpiSource>,
+}
+
+#[async_trait::async_trait]
+impl KpiSource for Layered {
+    async fn counts(&self, what: Counter, scope: &Scope, window: &Window) -> Result<Counts> {
+        let first = self.first.counts(what, scope, window).await?;
+        if !first.is_empty() {
+            return Ok(first);
+        }
+        self.then.counts(what, scope, window).await
+    }
+
+    async fn histograms(
+        &self,
+        what: Latency,
+        scope: &Scope,
+        window: &Window,
+    ) -> Result<Histograms> {
+        let first = self.first.histograms(what, scope, window).await?;
+        if !first.is_empty() {
+            return Ok(first);
+        }
+        self.then.histograms(what, scope, window).await
+    }
+
+    async fn active_devices(&self, scope: &Scope, at: Timestamp) -> Result<BTreeMap<String, f64>> {
+        let first = self.first.active_devices(scope, at).await?;
+        if !first.is_empty() {
+            return Ok(first);
+        }
+        self.then.active_devices(scope, at).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kpi::source::MemorySource;
+
+    #[tokio::test]
+    async fn each_metric_comes_whole_from_one_source() {
+        let t0 = Timestamp::from_unix(1_800_000_000).unwrap();
+        let (prom, logs) = (MemorySource::default(), MemorySource::default());
+        prom.add(Counter::Sessions, "2.0.0", t0.plus_seconds(60), 100.0);
+        logs.add(Counter::Sessions, "1.0.0", t0.plus_seconds(60), 900.0);
+        logs.add(Counter::Downloads, "1.0.0", t0.plus_seconds(60), 40.0);
+        logs.add(Counter::Downloads, "2.0.0", t0.plus_seconds(60), 4.0);
+        let l = Layered {
+            first: Box::new(prom),
+            then: Box::new(logs),
+        };
+        let scope = Scope {
+            app: "shop".into(),
+            channel: "Production".into(),
+            versions: vec!["2.0.0".into(), "1.0.0".into()],
+        };
+        let w = Window::new(t0, t0.plus_seconds(300), 300).unwrap();
+        let sessions = l.counts(Counter::Sessions, &scope, &w).await.unwrap();
+        assert_eq!(
+            sessions.keys().collect::<Vec<_>>(),
+            ["2.0.0"],
+            "Prometheus has sessions: the logs' sessions of 1.0.0 must not be mixed in"
+        );
+        let downloads = l.counts(Counter::Downloads, &scope, &w).await.unwrap();
+        assert_eq!(downloads["1.0.0"], [40.0]);
+        assert_eq!(downloads["2.0.0"], [4.0], "Prometheus has none: the logs answer");
+    }
+}
