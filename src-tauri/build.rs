@@ -26,6 +26,9 @@ const COMMANDS: &[&str] = &[
     "credentials_status",
     "set_credentials",
     "sync_now",
+    "gate_status",
+    "set_gate",
+    "gate_pass_now",
 ];
 
 fn main() {

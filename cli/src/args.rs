@@ -324,6 +324,10 @@ pub struct SimulateArgs {
     /// Write gzipped CloudFront access logs here: a store URL, a `[stores]` name or a folder.
     #[arg(long = "cdn-logs")]
     pub cdn_logs: Option<String>,
+    /// Write sessions, crashes and JS errors per hour and release as a crash tool's CSV
+    /// export here (for `airlock kpi import`).
+    #[arg(long = "crash-export")]
+    pub crash_export: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Subcommand)]

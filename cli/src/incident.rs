@@ -107,7 +107,10 @@ pub async fn run(cli: &Cli, ws: &Workspace, command: &IncidentCommand) -> Result
                     if cli.json {
                         print_json(&serde_json::json!({ "file": path }));
                     } else {
-                        outln!("wrote the postmortem of incident #{number} to {}", path.display());
+                        outln!(
+                            "wrote the postmortem of incident #{number} to {}",
+                            path.display()
+                        );
                     }
                 }
                 None => out!("{text}"),
@@ -134,7 +137,11 @@ fn show(i: &IncidentView) {
     outln!("timeline");
     for s in &i.timeline {
         let when = s.at.map_or_else(|| "—".to_string(), |t| t.to_string());
-        let who = s.actor.as_deref().map(|a| format!(" by {a}")).unwrap_or_default();
+        let who = s
+            .actor
+            .as_deref()
+            .map(|a| format!(" by {a}"))
+            .unwrap_or_default();
         outln!("  {:<13} {when:<20}{who}: {}", s.stage, s.detail);
     }
     if !i.kpis.is_empty() {

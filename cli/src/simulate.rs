@@ -12,9 +12,8 @@ use airlock_core::{Error, Result, Workspace};
 fn scenario(args: &SimulateArgs) -> Result<Scenario> {
     let mut s = match &args.scenario {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::InvalidInput(format!("cannot read {}: {e}", path.display()))
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::InvalidInput(format!("cannot read {}: {e}", path.display())))?;
             Scenario::from_toml(&path.display().to_string(), &text)?
         }
         None => Scenario::default(),
@@ -45,11 +44,16 @@ pub async fn run(cli: &Cli, ws: &Workspace, args: &SimulateArgs) -> Result<u8> {
         state: args.state.clone(),
         openmetrics: args.openmetrics.clone(),
         cdn_logs: args.cdn_logs.clone(),
+        crash_export: args.crash_export.clone(),
     };
-    if req.openmetrics.is_none() && req.cdn_logs.is_none() && req.state.is_none() {
+    if req.openmetrics.is_none()
+        && req.cdn_logs.is_none()
+        && req.crash_export.is_none()
+        && req.state.is_none()
+    {
         return Err(Error::InvalidInput(
-            "say where the fleet's reports go: --openmetrics FILE and/or --cdn-logs TARGET \
-             (and --state FILE to play on later)"
+            "say where the fleet's reports go: --openmetrics FILE, --cdn-logs TARGET and/or \
+             --crash-export FILE (and --state FILE to play on later)"
                 .into(),
         ));
     }
@@ -83,6 +87,9 @@ pub async fn run(cli: &Cli, ws: &Workspace, args: &SimulateArgs) -> Result<u8> {
     }
     for f in &r.log_files {
         outln!("  access log: {f}");
+    }
+    if let Some(p) = &r.crash_export {
+        outln!("  crash-tool export: {p}");
     }
     Ok(0)
 }

@@ -10,11 +10,17 @@
 //!   ships source maps), to see a gate report by publishing it.
 //!
 //! The history is spread over the last two days by a clock that steps forward, so the
-//! console's times and charts read like a real week's work.
+//! console's times and charts read like a real week's work. A simulated fleet of 4,000
+//! devices (kpi/fleet.rs) has run `checkout` since its rollout reached 20 %: its CloudFront
+//! logs (`cdn-logs/`) and its crash-tool export are read in, so the canary gate and
+//! `airlock analyze` have numbers without a Prometheus.
 
 use crate::clock::{Clock, ManualClock};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::kpi::fleet::Scenario;
+use crate::kpi::policy::{CdnLogSettings, KpiSettings};
+use crate::kpi::samples::{Columns, Format, ImportRequest};
 use crate::ops::release::ReleaseRequest;
 use crate::ops::rollout::{ExpandTo, PromoteRequest};
 use crate::workspace::{Attribution, Services, Workspace};
@@ -111,6 +117,22 @@ pub async fn create(dir: &Path, services: Services) -> Result<Demo> {
         &format!("local:{KEY_NAME}"),
     );
     config.actor = Some(RELEASE_MANAGER.into());
+    let cdn_logs = dir.join("cdn-logs");
+    std::fs::create_dir_all(&cdn_logs).map_err(|e| Error::io("create", &cdn_logs, e))?;
+    let cdn_logs = cdn_logs
+        .canonicalize()
+        .map_err(|e| Error::io("resolve", &cdn_logs, e))?;
+    config.kpi = Some(KpiSettings {
+        kpis: Some(vec![
+            "crash-free".into(),
+            "js-errors".into(),
+            "download-success".into(),
+        ]),
+        cdn_logs: Some(CdnLogSettings {
+            store: format!("file://{}", cdn_logs.display()),
+        }),
+        ..KpiSettings::default()
+    });
     if let Some(p) = config.channels.get_mut("Production") {
         p.plan = vec![5.0, 20.0, 50.0, 100.0];
     }
@@ -169,9 +191,55 @@ pub async fn create(dir: &Path, services: Services) -> Result<Demo> {
             ws.expand(&alex, app, "Production", ExpandTo::Next).await?;
         }
     }
+    fleet_numbers(&ws, dir).await?;
     Ok(Demo {
         workspace,
         bundles,
         bad_bundle,
     })
+}
+
+/// Plays the demo's fleet on `checkout` from its rollout step's start to now and reads
+/// what it reported: the CDN logs (`kpi ingest`) and the crash-tool export (`kpi import`).
+async fn fleet_numbers(ws: &Workspace, dir: &Path) -> Result<()> {
+    let state = ws.load("checkout").await?;
+    let Some(step) = state
+        .channel("Production")
+        .rollout
+        .map(|r| r.step_started_at)
+    else {
+        return Ok(());
+    };
+    let scenario = Scenario {
+        devices: 4000,
+        sessions_per_hour: 1.5,
+        seed: 7,
+        ..Scenario::default()
+    };
+    let mut fleet = ws
+        .new_fleet("checkout", "Production", scenario, step)
+        .await?;
+    let logs = ws.log_store(
+        &ws.config()
+            .kpi
+            .as_ref()
+            .and_then(|k| k.cdn_logs.as_ref())
+            .map(|c| c.store.clone())
+            .unwrap_or_default(),
+    )?;
+    let now = crate::clock::SystemClock.now();
+    let (played, _) = ws.play_fleet(&mut fleet, now, Some(&logs)).await?;
+    let export = dir.join("checkout-crash-export.csv");
+    std::fs::write(&export, played.crash_export()).map_err(|e| Error::io("write", &export, e))?;
+    ws.import_kpi(&ImportRequest {
+        file: export,
+        app: "checkout".into(),
+        channel: "Production".into(),
+        format: Some(Format::Csv),
+        columns: Columns::default(),
+        bucket_minutes: 60,
+    })
+    .await?;
+    ws.ingest_cdn_logs().await?;
+    Ok(())
 }

@@ -4,8 +4,8 @@
 //! Each release has a placement per channel; quarantine applies to a release everywhere.
 
 use crate::error::{Error, Result};
-use crate::log::reader::{Head, StoredEntry};
 use crate::log::entry::{ChecklistItem, GateKpi};
+use crate::log::reader::{Head, StoredEntry};
 use crate::log::{Event, LogEntry};
 use airlock_protocol::digest::ObjectRef;
 use airlock_protocol::time::Timestamp;
@@ -198,8 +198,11 @@ impl Incident {
 
     /// When every item Airlock checks itself held (the timeline's "verified").
     pub fn verified_at(&self) -> Option<Timestamp> {
-        let auto: Vec<ChecklistItem> =
-            self.checklist().into_iter().filter(|i| i.automatic()).collect();
+        let auto: Vec<ChecklistItem> = self
+            .checklist()
+            .into_iter()
+            .filter(|i| i.automatic())
+            .collect();
         auto.iter()
             .map(|i| self.checks.get(i).map(|c| c.at))
             .collect::<Option<Vec<_>>>()
@@ -492,7 +495,11 @@ impl AppState {
                 if let Some(v) = ended_rollout {
                     place(c, v, Placement::Reverted, e);
                 }
-                let bad: Vec<&str> = from.iter().chain(ended_rollout).map(String::as_str).collect();
+                let bad: Vec<&str> = from
+                    .iter()
+                    .chain(ended_rollout)
+                    .map(String::as_str)
+                    .collect();
                 self.note_action(e, channel, &bad, Some(to.clone()));
                 let c = self.channels.entry(channel.clone()).or_default();
                 c.rollout = None;
@@ -666,9 +673,9 @@ impl AppState {
     }
 
     pub fn incident(&self, number: u64) -> Result<&Incident> {
-        self.incidents.get(&number).ok_or_else(|| {
-            Error::NotFound(format!("{} has no incident #{number}", self.app))
-        })
+        self.incidents
+            .get(&number)
+            .ok_or_else(|| Error::NotFound(format!("{} has no incident #{number}", self.app)))
     }
 
     fn broken(&self, e: &LogEntry, why: String) -> Error {

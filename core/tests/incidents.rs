@@ -7,7 +7,6 @@
 
 mod common;
 
-use airlock_core::{Attribution, ErrorKind};
 use airlock_core::Workspace;
 use airlock_core::kpi::policy::{ChannelKpis, KpiSettings};
 use airlock_core::kpi::source::MemorySource;
@@ -16,6 +15,7 @@ use airlock_core::log::Event;
 use airlock_core::log::entry::ChecklistItem;
 use airlock_core::ops::incident::OpenRequest;
 use airlock_core::ops::watch::{Subject, WatchAction};
+use airlock_core::{Attribution, ErrorKind};
 use common::*;
 
 fn env(auto_rollback: bool) -> Env {
@@ -73,7 +73,16 @@ async fn a_crashing_rollout_is_reverted_with_a_sev1_incident_whose_checklist_air
     let ws = env.console().await;
     rolling_out_at_5_percent(&ws).await;
     let source = MemorySource::of(APP, PRODUCTION);
-    play(&env, &source, ("1.1.0", "1.0.0"), 0.05, 60, (0.03, 0.003), None, 1);
+    play(
+        &env,
+        &source,
+        ("1.1.0", "1.0.0"),
+        0.05,
+        60,
+        (0.03, 0.003),
+        None,
+        1,
+    );
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     assert_eq!(r[0].action, WatchAction::Reverted, "{r:?}");
     let number = r[0].incident.expect("the revert opened an incident");
@@ -86,14 +95,27 @@ async fn a_crashing_rollout_is_reverted_with_a_sev1_incident_whose_checklist_air
     );
     let i = ws.incident(APP, number).await.unwrap();
     assert_eq!(i.severity, 1, "3 % crashes is crash-free below 98 %: SEV-1");
-    assert!(i.recommendation.contains("reverted"), "{}", i.recommendation);
+    assert!(
+        i.recommendation.contains("reverted"),
+        "{}",
+        i.recommendation
+    );
     assert_eq!(i.kpis[0].kpi, "crash-free");
-    assert!(i.kpis[0].candidate_events > 0, "the numbers that triggered it ride along");
+    assert!(
+        i.kpis[0].candidate_events > 0,
+        "the numbers that triggered it ride along"
+    );
     let action = &i.timeline[2];
-    assert_eq!(action.stage, "reverted", "the fold links the revert: {:?}", i.timeline);
+    assert_eq!(
+        action.stage, "reverted",
+        "the fold links the revert: {:?}",
+        i.timeline
+    );
     assert_eq!(action.actor.as_deref(), Some("gate:ana"));
     assert!(
-        !i.checklist.iter().any(|c| c.item == ChecklistItem::Quarantined),
+        !i.checklist
+            .iter()
+            .any(|c| c.item == ChecklistItem::Quarantined),
         "a revert quarantines nothing: {:?}",
         i.checklist
     );
@@ -114,7 +136,16 @@ async fn a_crashing_rollout_is_reverted_with_a_sev1_incident_whose_checklist_air
     );
 
     // Half an hour later every session is 1.0.0's again, at its old rate.
-    play(&env, &source, ("1.1.0", "1.0.0"), 0.0, 30, (0.03, 0.003), None, 2);
+    play(
+        &env,
+        &source,
+        ("1.1.0", "1.0.0"),
+        0.0,
+        30,
+        (0.03, 0.003),
+        None,
+        2,
+    );
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     let report = r
         .iter()
@@ -130,7 +161,10 @@ async fn a_crashing_rollout_is_reverted_with_a_sev1_incident_whose_checklist_air
         adoption.detail
     );
     assert_eq!(adoption.actor, "gate:ana");
-    assert!(i.timeline[3].at.is_some(), "verified once Airlock's items hold");
+    assert!(
+        i.timeline[3].at.is_some(),
+        "verified once Airlock's items hold"
+    );
     assert!(
         ws.watch_once("ana", &source, None, None)
             .await
@@ -141,7 +175,10 @@ async fn a_crashing_rollout_is_reverted_with_a_sev1_incident_whose_checklist_air
     );
 
     // A person ticks the rest and closes it; the postmortem has the whole story.
-    for item in [ChecklistItem::SupportNotified, ChecklistItem::PostmortemScheduled] {
+    for item in [
+        ChecklistItem::SupportNotified,
+        ChecklistItem::PostmortemScheduled,
+    ] {
         ws.tick_incident(&by("ben"), APP, number, item, Some("done"))
             .await
             .unwrap();
@@ -175,7 +212,11 @@ async fn a_person_s_incident_follows_the_rules() {
     let (kind, _) = kind_of("SEV-4", ws.open_incident(&reason("x"), &req(4)).await);
     assert_eq!(kind, ErrorKind::InvalidInput);
     let (kind, _) = kind_of("no reason", ws.open_incident(&by("ben"), &req(2)).await);
-    assert_eq!(kind, ErrorKind::InvalidInput, "an incident says what was seen");
+    assert_eq!(
+        kind,
+        ErrorKind::InvalidInput,
+        "an incident says what was seen"
+    );
     let opened = ws
         .open_incident(&reason("support reports login loops on Android 9"), &req(2))
         .await
@@ -198,9 +239,15 @@ async fn a_person_s_incident_follows_the_rules() {
     );
     assert_eq!(kind, ErrorKind::Refused);
     assert!(e.to_string().contains("still open"), "{e}");
-    ws.tick_incident(&by("ben"), APP, number, ChecklistItem::SupportNotified, None)
-        .await
-        .unwrap();
+    ws.tick_incident(
+        &by("ben"),
+        APP,
+        number,
+        ChecklistItem::SupportNotified,
+        None,
+    )
+    .await
+    .unwrap();
     let (kind, _) = kind_of(
         "a second tick",
         ws.tick_incident(&by("cy"), APP, number, ChecklistItem::SupportNotified, None)
@@ -212,14 +259,23 @@ async fn a_person_s_incident_follows_the_rules() {
         ws.close_incident(&by("ben"), APP, number).await,
     );
     assert_eq!(kind, ErrorKind::Refused);
-    assert!(e.to_string().contains("pointer"), "it names what is open: {e}");
+    assert!(
+        e.to_string().contains("pointer"),
+        "it names what is open: {e}"
+    );
     ws.close_incident(&reason("false alarm: a backend issue"), APP, number)
         .await
         .unwrap();
     let (kind, _) = kind_of(
         "ticking a closed incident",
-        ws.tick_incident(&by("ben"), APP, number, ChecklistItem::PostmortemScheduled, None)
-            .await,
+        ws.tick_incident(
+            &by("ben"),
+            APP,
+            number,
+            ChecklistItem::PostmortemScheduled,
+            None,
+        )
+        .await,
     );
     assert_eq!(kind, ErrorKind::Refused);
     assert!(ws.incidents(Some(APP), false).await.unwrap().is_empty());
@@ -245,7 +301,16 @@ async fn a_bad_current_release_opens_an_incident_recommending_the_rollback() {
     two_shipped(&ws).await;
     let source = MemorySource::of(APP, PRODUCTION);
     // 90 % of the sessions already on 1.1.0, crashing ten times as often as 1.0.0's.
-    play(&env, &source, ("1.1.0", "1.0.0"), 0.9, 60, (0.03, 0.003), None, 5);
+    play(
+        &env,
+        &source,
+        ("1.1.0", "1.0.0"),
+        0.9,
+        60,
+        (0.03, 0.003),
+        None,
+        5,
+    );
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     let current = r
         .iter()
@@ -286,7 +351,16 @@ async fn with_auto_rollback_a_bad_current_release_is_rolled_back_and_its_checkli
     let ws = env.console().await;
     two_shipped(&ws).await;
     let source = MemorySource::of(APP, PRODUCTION);
-    play(&env, &source, ("1.1.0", "1.0.0"), 0.9, 60, (0.03, 0.003), None, 7);
+    play(
+        &env,
+        &source,
+        ("1.1.0", "1.0.0"),
+        0.9,
+        60,
+        (0.03, 0.003),
+        None,
+        7,
+    );
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     let current = r
         .iter()
@@ -297,7 +371,16 @@ async fn with_auto_rollback_a_bad_current_release_is_rolled_back_and_its_checkli
     let state = ws.load(APP).await.unwrap();
     assert_eq!(state.channel(PRODUCTION).current.as_deref(), Some("1.0.0"));
     assert!(state.release("1.1.0").unwrap().quarantined.is_some());
-    play(&env, &source, ("1.1.0", "1.0.0"), 0.0, 90, (0.03, 0.003), None, 8);
+    play(
+        &env,
+        &source,
+        ("1.1.0", "1.0.0"),
+        0.0,
+        90,
+        (0.03, 0.003),
+        None,
+        8,
+    );
     ws.watch_once("ana", &source, None, None).await.unwrap();
     let i = ws.incident(APP, number).await.unwrap();
     assert_eq!(i.timeline[2].stage, "rolledBack");
@@ -342,21 +425,37 @@ async fn two_watchers_open_one_incident_and_revert_once() {
     let (a, b) = (env.console().await, env.console().await);
     rolling_out_at_5_percent(&a).await;
     let source = MemorySource::of(APP, PRODUCTION);
-    play(&env, &source, ("1.1.0", "1.0.0"), 0.05, 60, (0.03, 0.003), None, 11);
+    play(
+        &env,
+        &source,
+        ("1.1.0", "1.0.0"),
+        0.05,
+        60,
+        (0.03, 0.003),
+        None,
+        11,
+    );
     let (ra, rb) = tokio::join!(
         a.watch_once("ana", &source, None, None),
         b.watch_once("ci", &source, None, None)
     );
     let actions = [ra.unwrap()[0].action, rb.unwrap()[0].action];
     assert_eq!(
-        actions.iter().filter(|x| **x == WatchAction::Reverted).count(),
+        actions
+            .iter()
+            .filter(|x| **x == WatchAction::Reverted)
+            .count(),
         1,
         "one reverts: {actions:?}"
     );
     let log = a.history(APP).await.unwrap();
     let count = |kind: &str| log.iter().filter(|s| s.entry.event.kind() == kind).count();
     assert_eq!(
-        (count("gateFailed"), count("incidentOpened"), count("reverted")),
+        (
+            count("gateFailed"),
+            count("incidentOpened"),
+            count("reverted")
+        ),
         (1, 1, 1),
         "{:?}",
         kinds(&log)

@@ -4,7 +4,8 @@
 //! - [`state`]: the console's state, set up once (the open workspace, publishes in flight);
 //! - [`commands`]: thin `#[tauri::command]`s, one file per area, each calling one core
 //!   function and mapping its error ([`error`]);
-//! - [`events`]: core's changes forwarded as `registry://changed`, and the periodic sync.
+//! - [`events`]: core's changes forwarded as `registry://changed`, and the periodic sync;
+//! - [`gate`]: the canary gate's loop while the console is open (a person turns it on).
 //!
 //! [`specta_builder`] lists every command and event type once: it builds the invoke handler
 //! and exports the TypeScript bindings (`ui/src/lib/bindings.ts`, `make bindings`).
@@ -12,6 +13,7 @@
 pub mod commands;
 pub mod error;
 pub mod events;
+pub mod gate;
 pub mod progress;
 pub mod state;
 pub mod window;
@@ -48,9 +50,13 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             settings::credentials_status,
             settings::set_credentials,
             sync::sync_now,
+            commands::gate::gate_status,
+            commands::gate::set_gate,
+            commands::gate::gate_pass_now,
         ])
         .typ::<airlock_core::Change>()
         .typ::<events::SyncStatus>()
+        .typ::<crate::gate::GateStatus>()
 }
 
 /// Writes the TypeScript bindings to `path`.

@@ -84,6 +84,7 @@ fn main() {
         .setup(move |app| {
             airlock_console::use_native_dialog(app.handle());
             airlock_console::events::watch(app.handle().clone());
+            airlock_console::gate::run(app.handle().clone());
             let console = app.state::<Console>();
             let opened = match (&workspace, demo) {
                 (Some(dir), _) => Some(tauri::async_runtime::block_on(console.open(dir))),

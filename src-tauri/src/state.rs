@@ -41,6 +41,8 @@ pub struct Console {
     startup_error: Mutex<Option<airlock_core::error::ErrorReport>>,
     /// Bumped on every open, so a background sync of an old workspace stops.
     pub generation: std::sync::atomic::AtomicU64,
+    /// The canary gate's switch and last pass (src-tauri/src/gate.rs).
+    pub gate: crate::gate::Gate,
     /// Read-only chosen when opening ("Open read-only", `--viewer`): the workspace opens as
     /// a viewer's whatever its airlock.toml says, and stays so when settings reopen it.
     viewer: std::sync::atomic::AtomicBool,
@@ -66,6 +68,7 @@ impl Console {
             publishes: Mutex::default(),
             startup_error: Mutex::default(),
             generation: Default::default(),
+            gate: Default::default(),
             viewer: Default::default(),
         }
     }

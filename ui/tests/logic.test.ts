@@ -6,6 +6,7 @@ import { describeWork, foldWork, idleWork } from "../src/lib/work";
 import { parsePlan, positiveInt, signerProblem, storeProblem } from "../src/lib/settings";
 import { parse, href } from "../src/lib/router.svelte";
 import { advice } from "../src/lib/errors";
+import { gateHeadline, gateLines } from "../src/lib/gate";
 import { demoApps } from "./fixtures";
 
 const now = Date.parse("2026-12-01T12:00:00Z");
@@ -150,5 +151,33 @@ describe("routes and errors", () => {
     expect(denied).toMatch(/read-only/);
     expect(advice({ ...base, kind: "store", message: "PutObject: AccessDenied" })).not.toMatch(/Access denied/);
     expect(advice({ ...base, kind: "committed", message: "x", seq: 9, pending: ["pointer Production: timeout"] })).toMatch(/seq 9/);
+  });
+});
+
+describe("the canary gate", () => {
+  const report = {
+    app: "checkout", channel: "Production", version: "1.2.0", subject: "rollout" as const, rolloutId: "r1",
+    basisPoints: 2000, action: "expanded" as const, incident: null, summary: "pass", detail: "window of 2 h over, every KPI safe",
+  };
+  it("says what each report did, in words", () => {
+    expect(gateLines([report])).toEqual([
+      { tone: "ok", what: "checkout 1.2.0 in Production at 20 %", did: "expanded", detail: "window of 2 h over, every KPI safe" },
+    ]);
+    const reverted = gateLines([{ ...report, action: "reverted", incident: 14, detail: "" }])[0];
+    expect(reverted.tone).toBe("danger");
+    expect(reverted.what).toBe("checkout 1.2.0 in Production at 20 % · incident #14");
+    expect(reverted.detail).toBe("pass");
+    const current = gateLines([{ ...report, subject: "current", action: "incidentOpened" }])[0];
+    expect(current.what).toBe("checkout 1.2.0 in Production (current)");
+  });
+  it("heads the panel with the switch, the last pass and the next", () => {
+    const last = { at: "2026-12-01T11:57:00Z", reports: [], error: null };
+    expect(gateHeadline({ on: false, intervalSeconds: 300, last: null, nextAt: null }, now)).toBe(
+      "Off: rollouts move only when a person moves them.",
+    );
+    expect(gateHeadline({ on: true, intervalSeconds: 300, last, nextAt: "2026-12-01T12:02:00Z" }, now)).toBe(
+      "On: judging every 5 min (last pass 3 min ago, next in 2 min).",
+    );
+    expect(gateHeadline(null, now)).toMatch(/could not be read/);
   });
 });

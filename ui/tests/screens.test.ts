@@ -15,6 +15,8 @@ const ipc = vi.hoisted(() => ({
   rolloutChart: vi.fn(),
   onChange: vi.fn(async () => () => {}),
   onSynced: vi.fn(async () => () => {}),
+  setGate: vi.fn(),
+  gatePassNow: vi.fn(),
 }));
 vi.mock("../src/lib/ipc", () => ({
   ipc,
@@ -167,5 +169,39 @@ describe("Publish", () => {
     await fireEvent.click(screen.getByRole("button", { name: "Cancel publish" }));
     finish({ app: "big", version: "1.0.0", channel: "Staging", seq: 7, pointers: [] });
     await screen.findByText(/Too late to cancel: big 1.0.0 was already logged as seq 7/);
+  });
+});
+
+describe("the gate panel", () => {
+  const off = { on: false, intervalSeconds: 300, last: null, nextAt: null };
+  it("turns the gate on and shows what its pass did", async () => {
+    session.gate = off;
+    ipc.setGate.mockResolvedValue({
+      on: true,
+      intervalSeconds: 300,
+      nextAt: "2026-12-01T12:05:00Z",
+      last: {
+        at: "2026-12-01T12:00:00Z",
+        error: null,
+        reports: [{
+          app: "checkout", channel: "Production", version: "1.2.0", subject: "rollout", rolloutId: "r1", basisPoints: 2000,
+          action: "waiting", incident: null, summary: "inconclusive", detail: "window 1 h 10 min left; verdict so far: inconclusive",
+        }],
+      },
+    });
+    render(Overview, { now: Date.parse("2026-12-01T12:00:00Z") });
+    const toggle = screen.getByRole("switch", { name: "Turn on" });
+    expect(toggle.getAttribute("aria-checked")).toBe("false");
+    await fireEvent.click(toggle);
+    expect(ipc.setGate).toHaveBeenCalledWith(true);
+    await waitFor(() => expect(screen.getByText("window 1 h 10 min left; verdict so far: inconclusive")).toBeTruthy());
+    expect(screen.getByRole("switch", { name: "Turn off" }).getAttribute("aria-checked")).toBe("true");
+  });
+  it("offers no switch in a read-only workspace", () => {
+    session.gate = off;
+    session.workspace = workspace(true);
+    render(Overview, { now: Date.parse("2026-12-01T12:00:00Z") });
+    expect(screen.queryByRole("switch")).toBeNull();
+    expect(screen.getByText("A read-only workspace cannot run the gate.")).toBeTruthy();
   });
 });

@@ -344,22 +344,31 @@ pub fn read(file: &str, reader: impl BufRead, index: &Index) -> std::io::Result<
             continue;
         };
         let Some(status) = number(field(c.status)).and_then(|s| u16::try_from(s).ok()) else {
-            tally.bad(n, format!("sc-status {:?} is not a number", field(c.status)));
+            tally.bad(
+                n,
+                format!("sc-status {:?} is not a number", field(c.status)),
+            );
             continue;
         };
         let Some(stem) = decode(field(c.stem)) else {
-            tally.bad(n, format!("cs-uri-stem {:?} is badly encoded", field(c.stem)));
+            tally.bad(
+                n,
+                format!("cs-uri-stem {:?} is badly encoded", field(c.stem)),
+            );
             continue;
         };
         if c.method.is_some_and(|i| field(i) != "GET") {
             continue;
         }
-        let ok = succeeded(status, c.result.map(|i| field(i)));
+        let ok = succeeded(status, c.result.map(field));
         let minute = at.div_euclid(60) * 60 + 60;
         let (series, counter, failure) = match target(&stem) {
             Target::Other => continue,
             Target::Pointer { app, channel } => (
-                index.pointers.get(&(app.to_string(), channel.to_string())).copied(),
+                index
+                    .pointers
+                    .get(&(app.to_string(), channel.to_string()))
+                    .copied(),
                 LogCounter::UpdateChecks,
                 LogCounter::UpdateCheckErrors,
             ),
@@ -440,19 +449,52 @@ mod tests {
         let text = [
             "#Version: 1.0".to_string(),
             FIELDS.into(),
-            line("10:00:01", "/ota/apps/shop/channels/Production/pointer.dsse.json", "200", "Hit"),
-            line("10:00:02", "/ota/apps/shop/channels/Production/pointer.dsse.json", "503", "Error"),
+            line(
+                "10:00:01",
+                "/ota/apps/shop/channels/Production/pointer.dsse.json",
+                "200",
+                "Hit",
+            ),
+            line(
+                "10:00:02",
+                "/ota/apps/shop/channels/Production/pointer.dsse.json",
+                "503",
+                "Error",
+            ),
             line("10:00:03", &format!("/ota/blobs/sha256/{a}"), "200", "Miss"),
             line("10:00:04", &format!("/ota/blobs/sha256/{b}"), "200", "Hit"),
-            line("10:00:05", &format!("/ota/blobs/sha256/{b}"), "000", "Error"),
-            line("10:00:06", "/ota/apps/shop/releases/1.1.0/manifest.json", "200", "Hit"),
-            line("10:00:07", &format!("/ota/blobs/sha256/{}", "c".repeat(64)), "404", "Error"),
-            line("10:00:08", "/ota/apps/other/channels/Production/pointer.dsse.json", "200", "Hit"),
+            line(
+                "10:00:05",
+                &format!("/ota/blobs/sha256/{b}"),
+                "000",
+                "Error",
+            ),
+            line(
+                "10:00:06",
+                "/ota/apps/shop/releases/1.1.0/manifest.json",
+                "200",
+                "Hit",
+            ),
+            line(
+                "10:00:07",
+                &format!("/ota/blobs/sha256/{}", "c".repeat(64)),
+                "404",
+                "Error",
+            ),
+            line(
+                "10:00:08",
+                "/ota/apps/other/channels/Production/pointer.dsse.json",
+                "200",
+                "Hit",
+            ),
         ]
         .join("\n");
         let ix = index();
         let t = read("logs/EPROD.2026-12-04-10.1a2b3c.gz", text.as_bytes(), &ix).unwrap();
-        assert_eq!((t.lines, t.counted, t.unattributed, t.malformed_total), (8, 5, 2, 0));
+        assert_eq!(
+            (t.lines, t.counted, t.unattributed, t.malformed_total),
+            (8, 5, 2, 0)
+        );
         use LogCounter::*;
         assert_eq!(
             counts(&ix, &t),
@@ -479,7 +521,12 @@ mod tests {
             "2026-12-04\t10:00:02\tonly three".into(),
             line("25:00:00", "/x", "200", "Hit"),
             line("10:00:03", "/x", "OK", "Hit"),
-            line("10:00:04", "/apps/shop/channels/Production/pointer.dsse.json", "200", "Hit"),
+            line(
+                "10:00:04",
+                "/apps/shop/channels/Production/pointer.dsse.json",
+                "200",
+                "Hit",
+            ),
         ]
         .join("\n");
         let t = read("f.gz", text.as_bytes(), &index()).unwrap();
@@ -487,7 +534,11 @@ mod tests {
         let lines: Vec<u64> = t.malformed.iter().map(|m| m.line).collect();
         assert_eq!(lines, [1, 3, 4, 5]);
         assert!(t.malformed[0].reason.contains("before any valid #Fields"));
-        assert!(t.malformed[1].reason.contains("3 fields where #Fields names 19"));
+        assert!(
+            t.malformed[1]
+                .reason
+                .contains("3 fields where #Fields names 19")
+        );
         assert_eq!(t.counted, 1);
     }
 
@@ -501,8 +552,14 @@ mod tests {
         assert_eq!(decode("/bad%zz"), None);
         assert!(matches!(
             target("apps/shop/channels/Beta/pointer.dsse.json"),
-            Target::Pointer { app: "shop", channel: "Beta" }
+            Target::Pointer {
+                app: "shop",
+                channel: "Beta"
+            }
         ));
-        assert!(matches!(target("/p/apps/shop/releases/1/manifest.json"), Target::Other));
+        assert!(matches!(
+            target("/p/apps/shop/releases/1/manifest.json"),
+            Target::Other
+        ));
     }
 }

@@ -172,6 +172,11 @@ pub struct Scenario {
     pub devices: u32,
     /// Sessions per device per hour, on average across the fleet.
     pub sessions_per_hour: f64,
+    /// The share of the fleet replaced each hour by new installs, which start on the
+    /// app's built-in bundle and download what the pointer gives them at their first
+    /// launch (so the current release keeps getting downloads during a rollout).
+    #[serde(default = "default_installs")]
+    pub new_installs_per_hour: f64,
     pub seed: u64,
     /// What every version does unless `versions` says otherwise.
     #[serde(default)]
@@ -180,11 +185,16 @@ pub struct Scenario {
     pub versions: BTreeMap<String, Rates>,
 }
 
+fn default_installs() -> f64 {
+    0.02
+}
+
 impl Default for Scenario {
     fn default() -> Self {
         Self {
             devices: 2000,
             sessions_per_hour: 1.0,
+            new_installs_per_hour: default_installs(),
             seed: 1,
             default: Rates::default(),
             versions: BTreeMap::new(),
@@ -209,6 +219,12 @@ impl Scenario {
                 self.sessions_per_hour
             )));
         }
+        if !(0.0..=1.0).contains(&self.new_installs_per_hour) {
+            return Err(crate::Error::InvalidInput(format!(
+                "new-installs-per-hour is a share of the fleet from 0 to 1, not {}",
+                self.new_installs_per_hour
+            )));
+        }
         self.default.validate("default")?;
         for (v, r) in &self.versions {
             r.validate(&format!("versions.{v:?}"))?;
@@ -218,8 +234,8 @@ impl Scenario {
 
     /// A scenario from TOML text (`name` says where it came from, for errors).
     pub fn from_toml(name: &str, text: &str) -> crate::Result<Self> {
-        let s: Scenario = toml::from_str(text)
-            .map_err(|e| crate::Error::InvalidInput(format!("{name}: {e}")))?;
+        let s: Scenario =
+            toml::from_str(text).map_err(|e| crate::Error::InvalidInput(format!("{name}: {e}")))?;
         s.validate()?;
         Ok(s)
     }
@@ -347,6 +363,25 @@ pub struct Played {
     pub sessions: u64,
     pub update_checks: u64,
     pub downloads: u64,
+    /// Per hour (its start, Unix seconds) and version: sessions, crashed sessions and
+    /// sessions with a JS error, as a crash tool would export them ([`Played::crash_export`]).
+    pub hourly: BTreeMap<(i64, String), [f64; 3]>,
+}
+
+impl Played {
+    /// The hourly numbers as a crash tool's CSV export, in the columns `airlock kpi import`
+    /// reads by default (Sentry's release-health names): `release`, `time` (the hour's
+    /// start), `sessions`, `crashed_sessions`, `errored_sessions`.
+    pub fn crash_export(&self) -> String {
+        let mut csv = String::from("release,time,sessions,crashed_sessions,errored_sessions\n");
+        for ((hour, version), [n, crashed, errored]) in &self.hourly {
+            let t = Timestamp::from_unix(*hour)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let _ = writeln!(csv, "{version},{t},{n},{crashed},{errored}");
+        }
+        csv
+    }
 }
 
 /// CloudFront's standard log fields, as its `#Fields:` line names them.
@@ -362,15 +397,18 @@ pub struct LogPaths {
 impl Fleet {
     /// A fleet at `start` whose devices run what `served` gives them (as if they had been
     /// checking in all along).
-    pub fn new(scenario: Scenario, app: &str, channel: &str, start: Timestamp, served: &Served) -> Self {
+    pub fn new(
+        scenario: Scenario,
+        app: &str,
+        channel: &str,
+        start: Timestamp,
+        served: &Served,
+    ) -> Self {
         let mut rng = Rng(scenario.seed ^ 0xA1F0_C0DE);
         let minute = start.unix().div_euclid(60);
         let devices = (0..scenario.devices)
             .map(|_| {
-                let mut id = String::with_capacity(32);
-                for _ in 0..4 {
-                    let _ = write!(id, "{:08x}", (rng.next() * 4_294_967_296.0) as u64);
-                }
+                let id = install_id(&mut rng);
                 // Log-normal activity with mean 1: a few heavy users, a tail of rare ones.
                 let activity = (0.8 * rng.normal() - 0.32).exp();
                 let running = served.decide(&id).flatten();
@@ -413,7 +451,8 @@ impl Fleet {
     pub fn running(&self) -> BTreeMap<String, u32> {
         let mut out = BTreeMap::new();
         for d in &self.devices {
-            *out.entry(d.running.clone().unwrap_or_default()).or_default() += 1;
+            *out.entry(d.running.clone().unwrap_or_default())
+                .or_default() += 1;
         }
         out
     }
@@ -434,7 +473,20 @@ impl Fleet {
         // chunk alone still sees each increase.
         self.snapshot(minute * 60, &mut samples);
         let mut devices = std::mem::take(&mut self.devices);
+        let installs_per_minute =
+            f64::from(self.scenario.devices) * self.scenario.new_installs_per_hour / 60.0;
         while minute < end {
+            // New installs replace some devices: built-in bundle, a new install id.
+            for _ in 0..rng.poisson(installs_per_minute) as usize {
+                let i = (rng.next() * devices.len() as f64) as usize % devices.len().max(1);
+                if let Some(d) = devices.get_mut(i) {
+                    d.id = install_id(&mut rng);
+                    d.running = None;
+                    d.pending = None;
+                    d.next_session = minute;
+                    d.last_session = i64::MIN / 2;
+                }
+            }
             for d in devices.iter_mut() {
                 while d.next_session <= minute {
                     let at = d.next_session * 60 + (rng.next() * 59.0) as i64;
@@ -511,9 +563,19 @@ impl Fleet {
                 &format!("ota_js_error_sessions_total|{version}"),
                 f64::from(u8::from(errored)),
             );
+            let row = out
+                .hourly
+                .entry((at.div_euclid(3600) * 3600, version.clone()))
+                .or_default();
+            row[0] += 1.0;
+            row[1] += f64::from(u8::from(crashed));
+            row[2] += f64::from(u8::from(errored));
             let requests = rng.poisson(r.api_requests);
             let errors = rng.binomial(requests, r.api_errors);
-            self.add(&format!("ota_api_requests_total|{version}|ok"), requests - errors);
+            self.add(
+                &format!("ota_api_requests_total|{version}|ok"),
+                requests - errors,
+            );
             self.add(&format!("ota_api_requests_total|{version}|error"), errors);
             self.observe(2, &version, lognormal(rng, r.first_paint_seconds));
             self.observe(3, &version, lognormal(rng, r.interactive_seconds));
@@ -529,10 +591,16 @@ impl Fleet {
             1.0,
         );
         if let Some(p) = paths {
-            let key = format!("apps/{}/channels/{}/pointer.dsse.json", self.app, self.channel);
+            let key = format!(
+                "apps/{}/channels/{}/pointer.dsse.json",
+                self.app, self.channel
+            );
             let status = if check_failed { 503 } else { 200 };
             let line = log_line(rng, at, p, &key, status, 1200);
-            out.log_lines.entry(at.div_euclid(3600) * 3600).or_default().push(line);
+            out.log_lines
+                .entry(at.div_euclid(3600) * 3600)
+                .or_default()
+                .push(line);
         }
         if check_failed {
             return;
@@ -586,18 +654,28 @@ impl Fleet {
                 200,
                 4000,
             )];
-            let missing = self
+            let missing: Vec<(String, u64)> = self
                 .blobs
                 .get(new)
                 .map(|b| b.iter().filter(|x| !have.contains(&x.0)).cloned().collect())
-                .unwrap_or_else(Vec::new);
+                .unwrap_or_default();
             let n = missing.len();
             for (i, (sha, size)) in missing.into_iter().enumerate() {
                 // A failed download fails on its last blob.
                 let status = if failed && i + 1 == n { 502 } else { 200 };
-                lines.push(log_line(rng, at, p, &format!("blobs/sha256/{sha}"), status, size));
+                lines.push(log_line(
+                    rng,
+                    at,
+                    p,
+                    &format!("blobs/sha256/{sha}"),
+                    status,
+                    size,
+                ));
             }
-            out.log_lines.entry(at.div_euclid(3600) * 3600).or_default().extend(lines);
+            out.log_lines
+                .entry(at.div_euclid(3600) * 3600)
+                .or_default()
+                .extend(lines);
         }
         if failed {
             return;
@@ -663,7 +741,11 @@ impl Fleet {
                 labels.push(("status".to_string(), status.to_string()));
             }
             // A gauge has no start: it is what it is when read.
-            let origin = if name == "ota_active_devices" { "" } else { key };
+            let origin = if name == "ota_active_devices" {
+                ""
+            } else {
+                key
+            };
             put((name, labels), origin, *value);
         }
         for (key, (buckets, sum)) in &self.histograms {
@@ -706,8 +788,8 @@ impl Fleet {
             )
         };
         // Families must be contiguous: group the series by family.
-        let mut by_family: BTreeMap<(String, &str), Vec<(&SeriesKey, &Vec<(i64, f64)>)>> =
-            BTreeMap::new();
+        type Points<'a> = Vec<(&'a SeriesKey, &'a Vec<(i64, f64)>)>;
+        let mut by_family: BTreeMap<(String, &str), Points<'_>> = BTreeMap::new();
         for (k, v) in samples {
             by_family.entry(family(&k.0)).or_default().push((k, v));
         }
@@ -731,6 +813,15 @@ impl Fleet {
 
 fn gauge_key(version: &str) -> String {
     format!("ota_active_devices|{version}")
+}
+
+/// A new install id: 32 hex digits.
+fn install_id(rng: &mut Rng) -> String {
+    let mut id = String::with_capacity(32);
+    for _ in 0..4 {
+        let _ = write!(id, "{:08x}", (rng.next() * 4_294_967_296.0) as u64);
+    }
+    id
 }
 
 /// Minutes to a device's next session (at least 1), exponential at `per_hour`.
@@ -764,7 +855,10 @@ fn log_line(rng: &mut Rng, at: i64, p: &LogPaths, key: &str, status: u16, bytes:
     }
     id.push_str("==");
     let ip = format!("203.0.113.{}", 1 + (rng.next() * 250.0) as u32);
-    let stem = format!("/{}", format!("{}/{key}", p.prefix.trim_matches('/')).trim_start_matches('/'));
+    let stem = format!(
+        "/{}",
+        format!("{}/{key}", p.prefix.trim_matches('/')).trim_start_matches('/')
+    );
     let sent = if ok { bytes } else { 0 };
     let secs = 0.002 + rng.next() * 0.05;
     [
@@ -824,7 +918,8 @@ mod tests {
     use super::*;
 
     fn start() -> Timestamp {
-        Timestamp::from_unix(1_800_000_000 - 1_800_000_000 % 3600).unwrap()
+        // 2027-01-15T08:00:00Z: on the hour.
+        Timestamp::from_unix(1_800_000_000).unwrap()
     }
 
     fn served(current: &str, rollout: Option<(&str, u32)>) -> Served {
@@ -842,7 +937,13 @@ mod tests {
             sessions_per_hour: 2.0,
             ..Scenario::default()
         };
-        let mut f = Fleet::new(scenario, "shop", "Production", start(), &served("1.0.0", None));
+        let mut f = Fleet::new(
+            scenario,
+            "shop",
+            "Production",
+            start(),
+            &served("1.0.0", None),
+        );
         assert_eq!(f.running()["1.0.0"], 4000, "every device starts on current");
         let rollout = served("1.0.0", Some(("1.1.0", 2000)));
         f.play(start().plus_seconds(6 * 3600), &rollout, None);
@@ -852,7 +953,11 @@ mod tests {
             (0.15..0.21).contains(&share),
             "about 20 % (the rollout's buckets, less devices not yet used): {share}"
         );
-        f.play(start().plus_seconds(20 * 3600), &served("1.0.0", None), None);
+        f.play(
+            start().plus_seconds(20 * 3600),
+            &served("1.0.0", None),
+            None,
+        );
         let stragglers = f.running().get("1.1.0").copied().unwrap_or(0);
         assert!(
             stragglers < on_new / 10,
@@ -872,21 +977,26 @@ mod tests {
         let first = f.play(start().plus_seconds(3600), &served("1.0.0", None), None);
         assert!(first.openmetrics.ends_with("# EOF\n"));
         assert!(first.openmetrics.contains("# TYPE ota_sessions counter"));
-        assert!(first.openmetrics.contains("# TYPE ota_first_contentful_paint_seconds histogram"));
+        assert!(
+            first
+                .openmetrics
+                .contains("# TYPE ota_first_contentful_paint_seconds histogram")
+        );
         let last = |text: &str| -> f64 {
             text.lines()
-                .filter(|l| l.starts_with("ota_sessions_total{"))
-                .last()
+                .rfind(|l| l.starts_with("ota_sessions_total{"))
                 .and_then(|l| l.split(' ').nth(1))
                 .and_then(|v| v.parse().ok())
                 .unwrap()
         };
         let after_first = last(&first.openmetrics);
-        assert!(
-            (after_first - first.sessions as f64).abs() < 1.0,
-            "the counter holds every session of the hour ({after_first} vs {})",
-            first.sessions
+        let on_1_0_0: f64 = first.hourly.values().map(|r| r[0]).sum();
+        assert_eq!(
+            after_first, on_1_0_0,
+            "the counter holds every session of the hour on 1.0.0 (new installs' first \
+             sessions run the built-in bundle)"
         );
+        assert!(on_1_0_0 <= first.sessions as f64);
         let second = f.play(start().plus_seconds(7200), &served("1.0.0", None), None);
         let opening = second
             .openmetrics
@@ -917,12 +1027,24 @@ mod tests {
             prefix: "/ota".into(),
             host: "d111111abcdef8.cloudfront.net".into(),
         };
-        let p = f.play(start().plus_seconds(3600), &served("1.1.0", None), Some(&paths));
+        let p = f.play(
+            start().plus_seconds(3600),
+            &served("1.1.0", None),
+            Some(&paths),
+        );
         let lines: Vec<&String> = p.log_lines.values().flatten().collect();
         assert!(!lines.is_empty());
         let fields = LOG_FIELDS.split(' ').count();
         assert!(lines.iter().all(|l| l.split('\t').count() == fields));
-        assert!(lines.iter().any(|l| l.contains(&format!("/ota/blobs/sha256/{}", "ab".repeat(32)))));
-        assert!(lines.iter().any(|l| l.contains("/ota/apps/shop/channels/Production/pointer.dsse.json")));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("/ota/blobs/sha256/{}", "ab".repeat(32))))
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("/ota/apps/shop/channels/Production/pointer.dsse.json"))
+        );
     }
 }

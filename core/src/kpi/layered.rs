@@ -77,6 +77,10 @@ mod tests {
         );
         let downloads = l.counts(Counter::Downloads, &scope, &w).await.unwrap();
         assert_eq!(downloads["1.0.0"], [40.0]);
-        assert_eq!(downloads["2.0.0"], [4.0], "Prometheus has none: the logs answer");
+        assert_eq!(
+            downloads["2.0.0"],
+            [4.0],
+            "Prometheus has none: the logs answer"
+        );
     }
 }

@@ -284,6 +284,9 @@ pub struct KpiSettings {
     pub kpis: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub limits: BTreeMap<String, LimitsEdit>,
+    /// How often an open console's gate runs a pass, in seconds (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_interval_seconds: Option<u32>,
     /// PromQL templates over the defaults, by name (docs/KPIS.md, "Queries").
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub queries: BTreeMap<String, String>,
@@ -388,6 +391,14 @@ impl KpiSettings {
         };
         prob("alpha", self.alpha)?;
         prob("safety-alpha", self.safety_alpha)?;
+        if self
+            .watch_interval_seconds
+            .is_some_and(|s| !(10..=86_400).contains(&s))
+        {
+            return Err(Error::Config(
+                "kpi.watch-interval-seconds must be from 10 to 86400".into(),
+            ));
+        }
         if self
             .step_seconds
             .is_some_and(|s| !(10..=86_400).contains(&s))

@@ -201,7 +201,9 @@ pub enum Event {
         detail: String,
     },
     #[serde(rename_all = "camelCase")]
-    IncidentClosed { incident: u64 },
+    IncidentClosed {
+        incident: u64,
+    },
 }
 
 /// The post-rollback checklist (docs/KPIS.md, "Incidents"): the first four Airlock checks
@@ -247,12 +249,15 @@ impl ChecklistItem {
     }
 
     pub fn parse(key: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|i| i.key() == key).ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "no checklist item {key:?}; the items are {}",
-                Self::ALL.map(Self::key).join(", ")
-            ))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|i| i.key() == key)
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "no checklist item {key:?}; the items are {}",
+                    Self::ALL.map(Self::key).join(", ")
+                ))
+            })
     }
 
     /// Whether Airlock checks it itself (else a person ticks it).

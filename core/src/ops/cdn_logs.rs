@@ -158,7 +158,10 @@ impl Workspace {
 async fn read_file(store: Arc<dyn Store>, key: String, index: Arc<Index>) -> Result<Outcome> {
     let Some(object) = store.get(&key).await? else {
         // Deleted between the listing and now (a lifecycle rule): nothing to read.
-        return Ok((key, Err("the file was removed before it could be read".into())));
+        return Ok((
+            key,
+            Err("the file was removed before it could be read".into()),
+        ));
     };
     let name = key.clone();
     let tally = tokio::task::spawn_blocking(move || {
@@ -234,20 +237,19 @@ impl Registry {
             ),
         };
         let problems = problems.map_err(|e| Error::Database(format!("problems of {key}: {e}")))?;
-        let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO cdn_log_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(store)
-        .bind(key)
-        .bind(now.to_string())
-        .bind(tally.lines as i64)
-        .bind(tally.counted as i64)
-        .bind(tally.unattributed as i64)
-        .bind(tally.malformed_total as i64)
-        .bind(problems)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let inserted =
+            sqlx::query("INSERT OR IGNORE INTO cdn_log_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(store)
+                .bind(key)
+                .bind(now.to_string())
+                .bind(tally.lines as i64)
+                .bind(tally.counted as i64)
+                .bind(tally.unattributed as i64)
+                .bind(tally.malformed_total as i64)
+                .bind(problems)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if inserted == 0 {
             return Ok(());
         }

@@ -81,21 +81,21 @@ pub fn assess(v: &Verdict) -> (u8, String) {
 /// with severity `sev`, in words.
 pub fn recommendation(sev: u8, app: &str, channel: &str, served: Served<'_>) -> String {
     match (served, sev) {
-        (Served::Reverted { to }, _) => format!(
-            "the gate reverted it: devices are back on {to}; fix forward and release again"
-        ),
-        (Served::RolledBack { to }, _) => format!(
-            "the gate rolled {channel} back to {to}; fix forward and release again"
-        ),
-        (Served::RollingOut, 1) => format!(
-            "revert now: `airlock revert {app} {channel}` (the rollout is paused)"
-        ),
+        (Served::Reverted { to }, _) => {
+            format!("the gate reverted it: devices are back on {to}; fix forward and release again")
+        }
+        (Served::RolledBack { to }, _) => {
+            format!("the gate rolled {channel} back to {to}; fix forward and release again")
+        }
+        (Served::RollingOut, 1) => {
+            format!("revert now: `airlock revert {app} {channel}` (the rollout is paused)")
+        }
         (Served::RollingOut, _) => format!(
             "the rollout is paused: fix forward, or revert with `airlock revert {app} {channel}`"
         ),
-        (Served::Current { to }, 1) => format!(
-            "roll back to {to} now: `airlock rollback {app} {channel}`"
-        ),
+        (Served::Current { to }, 1) => {
+            format!("roll back to {to} now: `airlock rollback {app} {channel}`")
+        }
         (Served::Current { to }, 2) => format!(
             "decide within an hour whether to roll back to {to} (`airlock rollback {app} \
              {channel}`)"
@@ -179,12 +179,13 @@ impl IncidentView {
             .as_ref()
             .and_then(|a| a.to.clone())
             .unwrap_or_else(|| "the good release".into());
-        let stage = |name: &str, at: Option<Timestamp>, actor: Option<&str>, detail: String| Stage {
-            stage: name.to_string(),
-            at,
-            actor: actor.map(str::to_string),
-            detail,
-        };
+        let stage =
+            |name: &str, at: Option<Timestamp>, actor: Option<&str>, detail: String| Stage {
+                stage: name.to_string(),
+                at,
+                actor: actor.map(str::to_string),
+                detail,
+            };
         let by_check = |name: &str, c: Option<&Check>, pending: &str| match c {
             Some(c) => stage(name, Some(c.at), Some(&c.actor), c.detail.clone()),
             None => stage(name, None, None, pending.to_string()),
@@ -365,8 +366,10 @@ impl Workspace {
         number: u64,
     ) -> Result<Committed> {
         self.may_change(&format!("close an incident of {app}"))?;
-        self.commit(app, by, |_, _| Ok(Event::IncidentClosed { incident: number }))
-            .await
+        self.commit(app, by, |_, _| {
+            Ok(Event::IncidentClosed { incident: number })
+        })
+        .await
     }
 
     /// Incidents of `app` (every app when `None`), newest first; closed ones only with
@@ -428,11 +431,7 @@ pub fn postmortem(v: &IncidentView) -> String {
         v.reason.as_deref().unwrap_or("(not recorded)")
     );
     let _ = writeln!(md, "- Recommended: {}", v.recommendation);
-    let _ = writeln!(
-        md,
-        "- Status: {}\n",
-        if v.open { "open" } else { "closed" }
-    );
+    let _ = writeln!(md, "- Status: {}\n", if v.open { "open" } else { "closed" });
     let _ = writeln!(md, "## Timeline (UTC)\n");
     let _ = writeln!(md, "| stage | when | who | what |");
     let _ = writeln!(md, "|---|---|---|---|");

@@ -105,7 +105,10 @@ impl Workspace {
             return Ok((false, format!("{store} has no pointer for {}", i.channel)));
         };
         if let Some(why) = stored.untrusted {
-            return Ok((false, format!("the pointer in {store} does not verify: {why}")));
+            return Ok((
+                false,
+                format!("the pointer in {store} does not verify: {why}"),
+            ));
         }
         let pointer = stored.parsed?;
         if let Some(why) = serves(&pointer, &i.version) {
@@ -168,7 +171,10 @@ impl Workspace {
         let policy = self.gate_policy(&i.channel)?;
         let now = self.now();
         if now.unix() - action.at.unix() < policy.step_seconds {
-            return Ok((false, "waiting for the first numbers after the action".into()));
+            return Ok((
+                false,
+                "waiting for the first numbers after the action".into(),
+            ));
         }
         let window = Window::new(action.at, now, policy.step_seconds)?;
         let scope = Scope {
@@ -295,7 +301,10 @@ impl Workspace {
         let now = self.now();
         let step = self.gate_policy(&i.channel)?.step_seconds;
         if now.unix() - action.at.unix() < step {
-            return Ok((false, "waiting for the first numbers after the action".into()));
+            return Ok((
+                false,
+                "waiting for the first numbers after the action".into(),
+            ));
         }
         let scope = Scope {
             app: app.to_string(),
@@ -349,7 +358,11 @@ impl Workspace {
 }
 
 fn quarantine_check(state: &AppState, i: &Incident) -> (bool, String) {
-    match state.release(&i.version).ok().and_then(|r| r.quarantined.as_ref()) {
+    match state
+        .release(&i.version)
+        .ok()
+        .and_then(|r| r.quarantined.as_ref())
+    {
         Some(q) => (
             true,
             format!("{} quarantined by {} at {}", i.version, q.actor, q.at),
@@ -360,8 +373,15 @@ fn quarantine_check(state: &AppState, i: &Incident) -> (bool, String) {
 
 /// Why `pointer` still serves `version`, if it does.
 fn serves(pointer: &ChannelPointer, version: &str) -> Option<String> {
-    if pointer.current.as_ref().is_some_and(|c| c.version == version) {
-        return Some(format!("still names {version} as current (seq {})", pointer.seq));
+    if pointer
+        .current
+        .as_ref()
+        .is_some_and(|c| c.version == version)
+    {
+        return Some(format!(
+            "still names {version} as current (seq {})",
+            pointer.seq
+        ));
     }
     if let Some(r) = pointer.rollout.as_ref().filter(|r| r.version == version) {
         return Some(format!(

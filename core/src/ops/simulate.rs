@@ -35,6 +35,9 @@ pub struct SimulateRequest {
     pub openmetrics: Option<PathBuf>,
     /// Where to write the access logs: a store URL, a `[stores]` name, or a folder.
     pub cdn_logs: Option<String>,
+    /// Where to write the sessions, crashes and JS errors per hour and release as a crash
+    /// tool's CSV export (for `airlock kpi import`).
+    pub crash_export: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -53,6 +56,7 @@ pub struct SimulateReport {
     pub served: Served,
     pub openmetrics: Option<String>,
     pub log_files: Vec<String>,
+    pub crash_export: Option<String>,
 }
 
 impl Workspace {
@@ -189,7 +193,10 @@ impl Workspace {
     fn log_paths(&self, channel: &str) -> Result<(LogPaths, String)> {
         let cdn = self.config.channel(channel)?.cdn.clone();
         let store = self.channel_store(channel)?;
-        let prefix = match (&cdn.as_ref().and_then(|c| c.path_prefix.clone()), store.as_s3()) {
+        let prefix = match (
+            &cdn.as_ref().and_then(|c| c.path_prefix.clone()),
+            store.as_s3(),
+        ) {
             (Some(p), _) => p.clone(),
             (None, Some(s3)) => s3.object_key(""),
             (None, None) => String::new(),
@@ -254,6 +261,9 @@ impl Workspace {
         if let Some(path) = &req.openmetrics {
             std::fs::write(path, &played.openmetrics).map_err(|e| Error::io("write", path, e))?;
         }
+        if let Some(path) = &req.crash_export {
+            std::fs::write(path, played.crash_export()).map_err(|e| Error::io("write", path, e))?;
+        }
         if let Some(path) = &req.state {
             let text = serde_json::to_vec(&fleet)
                 .map_err(|e| Error::InvalidInput(format!("the fleet's state: {e}")))?;
@@ -272,18 +282,20 @@ impl Workspace {
             served: self.served_to_devices(&req.app, &req.channel).await?,
             openmetrics: req.openmetrics.as_ref().map(|p| p.display().to_string()),
             log_files,
+            crash_export: req.crash_export.as_ref().map(|p| p.display().to_string()),
         })
     }
 
     /// A store to write logs into: a URL, a `[stores]` name, or a folder (created).
-    fn log_store(&self, target: &str) -> Result<Arc<dyn Store>> {
+    pub(crate) fn log_store(&self, target: &str) -> Result<Arc<dyn Store>> {
         let spec = if target.contains("://") || self.config.stores.contains_key(target) {
             self.config.resolve_store(target)?
         } else {
             let dir = std::path::Path::new(target);
             std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
             let abs = dir.canonicalize().map_err(|e| Error::io("open", dir, e))?;
-            self.config.resolve_store(&format!("file://{}", abs.display()))?
+            self.config
+                .resolve_store(&format!("file://{}", abs.display()))?
         };
         crate::store::open(&spec, self.aws())
     }
@@ -295,9 +307,13 @@ fn log_key(distribution: &str, hour: i64, chunk: i64, app: &str, channel: &str) 
     let t = Timestamp::from_unix(hour)
         .map(|t| t.to_string())
         .unwrap_or_default();
-    let stamp = format!("{}-{}", t.get(..10).unwrap_or(""), t.get(11..13).unwrap_or(""));
-    let unique = &airlock_protocol::digest::sha256_hex(
-        format!("{app}/{channel}/{chunk}/{hour}").as_bytes(),
-    )[..8];
+    let stamp = format!(
+        "{}-{}",
+        t.get(..10).unwrap_or(""),
+        t.get(11..13).unwrap_or("")
+    );
+    let unique =
+        &airlock_protocol::digest::sha256_hex(format!("{app}/{channel}/{chunk}/{hour}").as_bytes())
+            [..8];
     format!("{distribution}.{stamp}.{unique}.gz")
 }

@@ -27,8 +27,8 @@ use crate::kpi::words;
 use crate::log::Event;
 use crate::log::entry::{GateKpi, GateRecord};
 use crate::ops::analyze::AnalyzeRequest;
-use crate::ops::rollout::ExpandTo;
 use crate::ops::incident::Served;
+use crate::ops::rollout::ExpandTo;
 use crate::state::Rollout;
 use crate::workspace::{Attribution, Expectation, Workspace};
 use serde::Serialize;
@@ -36,6 +36,7 @@ use serde::Serialize;
 /// What one pass did about one rollout.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct WatchReport {
     pub app: String,
     pub channel: String,
@@ -56,6 +57,7 @@ pub struct WatchReport {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum Subject {
     Rollout,
     Current,
@@ -64,6 +66,7 @@ pub enum Subject {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum WatchAction {
     /// Judged, nothing to do yet.
     Waiting,
@@ -136,6 +139,11 @@ pub(crate) fn record(v: &Verdict) -> GateRecord {
 }
 
 impl Workspace {
+    /// Whether this desktop may run the gate (a viewer's may not): the refusal in words.
+    pub fn may_watch(&self) -> Result<()> {
+        self.may_change("watch")
+    }
+
     /// One pass of the loop over the rollouts in progress; see the module note.
     pub async fn watch_once(
         &self,
@@ -187,8 +195,7 @@ impl Workspace {
         };
         let mut out = Vec::new();
         for i in state.incidents.values() {
-            if i.closed.is_some() || i.action.is_none() || channel.is_some_and(|c| c != i.channel)
-            {
+            if i.closed.is_some() || i.action.is_none() || channel.is_some_and(|c| c != i.channel) {
                 continue;
             }
             let mut report = WatchReport {

@@ -126,11 +126,11 @@ impl Workspace {
         }
         // Once per stay as current: the seq at which it became current names it.
         let key = format!("{}:{}", stay.channel, stay.since_seq);
-        let by = |action: &str| -> Result<Attribution> {
-            Attribution::new(&format!("gate:{actor}"), Some(&v.summary))?.with_command(
-                &command(&key, airlock_protocol::bucketing::FULL, action),
-            )
-        };
+        let by =
+            |action: &str| -> Result<Attribution> {
+                Attribution::new(&format!("gate:{actor}"), Some(&v.summary))?
+                    .with_command(&command(&key, airlock_protocol::bucketing::FULL, action))
+            };
         let (sev, _) = incident::assess(&v);
         let roll_back = policy.auto_rollback && sev <= 2;
         let served = if roll_back {
@@ -189,9 +189,7 @@ impl Workspace {
             // Already open (a person opened one, or the rollout moved on): it stands.
             Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Refused) => {
                 let state = self.load(app).await?;
-                Ok(state
-                    .open_incident(channel, &v.candidate)
-                    .map(|i| i.number))
+                Ok(state.open_incident(channel, &v.candidate).map(|i| i.number))
             }
             Err(e) => Err(e),
         }

@@ -1,6 +1,8 @@
 //! A real Prometheus for tests: Debian's `prometheus` started on a free 127.0.0.1 port over
 //! a history that `promtool tsdb create-blocks-from openmetrics` backfilled from the given
-//! OpenMetrics text, stopped by PID when dropped. `make setup` installs both binaries.
+//! OpenMetrics text, stopped by PID when dropped; [`Prometheus::add`] backfills more history
+//! (a simulated fleet's next chunk) and restarts it on the same port. `make setup` installs
+//! both binaries.
 
 #![allow(dead_code)]
 
@@ -12,6 +14,50 @@ pub struct Prometheus {
     child: Child,
     dir: tempfile::TempDir,
     pub url: String,
+    /// Histories backfilled so far.
+    chunks: u32,
+}
+
+/// `promtool tsdb create-blocks-from openmetrics` of `openmetrics` into `dir`'s data folder.
+fn backfill(dir: &Path, openmetrics: &str, n: u32) {
+    let data = dir.join("data");
+    let om = dir.join(format!("history-{n}.om"));
+    std::fs::write(&om, openmetrics).expect("the history is written");
+    let out = Command::new(tool("promtool"))
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om)
+        .arg(&data)
+        .output()
+        .expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "promtool refused the history: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Starts Prometheus on `dir`'s data folder, listening on 127.0.0.1:`port`.
+fn spawn(dir: &Path, port: u16) -> Child {
+    let config = dir.join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").expect("config written");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("prometheus.log"))
+        .expect("log file");
+    Command::new(tool("prometheus"))
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg("--storage.tsdb.retention.time=100y")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("prometheus starts")
 }
 
 fn tool(name: &str) -> String {
@@ -35,41 +81,34 @@ impl Prometheus {
     /// Backfills `openmetrics` and starts Prometheus on it; ready when this returns.
     pub fn start(openmetrics: &str) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let data = dir.path().join("data");
-        let om = dir.path().join("history.om");
-        std::fs::write(&om, openmetrics).expect("the history is written");
-        let out = Command::new(tool("promtool"))
-            .args(["tsdb", "create-blocks-from", "openmetrics"])
-            .arg(&om)
-            .arg(&data)
-            .output()
-            .expect("promtool runs");
-        assert!(
-            out.status.success(),
-            "promtool refused the history: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 1h\n").expect("config written");
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
+        backfill(dir.path(), openmetrics, 0);
         let port = free_port();
-        let child = Command::new(tool("prometheus"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg("--storage.tsdb.retention.time=100y")
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("prometheus starts");
+        let child = spawn(dir.path(), port);
         let p = Self {
             child,
             dir,
             url: format!("http://127.0.0.1:{port}"),
+            chunks: 1,
         };
         p.wait_ready();
         p
+    }
+
+    /// Adds more history (a chunk a fleet played since): stops the server, backfills the
+    /// chunk beside what it holds and starts it again on the same port.
+    pub fn add(&mut self, openmetrics: &str) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        backfill(self.dir.path(), openmetrics, self.chunks);
+        self.chunks += 1;
+        let port: u16 = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the URL ends with the port");
+        self.child = spawn(self.dir.path(), port);
+        self.wait_ready();
     }
 
     fn wait_ready(&self) {

@@ -2,6 +2,7 @@
 //! airlock-core function, map the error. Every rule is core's.
 
 pub mod actions;
+pub mod gate;
 pub mod publish;
 pub mod settings;
 pub mod sync;

@@ -235,6 +235,36 @@ async syncNow(progress: TAURI_CHANNEL<ProgressEvent>) : Promise<Result<SyncStatu
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+async gateStatus() : Promise<Result<GateStatus, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("gate_status") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Turns the gate's loop on (a pass runs at once) or off. A viewer cannot turn it on.
+ */
+async setGate(on: boolean) : Promise<Result<GateStatus, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_gate", { on }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * One pass now, on or off (as `airlock watch --once`); returns the status with it.
+ */
+async gatePassNow() : Promise<Result<GateStatus, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("gate_pass_now") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -586,6 +616,28 @@ deniedAction: string | null }
  */
 export type EventKind = "released" | "promoted" | "expanded" | "paused" | "resumed" | "reverted" | "rolledBack" | "approved" | "rejected" | "quarantined" | "archived" | "pointerResigned" | "gatePassed" | "gateFailed" | "incidentOpened" | "incidentChecked" | "incidentClosed"
 export type FileSize = { path: string; size: number }
+export type GatePass = { 
+/**
+ * When it ran (RFC 3339, UTC).
+ */
+at: string; reports: WatchReport[]; 
+/**
+ * Why the pass as a whole failed (no KPI source, the store down); the reports then
+ * are empty.
+ */
+error: ErrorReport | null }
+/**
+ * What the window shows of the gate.
+ */
+export type GateStatus = { on: boolean; intervalSeconds: number; 
+/**
+ * The last pass (turned on, on the timer, or asked for).
+ */
+last: GatePass | null; 
+/**
+ * When the next pass runs, while on (RFC 3339, UTC).
+ */
+nextAt: string | null }
 export type Invalidation = { distribution: string; 
 /**
  * Empty when the invalidation could not be created.
@@ -629,6 +681,10 @@ alpha?: number | null;
  * The KPIs in force (default: all ten).
  */
 kpis?: string[] | null; limits: Partial<{ [key in string]: LimitsEdit }>; 
+/**
+ * How often an open console's gate runs a pass, in seconds (default 300).
+ */
+"watch-interval-seconds"?: number | null; 
 /**
  * PromQL templates over the defaults, by name (docs/KPIS.md, "Queries").
  */
@@ -973,6 +1029,7 @@ region?: string | null;
  * Uploads in flight at once.
  */
 concurrency?: number | null }
+export type Subject = "rollout" | "current" | "incident"
 /**
  * The result of a background sync.
  */
@@ -1014,6 +1071,64 @@ export type Task =
  * CDN access-log files read (`kpi ingest`).
  */
 "ingesting"
+export type WatchAction = 
+/**
+ * Judged, nothing to do yet.
+ */
+"waiting" | 
+/**
+ * Paused by a person: not judged, left alone.
+ */
+"leftAlone" | 
+/**
+ * The gate passed and the rollout expanded to the next step.
+ */
+"expanded" | 
+/**
+ * The gate passed; the channel waits for a person to expand.
+ */
+"passedWaiting" | "paused" | "reverted" | 
+/**
+ * A current release was judged bad: an incident recommends rolling it back.
+ */
+"incidentOpened" | 
+/**
+ * A current release was judged bad and rolled back (the channel allows it).
+ */
+"rolledBack" | 
+/**
+ * Items of an incident's checklist were checked (`detail` says which).
+ */
+"checked" | 
+/**
+ * Another watcher (or this one, earlier) already took this decision, or the rollout
+ * moved on (a person paused, reverted or expanded it) since the verdict was read.
+ */
+"alreadyDone" | 
+/**
+ * This rollout could not be judged; `detail` says why. The pass goes on with the others.
+ */
+"error"
+/**
+ * What one pass did about one rollout.
+ */
+export type WatchReport = { app: string; channel: string; version: string; 
+/**
+ * What was looked at: a rollout's step, a channel's current release, or an incident.
+ */
+subject: Subject; 
+/**
+ * Empty for a current release or an incident.
+ */
+rolloutId: string; basisPoints: number; action: WatchAction; 
+/**
+ * The incident this pass opened or checked.
+ */
+incident?: number | null; 
+/**
+ * The verdict's one line (empty when nothing was judged).
+ */
+summary: string; detail: string }
 /**
  * The open workspace, for the console's header and settings.
  */

@@ -10,6 +10,7 @@ import {
   type Action,
   type Change,
   type ErrorReport,
+  type GateStatus,
   type LogQuery,
   type NewCredentials,
   type NewWorkspace,
@@ -114,6 +115,11 @@ export const ipc = {
     listen<Change>("registry://changed", (e) => f(e.payload)),
   onSynced: (f: (s: SyncStatus) => void): Promise<UnlistenFn> =>
     listen<SyncStatus>("registry://synced", (e) => f(e.payload)),
+  gateStatus: () => unwrap(commands.gateStatus()),
+  setGate: (on: boolean) => unwrap(commands.setGate(on)),
+  gatePassNow: () => unwrap(commands.gatePassNow()),
+  onGatePassed: (f: (s: GateStatus) => void): Promise<UnlistenFn> =>
+    listen<GateStatus>("gate://passed", (e) => f(e.payload)),
 };
 
 export type Ipc = typeof ipc;

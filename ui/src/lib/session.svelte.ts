@@ -5,7 +5,7 @@
 
 import { asReport, ipc } from "./ipc";
 import { describeWork, foldWork, idleWork } from "./work";
-import type { AppOverview, Change, ErrorReport, SyncStatus, WorkspaceInfo } from "./ipc";
+import type { AppOverview, Change, ErrorReport, GateStatus, SyncStatus, WorkspaceInfo } from "./ipc";
 
 class Session {
   workspace: WorkspaceInfo | null = $state(null);
@@ -16,6 +16,8 @@ class Session {
   startupError: ErrorReport | null = $state(null);
   loadError: ErrorReport | null = $state(null);
   tick = $state(0);
+  /** The canary gate's switch and last pass (null until read). */
+  gate: GateStatus | null = $state(null);
   /** What an on-demand sync is doing now, in words (null when none runs). */
   syncProgress: string | null = $state(null);
 
@@ -40,7 +42,21 @@ class Session {
       // is not "new" to the sync, but it is new to this window. The read is registry-only.
       void this.refresh();
     });
-    if (this.workspace) void this.syncNow();
+    await ipc.onGatePassed((g) => {
+      this.gate = g;
+    });
+    if (this.workspace) {
+      void this.readGate();
+      void this.syncNow();
+    }
+  }
+
+  async readGate() {
+    try {
+      this.gate = await ipc.gateStatus();
+    } catch {
+      this.gate = null;
+    }
   }
 
   /** Re-reads the store now; the result shows in the header like a background sync's. */
@@ -72,6 +88,7 @@ class Session {
   async opened(info: WorkspaceInfo) {
     this.workspace = info;
     this.startupError = null;
+    void this.readGate();
     await this.syncNow();
   }
 }
