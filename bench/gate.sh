@@ -7,7 +7,6 @@
 #  2. one `analyze` (all ten KPIs) against a real Prometheus serving a 4-hour history that
 #     promtool backfilled (Debian's prometheus on 127.0.0.1, stopped by PID).
 # Writes bench-out/gate.jsonl, bench-out/gate-analyze.json and bench-out/gate.md.
-# (CDN log ingestion is not built yet, so its benchmark is not here either.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}

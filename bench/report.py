@@ -168,6 +168,10 @@ def main():
     if os.path.exists(gate_path):
         # bench/gate.sh's report (the gate's error rates, one analyze), as a section too.
         text = text.rstrip() + "\n" + open(gate_path).read()
+    cdn_path = os.path.join(out, "cdn.md")
+    if os.path.exists(cdn_path):
+        # bench/cdn_logs.sh's report (kpi ingest against zcat), as a section too.
+        text = text.rstrip() + "\n" + open(cdn_path).read()
     with open(report, "w") as f:
         f.write(repo_relative(text))
     print(f"wrote {report} and {os.path.join(out, 'results.json')}", file=sys.stderr)

@@ -15,6 +15,8 @@
 #  5. The canary gate (bench/gate.sh): its false and true stops on simulated fleets against
 #     the seed's fixed threshold, and one analyze against a real Prometheus; appended from
 #     bench-out/gate.md.
+#  6. CDN log ingestion (bench/cdn_logs.sh): `kpi ingest` on 1 GB of gzipped CloudFront logs
+#     against `zcat | wc -l` of the same files; appended from bench-out/cdn.md.
 # Generated data and raw measurements go to bench-out/ (git-ignored). Installs hyperfine
 # and GNU time if missing. Stops nothing it did not start (the keyring harness stops its
 # own daemon by PID).
@@ -100,6 +102,8 @@ log "the console: launch, memory at rest, sync and chart on 10,000 releases (ben
 bash bench/console.sh
 log "the canary gate: error rates on simulated fleets, one analyze against Prometheus (bench/gate.sh)"
 bash bench/gate.sh
+log "CDN log ingestion: 1 GB of gzipped CloudFront logs against zcat (bench/cdn_logs.sh)"
+bash bench/cdn_logs.sh
 
 cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg-end.txt"
 python3 bench/cpu_busy.py >"$OUT/cpu-busy-end.txt"

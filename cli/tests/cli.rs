@@ -851,3 +851,257 @@ fn analyze_judges_on_a_real_prometheus_with_exit_codes() {
 fn manifest_dir() -> String {
     std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests")
 }
+
+/// The KPI layer without a Prometheus, as a small team would run it from CI: `simulate`
+/// plays a fleet against the real pointer and writes CloudFront logs and a crash-tool
+/// export; `kpi ingest` and `kpi import` read them (once); `analyze` judges a backtest on
+/// them; an incident is opened, ticked, checked by Airlock after a revert, written up as a
+/// postmortem and closed — with the exit codes of bad input on the way.
+#[test]
+fn simulate_ingest_analyze_and_an_incident_from_the_command_line() {
+    use airlock_core::clock::{Clock, SystemClock};
+    let d = Desk::new();
+    d.init();
+    let b1 = d.bundle("b1", &[("index.html", "<html>1"), ("js/app.js", "one()")]);
+    let b2 = d.bundle("b2", &[("index.html", "<html>1"), ("js/app.js", "two()")]);
+    d.ok("ana", &["release", "shop-ios", &b1, "--version", "1.0.0"]);
+    d.ok(
+        "bob",
+        &["approve", "shop-ios", "1.0.0", "--channel", "Production"],
+    );
+    let promote = [
+        "promote",
+        "shop-ios",
+        "--from",
+        "Staging",
+        "--to",
+        "Production",
+    ];
+    let mut whole = promote.to_vec();
+    whole.extend(["--percent", "100"]);
+    d.ok("ana", &whole);
+    d.ok("ana", &["release", "shop-ios", &b2, "--version", "1.1.0"]);
+    d.ok(
+        "bob",
+        &["approve", "shop-ios", "1.1.0", "--channel", "Production"],
+    );
+    let mut at_20 = promote.to_vec();
+    at_20.extend(["--percent", "20"]);
+    d.ok("ana", &at_20);
+    let cdn = d.root.join("cdn-logs");
+    let toml = d.root.join("ws/airlock.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(&format!(
+        "\n[kpi]\nkpis = [\"crash-free\", \"download-success\"]\n\n[kpi.cdn-logs]\nstore = \"file://{}\"\n",
+        cdn.display()
+    ));
+    std::fs::write(&toml, text).unwrap();
+
+    // Two hours that ended a minute ago, on the pointer as it is (20 % on 1.1.0).
+    let now = SystemClock.now().unix();
+    let t1 = airlock_protocol::time::Timestamp::from_unix(now - now % 60 - 60).unwrap();
+    let t0 = t1.plus_seconds(-2 * 3600);
+    let (from, to) = (t0.to_string(), t1.to_string());
+    let crash_csv = d.root.join("crash.csv").display().to_string();
+    let state = d.root.join("fleet.json").display().to_string();
+    let sim = d.ok(
+        "ana",
+        &[
+            "simulate",
+            "shop-ios",
+            "Production",
+            "--devices",
+            "3000",
+            "--sessions-per-hour",
+            "3",
+            "--rates",
+            "1.1.0:crash=0.05",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--state",
+            &state,
+            "--cdn-logs",
+            &cdn.display().to_string(),
+            "--crash-export",
+            &crash_csv,
+        ],
+    );
+    assert!(sim["sessions"].as_u64().unwrap() > 10_000, "{sim}");
+    let on_new = sim["running"]["1.1.0"].as_u64().unwrap_or(0);
+    assert!(
+        (300..=700).contains(&on_new),
+        "about 20 % of 3,000 devices follow the rollout: {sim}"
+    );
+    assert!(!sim["logFiles"].as_array().unwrap().is_empty(), "{sim}");
+    let again = d.airlock(
+        "ana",
+        &[
+            "simulate",
+            "shop-ios",
+            "Production",
+            "--state",
+            &state,
+            "--to",
+            &to,
+        ],
+    );
+    assert_eq!(code(&again), 2, "the state file's fleet is already at --to");
+
+    let ingest = d.ok("ana", &["kpi", "ingest"]);
+    assert!(ingest["counted"].as_u64().unwrap() > 1_000, "{ingest}");
+    assert_eq!(ingest["malformed"], 0, "{ingest}");
+    let twice = d.ok("ana", &["kpi", "ingest"]);
+    assert_eq!(
+        (twice["files"].as_u64(), twice["counted"].as_u64()),
+        (Some(0), Some(0)),
+        "read once: {twice}"
+    );
+    let import = d.ok(
+        "ana",
+        &[
+            "kpi",
+            "import",
+            &crash_csv,
+            "--app",
+            "shop-ios",
+            "--channel",
+            "Production",
+        ],
+    );
+    assert_eq!(import["added"], true);
+
+    let judged = d.airlock(
+        "ana",
+        &[
+            "analyze",
+            "shop-ios",
+            "Production",
+            "--candidate",
+            "1.1.0",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--json",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&judged.stdout).unwrap();
+    assert_eq!(code(&judged), 1, "5 % crashes against 0.3 % fails: {v}");
+    let crash = v["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kpi"] == "crash-free")
+        .unwrap();
+    assert_eq!(crash["verdict"], "fail", "{crash}");
+    let downloads = v["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kpi"] == "download-success")
+        .unwrap();
+    assert!(
+        downloads["candidate"]["exposure"]
+            .as_f64()
+            .is_some_and(|n| n > 0.0),
+        "downloads come from the CDN logs: {downloads}"
+    );
+
+    // An incident, by hand.
+    let bad_sev = d.airlock(
+        "ana",
+        &[
+            "incident", "open", "shop-ios", "--sev", "5", "--reason", "x",
+        ],
+    );
+    assert_eq!(code(&bad_sev), 2);
+    let opened = d.ok(
+        "ana",
+        &[
+            "incident",
+            "open",
+            "shop-ios",
+            "--sev",
+            "1",
+            "--reason",
+            "crash-free sessions at 95 %",
+        ],
+    );
+    let n = opened["entry"]["seq"].as_u64().unwrap().to_string();
+    let listed = d.ok("ana", &["incident", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["severity"], 1);
+    assert_eq!(listed[0]["version"], "1.1.0");
+    d.ok(
+        "cy",
+        &[
+            "incident",
+            "tick",
+            "shop-ios",
+            &n,
+            "support-notified",
+            "--note",
+            "posted in #support",
+        ],
+    );
+    let bogus = d.airlock("ana", &["incident", "tick", "shop-ios", &n, "bogus"]);
+    assert_eq!(code(&bogus), 2);
+    let checked = d.ok("ana", &["incident", "check", "shop-ios", &n]);
+    let pointer = checked
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["item"] == "pointer")
+        .unwrap();
+    assert_eq!(
+        pointer["held"], false,
+        "1.1.0 is still rolling out: {pointer}"
+    );
+    d.ok(
+        "ana",
+        &["revert", "shop-ios", "Production", "--reason", "crashes"],
+    );
+    let checked = d.ok("ana", &["incident", "check", "shop-ios", &n]);
+    let pointer = checked
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["item"] == "pointer")
+        .unwrap();
+    assert_eq!(pointer["held"], true, "{pointer}");
+    let shown = d.ok("ana", &["incident", "show", "shop-ios", &n]);
+    assert_eq!(shown["timeline"][2]["stage"], "reverted", "{shown}");
+    let early = d.airlock("ana", &["incident", "close", "shop-ios", &n]);
+    assert_eq!(code(&early), 1, "items unchecked and no reason: refused");
+    let pm = d.root.join("postmortem.md");
+    d.ok(
+        "ana",
+        &[
+            "incident",
+            "postmortem",
+            "shop-ios",
+            &n,
+            "-o",
+            &pm.display().to_string(),
+        ],
+    );
+    let md = std::fs::read_to_string(&pm).unwrap();
+    assert!(
+        md.contains("| reverted |") && md.contains("- [x] support notified"),
+        "{md}"
+    );
+    d.ok(
+        "ana",
+        &[
+            "incident",
+            "close",
+            "shop-ios",
+            &n,
+            "--reason",
+            "fixed forward in 1.1.1",
+        ],
+    );
+    assert_eq!(d.ok("ana", &["incident", "list"]), serde_json::json!([]));
+}

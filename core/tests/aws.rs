@@ -1000,3 +1000,169 @@ async fn listing_pages_past_a_thousand_keys() {
     let after = store.list("log/", Some(&keys[99])).await.unwrap();
     assert_eq!(after, keys[100..]);
 }
+
+/// CDN logs in S3, as CloudFront delivers them to a logging bucket: a simulated fleet on
+/// Production (which has a CloudFront distribution, served by moto) writes its access logs
+/// into a logs bucket; `kpi ingest` reads them through the S3 API, once, counting
+/// downloads for the releases of the channel the distribution serves. Then an incident's
+/// pointer check reads the pointer back from the bucket *and* through the CDN address.
+#[tokio::test]
+async fn cdn_logs_in_s3_are_ingested_and_an_incident_reads_the_pointer_through_the_cdn() {
+    use airlock_core::kpi::fleet::Scenario;
+    use airlock_core::kpi::policy::{CdnLogSettings, KpiSettings};
+    use airlock_core::kpi::source::{Counter, MemorySource, Scope, Window};
+    use airlock_core::ops::incident::OpenRequest;
+    let moto = Moto::connect().await;
+    let (staging, prod, logs) = (
+        moto.bucket("staging").await,
+        moto.bucket("prod").await,
+        moto.bucket("cdn-logs").await,
+    );
+    let key = moto.rsa_key().await;
+    let dist = moto.distribution(&prod).await;
+    let mut config = moto::with_cdn(
+        moto::s3_config(&moto.endpoint, &staging, Some(&prod), &format!("kms:{key}")),
+        "Production",
+        &dist,
+    );
+    // Path-style moto stands in for the CDN's address: an anonymous GET of the pointer's
+    // CDN path, which the bucket's policy allows (as an origin access policy would).
+    let public = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{prod}/*"}}]}}"#
+    );
+    moto.s3
+        .put_bucket_policy()
+        .bucket(&prod)
+        .policy(public)
+        .send()
+        .await
+        .expect("moto takes the bucket policy");
+    if let Some(cdn) = config
+        .channels
+        .get_mut("Production")
+        .and_then(|c| c.cdn.as_mut())
+    {
+        cdn.address = Some(format!("{}/{prod}", moto.endpoint));
+    }
+    config.stores.insert(
+        "logs".into(),
+        StoreConfig {
+            url: format!("s3://{logs}/cloudfront"),
+            path_style: true,
+            ..StoreConfig::default()
+        },
+    );
+    config.kpi = Some(KpiSettings {
+        cdn_logs: Some(CdnLogSettings {
+            store: "logs".into(),
+        }),
+        ..KpiSettings::default()
+    });
+    let work = tempfile::tempdir().unwrap();
+    let ws = moto::console(work.path(), config).await;
+    let (b1, b2) = (work.path().join("b1"), work.path().join("b2"));
+    bundle(&b1, 6, 2, "1.0.0");
+    bundle(&b2, 6, 2, "1.1.0");
+    release(&ws, &b1, "1.0.0").await;
+    ws.approve(&bob(), APP, "1.0.0", "Production")
+        .await
+        .unwrap();
+    let promote = |version: &str, percent| PromoteRequest {
+        app: APP.into(),
+        from: "Staging".into(),
+        to: "Production".into(),
+        percent,
+        version: Some(version.into()),
+    };
+    ws.promote(&alice(), &promote("1.0.0", Some(100.0)))
+        .await
+        .unwrap();
+    release(&ws, &b2, "1.1.0").await;
+    ws.approve(&bob(), APP, "1.1.0", "Production")
+        .await
+        .unwrap();
+    ws.promote(&alice(), &promote("1.1.0", Some(20.0)))
+        .await
+        .unwrap();
+
+    let start = ws.now().plus_seconds(-3600);
+    let scenario = Scenario {
+        devices: 1500,
+        sessions_per_hour: 2.0,
+        ..Scenario::default()
+    };
+    let mut fleet = ws
+        .new_fleet(APP, "Production", scenario, start)
+        .await
+        .unwrap();
+    let spec = ws.config().resolve_store("logs").unwrap();
+    let store = airlock_core::store::open(&spec, ws.aws()).unwrap();
+    let (played, files) = ws
+        .play_fleet(&mut fleet, ws.now(), Some(&store))
+        .await
+        .unwrap();
+    assert!(
+        files.iter().all(|f| f.starts_with(&format!("{dist}."))),
+        "named as CloudFront names them: {files:?}"
+    );
+    let r = ws.ingest_cdn_logs().await.unwrap();
+    assert_eq!(r.files as usize, files.len(), "{r:?}");
+    assert_eq!((r.malformed, r.unattributed), (0, 0), "{r:?}");
+    assert_eq!(
+        r.counted,
+        played.update_checks + played_blob_requests(&played)
+    );
+    assert_eq!(ws.ingest_cdn_logs().await.unwrap().files, 0, "read once");
+    let source = ws.kpi_source().await.unwrap();
+    let scope = Scope {
+        app: APP.into(),
+        channel: "Production".into(),
+        versions: vec!["1.1.0".into(), "1.0.0".into()],
+    };
+    let w = Window::new(start, ws.now(), 300).unwrap();
+    let downloads = source.counts(Counter::Downloads, &scope, &w).await.unwrap();
+    let n = |v: &str| downloads.get(v).map_or(0.0, |b| b.iter().sum::<f64>());
+    assert!(n("1.1.0") > 0.0 && n("1.0.0") > 0.0, "{downloads:?}");
+
+    let by = Attribution::new("alice", Some("support reports crashes")).unwrap();
+    let opened = ws
+        .open_incident(
+            &by,
+            &OpenRequest {
+                app: APP.into(),
+                channel: Some("Production".into()),
+                version: Some("1.1.0".into()),
+                severity: 2,
+            },
+        )
+        .await
+        .unwrap();
+    let number = opened.entry.entry.seq;
+    ws.revert(&alice(), APP, "Production").await.unwrap();
+    let checks = ws
+        .check_incident("alice", &MemorySource::default(), APP, number)
+        .await
+        .unwrap();
+    let pointer = checks
+        .iter()
+        .find(|c| c.item == airlock_core::log::entry::ChecklistItem::Pointer)
+        .expect("the pointer was checked");
+    assert!(pointer.held, "{pointer:?}");
+    assert!(
+        pointer
+            .detail
+            .contains(&format!("{}/{prod}/ota/apps/", moto.endpoint))
+            && pointer.detail.contains("serves the same"),
+        "read back through the CDN address too: {}",
+        pointer.detail
+    );
+}
+
+/// The blob requests a fleet's log lines hold.
+fn played_blob_requests(p: &airlock_core::kpi::fleet::Played) -> u64 {
+    p.log_lines
+        .values()
+        .flatten()
+        .filter(|l| l.contains("/blobs/sha256/"))
+        .count() as u64
+}

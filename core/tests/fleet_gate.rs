@@ -196,7 +196,11 @@ async fn a_spike_that_hits_every_release_stops_nothing() {
     let mut actions = Vec::new();
     for quarter in 0..16 {
         let fleet = w.fleet.as_mut().unwrap();
-        let crash = if (4..6).contains(&quarter) { 0.05 } else { 0.003 };
+        let crash = if (4..6).contains(&quarter) {
+            0.05
+        } else {
+            0.003
+        };
         fleet.scenario.default.crash = Some(crash);
         fleet.scenario.versions.get_mut("1.1.0").unwrap().crash = Some(crash);
         w.play(15).await;

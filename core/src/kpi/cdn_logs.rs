@@ -61,8 +61,8 @@ pub struct Index {
     series: Vec<Series>,
     /// Blob SHA-256 → (series, channel) candidates, the newest release first.
     blobs: HashMap<String, Vec<(u32, String)>>,
-    /// (app, channel) → the series of its update checks.
-    pointers: HashMap<(String, String), u32>,
+    /// app → channel → the series of its update checks (looked up without allocating).
+    pointers: HashMap<String, HashMap<String, u32>>,
     /// Distribution id → the channels it serves (`[channels.<name>.cdn] distribution`).
     distributions: HashMap<String, HashSet<String>>,
 }
@@ -83,7 +83,10 @@ impl Index {
                     channel: channel.clone(),
                     version: String::new(),
                 });
-                ix.pointers.insert((app.clone(), channel.clone()), id);
+                ix.pointers
+                    .entry(app.clone())
+                    .or_default()
+                    .insert(channel.clone(), id);
             }
         }
         for (channel, dist) in channels {
@@ -367,13 +370,18 @@ pub fn read(file: &str, reader: impl BufRead, index: &Index) -> std::io::Result<
             Target::Pointer { app, channel } => (
                 index
                     .pointers
-                    .get(&(app.to_string(), channel.to_string()))
+                    .get(app)
+                    .and_then(|c| c.get(channel))
                     .copied(),
                 LogCounter::UpdateChecks,
                 LogCounter::UpdateCheckErrors,
             ),
             Target::Blob(sha) => (
-                index.blob(&sha.to_ascii_lowercase(), channels),
+                if sha.bytes().any(|b| b.is_ascii_uppercase()) {
+                    index.blob(&sha.to_ascii_lowercase(), channels)
+                } else {
+                    index.blob(sha, channels)
+                },
                 LogCounter::Downloads,
                 LogCounter::DownloadFailures,
             ),
@@ -384,9 +392,9 @@ pub fn read(file: &str, reader: impl BufRead, index: &Index) -> std::io::Result<
         };
         tally.counted += 1;
         tally.add(series, counter, minute);
-        if !ok {
-            tally.add(series, failure, minute);
-        }
+        // A log is a complete record: no failure in a minute is a count of zero, not a gap
+        // (the judge tells "none failed" from "no data").
+        *tally.sums.entry((series, failure, minute)).or_default() += u64::from(!ok);
     }
     Ok(tally)
 }
@@ -506,6 +514,7 @@ mod tests {
                 ("Production".into(), "1.0.0".into(), Downloads, 2),
                 ("Production".into(), "1.0.0".into(), DownloadFailures, 1),
                 ("Production".into(), "1.1.0".into(), Downloads, 1),
+                ("Production".into(), "1.1.0".into(), DownloadFailures, 0),
             ]
         );
         // Without a distribution that names channels, the newest anywhere counts.

@@ -903,6 +903,22 @@ fn log_line(rng: &mut Rng, at: i64, p: &LogPaths, key: &str, status: u16, bytes:
     .join("\t")
 }
 
+/// A CloudFront log line as the fleet writes them, drawing its random fields (edge, client,
+/// request id, timings) from the generator state `seed` (for benchmarks and fixtures).
+pub fn sample_log_line(
+    seed: &mut u64,
+    at: i64,
+    paths: &LogPaths,
+    key: &str,
+    status: u16,
+    bytes: u64,
+) -> String {
+    let mut rng = Rng(*seed);
+    let line = log_line(&mut rng, at, paths, key, status, bytes);
+    *seed = rng.0;
+    line
+}
+
 /// A whole log file: CloudFront's two header lines, then `lines`.
 pub fn log_file(lines: &[String]) -> String {
     let mut text = format!("#Version: 1.0\n#Fields: {LOG_FIELDS}\n");

@@ -393,7 +393,7 @@ impl Workspace {
         let Some(kpi) = self.config.kpi.clone() else {
             return Ok(None);
         };
-        if kpi.prometheus.is_none() {
+        if kpi.prometheus.is_none() && !self.registry.has_kpi_samples().await? {
             return Ok(None);
         }
         let state = self.load(app).await?;
