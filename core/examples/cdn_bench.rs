@@ -171,7 +171,11 @@ fn write_file(logs: &Path, n: usize, blobs: &[String]) -> u64 {
             ),
             _ => {
                 let blob = &blobs[(seed >> 17) as usize % blobs.len()];
-                let status = if (seed >> 29) % 50 == 0 { 502 } else { 200 };
+                let status = if (seed >> 29).is_multiple_of(50) {
+                    502
+                } else {
+                    200
+                };
                 sample_log_line(
                     &mut seed,
                     at,
