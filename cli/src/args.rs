@@ -305,6 +305,9 @@ pub struct SimulateArgs {
     pub sessions_per_hour: Option<f64>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The devices' native app version (X.Y.Z), for releases that name a minimum.
+    #[arg(long)]
+    pub native: Option<String>,
     /// How a version behaves: `VERSION:crash=0.03,js-errors=0.01,install-seconds=2`
     /// (repeatable; `*:` for every version). Shares are 0 to 1.
     #[arg(long = "rates")]

@@ -27,6 +27,9 @@ fn scenario(args: &SimulateArgs) -> Result<Scenario> {
     if let Some(seed) = args.seed {
         s.seed = seed;
     }
+    if let Some(v) = &args.native {
+        s.native_version = Some(v.clone());
+    }
     for spec in &args.rates {
         s.apply_rates(spec)?;
     }

@@ -11,7 +11,7 @@
 //!
 //! The history is spread over the last two days by a clock that steps forward, so the
 //! console's times and charts read like a real week's work. A simulated fleet of 4,000
-//! devices (kpi/fleet.rs) has run `checkout` since its rollout reached 20 %: its CloudFront
+//! devices (kpi/fleet.rs) has run `checkout` for the last twelve hours of its 20 % step: its CloudFront
 //! logs (`cdn-logs/`) and its crash-tool export are read in, so the canary gate and
 //! `airlock analyze` have numbers without a Prometheus.
 
@@ -123,11 +123,10 @@ pub async fn create(dir: &Path, services: Services) -> Result<Demo> {
         .canonicalize()
         .map_err(|e| Error::io("resolve", &cdn_logs, e))?;
     config.kpi = Some(KpiSettings {
-        kpis: Some(vec![
-            "crash-free".into(),
-            "js-errors".into(),
-            "download-success".into(),
-        ]),
+        // Download success needs more downloads than a small fleet makes in a day before
+        // it can show anything (docs/KPIS.md, min-expected-events); the logs still give
+        // `airlock analyze` its numbers.
+        kpis: Some(vec!["crash-free".into(), "js-errors".into()]),
         cdn_logs: Some(CdnLogSettings {
             store: format!("file://{}", cdn_logs.display()),
         }),
@@ -210,9 +209,13 @@ async fn fleet_numbers(ws: &Workspace, dir: &Path) -> Result<()> {
     else {
         return Ok(());
     };
+    // The last twelve hours of the step at most: enough to judge, quick to play.
+    let now = crate::clock::SystemClock.now();
+    let step = step.max(now.plus_seconds(-12 * 3600));
     let scenario = Scenario {
         devices: 4000,
         sessions_per_hour: 1.5,
+        native_version: Some("3.4.0".into()),
         seed: 7,
         ..Scenario::default()
     };
@@ -227,7 +230,6 @@ async fn fleet_numbers(ws: &Workspace, dir: &Path) -> Result<()> {
             .map(|c| c.store.clone())
             .unwrap_or_default(),
     )?;
-    let now = crate::clock::SystemClock.now();
     let (played, _) = ws.play_fleet(&mut fleet, now, Some(&logs)).await?;
     let export = dir.join("checkout-crash-export.csv");
     std::fs::write(&export, played.crash_export()).map_err(|e| Error::io("write", &export, e))?;

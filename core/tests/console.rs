@@ -217,3 +217,32 @@ async fn a_rollback_reports_its_check_its_commit_then_its_pointer() {
         seen.lock().unwrap()
     );
 }
+
+/// The demo carries a fleet's numbers (CDN logs and a crash-tool export, read in when it was
+/// made), so its gate has something to judge without a Prometheus: 1.2.0 is shown safe at
+/// 20 %, and a pass of the loop expands it.
+#[tokio::test]
+async fn the_demo_s_gate_judges_checkout_on_its_fleet_s_numbers() {
+    use airlock_core::kpi::judge::Outcome;
+    use airlock_core::ops::analyze::AnalyzeRequest;
+    use airlock_core::ops::watch::WatchAction;
+    let (_dir, ws, _) = demo().await;
+    let source = ws
+        .kpi_source()
+        .await
+        .expect("the demo's samples are a source");
+    let req = AnalyzeRequest {
+        app: "checkout".into(),
+        channel: "Production".into(),
+        ..AnalyzeRequest::default()
+    };
+    let v = ws.analyze(&req, source.as_ref()).await.unwrap();
+    assert_eq!(v.verdict, Outcome::Pass, "{v:#?}");
+    assert_eq!(v.kpis.len(), 2, "crash-free sessions and JS errors");
+    let r = ws
+        .watch_once("alex", source.as_ref(), None, None)
+        .await
+        .unwrap();
+    let checkout = r.iter().find(|x| x.app == "checkout").expect("judged");
+    assert_eq!(checkout.action, WatchAction::Expanded, "{r:?}");
+}

@@ -357,6 +357,35 @@ class Suite:
         finally:
             s.stop()
 
+    def canary_gate(self):
+        """The overview's canary gate: off at start; turned on, its first pass judges the
+        demo's rollout on the fleet numbers read in with the demo (crash-free sessions and JS
+        errors shown safe over the 20 % step) and expands checkout 1.2.0 to 50 %, saying so;
+        turned off again it stays off."""
+        s = self.session("alex", "gate")
+        try:
+            s.wait_text("Canary gate")
+            s.wait_text("Off: rollouts move only when a person moves them.")
+            switch = "return document.querySelector('[role=switch]').getAttribute('aria-checked')"
+            assert s.js(switch) == "false", "the gate is off at every start"
+            s.click("Turn on")
+            s.wait_text("every KPI safe", 60)
+            text = s.text()
+            assert "expanded" in text and "checkout 1.2.0 in Production at 20 %" in text, text
+            s.wait("the expansion, on the overview", lambda: "50 %" in s.js(
+                "return document.querySelector(\"section[aria-labelledby='app-checkout']\").innerText"), 30)
+            assert s.js(switch) == "true"
+            self.shot(s, "02b-canary-gate")
+            s.axe("canary gate")
+            s.click("Turn off")
+            s.wait_text("Off: rollouts move only when a person moves them.")
+        finally:
+            s.stop()
+        assert self.channel("checkout", "Production") == ("1.1.0", ("1.2.0", 5000))
+        log = [e["entry"] for e in json.loads(self.airlock("--json", "log", "checkout"))]
+        gate = [e for e in log if e["actor"] == "gate:alex"]
+        assert [e["kind"] for e in gate] == ["gatePassed", "expanded"], gate
+
     def publish_and_gates(self):
         good = self.tmp / "loyalty-2.2.0"
         shutil.copytree(self.data / "demo" / "bundles" / "loyalty-2.1.0", good)
@@ -557,6 +586,7 @@ def main():
     start = time.time()
     suite.run("no keychain: the window says what to install", suite.no_keychain)
     suite.run("first run → demo, every screen checked by axe", suite.first_run_to_demo)
+    suite.run("the canary gate, turned on, expands the demo's rollout", suite.canary_gate)
     suite.run("publish: a gate report, then a release in Staging", suite.publish_and_gates)
     suite.run("approval by a second actor", suite.approve_as_second_actor)
     suite.run("two desktops on one store see each other's changes", suite.two_desktops_see_each_other)

@@ -177,6 +177,10 @@ pub struct Scenario {
     /// launch (so the current release keeps getting downloads during a rollout).
     #[serde(default = "default_installs")]
     pub new_installs_per_hour: f64,
+    /// The native app version the devices run (X.Y.Z), which the device check compares
+    /// with a release's minimum; unset, a release that names a minimum is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_version: Option<String>,
     pub seed: u64,
     /// What every version does unless `versions` says otherwise.
     #[serde(default)]
@@ -195,6 +199,7 @@ impl Default for Scenario {
             devices: 2000,
             sessions_per_hour: 1.0,
             new_installs_per_hour: default_installs(),
+            native_version: None,
             seed: 1,
             default: Rates::default(),
             versions: BTreeMap::new(),
@@ -224,6 +229,13 @@ impl Scenario {
                 "new-installs-per-hour is a share of the fleet from 0 to 1, not {}",
                 self.new_installs_per_hour
             )));
+        }
+        if let Some(v) = &self.native_version {
+            semver::Version::parse(v).map_err(|e| {
+                crate::Error::InvalidInput(format!(
+                    "native-version {v:?} is not a version (X.Y.Z): {e}"
+                ))
+            })?;
         }
         self.default.validate("default")?;
         for (v, r) in &self.versions {

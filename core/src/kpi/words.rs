@@ -35,14 +35,15 @@ pub fn count(x: f64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
-/// Hours as `2 h 40 min`, `40 min`, `under a minute`, `about 3 days`.
+/// Hours as `2 h 40 min`, `40 min`, `under a minute`, `4 days` (from three days on, whole
+/// days: callers say "about").
 pub fn duration(hours: f64) -> String {
     let minutes = (hours * 60.0).round() as i64;
     if minutes < 1 {
         return "under a minute".into();
     }
     if minutes >= 72 * 60 {
-        return format!("about {} days", (hours / 24.0).round() as i64);
+        return format!("{} days", (hours / 24.0).round() as i64);
     }
     let (h, m) = (minutes / 60, minutes % 60);
     match (h, m) {
@@ -79,7 +80,7 @@ mod tests {
         assert_eq!(duration(2.0 + 40.0 / 60.0), "2 h 40 min");
         assert_eq!(duration(0.5), "30 min");
         assert_eq!(duration(3.0), "3 h");
-        assert_eq!(duration(100.0), "about 4 days");
+        assert_eq!(duration(100.0), "4 days");
         assert_eq!(seconds(0.85), "850 ms");
         assert_eq!(seconds(3.5), "3.5 s");
     }

@@ -60,10 +60,24 @@ pub struct SimulateReport {
 }
 
 impl Workspace {
-    /// What the pointer in `channel`'s store gives devices now, by the reference check.
-    pub async fn served_to_devices(&self, app: &str, channel: &str) -> Result<Served> {
+    /// What the pointer in `channel`'s store gives devices running `native` (X.Y.Z) now,
+    /// by the reference check.
+    pub async fn served_to_devices(
+        &self,
+        app: &str,
+        channel: &str,
+        native: Option<&str>,
+    ) -> Result<Served> {
+        let native = native
+            .map(|v| {
+                semver::Version::parse(v).map_err(|e| {
+                    Error::InvalidInput(format!("native version {v:?} is not X.Y.Z: {e}"))
+                })
+            })
+            .transpose()?;
         let probe = |n: u32| super::device::DeviceProfile {
             install_id: format!("airlock-simulate-probe-{n}"),
+            native_version: native.clone(),
             ..Default::default()
         };
         let first = self.verify_as_device(app, channel, probe(0), None).await?;
@@ -131,7 +145,9 @@ impl Workspace {
     ) -> Result<Fleet> {
         scenario.validate()?;
         self.config.channel(channel)?;
-        let served = self.served_to_devices(app, channel).await?;
+        let served = self
+            .served_to_devices(app, channel, scenario.native_version.as_deref())
+            .await?;
         Ok(Fleet::new(scenario, app, channel, start, &served))
     }
 
@@ -144,7 +160,13 @@ impl Workspace {
         until: Timestamp,
         logs: Option<&Arc<dyn Store>>,
     ) -> Result<(Played, Vec<String>)> {
-        let served = self.served_to_devices(&fleet.app, &fleet.channel).await?;
+        let served = self
+            .served_to_devices(
+                &fleet.app,
+                &fleet.channel,
+                fleet.scenario.native_version.as_deref(),
+            )
+            .await?;
         let state = self.load(&fleet.app).await?;
         for version in state.releases.keys() {
             if !fleet.knows_blobs(version) {
@@ -279,7 +301,13 @@ impl Workspace {
             update_checks: played.update_checks,
             downloads: played.downloads,
             running: fleet.running(),
-            served: self.served_to_devices(&req.app, &req.channel).await?,
+            served: self
+                .served_to_devices(
+                    &req.app,
+                    &req.channel,
+                    fleet.scenario.native_version.as_deref(),
+                )
+                .await?,
             openmetrics: req.openmetrics.as_ref().map(|p| p.display().to_string()),
             log_files,
             crash_export: req.crash_export.as_ref().map(|p| p.display().to_string()),
