@@ -196,6 +196,70 @@ pub async fn kpi_import(cli: &Cli, ws: &Workspace) -> Result<u8> {
     Ok(0)
 }
 
+/// `airlock adoption`: one report per channel (the one named, else every channel with a
+/// current release); warnings in words, exit 0 either way.
+pub async fn adoption(
+    cli: &Cli,
+    ws: &Workspace,
+    app: &str,
+    channel: &Option<String>,
+) -> Result<u8> {
+    let source = ws.kpi_source().await?;
+    let channels: Vec<String> = match channel {
+        Some(c) => vec![c.clone()],
+        None => ws.config().channels.keys().cloned().collect(),
+    };
+    let mut reports = Vec::new();
+    for c in channels {
+        let r = ws.adoption(app, &c, source.as_ref()).await?;
+        if channel.is_some() || r.version.is_some() {
+            reports.push(r);
+        }
+    }
+    if cli.json {
+        print_json(&reports);
+        return Ok(0);
+    }
+    for r in &reports {
+        let Some(v) = &r.version else {
+            outln!("{} {}: no current release", r.app, r.channel);
+            continue;
+        };
+        let since = r.current_since.map_or("-".into(), |t| t.to_string());
+        outln!("{} {}: {v}, current since {since}", r.app, r.channel);
+        for m in &r.milestones {
+            let share = match (m.share, m.at <= ws.now()) {
+                (Some(s), _) => format!("{:.1} %", s * 100.0),
+                (None, true) => "no numbers".into(),
+                (None, false) => format!("at {}", m.at),
+            };
+            let mark = match m.met {
+                Some(true) => "ok  ",
+                Some(false) => "LOW ",
+                None => "    ",
+            };
+            outln!(
+                "  {mark}{:>3} h after 100 %: {share} of active devices (target {:.0} %)",
+                m.hours,
+                m.target * 100.0
+            );
+        }
+        if let Some(u) = &r.update_checks {
+            outln!(
+                "  {}update checks, last 24 h: {} of {} failed (target under {:.0} %)",
+                if u.met { "ok  " } else { "HIGH " },
+                u.failed,
+                u.checks,
+                u.limit * 100.0
+            );
+        }
+        for w in &r.warnings {
+            outln!("  warning: {w}");
+        }
+    }
+    Ok(0)
+}
+
 pub async fn kpi_ingest(cli: &Cli, ws: &Workspace, bar: &crate::bar::Bar) -> Result<u8> {
     let r = ws.ingest_cdn_logs().await?;
     bar.finish();

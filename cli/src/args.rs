@@ -194,6 +194,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KpiCommand,
     },
+    /// How far each channel's current release has reached (its share of the active devices
+    /// 1 h, 24 h and 72 h after 100 %) and how many update checks fail; warnings only.
+    Adoption {
+        app: String,
+        channel: Option<String>,
+    },
     /// Incidents: open one, list, show, tick or check the checklist, close, and write the
     /// postmortem (docs/KPIS.md, "Incidents").
     Incident {

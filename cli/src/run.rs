@@ -108,6 +108,9 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
         } => crate::analyze::kpi_import(&cli, &ws).await,
         Command::Incident { command } => crate::incident::run(&cli, &ws, command).await,
         Command::Simulate(args) => crate::simulate::run(&cli, &ws, args).await,
+        Command::Adoption { app, channel } => {
+            crate::analyze::adoption(&cli, &ws, app, channel).await
+        }
         Command::Kpi {
             command: KpiCommand::Ingest,
         } => crate::analyze::kpi_ingest(&cli, &ws, bar.as_ref()).await,

@@ -179,6 +179,25 @@ async fn a_good_release_goes_to_100_percent_on_its_own() {
         w.ws.incidents(Some(APP), true).await.unwrap().is_empty(),
         "no incident for a healthy release"
     );
+    // An hour at 100 %: adoption and update checks, from Prometheus.
+    w.play(60).await;
+    let source = w.ws.kpi_source().await.unwrap();
+    let a =
+        w.ws.adoption(APP, PRODUCTION, source.as_ref())
+            .await
+            .unwrap();
+    let first = &a.milestones[0];
+    assert_eq!((first.hours, first.met), (1, Some(true)), "{a:?}");
+    assert!(
+        first.share.unwrap() > 0.5,
+        "devices were already half on 1.1.0: {a:?}"
+    );
+    assert_eq!(a.milestones[1].share, None, "24 h have not passed");
+    let checks = a
+        .update_checks
+        .expect("update checks from ota_update_checks_total");
+    assert!(checks.checks > 100_000.0 && checks.met, "{checks:?}");
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
 }
 
 #[tokio::test]

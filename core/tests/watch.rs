@@ -329,3 +329,47 @@ async fn one_rollout_that_cannot_be_judged_does_not_stop_the_others() {
         "the bad rollout is still reverted: {r:?}"
     );
 }
+
+/// Adoption and update checks are reported with warnings, and stop nothing: 1.1.0 on 10 %
+/// of the active devices an hour after it reached 100 % (target 20 %), and 5 % of the day's
+/// update checks failing (target under 1 %).
+#[tokio::test]
+async fn slow_adoption_and_failing_update_checks_are_warned_about() {
+    let env = env();
+    let ws = env.console().await;
+    ship(&ws, "1.0.0").await;
+    ship(&ws, "1.1.0").await;
+    let source = MemorySource::of(APP, PRODUCTION);
+    for minute in 1..=90 {
+        let at = env.now().plus_seconds(60 * minute);
+        source.set_active("1.1.0", at, 10.0);
+        source.set_active("1.0.0", at, 90.0);
+        source.add_update_checks(at, 100.0, 5.0);
+    }
+    env.clock.advance(90 * 60);
+    let a = ws.adoption(APP, PRODUCTION, &source).await.unwrap();
+    assert_eq!(a.version.as_deref(), Some("1.1.0"));
+    let first = &a.milestones[0];
+    assert_eq!(first.met, Some(false), "{a:?}");
+    assert!((first.share.unwrap() - 0.1).abs() < 1e-9);
+    assert_eq!(a.milestones[1].met, None, "not 24 h yet");
+    let checks = a.update_checks.as_ref().expect("update checks");
+    assert_eq!(
+        (checks.checks, checks.failed, checks.met),
+        (9000.0, 450.0, false)
+    );
+    assert_eq!(a.warnings.len(), 2, "{:?}", a.warnings);
+    assert!(
+        a.warnings[0].contains("below the 20.0 % target"),
+        "{}",
+        a.warnings[0]
+    );
+    assert!(
+        a.warnings[1].contains("update checks failed"),
+        "{}",
+        a.warnings[1]
+    );
+    // Warnings only: the loop acts on nothing.
+    let r = ws.watch_once("ana", &source, None, None).await.unwrap();
+    assert!(r.iter().all(|x| x.action == WatchAction::Waiting), "{r:?}");
+}

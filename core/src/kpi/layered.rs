@@ -44,6 +44,13 @@ impl KpiSource for Layered {
         }
         self.then.active_devices(scope, at).await
     }
+
+    async fn update_checks(&self, scope: &Scope, window: &Window) -> Result<Option<(f64, f64)>> {
+        match self.first.update_checks(scope, window).await? {
+            Some(found) => Ok(Some(found)),
+            None => self.then.update_checks(scope, window).await,
+        }
+    }
 }
 
 #[cfg(test)]

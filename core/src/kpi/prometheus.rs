@@ -74,6 +74,10 @@ pub const QUERIES: &[(&str, &str)] = &[
         "active-devices",
         "sum by (version) (avg_over_time(ota_active_devices{$selector}[1h]))",
     ),
+    (
+        "update-checks",
+        "sum by (status) (increase(ota_update_checks_total{$channel_selector}[$step]))",
+    ),
 ];
 
 pub fn check_query_name(name: &str) -> Result<()> {
@@ -201,7 +205,17 @@ impl PrometheusSource {
             selector.push(',');
             selector.push_str(self.matchers.trim());
         }
+        let mut channel_selector = format!(
+            "app=\"{}\",channel=\"{}\"",
+            string_escape(&scope.app),
+            string_escape(&scope.channel)
+        );
+        if !self.matchers.trim().is_empty() {
+            channel_selector.push(',');
+            channel_selector.push_str(self.matchers.trim());
+        }
         template
+            .replace("$channel_selector", &channel_selector)
             .replace("$selector", &selector)
             .replace("$step", &format!("{step_seconds}s"))
             .replace("$app", &string_escape(&scope.app))
@@ -431,6 +445,29 @@ impl KpiSource for PrometheusSource {
             out.insert(version, hists);
         }
         Ok(out)
+    }
+
+    async fn update_checks(&self, scope: &Scope, window: &Window) -> Result<Option<(f64, f64)>> {
+        let name = "update-checks";
+        let (mut total, mut failed, mut any) = (0.0, 0.0, false);
+        for s in self.range(name, scope, window).await? {
+            let status = s.metric.get("status").map(String::as_str).ok_or_else(|| {
+                Error::Config(format!(
+                    "kpi.queries.{name} answered a series without a `status` label; it must \
+                     answer one series per status (`ok`, `error`)"
+                ))
+            })?;
+            let mut sum = 0.0;
+            for (_, v) in &s.values {
+                sum += number(name, v)?;
+            }
+            any = true;
+            total += sum;
+            if status != "ok" {
+                failed += sum;
+            }
+        }
+        Ok(any.then_some((total, failed)))
     }
 
     async fn active_devices(&self, scope: &Scope, at: Timestamp) -> Result<BTreeMap<String, f64>> {

@@ -482,6 +482,21 @@ impl KpiSource for SampleSource {
     async fn active_devices(&self, _: &Scope, _: Timestamp) -> Result<BTreeMap<String, f64>> {
         Ok(BTreeMap::new())
     }
+
+    async fn update_checks(&self, scope: &Scope, window: &Window) -> Result<Option<(f64, f64)>> {
+        let bins = window.bins();
+        if bins == 0 {
+            return Ok(None);
+        }
+        self.registry
+            .update_checks(
+                &scope.app,
+                &scope.channel,
+                window.from.unix(),
+                window.bin_end(bins - 1).unix(),
+            )
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -132,6 +132,11 @@ pub trait KpiSource: Send + Sync + std::fmt::Debug {
     -> Result<Histograms>;
     /// Devices active per version, averaged over the hour before `at`.
     async fn active_devices(&self, scope: &Scope, at: Timestamp) -> Result<BTreeMap<String, f64>>;
+    /// The channel's update checks over `window` (whole bins) and how many failed, summed
+    /// over every version; `None` when the source has none.
+    async fn update_checks(&self, _scope: &Scope, _window: &Window) -> Result<Option<(f64, f64)>> {
+        Ok(None)
+    }
 }
 
 /// Numbers held in memory: increments at instants, summed into whatever window is asked.
@@ -150,6 +155,8 @@ struct Memory {
     counts: BTreeMap<Key<Counter>, Vec<(Timestamp, f64)>>,
     histograms: BTreeMap<Key<Latency>, Vec<(Timestamp, Buckets)>>,
     active: BTreeMap<String, Vec<(Timestamp, f64)>>,
+    /// Update checks at instants: (checks, failed).
+    checks: Vec<(Timestamp, f64, f64)>,
 }
 
 /// Which bin of `w` an increment at `at` falls in: bins hold (start, end].
@@ -193,6 +200,12 @@ impl MemorySource {
             .entry((what, version.to_string()))
             .or_default()
             .push((at, buckets));
+    }
+
+    /// `checks` update checks, `failed` of which failed, at `at`.
+    pub fn add_update_checks(&self, at: Timestamp, checks: f64, failed: f64) {
+        let mut m = self.inner.lock().expect("memory source poisoned");
+        m.checks.push((at, checks, failed));
     }
 
     /// `n` devices ran `version` at `at`.
@@ -278,5 +291,19 @@ impl KpiSource for MemorySource {
             }
         }
         Ok(out)
+    }
+
+    async fn update_checks(&self, scope: &Scope, window: &Window) -> Result<Option<(f64, f64)>> {
+        let m = self.inner.lock().expect("memory source poisoned");
+        if !self.holds(scope) || m.checks.is_empty() {
+            return Ok(None);
+        }
+        let inside = m
+            .checks
+            .iter()
+            .filter(|(at, ..)| bin_of(window, *at).is_some());
+        Ok(Some(
+            inside.fold((0.0, 0.0), |(n, f), (_, c, x)| (n + c, f + x)),
+        ))
     }
 }

@@ -5,6 +5,7 @@
 //! its log is repaired by any later command or by `sync`.
 
 pub mod action;
+pub mod adoption;
 pub mod analyze;
 pub mod cdn_logs;
 pub mod check;
