@@ -13,6 +13,7 @@ use airlock_core::kpi::judge::{KpiOutcome, Outcome, Verdict};
 use airlock_core::kpi::prometheus::{self, Auth};
 use airlock_core::kpi::samples::{Columns, Format, ImportRequest};
 use airlock_core::ops::analyze::AnalyzeRequest;
+use airlock_core::ops::watch::Subject;
 use airlock_core::{Error, Result, Workspace};
 use airlock_protocol::time::Timestamp;
 
@@ -117,13 +118,23 @@ pub async fn watch(
                     outln!("{} no rollout in progress to watch", ws.now());
                 } else {
                     for r in &reports {
+                        let what = match r.subject {
+                            Subject::Rollout => {
+                                format!("at {} %", f64::from(r.basis_points) / 100.0)
+                            }
+                            Subject::Current => "(current)".to_string(),
+                            Subject::Incident => format!("incident #{}", r.incident.unwrap_or(0)),
+                        };
+                        let incident = match (r.subject, r.incident) {
+                            (Subject::Incident, _) | (_, None) => String::new(),
+                            (_, Some(n)) => format!(" [incident #{n}]"),
+                        };
                         outln!(
-                            "{} {} {} {} at {} %: {:?} — {}",
+                            "{} {} {} {} {what}: {:?}{incident} — {}",
                             ws.now(),
                             r.app,
                             r.channel,
                             r.version,
-                            f64::from(r.basis_points) / 100.0,
                             r.action,
                             r.detail
                         );

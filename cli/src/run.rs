@@ -44,6 +44,7 @@ pub(crate) fn attribution(cli: &Cli, ws: &Workspace) -> Result<Attribution> {
         .transpose()?;
     Ok(by.expecting(Expectation {
         running: false,
+        current: None,
         rollout_id: cli.expect_rollout.clone(),
         basis_points,
     }))

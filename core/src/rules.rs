@@ -355,7 +355,8 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
             let i = open_incident(state, *incident)?;
             if !i.checklist().contains(item) {
                 return Err(Error::Refused(format!(
-                    "incident #{incident} has no {} item (a revert quarantines nothing)",
+                    "incident #{incident} has no {} item (its release was not rolled back from, so \
+                     nothing quarantined it)",
                     item.key()
                 )));
             }

@@ -99,6 +99,11 @@ pub struct Channel {
     pub placements: BTreeMap<String, PlacementRecord>,
     /// Every release that has been this channel's current: the only rollback targets.
     pub ever_current: std::collections::BTreeSet<String>,
+    /// The revert or rollback that last took each release away from this channel's devices
+    /// (forgotten when the release is served here again): an incident opened afterwards is
+    /// linked to it.
+    #[serde(default)]
+    pub taken_away: BTreeMap<String, IncidentAction>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +178,9 @@ pub struct IncidentAction {
     pub actor: String,
     /// The release devices went back to (`None`: their built-in bundle).
     pub to: Option<String>,
+    /// The entry quarantined the incident's release (a rollback from it).
+    #[serde(default)]
+    pub quarantined: bool,
 }
 
 /// Who checked, ticked or closed something, when, and what they said.
@@ -191,7 +199,7 @@ impl Incident {
             .into_iter()
             .filter(|i| {
                 *i != ChecklistItem::Quarantined
-                    || self.action.as_ref().is_some_and(|a| a.kind == "rolledBack")
+                    || self.action.as_ref().is_some_and(|a| a.quarantined)
             })
             .collect()
     }
@@ -482,7 +490,7 @@ impl AppState {
                 c.rollout = None;
                 place(c, version, Placement::Reverted, e);
                 let to = c.current.clone();
-                self.note_action(e, channel, &[version.as_str()], to);
+                self.note_action(e, channel, version, to, false);
             }
             Event::RolledBack {
                 channel,
@@ -495,12 +503,17 @@ impl AppState {
                 if let Some(v) = ended_rollout {
                     place(c, v, Placement::Reverted, e);
                 }
-                let bad: Vec<&str> = from
-                    .iter()
-                    .chain(ended_rollout)
-                    .map(String::as_str)
-                    .collect();
-                self.note_action(e, channel, &bad, Some(to.clone()));
+                if let Some(v) = ended_rollout {
+                    self.note_action(e, channel, v, Some(to.clone()), false);
+                }
+                if let Some(v) = from {
+                    self.note_action(e, channel, v, Some(to.clone()), true);
+                }
+                for w in withdrawn {
+                    if let Some(v) = from {
+                        self.note_action(e, &w.channel, v, w.current.clone(), true);
+                    }
+                }
                 let c = self.channels.entry(channel.clone()).or_default();
                 c.rollout = None;
                 c.current = Some(to.clone());
@@ -588,7 +601,12 @@ impl AppState {
                         opened_at: e.at,
                         opened_by: e.actor.clone(),
                         reason: e.reason.clone(),
-                        action: None,
+                        // Already taken away (a person rolled back, then opened it): linked.
+                        action: self
+                            .channels
+                            .get(channel)
+                            .and_then(|c| c.taken_away.get(version))
+                            .cloned(),
                         checks: BTreeMap::new(),
                         closed: None,
                     },
@@ -645,24 +663,35 @@ impl AppState {
         }
     }
 
-    /// Records a revert or rollback of `bad` releases in `channel` on the open incidents
-    /// about them that have no action yet.
-    fn note_action(&mut self, e: &LogEntry, channel: &str, bad: &[&str], to: Option<String>) {
+    /// Records that entry `e` took `bad` away from `channel`'s devices (sending them to
+    /// `to`), on the channel and on the open incidents about it that have no action yet.
+    fn note_action(
+        &mut self,
+        e: &LogEntry,
+        channel: &str,
+        bad: &str,
+        to: Option<String>,
+        quarantined: bool,
+    ) {
+        let action = IncidentAction {
+            kind: e.event.kind().to_string(),
+            seq: e.seq,
+            at: e.at,
+            actor: e.actor.clone(),
+            to,
+            quarantined,
+        };
         for i in self.incidents.values_mut() {
-            if i.closed.is_none()
-                && i.action.is_none()
-                && i.channel == channel
-                && bad.contains(&i.version.as_str())
+            if i.closed.is_none() && i.action.is_none() && i.channel == channel && i.version == bad
             {
-                i.action = Some(IncidentAction {
-                    kind: e.event.kind().to_string(),
-                    seq: e.seq,
-                    at: e.at,
-                    actor: e.actor.clone(),
-                    to: to.clone(),
-                });
+                i.action = Some(action.clone());
             }
         }
+        self.channels
+            .entry(channel.to_string())
+            .or_default()
+            .taken_away
+            .insert(bad.to_string(), action);
     }
 
     /// The open incident about `version` in `channel`, if any.
@@ -693,6 +722,9 @@ fn check(e: &LogEntry, detail: String) -> Check {
 }
 
 fn place(c: &mut Channel, version: &str, placement: Placement, e: &LogEntry) {
+    if matches!(placement, Placement::Current | Placement::RollingOut { .. }) {
+        c.taken_away.remove(version);
+    }
     c.placements.insert(
         version.to_string(),
         PlacementRecord {

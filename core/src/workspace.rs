@@ -45,6 +45,9 @@ pub struct Expectation {
     /// The rollout must be running, not paused (the gate's actions: a person's pause after
     /// the verdict was read wins).
     pub running: bool,
+    /// The channel's current release must be this one, with no rollout in progress (the
+    /// gate's rollback of a bad current release acts only on the release it judged).
+    pub current: Option<String>,
 }
 
 impl Attribution {

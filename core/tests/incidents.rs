@@ -96,7 +96,7 @@ async fn a_crashing_rollout_is_reverted_with_a_sev1_incident_whose_checklist_air
     let i = ws.incident(APP, number).await.unwrap();
     assert_eq!(i.severity, 1, "3 % crashes is crash-free below 98 %: SEV-1");
     assert!(
-        i.recommendation.contains("reverted"),
+        i.recommendation.contains("the gate reverts"),
         "{}",
         i.recommendation
     );
@@ -459,5 +459,172 @@ async fn two_watchers_open_one_incident_and_revert_once() {
         (1, 1, 1),
         "{:?}",
         kinds(&log)
+    );
+}
+
+#[tokio::test]
+async fn an_incident_opened_after_the_rollback_is_linked_to_it() {
+    let env = env(false);
+    let ws = env.console().await;
+    two_shipped(&ws).await;
+    ws.rollback(&by("ana"), APP, PRODUCTION, None)
+        .await
+        .unwrap();
+    let opened = ws
+        .open_incident(
+            &Attribution::new("ana", Some("crash loop on Android 9")).unwrap(),
+            &OpenRequest {
+                app: APP.into(),
+                channel: Some(PRODUCTION.into()),
+                version: Some("1.1.0".into()),
+                severity: 1,
+            },
+        )
+        .await
+        .unwrap();
+    let i = ws.incident(APP, opened.entry.entry.seq).await.unwrap();
+    assert_eq!(
+        i.timeline[2].stage, "rolledBack",
+        "linked at once: {:?}",
+        i.timeline
+    );
+    assert!(
+        i.checklist
+            .iter()
+            .any(|c| c.item == ChecklistItem::Quarantined),
+        "a rollback from 1.1.0 quarantined it: the item is on the list"
+    );
+    let source = MemorySource::of(APP, PRODUCTION);
+    let checks = ws
+        .check_incident("ana", &source, APP, opened.entry.entry.seq)
+        .await
+        .unwrap();
+    let held: Vec<ChecklistItem> = checks.iter().filter(|c| c.held).map(|c| c.item).collect();
+    assert!(
+        held.contains(&ChecklistItem::Pointer) && held.contains(&ChecklistItem::Quarantined),
+        "{checks:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_incident_about_a_current_release_is_not_reopened_or_acted_on() {
+    let env = env(true);
+    let ws = env.console().await;
+    two_shipped(&ws).await;
+    // A person opened one first and decided to fix forward: the gate's rollback does not
+    // override them.
+    let mine = ws
+        .open_incident(
+            &Attribution::new("ben", Some("support reports crashes")).unwrap(),
+            &OpenRequest {
+                app: APP.into(),
+                channel: Some(PRODUCTION.into()),
+                version: Some("1.1.0".into()),
+                severity: 3,
+            },
+        )
+        .await
+        .unwrap();
+    ws.close_incident(
+        &Attribution::new("ben", Some("fixing forward in 1.1.1")).unwrap(),
+        APP,
+        mine.entry.entry.seq,
+    )
+    .await
+    .unwrap();
+    let source = MemorySource::of(APP, PRODUCTION);
+    play(
+        &env,
+        &source,
+        ("1.1.0", "1.0.0"),
+        0.9,
+        60,
+        (0.03, 0.003),
+        None,
+        13,
+    );
+    for _ in 0..2 {
+        let r = ws.watch_once("ana", &source, None, None).await.unwrap();
+        assert!(
+            r.iter().all(|x| x.subject != Subject::Current),
+            "decided for this stay by a person: nothing reported, nothing done: {r:?}"
+        );
+    }
+    let state = ws.load(APP).await.unwrap();
+    assert_eq!(state.channel(PRODUCTION).current.as_deref(), Some("1.1.0"));
+    assert_eq!(state.incidents.len(), 1);
+}
+
+/// A source that, while the gate reads its numbers about 1.1.0, has a person ship 1.2.0 to
+/// everyone: the verdict on 1.1.0 no longer applies.
+#[derive(Debug)]
+struct ShippedMeanwhile<'a> {
+    inner: MemorySource,
+    other: &'a airlock_core::Workspace,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl airlock_core::kpi::source::KpiSource for ShippedMeanwhile<'_> {
+    async fn counts(
+        &self,
+        what: airlock_core::kpi::source::Counter,
+        scope: &airlock_core::kpi::source::Scope,
+        window: &airlock_core::kpi::source::Window,
+    ) -> airlock_core::Result<airlock_core::kpi::source::Counts> {
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            ship(self.other, "1.2.0").await;
+        }
+        self.inner.counts(what, scope, window).await
+    }
+    async fn histograms(
+        &self,
+        what: airlock_core::kpi::source::Latency,
+        scope: &airlock_core::kpi::source::Scope,
+        window: &airlock_core::kpi::source::Window,
+    ) -> airlock_core::Result<airlock_core::kpi::source::Histograms> {
+        self.inner.histograms(what, scope, window).await
+    }
+    async fn active_devices(
+        &self,
+        scope: &airlock_core::kpi::source::Scope,
+        at: airlock_protocol::time::Timestamp,
+    ) -> airlock_core::Result<std::collections::BTreeMap<String, f64>> {
+        self.inner.active_devices(scope, at).await
+    }
+}
+
+#[tokio::test]
+async fn a_verdict_on_a_current_release_replaced_meanwhile_acts_on_nothing() {
+    let env = env(true);
+    let (ws, other) = (env.console().await, env.console().await);
+    two_shipped(&ws).await;
+    let inner = MemorySource::of(APP, PRODUCTION);
+    play(
+        &env,
+        &inner,
+        ("1.1.0", "1.0.0"),
+        0.9,
+        60,
+        (0.03, 0.003),
+        None,
+        17,
+    );
+    let source = ShippedMeanwhile {
+        inner,
+        other: &other,
+        done: false.into(),
+    };
+    ws.watch_once("ana", &source, None, None).await.unwrap();
+    let state = ws.load(APP).await.unwrap();
+    assert_eq!(
+        state.channel(PRODUCTION).current.as_deref(),
+        Some("1.2.0"),
+        "1.2.0, which the gate never judged, is neither rolled back nor quarantined"
+    );
+    assert!(state.release("1.2.0").unwrap().quarantined.is_none());
+    assert!(
+        state.incidents.is_empty(),
+        "no incident on a stay that ended"
     );
 }

@@ -122,9 +122,15 @@ impl Console {
             Workspace::open(dir, self.services()).await?
         };
         let ws = Arc::new(ws);
+        // The gate acts for the workspace a person turned it on for, never for the next:
+        // off before the swap, then bound to the new generation.
+        self.gate.reset(u64::MAX);
         *self.workspace.write().await = Some(ws.clone());
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let generation = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        self.gate.reset(generation);
         if let Some(file) = &self.recent_file {
             if let Some(parent) = file.parent() {
                 let _ = std::fs::create_dir_all(parent);

@@ -417,3 +417,40 @@ fn no_command_answers_a_remote_origin() {
         "a remote page must not reach the console's commands"
     );
 }
+
+/// The canary gate through real IPC: off at the start; a pass on demand judges the demo's
+/// rollout on its fleet numbers and expands it; the switch turns on, and opening another
+/// workspace turns it off again; a viewer cannot turn it on.
+#[test]
+fn the_gate_is_switched_and_run_through_its_commands() {
+    let h = harness("alex");
+    h.demo();
+    let off = h.ok("gate_status", json!({}));
+    assert_eq!(
+        (off["on"].as_bool(), off["intervalSeconds"].as_u64()),
+        (Some(false), Some(300))
+    );
+    let passed = h.ok("gate_pass_now", json!({}));
+    let reports = passed["last"]["reports"]
+        .as_array()
+        .expect("the pass's reports");
+    let checkout = reports
+        .iter()
+        .find(|r| r["app"] == "checkout")
+        .unwrap_or_else(|| panic!("checkout judged: {passed}"));
+    assert_eq!(checkout["action"], "expanded", "{checkout}");
+    assert_eq!(
+        passed["on"], false,
+        "a pass on demand does not turn the gate on"
+    );
+    let on = h.ok("set_gate", json!({ "on": true }));
+    assert_eq!(on["on"], true);
+    h.ok(
+        "open_workspace",
+        json!({ "dir": h.data.join("demo/workspace"), "viewer": true }),
+    );
+    let after = h.ok("gate_status", json!({}));
+    assert_eq!(after["on"], false, "opening a workspace turns the gate off");
+    assert_eq!(after["last"], Value::Null);
+    assert_eq!(h.refused("set_gate", json!({ "on": true })), "refused");
+}

@@ -49,8 +49,9 @@ pub struct Placed {
     pub version: String,
     /// Orders releases: the newest has the greatest (its release time, then its log seq).
     pub newness: (String, i64),
-    /// Rolling out (0) before current (1) before anything else (2): which channel counts a
-    /// request when one release is in several the distribution serves.
+    /// Rolling out (0) before current (1) before rollback-ready (2) before anything else
+    /// (3: reverted, archived, quarantined — served to nobody): which release a shared blob
+    /// counts for, before newness.
     pub rank: u8,
     pub blobs: Vec<String>,
 }
@@ -97,10 +98,12 @@ impl Index {
                     .insert(channel.clone());
             }
         }
+        // What channels serve now first (rollouts, then currents), then the rest; newest
+        // first within each.
         placed.sort_by(|a, b| {
-            b.newness
-                .cmp(&a.newness)
-                .then(a.rank.cmp(&b.rank))
+            a.rank
+                .cmp(&b.rank)
+                .then(b.newness.cmp(&a.newness))
                 .then(a.channel.cmp(&b.channel))
         });
         for p in placed {
@@ -228,6 +231,7 @@ fn unix(date: &str, time: &str) -> Option<i64> {
     let (h, min, s) = (t.next()??, t.next()??, t.next()??);
     let valid = d.next().is_none()
         && t.next().is_none()
+        && (1970..=9999).contains(&y)
         && (1..=12).contains(&m)
         && (1..=31).contains(&day)
         && h < 24
@@ -517,9 +521,28 @@ mod tests {
                 ("Production".into(), "1.1.0".into(), DownloadFailures, 0),
             ]
         );
-        // Without a distribution that names channels, the newest anywhere counts.
+        // Without a distribution that names channels, any channel counts: blob a goes to
+        // the release served first anywhere, 1.1.0 rolling out, not to Staging's newer
+        // current; with 1.1.0 reverted (rank 3), to Staging's 1.2.0.
         let t = read("logs/EOTHER.2026-12-04-10.1a2b3c.gz", text.as_bytes(), &ix).unwrap();
-        assert!(counts(&ix, &t).contains(&("Staging".into(), "1.2.0".into(), Downloads, 1)));
+        assert!(counts(&ix, &t).contains(&("Production".into(), "1.1.0".into(), Downloads, 1)));
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let reverted = Index::new(
+            vec![
+                placed("1.0.0", 1, "Production", 1, &[&a, &b]),
+                placed("1.1.0", 2, "Production", 3, &[&a]),
+                placed("1.2.0", 3, "Staging", 1, &[&a]),
+            ],
+            &["shop".into()],
+            &[("Production".into(), None), ("Staging".into(), None)],
+        );
+        let t = read(
+            "logs/EOTHER.2026-12-04-10.1a2b3c.gz",
+            text.as_bytes(),
+            &reverted,
+        )
+        .unwrap();
+        assert!(counts(&reverted, &t).contains(&("Staging".into(), "1.2.0".into(), Downloads, 1)));
     }
 
     #[test]
@@ -557,6 +580,7 @@ mod tests {
         assert_eq!(unix("2026-12-04", "05:43:39"), Some(1_796_363_019));
         assert_eq!(unix("2024-02-29", "23:59:59"), Some(1_709_251_199));
         assert_eq!(unix("2026-13-01", "00:00:00"), None);
+        assert_eq!(unix("999999999999-01-01", "00:00:00"), None, "no overflow");
         assert_eq!(decode("/apps/my%20app").as_deref(), Some("/apps/my app"));
         assert_eq!(decode("/bad%zz"), None);
         assert!(matches!(

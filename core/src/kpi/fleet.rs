@@ -1039,6 +1039,41 @@ mod tests {
     }
 
     #[test]
+    fn scenarios_read_from_toml_and_flags_with_clear_errors() {
+        let mut s = Scenario::from_toml(
+            "fleet.toml",
+            "devices = 500\nsessions-per-hour = 2.0\nseed = 3\nnative-version = \"3.4.0\"\n\
+             [default]\ncrash = 0.004\n[versions.\"1.2.0\"]\ncrash = 0.03\n",
+        )
+        .unwrap();
+        s.apply_rates("1.2.0:js-errors=0.01,install-seconds=2")
+            .unwrap();
+        s.apply_rates("*:update-check-errors=0.05").unwrap();
+        let r = s.rates("1.2.0");
+        assert_eq!((r.crash, r.js_errors, r.install_seconds), (0.03, 0.01, 2.0));
+        assert_eq!(
+            s.rates("1.1.0").crash,
+            0.004,
+            "the default for other versions"
+        );
+        assert_eq!(s.rates("1.1.0").update_check_errors, 0.05);
+        let typo = Scenario::from_toml("f.toml", "devices = 5\ncrashes = 1\n").unwrap_err();
+        assert!(typo.to_string().contains("f.toml") && typo.to_string().contains("crashes"));
+        let e = s
+            .apply_rates("1.2.0:crash=3")
+            .and_then(|()| s.validate())
+            .unwrap_err();
+        assert!(e.to_string().contains("share of 0 to 1"), "{e}");
+        assert!(s.apply_rates("1.2.0 crash=0.1").is_err(), "no ':'");
+        assert!(
+            s.apply_rates("1.2.0:speed=3")
+                .unwrap_err()
+                .to_string()
+                .contains("speed")
+        );
+    }
+
+    #[test]
     fn log_lines_have_cloudfronts_fields() {
         let mut f = Fleet::new(
             Scenario {

@@ -1,7 +1,10 @@
 //! Two sources as one: Prometheus asked live first, the samples kept in SQLite (crash-tool
-//! imports, CDN logs) for whatever Prometheus has nothing on. Decided per metric, never per
-//! version: both cohorts of a KPI always come from the same source, so a comparison never
-//! sets one system's counts against another's.
+//! imports, CDN logs) for whatever Prometheus has nothing on. Decided per family of
+//! metrics that are judged together — sessions with crashed and JS-error sessions, downloads
+//! with their failures, signature failures and device-side rollbacks, API requests with
+//! their errors — never per metric or per release: a KPI's events and its exposure, and
+//! both of its cohorts, always come from one system. (Prometheus answering sessions but no
+//! crashed sessions means none crashed, not "ask the crash tool".)
 
 use super::source::{Counter, Counts, Histograms, KpiSource, Latency, Scope, Window};
 use crate::error::Result;
@@ -14,12 +17,36 @@ pub struct Layered {
     pub then: Box<dyn KpiSource>,
 }
 
+/// The counters judged together with `c` (its own family, `c` included).
+fn family(c: Counter) -> &'static [Counter] {
+    use Counter::*;
+    match c {
+        Sessions | CrashedSessions | JsErrorSessions => {
+            &[Sessions, CrashedSessions, JsErrorSessions]
+        }
+        Downloads | DownloadFailures | SignatureFailures | DeviceRollbacks => &[
+            Downloads,
+            DownloadFailures,
+            SignatureFailures,
+            DeviceRollbacks,
+        ],
+        ApiRequests | ApiErrors => &[ApiRequests, ApiErrors],
+    }
+}
+
 #[async_trait::async_trait]
 impl KpiSource for Layered {
     async fn counts(&self, what: Counter, scope: &Scope, window: &Window) -> Result<Counts> {
         let first = self.first.counts(what, scope, window).await?;
         if !first.is_empty() {
             return Ok(first);
+        }
+        // Nothing on `what` itself: the first source still owns it if it has any of its
+        // family (a counter never incremented has no series).
+        for other in family(what).iter().filter(|c| **c != what) {
+            if !self.first.counts(*other, scope, window).await?.is_empty() {
+                return Ok(first);
+            }
         }
         self.then.counts(what, scope, window).await
     }
@@ -45,6 +72,18 @@ impl KpiSource for Layered {
         self.then.active_devices(scope, at).await
     }
 
+    async fn active_devices_now(
+        &self,
+        scope: &Scope,
+        at: Timestamp,
+    ) -> Result<BTreeMap<String, f64>> {
+        let first = self.first.active_devices_now(scope, at).await?;
+        if !first.is_empty() {
+            return Ok(first);
+        }
+        self.then.active_devices_now(scope, at).await
+    }
+
     async fn update_checks(&self, scope: &Scope, window: &Window) -> Result<Option<(f64, f64)>> {
         match self.first.update_checks(scope, window).await? {
             Some(found) => Ok(Some(found)),
@@ -59,11 +98,12 @@ mod tests {
     use crate::kpi::source::MemorySource;
 
     #[tokio::test]
-    async fn each_metric_comes_whole_from_one_source() {
+    async fn each_family_of_metrics_comes_whole_from_one_source() {
         let t0 = Timestamp::from_unix(1_800_000_000).unwrap();
         let (prom, logs) = (MemorySource::default(), MemorySource::default());
         prom.add(Counter::Sessions, "2.0.0", t0.plus_seconds(60), 100.0);
         logs.add(Counter::Sessions, "1.0.0", t0.plus_seconds(60), 900.0);
+        logs.add(Counter::CrashedSessions, "2.0.0", t0.plus_seconds(60), 9.0);
         logs.add(Counter::Downloads, "1.0.0", t0.plus_seconds(60), 40.0);
         logs.add(Counter::Downloads, "2.0.0", t0.plus_seconds(60), 4.0);
         let l = Layered {
@@ -82,12 +122,19 @@ mod tests {
             ["2.0.0"],
             "Prometheus has sessions: the logs' sessions of 1.0.0 must not be mixed in"
         );
+        assert!(
+            l.counts(Counter::CrashedSessions, &scope, &w)
+                .await
+                .unwrap()
+                .is_empty(),
+            "Prometheus owns the sessions family: no crash there means none, not the import's"
+        );
         let downloads = l.counts(Counter::Downloads, &scope, &w).await.unwrap();
         assert_eq!(downloads["1.0.0"], [40.0]);
         assert_eq!(
             downloads["2.0.0"],
             [4.0],
-            "Prometheus has none: the logs answer"
+            "Prometheus has no downloads: the logs answer"
         );
     }
 }

@@ -75,6 +75,10 @@ pub const QUERIES: &[(&str, &str)] = &[
         "sum by (version) (avg_over_time(ota_active_devices{$selector}[1h]))",
     ),
     (
+        "active-devices-now",
+        "sum by (version) (ota_active_devices{$selector})",
+    ),
+    (
         "update-checks",
         "sum by (status) (increase(ota_update_checks_total{$channel_selector}[$step]))",
     ),
@@ -471,7 +475,26 @@ impl KpiSource for PrometheusSource {
     }
 
     async fn active_devices(&self, scope: &Scope, at: Timestamp) -> Result<BTreeMap<String, f64>> {
-        let name = "active-devices";
+        self.instant("active-devices", scope, at).await
+    }
+
+    async fn active_devices_now(
+        &self,
+        scope: &Scope,
+        at: Timestamp,
+    ) -> Result<BTreeMap<String, f64>> {
+        self.instant("active-devices-now", scope, at).await
+    }
+}
+
+impl PrometheusSource {
+    /// An instant query `name` at `at`, one value per version.
+    async fn instant(
+        &self,
+        name: &str,
+        scope: &Scope,
+        at: Timestamp,
+    ) -> Result<BTreeMap<String, f64>> {
         let params = [
             ("query", self.promql(name, scope, 300)),
             ("time", at.unix().to_string()),

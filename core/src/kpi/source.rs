@@ -132,6 +132,15 @@ pub trait KpiSource: Send + Sync + std::fmt::Debug {
     -> Result<Histograms>;
     /// Devices active per version, averaged over the hour before `at`.
     async fn active_devices(&self, scope: &Scope, at: Timestamp) -> Result<BTreeMap<String, f64>>;
+    /// Devices active per version as last reported at `at` (not averaged: how far devices
+    /// have moved by then). By default the hour's average.
+    async fn active_devices_now(
+        &self,
+        scope: &Scope,
+        at: Timestamp,
+    ) -> Result<BTreeMap<String, f64>> {
+        self.active_devices(scope, at).await
+    }
     /// The channel's update checks over `window` (whole bins) and how many failed, summed
     /// over every version; `None` when the source has none.
     async fn update_checks(&self, _scope: &Scope, _window: &Window) -> Result<Option<(f64, f64)>> {
@@ -288,6 +297,33 @@ impl KpiSource for MemorySource {
                 .collect();
             if !seen.is_empty() {
                 out.insert(v.clone(), seen.iter().sum::<f64>() / seen.len() as f64);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn active_devices_now(
+        &self,
+        scope: &Scope,
+        at: Timestamp,
+    ) -> Result<BTreeMap<String, f64>> {
+        let m = self.inner.lock().expect("memory source poisoned");
+        let mut out = BTreeMap::new();
+        if !self.holds(scope) {
+            return Ok(out);
+        }
+        // The newest sample within five minutes, as Prometheus's lookback.
+        let from = at.plus_seconds(-300);
+        for v in &scope.versions {
+            let last = m
+                .active
+                .get(v)
+                .into_iter()
+                .flatten()
+                .filter(|(t, _)| *t > from && *t <= at)
+                .max_by_key(|(t, _)| *t);
+            if let Some((_, n)) = last {
+                out.insert(v.clone(), *n);
             }
         }
         Ok(out)

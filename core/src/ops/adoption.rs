@@ -98,7 +98,7 @@ impl Workspace {
             for (hours, target) in MILESTONES {
                 let at = p.since.plus_seconds(i64::from(hours) * 3600);
                 let share = if at <= now {
-                    let devices = source.active_devices(&scope, at).await?;
+                    let devices = source.active_devices_now(&scope, at).await?;
                     let all: f64 = devices.values().sum();
                     devices.get(v).filter(|_| all > 0.0).map(|n| n / all)
                 } else {

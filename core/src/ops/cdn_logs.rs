@@ -129,7 +129,8 @@ impl Workspace {
                     let rank = match p.placement {
                         Placement::RollingOut { .. } => 0,
                         Placement::Current => 1,
-                        _ => 2,
+                        Placement::RollbackReady => 2,
+                        Placement::Reverted | Placement::Archived => 3,
                     };
                     let release = state.release(version)?;
                     let manifest = self.release_objects(app, version).await?.manifest;

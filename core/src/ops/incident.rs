@@ -81,12 +81,14 @@ pub fn assess(v: &Verdict) -> (u8, String) {
 /// with severity `sev`, in words.
 pub fn recommendation(sev: u8, app: &str, channel: &str, served: Served<'_>) -> String {
     match (served, sev) {
-        (Served::Reverted { to }, _) => {
-            format!("the gate reverted it: devices are back on {to}; fix forward and release again")
-        }
-        (Served::RolledBack { to }, _) => {
-            format!("the gate rolled {channel} back to {to}; fix forward and release again")
-        }
+        (Served::Reverting { to }, _) => format!(
+            "revert: the gate reverts the rollout at once, sending its devices back to {to}; \
+             then fix forward and release again"
+        ),
+        (Served::RollingBack { to }, _) => format!(
+            "roll back to {to}: the gate rolls {channel} back at once (auto-rollback); then fix \
+             forward and release again"
+        ),
         (Served::RollingOut, 1) => {
             format!("revert now: `airlock revert {app} {channel}` (the rollout is paused)")
         }
@@ -104,13 +106,18 @@ pub fn recommendation(sev: u8, app: &str, channel: &str, served: Served<'_>) -> 
     }
 }
 
-/// Where the release stood when the incident opened.
+/// Where the release stood when the incident opened, and what the gate does next (the
+/// timeline's action stage says what then happened).
 #[derive(Clone, Copy, Debug)]
 pub enum Served<'a> {
+    /// Rolling out; the gate pauses it (or a person paused it).
     RollingOut,
-    Reverted { to: &'a str },
+    /// Rolling out; the gate reverts it now.
+    Reverting { to: &'a str },
+    /// Current; a person decides on the rollback to `to`.
     Current { to: &'a str },
-    RolledBack { to: &'a str },
+    /// Current; the gate rolls back to `to` now.
+    RollingBack { to: &'a str },
 }
 
 /// What the gate records of a verdict's KPIs in an incident: those that failed or warned.

@@ -121,6 +121,25 @@ impl Workspace {
         );
         if let Some(url) = self.cdn_pointer_url(app, &i.channel)? {
             match self.read_through_cdn(&url).await {
+                Ok(p) if p.app != app || p.channel != i.channel => {
+                    return Ok((
+                        false,
+                        format!(
+                            "{url} serves the pointer of {} {}, not of {app} {}",
+                            p.app, p.channel, i.channel
+                        ),
+                    ));
+                }
+                Ok(p) if p.seq < pointer.seq => {
+                    return Ok((
+                        false,
+                        format!(
+                            "{url} still serves seq {} where the store has {} (the CDN caches \
+                             an older pointer)",
+                            p.seq, pointer.seq
+                        ),
+                    ));
+                }
                 Ok(p) => {
                     if let Some(why) = serves(&p, &i.version) {
                         return Ok((false, format!("{url} {why} (the CDN still caches it)")));
@@ -133,8 +152,11 @@ impl Workspace {
         Ok((true, detail))
     }
 
-    /// Reads and verifies a pointer through the CDN.
+    /// Reads a pointer through the CDN and checks it as a device would: size, signature by
+    /// a trusted key, fields (expiry included).
     async fn read_through_cdn(&self, url: &str) -> std::result::Result<ChannelPointer, String> {
+        /// Far more than any pointer: a CDN answering more is not serving one.
+        const MOST: usize = 1 << 20;
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(20))
             .build()
@@ -143,7 +165,13 @@ impl Workspace {
         if !response.status().is_success() {
             return Err(format!("answered {}", response.status()));
         }
+        if response.content_length().is_some_and(|n| n > MOST as u64) {
+            return Err("answered more than a megabyte: not a pointer".into());
+        }
         let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        if bytes.len() > MOST {
+            return Err("answered more than a megabyte: not a pointer".into());
+        }
         let trusted = self
             .key_set()
             .await
@@ -153,7 +181,12 @@ impl Workspace {
         let payload = Envelope::from_bytes(&bytes)
             .and_then(|env| env.verify(POINTER_PAYLOAD_TYPE, &trusted))
             .map_err(|e| format!("the pointer there does not verify: {e}"))?;
-        ChannelPointer::from_payload(&payload).map_err(|e| e.to_string())
+        let p = ChannelPointer::from_payload(&payload).map_err(|e| e.to_string())?;
+        p.validate().map_err(|e| e.to_string())?;
+        if p.expires_at <= self.now() {
+            return Err(format!("the pointer there expired at {}", p.expires_at));
+        }
+        Ok(p)
     }
 
     async fn error_rate_check(
@@ -311,7 +344,7 @@ impl Workspace {
             channel: i.channel.clone(),
             versions: vec![good.clone(), i.version.clone()],
         };
-        let devices = source.active_devices(&scope, now).await?;
+        let devices = source.active_devices_now(&scope, now).await?;
         let (share, what) = match (devices.get(good), devices.get(&i.version)) {
             (Some(g), b) if g + b.unwrap_or(&0.0) > 0.0 => {
                 (g / (g + b.unwrap_or(&0.0)), "active devices")

@@ -49,6 +49,7 @@ impl Workspace {
             }
         }
         self.commit(app, by, |state, _| {
+            crate::ops::rollout::as_expected(state, channel, by)?;
             let fresh = rollback_target(state, channel, to)?;
             if fresh != target || withdrawals(state, channel) != withdrawn {
                 return Err(Error::Conflict(format!(

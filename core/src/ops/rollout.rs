@@ -98,7 +98,23 @@ fn pct(bp: u32) -> String {
 /// (`--expect-rollout`, `--expect-percent`).
 pub(crate) fn as_expected(state: &AppState, channel: &str, by: &Attribution) -> Result<()> {
     let (want_id, want_bp) = (&by.expect.rollout_id, by.expect.basis_points);
-    let r = state.channel(channel).rollout;
+    let c = state.channel(channel);
+    if let Some(want) = &by.expect.current
+        && (c.current.as_ref() != Some(want) || c.rollout.is_some())
+    {
+        return Err(Error::Conflict(format!(
+            "{channel} of {} no longer serves {want} to everyone (current {:?}{}); the verdict \
+             on {want} does not apply",
+            state.app,
+            c.current,
+            if c.rollout.is_some() {
+                ", a rollout in progress"
+            } else {
+                ""
+            }
+        )));
+    }
+    let r = c.rollout;
     if by.expect.running
         && let Some(r) = r.as_ref().filter(|r| r.paused)
     {

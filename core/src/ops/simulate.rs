@@ -95,22 +95,16 @@ impl Workspace {
         // One device in the rollout's buckets and one outside it show what each side runs.
         let mut decided = [(Via::Current, first.clone())].to_vec();
         if let Some(r) = &pointer.rollout {
-            for n in 1..200 {
-                if decided.len() == 2 {
-                    break;
-                }
-                let id = probe(n).install_id;
-                let inside =
-                    airlock_protocol::bucketing::in_rollout(&r.rollout_id, &id, r.basis_points);
-                let first_inside = airlock_protocol::bucketing::in_rollout(
-                    &r.rollout_id,
-                    &probe(0).install_id,
-                    r.basis_points,
-                );
-                if inside != first_inside {
-                    let d = self.verify_as_device(app, channel, probe(n), None).await?;
-                    decided.push((Via::Rollout, d));
-                }
+            // Bucketing is cheap: look as far as it takes for a device on the other side
+            // (at 0.01 % about one in 10,000 ids is inside).
+            let inside = |id: &str| {
+                airlock_protocol::bucketing::in_rollout(&r.rollout_id, id, r.basis_points)
+            };
+            let first_inside = inside(&probe(0).install_id);
+            if let Some(n) = (1..2_000_000).find(|n| inside(&probe(*n).install_id) != first_inside)
+            {
+                let d = self.verify_as_device(app, channel, probe(n), None).await?;
+                decided.push((Via::Rollout, d));
             }
         }
         for (_, d) in decided {

@@ -282,6 +282,7 @@ impl Workspace {
                 rollout_id: Some(r.rollout_id.clone()),
                 basis_points: Some(r.basis_points),
                 running: true,
+                current: None,
             };
             Ok(a)
         };
@@ -314,15 +315,27 @@ impl Workspace {
                 return Ok(());
             };
             let revert = critical && policy.auto_revert;
+            let mut incident_error = String::new();
             if v.verdict == Outcome::Fail {
-                let to = self.load(app).await?.channel(channel).current;
-                let served = match (&to, revert) {
-                    (Some(to), true) => Served::Reverted { to },
-                    _ => Served::RollingOut,
+                let to = match self.load(app).await {
+                    Ok(state) => state.channel(channel).current,
+                    Err(_) => None,
                 };
-                report.incident = self
+                let served = match (&to, revert) {
+                    (Some(to), true) => Served::Reverting { to },
+                    (None, true) => Served::Reverting {
+                        to: "their built-in bundle",
+                    },
+                    (_, false) => Served::RollingOut,
+                };
+                // The incident is bookkeeping: its failure must not hold up the revert.
+                match self
                     .open_gate_incident(app, channel, &v, served, &by("incident")?)
-                    .await?;
+                    .await
+                {
+                    Ok(opened) => report.incident = opened.map(|(n, _)| n),
+                    Err(e) => incident_error = format!("; the incident could not be opened: {e}"),
+                }
             }
             let acted = if revert {
                 self.revert(&by("revert")?, app, channel).await
@@ -341,6 +354,7 @@ impl Workspace {
                 report.detail = "another watcher took this decision".into();
             } else {
                 report.detail = v.worst().map(|k| k.reason.clone()).unwrap_or_default();
+                report.detail.push_str(&incident_error);
             }
         } else if v.verdict == Outcome::Pass && elapsed >= window {
             let Some(logged) = self.log_gate(app, &by("passed")?, gate(true)).await? else {

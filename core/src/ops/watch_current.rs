@@ -1,24 +1,56 @@
 //! The gate's second question, about releases already current: is a channel's current
-//! release worse than its rollback target, over the same recent window (the devices that
-//! have not updated yet run the target, so the comparison stays like-for-like)? A failure
-//! opens an incident whose severity comes from the decision tree (ops/incident.rs) and
-//! which recommends the rollback; a channel with `auto-rollback = true` is rolled back at
-//! once. Each is decided once per time a release became current (the command ids derive
-//! from that), so two watchers open one incident and roll back once, and an incident a
-//! person closed is not reopened for the same stay.
+//! release worse than its rollback target, over the same window (the devices that have not
+//! updated yet run the target, so the comparison stays like-for-like)? It is asked over the
+//! release's stay as current, one anytime-valid test from the moment it became current, for
+//! the first three days of the stay (after that the devices left on the target are too few
+//! and too self-selected to compare with). A failure opens an incident whose severity comes
+//! from the decision tree (ops/incident.rs) and which recommends the rollback; a channel
+//! with `auto-rollback = true` is rolled back at once for a SEV-1 or SEV-2, and retried on
+//! later passes while that incident is open with no action.
+//!
+//! Decided once per stay: the command ids derive from the seq at which the release became
+//! current, the incident requires that very stay (the same current release since that seq,
+//! no rollout), and the rollback requires the release it judged still current — so two
+//! watchers open one incident and roll back once, a verdict on a release a person has since
+//! replaced acts on nothing, and an incident a person closed is not reopened for the stay.
 
 use super::incident::{self, Served};
 use super::watch::{Subject, WatchAction, WatchReport, command};
-use crate::error::{ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::kpi::judge::{Outcome, Verdict};
 use crate::kpi::source::KpiSource;
 use crate::log::Event;
 use crate::ops::analyze::AnalyzeRequest;
-use crate::state::{AppState, Placement};
-use crate::workspace::{Attribution, Workspace};
+use crate::state::{AppState, Incident, Placement};
+use crate::workspace::{Attribution, Expectation, Workspace};
+use airlock_protocol::time::Timestamp;
 
-/// How far back a current release is judged: its whole stay, up to a day.
-pub const CURRENT_WINDOW_SECONDS: i64 = 24 * 3600;
+/// How long into a release's stay as current the gate judges it.
+pub const CURRENT_JUDGED_SECONDS: i64 = 72 * 3600;
+
+/// A release's stay as a channel's current.
+struct Stay<'a> {
+    channel: &'a str,
+    current: &'a str,
+    target: &'a str,
+    since: Timestamp,
+    since_seq: u64,
+}
+
+impl Stay<'_> {
+    /// The gate's incident about this stay (opened after the release became current).
+    fn incident<'s>(&self, state: &'s AppState) -> Option<&'s Incident> {
+        state.incidents.values().rev().find(|i| {
+            i.channel == self.channel && i.version == self.current && i.number > self.since_seq
+        })
+    }
+
+    /// The command id of `action` for this stay, the same for every watcher.
+    fn command(&self, action: &str) -> String {
+        let key = format!("{}:{}", self.channel, self.since_seq);
+        command(&key, airlock_protocol::bucketing::FULL, action)
+    }
+}
 
 impl Workspace {
     /// Judges the current release of each of `state`'s channels (or of `channel`) that has
@@ -42,13 +74,19 @@ impl Workspace {
             let Some(target) = state.rollback_candidates(name).into_iter().next() else {
                 continue;
             };
-            let since = c
+            let Some(p) = c
                 .placements
                 .get(current)
                 .filter(|p| p.placement == Placement::Current)
-                .map(|p| (p.since, p.since_seq));
-            let Some((since, since_seq)) = since else {
+            else {
                 continue;
+            };
+            let stay = Stay {
+                channel: name,
+                current,
+                target: &target,
+                since: p.since,
+                since_seq: p.since_seq,
             };
             let mut report = WatchReport {
                 app: state.app.clone(),
@@ -61,13 +99,6 @@ impl Workspace {
                 incident: None,
                 summary: String::new(),
                 detail: String::new(),
-            };
-            let stay = Stay {
-                channel: name,
-                current,
-                target: &target,
-                since,
-                since_seq,
             };
             if let Err(e) = self
                 .watch_current(actor, source, state, &stay, &mut report)
@@ -93,17 +124,25 @@ impl Workspace {
         report: &mut WatchReport,
     ) -> Result<()> {
         let app = state.app.as_str();
-        if let Some(i) = state.open_incident(stay.channel, stay.current) {
+        let policy = self.gate_policy(stay.channel)?;
+        if let Some(i) = stay.incident(state) {
+            // Decided for this stay already. The gate retries only its own rollback that
+            // has not happened yet; a person's incident, or a closed one, is theirs.
             report.incident = Some(i.number);
-            report.detail = format!("incident #{} is open about it", i.number);
+            let retry = i.closed.is_none()
+                && i.action.is_none()
+                && i.opened_by.starts_with("gate:")
+                && i.severity <= 2
+                && policy.auto_rollback;
+            if retry {
+                self.gate_rollback(actor, app, stay, i.reason.as_deref(), report)
+                    .await?;
+            }
             return Ok(());
         }
-        let policy = self.gate_policy(stay.channel)?;
         let now = self.now();
-        // One anytime-valid test over the stay's first day; a sliding day after that.
-        let from = stay.since.max(now.plus_seconds(-CURRENT_WINDOW_SECONDS));
-        if now.unix() - from.unix() < policy.step_seconds {
-            report.detail = "current too briefly for numbers".into();
+        let stayed = now.unix() - stay.since.unix();
+        if stayed < policy.step_seconds || stayed > CURRENT_JUDGED_SECONDS {
             return Ok(());
         }
         let req = AnalyzeRequest {
@@ -111,65 +150,115 @@ impl Workspace {
             channel: stay.channel.to_string(),
             candidate: Some(stay.current.to_string()),
             baseline: Some(stay.target.to_string()),
-            from: Some(from),
+            from: Some(stay.since),
             to: Some(now),
         };
         let v = self.analyze(&req, source).await?;
         report.summary = v.summary.clone();
         if v.verdict != Outcome::Fail {
-            report.detail = format!(
-                "no harm shown against {} ({})",
-                stay.target,
-                v.verdict.as_str()
-            );
             return Ok(());
         }
-        // Once per stay as current: the seq at which it became current names it.
-        let key = format!("{}:{}", stay.channel, stay.since_seq);
-        let by =
-            |action: &str| -> Result<Attribution> {
-                Attribution::new(&format!("gate:{actor}"), Some(&v.summary))?
-                    .with_command(&command(&key, airlock_protocol::bucketing::FULL, action))
-            };
         let (sev, _) = incident::assess(&v);
         let roll_back = policy.auto_rollback && sev <= 2;
         let served = if roll_back {
-            Served::RolledBack { to: stay.target }
+            Served::RollingBack { to: stay.target }
         } else {
             Served::Current { to: stay.target }
         };
-        report.incident = self
-            .open_gate_incident(app, stay.channel, &v, served, &by("incident")?)
-            .await?;
-        report.detail = v.worst().map(|k| k.reason.clone()).unwrap_or_default();
-        if !roll_back {
-            report.action = WatchAction::IncidentOpened;
+        let by = Attribution::new(&format!("gate:{actor}"), Some(&v.summary))?
+            .with_command(&stay.command("incident"))?;
+        let Some((number, replayed)) = self.open_stay_incident(app, stay, &v, served, &by).await?
+        else {
+            // The stay ended while the verdict was read (a person acted): nothing applies.
             return Ok(());
+        };
+        report.incident = Some(number);
+        report.detail = v.worst().map(|k| k.reason.clone()).unwrap_or_default();
+        report.action = if replayed {
+            WatchAction::AlreadyDone
+        } else {
+            WatchAction::IncidentOpened
+        };
+        if roll_back {
+            self.gate_rollback(actor, app, stay, Some(&v.summary), report)
+                .await?;
         }
+        Ok(())
+    }
+
+    /// Rolls `stay`'s channel back to its target, only while the release judged is still
+    /// current, once (a command id per stay).
+    async fn gate_rollback(
+        &self,
+        actor: &str,
+        app: &str,
+        stay: &Stay<'_>,
+        why: Option<&str>,
+        report: &mut WatchReport,
+    ) -> Result<()> {
+        let by = Attribution::new(&format!("gate:{actor}"), why)?
+            .with_command(&stay.command("rollback"))?
+            .expecting(Expectation {
+                current: Some(stay.current.to_string()),
+                ..Expectation::default()
+            });
         match self
-            .rollback(&by("rollback")?, app, stay.channel, Some(stay.target))
+            .rollback(&by, app, stay.channel, Some(stay.target))
             .await
         {
             Ok(done) if done.replayed => report.action = WatchAction::AlreadyDone,
             Ok(_) => report.action = WatchAction::RolledBack,
             Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Refused) => {
                 report.action = WatchAction::AlreadyDone;
+                report.detail = format!("not rolled back: {e}");
             }
             Err(e) => return Err(e),
         }
         Ok(())
     }
 
-    /// Opens the gate's incident about `v`'s candidate in `channel` (once: `by` carries a
-    /// command id; an incident already open about it stands). Returns its number.
-    pub(crate) async fn open_gate_incident(
+    /// Opens the gate's incident about `stay` (once: `by` carries its command id), only
+    /// while the stay lasts. `None` when it ended meanwhile.
+    async fn open_stay_incident(
+        &self,
+        app: &str,
+        stay: &Stay<'_>,
+        v: &Verdict,
+        served: Served<'_>,
+        by: &Attribution,
+    ) -> Result<Option<(u64, bool)>> {
+        let (channel, current, since_seq) = (stay.channel, stay.current, stay.since_seq);
+        let still = move |state: &AppState| {
+            let c = state.channel(channel);
+            let same = c.current.as_deref() == Some(current)
+                && c.rollout.is_none()
+                && c.placements
+                    .get(current)
+                    .is_some_and(|p| p.placement == Placement::Current && p.since_seq == since_seq);
+            if same {
+                Ok(())
+            } else {
+                Err(Error::Conflict(format!(
+                    "{channel} no longer serves {current} as it did when the gate judged it"
+                )))
+            }
+        };
+        self.gate_incident(app, channel, v, served, by, &still)
+            .await
+    }
+
+    /// Opens the gate's incident about `v`'s candidate in `channel` when `still` holds of
+    /// the state it is written on (once: `by` carries a command id). Returns its number and
+    /// whether it had already been opened; `None` when `still` no longer holds.
+    pub(crate) async fn gate_incident(
         &self,
         app: &str,
         channel: &str,
         v: &Verdict,
         served: Served<'_>,
         by: &Attribution,
-    ) -> Result<Option<u64>> {
+        still: &(dyn Fn(&AppState) -> Result<()> + Sync),
+    ) -> Result<Option<(u64, bool)>> {
         let (severity, why) = incident::assess(v);
         let mut by = by.clone();
         by.reason = Some(format!("{}: SEV-{severity}: {why}", v.summary));
@@ -182,25 +271,33 @@ impl Workspace {
         };
         let decide = |state: &AppState, _: u64| {
             crate::ops::rollout::as_expected(state, channel, &by)?;
+            still(state)?;
             Ok(event.clone())
         };
         match self.commit(app, &by, decide).await {
-            Ok(done) => Ok(Some(done.entry.entry.seq)),
-            // Already open (a person opened one, or the rollout moved on): it stands.
-            Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Refused) => {
+            Ok(done) => Ok(Some((done.entry.entry.seq, done.replayed))),
+            Err(e) if e.kind() == ErrorKind::Conflict => Ok(None),
+            // Another incident about it is open (a person's): it stands.
+            Err(e) if e.kind() == ErrorKind::Refused => {
                 let state = self.load(app).await?;
-                Ok(state.open_incident(channel, &v.candidate).map(|i| i.number))
+                Ok(state
+                    .open_incident(channel, &v.candidate)
+                    .map(|i| (i.number, true)))
             }
             Err(e) => Err(e),
         }
     }
-}
 
-/// A release's stay as a channel's current.
-struct Stay<'a> {
-    channel: &'a str,
-    current: &'a str,
-    target: &'a str,
-    since: airlock_protocol::time::Timestamp,
-    since_seq: u64,
+    /// The gate's incident about a rollout's failed step (the rollout `by` expects).
+    pub(crate) async fn open_gate_incident(
+        &self,
+        app: &str,
+        channel: &str,
+        v: &Verdict,
+        served: Served<'_>,
+        by: &Attribution,
+    ) -> Result<Option<(u64, bool)>> {
+        self.gate_incident(app, channel, v, served, by, &|_| Ok(()))
+            .await
+    }
 }

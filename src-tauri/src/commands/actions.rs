@@ -44,6 +44,7 @@ pub async fn perform_action(
             running: false,
             rollout_id: None,
             basis_points: expect_basis_points,
+            current: None,
         });
     let sink = Arc::new(Throttled::new(progress));
     let committed = reporting(sink, ws.perform(&by, &action)).await?;

@@ -19,11 +19,12 @@ pub async fn gate_status(console: State<'_, Console>) -> CommandResult<GateStatu
 #[tauri::command]
 #[specta::specta]
 pub async fn set_gate(console: State<'_, Console>, on: bool) -> CommandResult<GateStatus> {
+    let generation = console.generation.load(std::sync::atomic::Ordering::SeqCst);
     let ws = console.workspace().await?;
     if on {
         ws.may_watch()?;
     }
-    console.gate.set(on);
+    console.gate.set(on, generation, gate::interval(&ws))?;
     Ok(console.gate.status())
 }
 
@@ -31,6 +32,7 @@ pub async fn set_gate(console: State<'_, Console>, on: bool) -> CommandResult<Ga
 #[tauri::command]
 #[specta::specta]
 pub async fn gate_pass_now(console: State<'_, Console>) -> CommandResult<GateStatus> {
+    let generation = console.generation.load(std::sync::atomic::Ordering::SeqCst);
     let ws = console.workspace().await?;
-    Ok(gate::pass_now(&console, &ws).await)
+    Ok(gate::pass_now(&console, &ws, generation).await)
 }
