@@ -555,45 +555,6 @@ async fn a_closed_incident_about_a_current_release_is_not_reopened_or_acted_on()
     assert_eq!(state.incidents.len(), 1);
 }
 
-/// A source that, while the gate reads its numbers about 1.1.0, has a person ship 1.2.0 to
-/// everyone: the verdict on 1.1.0 no longer applies.
-#[derive(Debug)]
-struct ShippedMeanwhile<'a> {
-    inner: MemorySource,
-    other: &'a airlock_core::Workspace,
-    done: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl airlock_core::kpi::source::KpiSource for ShippedMeanwhile<'_> {
-    async fn counts(
-        &self,
-        what: airlock_core::kpi::source::Counter,
-        scope: &airlock_core::kpi::source::Scope,
-        window: &airlock_core::kpi::source::Window,
-    ) -> airlock_core::Result<airlock_core::kpi::source::Counts> {
-        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            ship(self.other, "1.2.0").await;
-        }
-        self.inner.counts(what, scope, window).await
-    }
-    async fn histograms(
-        &self,
-        what: airlock_core::kpi::source::Latency,
-        scope: &airlock_core::kpi::source::Scope,
-        window: &airlock_core::kpi::source::Window,
-    ) -> airlock_core::Result<airlock_core::kpi::source::Histograms> {
-        self.inner.histograms(what, scope, window).await
-    }
-    async fn active_devices(
-        &self,
-        scope: &airlock_core::kpi::source::Scope,
-        at: airlock_protocol::time::Timestamp,
-    ) -> airlock_core::Result<std::collections::BTreeMap<String, f64>> {
-        self.inner.active_devices(scope, at).await
-    }
-}
-
 #[tokio::test]
 async fn a_verdict_on_a_current_release_replaced_meanwhile_acts_on_nothing() {
     let env = env(true);
@@ -610,11 +571,8 @@ async fn a_verdict_on_a_current_release_replaced_meanwhile_acts_on_nothing() {
         None,
         17,
     );
-    let source = ShippedMeanwhile {
-        inner,
-        other: &other,
-        done: false.into(),
-    };
+    // While the gate reads its numbers about 1.1.0, a person ships 1.2.0 to everyone.
+    let source = Meanwhile::new(inner, Box::new(|| Box::pin(ship(&other, "1.2.0"))));
     ws.watch_once("ana", &source, None, None).await.unwrap();
     let state = ws.load(APP).await.unwrap();
     assert_eq!(

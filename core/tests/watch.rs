@@ -236,48 +236,6 @@ async fn a_person_s_pause_is_left_alone() {
     );
 }
 
-/// A source that, while the watcher reads its numbers, has a person pause the rollout from
-/// another console: the verdict the watcher then holds is stale.
-#[derive(Debug)]
-struct PausedMeanwhile<'a> {
-    inner: MemorySource,
-    other: &'a Workspace,
-    done: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl airlock_core::kpi::source::KpiSource for PausedMeanwhile<'_> {
-    async fn counts(
-        &self,
-        what: airlock_core::kpi::source::Counter,
-        scope: &airlock_core::kpi::source::Scope,
-        window: &airlock_core::kpi::source::Window,
-    ) -> airlock_core::Result<airlock_core::kpi::source::Counts> {
-        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            self.other
-                .pause(&by("ben"), APP, PRODUCTION)
-                .await
-                .expect("ben pauses");
-        }
-        self.inner.counts(what, scope, window).await
-    }
-    async fn histograms(
-        &self,
-        what: airlock_core::kpi::source::Latency,
-        scope: &airlock_core::kpi::source::Scope,
-        window: &airlock_core::kpi::source::Window,
-    ) -> airlock_core::Result<airlock_core::kpi::source::Histograms> {
-        self.inner.histograms(what, scope, window).await
-    }
-    async fn active_devices(
-        &self,
-        scope: &airlock_core::kpi::source::Scope,
-        at: airlock_protocol::time::Timestamp,
-    ) -> airlock_core::Result<std::collections::BTreeMap<String, f64>> {
-        self.inner.active_devices(scope, at).await
-    }
-}
-
 #[tokio::test]
 async fn a_pause_made_while_the_gate_judges_wins_over_its_verdict() {
     let env = env();
@@ -285,11 +243,17 @@ async fn a_pause_made_while_the_gate_judges_wins_over_its_verdict() {
     rolling_out_at_5_percent(&ws).await;
     let inner = MemorySource::default();
     play(&env, &ws, &inner, 60, (0.03, 0.003), 41).await;
-    let source = PausedMeanwhile {
+    let source = Meanwhile::new(
         inner,
-        other: &other,
-        done: false.into(),
-    };
+        Box::new(|| {
+            Box::pin(async {
+                other
+                    .pause(&by("ben"), APP, PRODUCTION)
+                    .await
+                    .expect("ben pauses");
+            })
+        }),
+    );
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     assert_eq!(
         r[0].action,

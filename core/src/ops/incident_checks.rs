@@ -12,7 +12,7 @@ use crate::kpi::source::{KpiSource, Scope, Window};
 use crate::kpi::{stats, words};
 use crate::log::Event;
 use crate::log::entry::ChecklistItem;
-use crate::state::{AppState, Incident};
+use crate::state::{AppState, Incident, IncidentAction};
 use crate::workspace::{Attribution, Workspace};
 use airlock_protocol::dsse::{Envelope, POINTER_PAYLOAD_TYPE};
 use airlock_protocol::pointer::ChannelPointer;
@@ -189,26 +189,37 @@ impl Workspace {
         Ok(p)
     }
 
+    /// `i`'s action and the release it sent devices back to, once a bin of numbers has
+    /// come in since; else why not yet.
+    fn since_action<'i>(
+        &self,
+        i: &'i Incident,
+    ) -> Result<std::result::Result<(&'i IncidentAction, &'i String), String>> {
+        let Some(action) = &i.action else {
+            return Ok(Err("not reverted or rolled back yet".into()));
+        };
+        let Some(good) = &action.to else {
+            return Ok(Err("devices went back to their built-in bundle".into()));
+        };
+        let step = self.gate_policy(&i.channel)?.step_seconds;
+        if self.now().unix() - action.at.unix() < step {
+            return Ok(Err("waiting for the first numbers after the action".into()));
+        }
+        Ok(Ok((action, good)))
+    }
+
     async fn error_rate_check(
         &self,
         source: &dyn KpiSource,
         app: &str,
         i: &Incident,
     ) -> Result<(bool, String)> {
-        let Some(action) = &i.action else {
-            return Ok((false, "not reverted or rolled back yet".into()));
-        };
-        let Some(good) = &action.to else {
-            return Ok((false, "devices went back to their built-in bundle".into()));
+        let (action, good) = match self.since_action(i)? {
+            Ok(found) => found,
+            Err(why) => return Ok((false, why)),
         };
         let policy = self.gate_policy(&i.channel)?;
         let now = self.now();
-        if now.unix() - action.at.unix() < policy.step_seconds {
-            return Ok((
-                false,
-                "waiting for the first numbers after the action".into(),
-            ));
-        }
         let window = Window::new(action.at, now, policy.step_seconds)?;
         let scope = Scope {
             app: app.to_string(),
@@ -325,20 +336,11 @@ impl Workspace {
         app: &str,
         i: &Incident,
     ) -> Result<(bool, String)> {
-        let Some(action) = &i.action else {
-            return Ok((false, "not reverted or rolled back yet".into()));
-        };
-        let Some(good) = &action.to else {
-            return Ok((false, "devices went back to their built-in bundle".into()));
+        let (action, good) = match self.since_action(i)? {
+            Ok(found) => found,
+            Err(why) => return Ok((false, why)),
         };
         let now = self.now();
-        let step = self.gate_policy(&i.channel)?.step_seconds;
-        if now.unix() - action.at.unix() < step {
-            return Ok((
-                false,
-                "waiting for the first numbers after the action".into(),
-            ));
-        }
         let scope = Scope {
             app: app.to_string(),
             channel: i.channel.clone(),

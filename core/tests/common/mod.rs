@@ -467,3 +467,65 @@ fn check_devices(
 pub fn path_in(dir: &TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
 }
+
+/// What another console does while a watcher reads its numbers.
+pub type Act<'a> = Box<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>
+        + Send
+        + Sync
+        + 'a,
+>;
+
+/// A KPI source that, the first time a watcher reads its numbers, has another console act
+/// (a person's pause, a release shipped): the verdict the watcher then holds is stale.
+pub struct Meanwhile<'a> {
+    inner: airlock_core::kpi::source::MemorySource,
+    act: Act<'a>,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl<'a> Meanwhile<'a> {
+    pub fn new(inner: airlock_core::kpi::source::MemorySource, act: Act<'a>) -> Self {
+        Self {
+            inner,
+            act,
+            done: false.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Meanwhile<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meanwhile").finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl airlock_core::kpi::source::KpiSource for Meanwhile<'_> {
+    async fn counts(
+        &self,
+        what: airlock_core::kpi::source::Counter,
+        scope: &airlock_core::kpi::source::Scope,
+        window: &airlock_core::kpi::source::Window,
+    ) -> Result<airlock_core::kpi::source::Counts> {
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            (self.act)().await;
+        }
+        self.inner.counts(what, scope, window).await
+    }
+    async fn histograms(
+        &self,
+        what: airlock_core::kpi::source::Latency,
+        scope: &airlock_core::kpi::source::Scope,
+        window: &airlock_core::kpi::source::Window,
+    ) -> Result<airlock_core::kpi::source::Histograms> {
+        self.inner.histograms(what, scope, window).await
+    }
+    async fn active_devices(
+        &self,
+        scope: &airlock_core::kpi::source::Scope,
+        at: Timestamp,
+    ) -> Result<BTreeMap<String, f64>> {
+        self.inner.active_devices(scope, at).await
+    }
+}
