@@ -37,15 +37,12 @@ fn env(auto_rollback: bool) -> Env {
     })
 }
 
-/// `minutes` of `candidate` (at `share` of the sessions) against `baseline` from now into
-/// `source`; the clock moves to their end.
-#[allow(clippy::too_many_arguments)]
+/// `minutes` of 1.1.0 (at `share` of the sessions, crashing at `crash.0`) against 1.0.0
+/// (at `crash.1`) from now into `source`; the clock moves to their end.
 fn play(
     env: &Env,
     source: &MemorySource,
-    (candidate, baseline): (&str, &str),
-    share: f64,
-    minutes: u32,
+    (share, minutes): (f64, u32),
     crash: (f64, f64),
     spike: Option<(u32, u32, f64)>,
     seed: u64,
@@ -57,10 +54,26 @@ fn play(
         crash_rate: crash,
         spike,
         seed,
-        ..Cohorts::new(APP, PRODUCTION, candidate, baseline, env.now())
+        ..Cohorts::new(APP, PRODUCTION, "1.1.0", "1.0.0", env.now())
     }
     .fill(source);
     env.clock.advance(i64::from(minutes) * 60);
+}
+
+/// An hour of a 5 % rollout of 1.1.0 crashing ten times as often as 1.0.0 (3 % vs 0.3 %).
+fn bad_rollout_hour(env: &Env, source: &MemorySource, seed: u64) {
+    play(env, source, (0.05, 60), (0.03, 0.003), None, seed);
+}
+
+/// An hour of 1.1.0 current on 90 % of the sessions, crashing ten times as often as the
+/// 1.0.0 its stragglers run.
+fn bad_current_hour(env: &Env, source: &MemorySource, seed: u64) {
+    play(env, source, (0.9, 60), (0.03, 0.003), None, seed);
+}
+
+/// `minutes` with every session on 1.0.0, at its old rate.
+fn all_back_on_1_0_0(env: &Env, source: &MemorySource, minutes: u32, seed: u64) {
+    play(env, source, (0.0, minutes), (0.03, 0.003), None, seed);
 }
 
 fn kinds(log: &[airlock_core::log::reader::StoredEntry]) -> Vec<&'static str> {
@@ -73,16 +86,7 @@ async fn a_crashing_rollout_is_reverted_with_a_sev1_incident_whose_checklist_air
     let ws = env.console().await;
     rolling_out_at_5_percent(&ws).await;
     let source = MemorySource::of(APP, PRODUCTION);
-    play(
-        &env,
-        &source,
-        ("1.1.0", "1.0.0"),
-        0.05,
-        60,
-        (0.03, 0.003),
-        None,
-        1,
-    );
+    bad_rollout_hour(&env, &source, 1);
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     assert_eq!(r[0].action, WatchAction::Reverted, "{r:?}");
     let number = r[0].incident.expect("the revert opened an incident");
@@ -136,16 +140,7 @@ async fn a_crashing_rollout_is_reverted_with_a_sev1_incident_whose_checklist_air
     );
 
     // Half an hour later every session is 1.0.0's again, at its old rate.
-    play(
-        &env,
-        &source,
-        ("1.1.0", "1.0.0"),
-        0.0,
-        30,
-        (0.03, 0.003),
-        None,
-        2,
-    );
+    all_back_on_1_0_0(&env, &source, 30, 2);
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     let report = r
         .iter()
@@ -301,16 +296,7 @@ async fn a_bad_current_release_opens_an_incident_recommending_the_rollback() {
     two_shipped(&ws).await;
     let source = MemorySource::of(APP, PRODUCTION);
     // 90 % of the sessions already on 1.1.0, crashing ten times as often as 1.0.0's.
-    play(
-        &env,
-        &source,
-        ("1.1.0", "1.0.0"),
-        0.9,
-        60,
-        (0.03, 0.003),
-        None,
-        5,
-    );
+    bad_current_hour(&env, &source, 5);
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     let current = r
         .iter()
@@ -351,16 +337,7 @@ async fn with_auto_rollback_a_bad_current_release_is_rolled_back_and_its_checkli
     let ws = env.console().await;
     two_shipped(&ws).await;
     let source = MemorySource::of(APP, PRODUCTION);
-    play(
-        &env,
-        &source,
-        ("1.1.0", "1.0.0"),
-        0.9,
-        60,
-        (0.03, 0.003),
-        None,
-        7,
-    );
+    bad_current_hour(&env, &source, 7);
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     let current = r
         .iter()
@@ -371,16 +348,7 @@ async fn with_auto_rollback_a_bad_current_release_is_rolled_back_and_its_checkli
     let state = ws.load(APP).await.unwrap();
     assert_eq!(state.channel(PRODUCTION).current.as_deref(), Some("1.0.0"));
     assert!(state.release("1.1.0").unwrap().quarantined.is_some());
-    play(
-        &env,
-        &source,
-        ("1.1.0", "1.0.0"),
-        0.0,
-        90,
-        (0.03, 0.003),
-        None,
-        8,
-    );
+    all_back_on_1_0_0(&env, &source, 90, 8);
     ws.watch_once("ana", &source, None, None).await.unwrap();
     let i = ws.incident(APP, number).await.unwrap();
     assert_eq!(i.timeline[2].stage, "rolledBack");
@@ -403,9 +371,7 @@ async fn a_spike_that_hits_both_cohorts_stops_nothing() {
     play(
         &env,
         &source,
-        ("1.1.0", "1.0.0"),
-        0.05,
-        4 * 60,
+        (0.05, 4 * 60),
         (0.003, 0.003),
         Some((60, 90, 0.05)),
         9,
@@ -425,16 +391,7 @@ async fn two_watchers_open_one_incident_and_revert_once() {
     let (a, b) = (env.console().await, env.console().await);
     rolling_out_at_5_percent(&a).await;
     let source = MemorySource::of(APP, PRODUCTION);
-    play(
-        &env,
-        &source,
-        ("1.1.0", "1.0.0"),
-        0.05,
-        60,
-        (0.03, 0.003),
-        None,
-        11,
-    );
+    bad_rollout_hour(&env, &source, 11);
     let (ra, rb) = tokio::join!(
         a.watch_once("ana", &source, None, None),
         b.watch_once("ci", &source, None, None)
@@ -533,16 +490,7 @@ async fn a_closed_incident_about_a_current_release_is_not_reopened_or_acted_on()
     .await
     .unwrap();
     let source = MemorySource::of(APP, PRODUCTION);
-    play(
-        &env,
-        &source,
-        ("1.1.0", "1.0.0"),
-        0.9,
-        60,
-        (0.03, 0.003),
-        None,
-        13,
-    );
+    bad_current_hour(&env, &source, 13);
     for _ in 0..2 {
         let r = ws.watch_once("ana", &source, None, None).await.unwrap();
         assert!(
@@ -561,16 +509,7 @@ async fn a_verdict_on_a_current_release_replaced_meanwhile_acts_on_nothing() {
     let (ws, other) = (env.console().await, env.console().await);
     two_shipped(&ws).await;
     let inner = MemorySource::of(APP, PRODUCTION);
-    play(
-        &env,
-        &inner,
-        ("1.1.0", "1.0.0"),
-        0.9,
-        60,
-        (0.03, 0.003),
-        None,
-        17,
-    );
+    bad_current_hour(&env, &inner, 17);
     // While the gate reads its numbers about 1.1.0, a person ships 1.2.0 to everyone.
     let source = Meanwhile::new(inner, Box::new(|| Box::pin(ship(&other, "1.2.0"))));
     ws.watch_once("ana", &source, None, None).await.unwrap();
