@@ -122,13 +122,14 @@ pub async fn create(dir: &Path, services: Services) -> Result<Demo> {
     let cdn_logs = cdn_logs
         .canonicalize()
         .map_err(|e| Error::io("resolve", &cdn_logs, e))?;
+    let cdn_logs = format!("file://{}", cdn_logs.display());
     config.kpi = Some(KpiSettings {
         // Download success needs more downloads than a small fleet makes in a day before
         // it can show anything (docs/KPIS.md, min-expected-events); the logs still give
         // `airlock analyze` its numbers.
         kpis: Some(vec!["crash-free".into(), "js-errors".into()]),
         cdn_logs: Some(CdnLogSettings {
-            store: format!("file://{}", cdn_logs.display()),
+            store: cdn_logs.clone(),
         }),
         ..KpiSettings::default()
     });
@@ -190,7 +191,7 @@ pub async fn create(dir: &Path, services: Services) -> Result<Demo> {
             ws.expand(&alex, app, "Production", ExpandTo::Next).await?;
         }
     }
-    fleet_numbers(&ws, dir).await?;
+    fleet_numbers(&ws, dir, &cdn_logs).await?;
     Ok(Demo {
         workspace,
         bundles,
@@ -200,7 +201,7 @@ pub async fn create(dir: &Path, services: Services) -> Result<Demo> {
 
 /// Plays the demo's fleet on `checkout` from its rollout step's start to now and reads
 /// what it reported: the CDN logs (`kpi ingest`) and the crash-tool export (`kpi import`).
-async fn fleet_numbers(ws: &Workspace, dir: &Path) -> Result<()> {
+async fn fleet_numbers(ws: &Workspace, dir: &Path, cdn_logs: &str) -> Result<()> {
     let state = ws.load("checkout").await?;
     let Some(step) = state
         .channel("Production")
@@ -222,14 +223,7 @@ async fn fleet_numbers(ws: &Workspace, dir: &Path) -> Result<()> {
     let mut fleet = ws
         .new_fleet("checkout", "Production", scenario, step)
         .await?;
-    let logs = ws.log_store(
-        &ws.config()
-            .kpi
-            .as_ref()
-            .and_then(|k| k.cdn_logs.as_ref())
-            .map(|c| c.store.clone())
-            .unwrap_or_default(),
-    )?;
+    let logs = ws.log_store(cdn_logs)?;
     let (played, _) = ws.play_fleet(&mut fleet, now, Some(&logs)).await?;
     let export = dir.join("checkout-crash-export.csv");
     std::fs::write(&export, played.crash_export()).map_err(|e| Error::io("write", &export, e))?;

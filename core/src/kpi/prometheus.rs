@@ -279,14 +279,13 @@ impl PrometheusSource {
     }
 
     async fn range(&self, name: &str, scope: &Scope, window: &Window) -> Result<Vec<Series>> {
-        let bins = window.bins();
-        if bins == 0 {
+        let Some(end) = window.last_bin_end() else {
             return Ok(Vec::new());
-        }
+        };
         let params = [
             ("query", self.promql(name, scope, window.step_seconds)),
             ("start", window.bin_end(0).unix().to_string()),
-            ("end", window.bin_end(bins - 1).unix().to_string()),
+            ("end", end.unix().to_string()),
             ("step", window.step_seconds.to_string()),
         ];
         let data = self.get(name, "/api/v1/query_range", &params).await?;

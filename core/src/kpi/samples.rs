@@ -433,12 +433,11 @@ impl SampleSource {
 impl KpiSource for SampleSource {
     async fn counts(&self, what: Counter, scope: &Scope, window: &Window) -> Result<Counts> {
         let mut out = Counts::new();
-        let bins = window.bins();
-        if bins == 0 {
+        let Some(end) = window.last_bin_end() else {
             return Ok(out);
-        }
+        };
+        let (bins, from, to) = (window.bins(), window.from.unix(), end.unix());
         for v in &scope.versions {
-            let (from, to) = (window.from.unix(), window.bin_end(bins - 1).unix());
             let rows: Vec<(i64, f64)> = sqlx::query_as(
                 "SELECT at, value FROM kpi_samples WHERE app = ? AND channel = ? AND counter = ? \
                  AND version = ? AND at > ? AND at <= ? UNION ALL \
@@ -484,17 +483,11 @@ impl KpiSource for SampleSource {
     }
 
     async fn update_checks(&self, scope: &Scope, window: &Window) -> Result<Option<(f64, f64)>> {
-        let bins = window.bins();
-        if bins == 0 {
+        let Some(end) = window.last_bin_end() else {
             return Ok(None);
-        }
+        };
         self.registry
-            .update_checks(
-                &scope.app,
-                &scope.channel,
-                window.from.unix(),
-                window.bin_end(bins - 1).unix(),
-            )
+            .update_checks(&scope.app, &scope.channel, window.from.unix(), end.unix())
             .await
     }
 }

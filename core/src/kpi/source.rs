@@ -112,6 +112,11 @@ impl Window {
         self.from.plus_seconds(self.step_seconds * (i as i64 + 1))
     }
 
+    /// When the last whole bin ends; `None` when the window holds none.
+    pub fn last_bin_end(&self) -> Option<Timestamp> {
+        self.bins().checked_sub(1).map(|i| self.bin_end(i))
+    }
+
     /// The window's length in hours, whole bins only.
     pub fn hours(&self) -> f64 {
         (self.bins() as f64 * self.step_seconds as f64) / 3600.0

@@ -8,13 +8,12 @@
 
 use crate::error::{Error, Result};
 use crate::kpi::cdn_logs::{self, Index, LogCounter, Malformed, Placed, Tally};
+use crate::parallel::{self, Job};
 use crate::progress::{self, Task};
 use crate::registry::Registry;
 use crate::state::Placement;
 use crate::store::Store;
 use crate::workspace::Workspace;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::io::BufReader;
@@ -96,24 +95,29 @@ impl Workspace {
         let total = todo.len() as u64;
         let subject = store.url().to_string();
         progress::count(Task::Ingesting, &subject, 0, total);
-        // Decompressing and parsing is CPU work: one file per core on the blocking pool.
+        // Decompressing and parsing is CPU work: one file per core on the blocking pool;
+        // each file is stored (in its own transaction) as soon as it is read.
         let limit = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let mut waiting = todo.into_iter();
-        let mut running = FuturesUnordered::new();
-        for key in waiting.by_ref().take(limit) {
-            running.push(read_file(store.clone(), key, index.clone()));
-        }
-        while let Some(done) = running.next().await {
+        let jobs: Vec<Job<'_, Result<Outcome>>> = todo
+            .into_iter()
+            .map(|key| {
+                let (store, index) = (store.clone(), index.clone());
+                Box::pin(async move {
+                    let (key, outcome) = read_file(store.clone(), key, index.clone()).await?;
+                    self.registry
+                        .store_cdn_file(store.id(), &key, &outcome, &index, self.now())
+                        .await?;
+                    Ok((key, outcome))
+                }) as Job<'_, Result<Outcome>>
+            })
+            .collect();
+        parallel::bounded(jobs, limit, |done| {
             let (key, outcome) = done?;
-            self.registry
-                .store_cdn_file(store.id(), &key, &outcome, &index, self.now())
-                .await?;
             report.add(&key, outcome);
             progress::count(Task::Ingesting, &subject, report.files, total);
-            if let Some(next) = waiting.next() {
-                running.push(read_file(store.clone(), next, index.clone()));
-            }
-        }
+            Ok(())
+        })
+        .await?;
         Ok(report)
     }
 
@@ -124,6 +128,8 @@ impl Workspace {
         let mut placed = Vec::new();
         for app in &apps {
             let state = self.load(app).await?;
+            // A release placed in several channels lists the same blobs: read it once.
+            let mut blobs: std::collections::HashMap<&str, Vec<String>> = Default::default();
             for (channel, c) in &state.channels {
                 for (version, p) in &c.placements {
                     let rank = match p.placement {
@@ -133,14 +139,18 @@ impl Workspace {
                         Placement::Reverted | Placement::Archived => 3,
                     };
                     let release = state.release(version)?;
-                    let manifest = self.release_objects(app, version).await?.manifest;
+                    if !blobs.contains_key(version.as_str()) {
+                        let manifest = self.release_objects(app, version).await?.manifest;
+                        let listed = manifest.files.into_iter().map(|f| f.sha256).collect();
+                        blobs.insert(version, listed);
+                    }
                     placed.push(Placed {
                         app: app.clone(),
                         channel: channel.clone(),
                         version: version.clone(),
                         newness: (release.released_at.to_string(), release.released_seq as i64),
                         rank,
-                        blobs: manifest.files.into_iter().map(|f| f.sha256).collect(),
+                        blobs: blobs[version.as_str()].clone(),
                     });
                 }
             }

@@ -154,13 +154,25 @@ impl Workspace {
         until: Timestamp,
         logs: Option<&Arc<dyn Store>>,
     ) -> Result<(Played, Vec<String>)> {
-        let served = self
-            .served_to_devices(
-                &fleet.app,
-                &fleet.channel,
-                fleet.scenario.native_version.as_deref(),
-            )
-            .await?;
+        let served = self.served_to_fleet(fleet).await?;
+        self.play_served(fleet, until, &served, logs).await
+    }
+
+    /// What the pointer gives `fleet`'s devices now.
+    async fn served_to_fleet(&self, fleet: &Fleet) -> Result<Served> {
+        let native = fleet.scenario.native_version.as_deref();
+        self.served_to_devices(&fleet.app, &fleet.channel, native)
+            .await
+    }
+
+    /// [`Workspace::play_fleet`] on `served`, read by the caller.
+    async fn play_served(
+        &self,
+        fleet: &mut Fleet,
+        until: Timestamp,
+        served: &Served,
+        logs: Option<&Arc<dyn Store>>,
+    ) -> Result<(Played, Vec<String>)> {
         let state = self.load(&fleet.app).await?;
         for version in state.releases.keys() {
             if !fleet.knows_blobs(version) {
@@ -176,7 +188,7 @@ impl Workspace {
         }
         let (paths, distribution) = self.log_paths(&fleet.channel)?;
         let from = fleet.now;
-        let played = fleet.play(until, &served, logs.map(|_| &paths));
+        let played = fleet.play(until, served, logs.map(|_| &paths));
         let mut keys = Vec::new();
         if let Some(store) = logs {
             for (hour, lines) in &played.log_lines {
@@ -273,7 +285,11 @@ impl Workspace {
             Some(target) => Some(self.log_store(target)?),
             None => None,
         };
-        let (played, log_files) = self.play_fleet(&mut fleet, to, logs.as_ref()).await?;
+        // The pointer is read once: what the devices were played on is what is reported.
+        let served = self.served_to_fleet(&fleet).await?;
+        let (played, log_files) = self
+            .play_served(&mut fleet, to, &served, logs.as_ref())
+            .await?;
         if let Some(path) = &req.openmetrics {
             std::fs::write(path, &played.openmetrics).map_err(|e| Error::io("write", path, e))?;
         }
@@ -295,13 +311,7 @@ impl Workspace {
             update_checks: played.update_checks,
             downloads: played.downloads,
             running: fleet.running(),
-            served: self
-                .served_to_devices(
-                    &req.app,
-                    &req.channel,
-                    fleet.scenario.native_version.as_deref(),
-                )
-                .await?,
+            served,
             openmetrics: req.openmetrics.as_ref().map(|p| p.display().to_string()),
             log_files,
             crash_export: req.crash_export.as_ref().map(|p| p.display().to_string()),

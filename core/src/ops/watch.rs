@@ -92,18 +92,27 @@ pub enum WatchAction {
 }
 
 impl WatchReport {
-    fn new(app: &str, channel: &str, r: &Rollout) -> Self {
+    /// A report on `subject` about `version` in `channel`, nothing done yet.
+    pub(crate) fn about(app: &str, channel: &str, version: &str, subject: Subject) -> Self {
         Self {
             app: app.to_string(),
             channel: channel.to_string(),
-            version: r.version.clone(),
-            subject: Subject::Rollout,
-            rollout_id: r.rollout_id.clone(),
-            basis_points: r.basis_points,
+            version: version.to_string(),
+            subject,
+            rollout_id: String::new(),
+            basis_points: 0,
             action: WatchAction::Waiting,
             incident: None,
             summary: String::new(),
             detail: String::new(),
+        }
+    }
+
+    fn new(app: &str, channel: &str, r: &Rollout) -> Self {
+        Self {
+            rollout_id: r.rollout_id.clone(),
+            basis_points: r.basis_points,
+            ..Self::about(app, channel, &r.version, Subject::Rollout)
         }
     }
 }
@@ -168,7 +177,11 @@ impl Workspace {
                 let mut report = WatchReport::new(&app, name, r);
                 // One rollout's failure (no current release to compare with, a query that
                 // fails) must not keep the others from being judged.
-                if let Err(e) = self.watch_rollout(actor, source, &mut report, r).await {
+                let current = ch.current.as_deref();
+                if let Err(e) = self
+                    .watch_rollout(actor, source, &mut report, r, current)
+                    .await
+                {
                     report.action = WatchAction::Error;
                     report.detail = e.to_string();
                 }
@@ -199,16 +212,10 @@ impl Workspace {
                 continue;
             }
             let mut report = WatchReport {
-                app: app.to_string(),
-                channel: i.channel.clone(),
-                version: i.version.clone(),
-                subject: Subject::Incident,
-                rollout_id: String::new(),
-                basis_points: 0,
                 action: WatchAction::Checked,
                 incident: Some(i.number),
                 summary: format!("incident #{} (SEV-{})", i.number, i.severity),
-                detail: String::new(),
+                ..WatchReport::about(app, &i.channel, &i.version, Subject::Incident)
             };
             match self.check_incident(actor, source, app, i.number).await {
                 Ok(checks) => {
@@ -232,14 +239,15 @@ impl Workspace {
         out
     }
 
-    /// Judges `r` (the rollout of `report.channel`, as this pass read it) and acts,
-    /// filling `report`.
+    /// Judges `r` (the rollout of `report.channel`, as this pass read it, over `current`)
+    /// and acts, filling `report`.
     async fn watch_rollout(
         &self,
         actor: &str,
         source: &dyn KpiSource,
         report: &mut WatchReport,
         r: &Rollout,
+        current: Option<&str>,
     ) -> Result<()> {
         let (app, channel) = (report.app.clone(), report.channel.clone());
         let (app, channel) = (app.as_str(), channel.as_str());
@@ -317,11 +325,9 @@ impl Workspace {
             let revert = critical && policy.auto_revert;
             let mut incident_error = String::new();
             if v.verdict == Outcome::Fail {
-                let to = match self.load(app).await {
-                    Ok(state) => state.channel(channel).current,
-                    Err(_) => None,
-                };
-                let served = match (&to, revert) {
+                // Where a revert sends devices: the channel's current as this pass read it
+                // (a rollout in progress keeps it).
+                let served = match (current, revert) {
                     (Some(to), true) => Served::Reverting { to },
                     (None, true) => Served::Reverting {
                         to: "their built-in bundle",
@@ -404,37 +410,38 @@ impl Workspace {
     /// passed yet: window 1 h 10 min left; verdict so far: inconclusive". The expansion is
     /// allowed either way (no `--force`); a source that cannot be read is said too.
     pub async fn early_expansion_note(&self, app: &str, channel: &str) -> Result<Option<String>> {
-        let Some(kpi) = self.config.kpi.clone() else {
-            return Ok(None);
-        };
-        if kpi.prometheus.is_none() && !self.registry.has_kpi_samples().await? {
+        if self.config.kpi.is_none() {
             return Ok(None);
         }
         let state = self.load(app).await?;
         let Some(r) = state.channel(channel).rollout else {
             return Ok(None);
         };
-        let policy = kpi.policy(channel)?;
+        let policy = self.gate_policy(channel)?;
         let (window, elapsed) = self.step_window(channel, &r, &policy)?;
         if elapsed >= window {
             return Ok(None);
         }
+        // No KPI source at all (kpi_source says so, as a configuration error): no gate.
+        let source = match self.kpi_source().await {
+            Err(e) if e.kind() == ErrorKind::Config => return Ok(None),
+            other => other,
+        };
         let left = words::duration((window - elapsed) as f64 / 3600.0);
-        let so_far = if elapsed < policy.step_seconds {
-            "no numbers yet".to_string()
-        } else {
-            let req = AnalyzeRequest {
-                app: app.to_string(),
-                channel: channel.to_string(),
-                ..AnalyzeRequest::default()
-            };
-            match self.kpi_source().await {
-                Ok(source) => match self.analyze(&req, source.as_ref()).await {
+        let so_far = match source {
+            _ if elapsed < policy.step_seconds => "no numbers yet".to_string(),
+            Ok(source) => {
+                let req = AnalyzeRequest {
+                    app: app.to_string(),
+                    channel: channel.to_string(),
+                    ..AnalyzeRequest::default()
+                };
+                match self.analyze(&req, source.as_ref()).await {
                     Ok(v) => format!("verdict so far: {}", v.verdict.as_str()),
                     Err(e) => format!("verdict unavailable ({e})"),
-                },
-                Err(e) => format!("verdict unavailable ({e})"),
+                }
             }
+            Err(e) => format!("verdict unavailable ({e})"),
         };
         Ok(Some(format!(
             "gate not passed yet: window {left} left; {so_far}"

@@ -89,16 +89,8 @@ impl Workspace {
                 since_seq: p.since_seq,
             };
             let mut report = WatchReport {
-                app: state.app.clone(),
-                channel: name.clone(),
-                version: current.clone(),
-                subject: Subject::Current,
-                rollout_id: String::new(),
                 basis_points: airlock_protocol::bucketing::FULL,
-                action: WatchAction::Waiting,
-                incident: None,
-                summary: String::new(),
-                detail: String::new(),
+                ..WatchReport::about(&state.app, name, current, Subject::Current)
             };
             if let Err(e) = self
                 .watch_current(actor, source, state, &stay, &mut report)
