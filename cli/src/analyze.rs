@@ -123,14 +123,19 @@ pub async fn watch(
                                 format!("at {} %", f64::from(r.basis_points) / 100.0)
                             }
                             Subject::Current => "(current)".to_string(),
+                            Subject::Promotion => "(current, to promote)".to_string(),
                             Subject::Incident => format!("incident #{}", r.incident.unwrap_or(0)),
                         };
                         let incident = match (r.subject, r.incident) {
                             (Subject::Incident, _) | (_, None) => String::new(),
                             (_, Some(n)) => format!(" [incident #{n}]"),
                         };
+                        let to = r
+                            .to_basis_points
+                            .map(|bp| format!(" to {} %", f64::from(bp) / 100.0))
+                            .unwrap_or_default();
                         outln!(
-                            "{} {} {} {} {what}: {:?}{incident} — {}",
+                            "{} {} {} {} {what}: {:?}{to}{incident} — {}",
                             ws.now(),
                             r.app,
                             r.channel,

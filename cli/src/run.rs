@@ -47,6 +47,7 @@ pub(crate) fn attribution(cli: &Cli, ws: &Workspace) -> Result<Attribution> {
         current: None,
         rollout_id: cli.expect_rollout.clone(),
         basis_points,
+        never_in: None,
     }))
 }
 

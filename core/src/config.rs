@@ -329,10 +329,18 @@ impl Config {
         }
         if let Some(kpi) = &self.kpi {
             kpi.validate()?;
-            for name in kpi.channels.keys() {
+            for (name, c) in &kpi.channels {
                 self.channel(name).map_err(|_| {
                     Error::Config(format!("kpi.channels.{name}: there is no channel {name}"))
                 })?;
+                if let Some(to) = &c.promote_to
+                    && (to == name || self.channel(to).is_err())
+                {
+                    return Err(Error::Config(format!(
+                        "kpi.channels.{name}.promote-to {to:?} must name another channel of \
+                         this workspace"
+                    )));
+                }
             }
         }
         self.home_store()?;
@@ -446,5 +454,32 @@ mod tests {
         assert!(percent_to_basis_points(100.5).is_err());
         assert!(percent_to_basis_points(0.001).is_err());
         assert_eq!(percent_to_basis_points(0.25).unwrap(), 25);
+    }
+
+    #[test]
+    fn promote_to_names_another_channel() {
+        use crate::kpi::policy::{ChannelKpis, KpiSettings};
+        let with = |to: &str| {
+            let mut c = Config::new("file:///tmp/x", "local");
+            let mut kpi = KpiSettings::default();
+            kpi.channels.insert(
+                "Staging".into(),
+                ChannelKpis {
+                    promote_to: Some(to.into()),
+                    ..ChannelKpis::default()
+                },
+            );
+            c.kpi = Some(kpi);
+            c.validate()
+        };
+        with("Production").unwrap();
+        for bad in ["Staging", "Prod"] {
+            let e = with(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("kpi.channels.Staging.promote-to")
+                    && e.to_string().contains(bad),
+                "{e}"
+            );
+        }
     }
 }

@@ -26,7 +26,8 @@ impl std::fmt::Debug for Policy<'_> {
     }
 }
 
-fn pct(bp: u32) -> String {
+/// Basis points as people read a step: `500` → `5 %`.
+pub(crate) fn pct(bp: u32) -> String {
     format!("{} %", f64::from(bp) / 100.0)
 }
 
@@ -296,6 +297,27 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
                     "{app} {version} was never in {channel}"
                 ))),
             }
+        }
+        Event::GatePassed {
+            channel,
+            version,
+            rollout_id: id,
+            basis_points,
+            ..
+        } if id.is_empty() => {
+            // A verdict on a channel's current release over its stay (the gate's promotion
+            // to the next channel): that release serves everyone there, no rollout running.
+            let c = state.channel(channel);
+            if c.current.as_deref() != Some(version.as_str())
+                || c.rollout.is_some()
+                || *basis_points != FULL
+            {
+                return Err(Error::Conflict(format!(
+                    "{app} {version} is not what {channel} serves to everyone; the gate's \
+                     verdict on it does not apply"
+                )));
+            }
+            Ok(())
         }
         Event::GatePassed {
             channel,

@@ -48,6 +48,10 @@ pub struct Expectation {
     /// The channel's current release must be this one, with no rollout in progress (the
     /// gate's rollback of a bad current release acts only on the release it judged).
     pub current: Option<String>,
+    /// The release named by `current` has never been in this channel (the gate's promotion
+    /// of a channel's current release: a person who promoted it there meanwhile, even one
+    /// who has reverted it since, wins).
+    pub never_in: Option<String>,
 }
 
 impl Attribution {

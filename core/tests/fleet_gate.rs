@@ -1,7 +1,8 @@
 //! The gate end to end on a real Prometheus and a simulated fleet (kpi/fleet.rs) that
 //! follows the real pointer through the reference device check: chunk by chunk the fleet
 //! plays, its OpenMetrics history is backfilled into Prometheus, and the watcher judges
-//! what Prometheus answers. A good release goes from 5 % through 20 and 50 to 100 % on its
+//! what Prometheus answers. A good release goes from Staging (its own fleet, judged against
+//! the release before it there) to Production's 5 % and through 20 and 50 to 100 % on its
 //! own; a bad one (3 % crashes against 0.3 %) is reverted at 5 % with a SEV-1 incident whose
 //! checklist Airlock ticks as the devices come back; a fleet-wide spike, looked at every
 //! quarter of an hour, stops nothing; a
@@ -20,12 +21,14 @@ use airlock_core::ops::watch::{Subject, WatchAction, WatchReport};
 use common::*;
 use prometheus_server::Prometheus;
 
-/// A world: a store, a Prometheus, a console and a fleet on Production.
+/// A world: a store, a Prometheus, a console and a fleet on Production (and one on
+/// Staging, if started).
 struct World {
     env: Env,
     prom: Prometheus,
     ws: Workspace,
     fleet: Option<Fleet>,
+    staging: Option<Fleet>,
 }
 
 fn scenario(candidate_crash: f64) -> Scenario {
@@ -48,6 +51,11 @@ fn scenario(candidate_crash: f64) -> Scenario {
 
 impl World {
     async fn new(auto_rollback: bool) -> Self {
+        Self::build(auto_rollback, false).await
+    }
+
+    /// With `promote`, Staging's gate promotes a release shown safe there to Production.
+    async fn build(auto_rollback: bool, promote: bool) -> Self {
         // Prometheus needs a history to start on: one sample of nothing Airlock reads.
         let t = START;
         let prom = Prometheus::start(&format!(
@@ -72,6 +80,15 @@ impl World {
                     ..ChannelKpis::default()
                 },
             );
+            if promote {
+                kpi.channels.insert(
+                    STAGING.into(),
+                    ChannelKpis {
+                        promote_to: Some(PRODUCTION.into()),
+                        ..ChannelKpis::default()
+                    },
+                );
+            }
             c.kpi = Some(kpi);
         });
         let ws = env.console().await;
@@ -80,6 +97,7 @@ impl World {
             prom,
             ws,
             fleet: None,
+            staging: None,
         }
     }
 
@@ -93,12 +111,30 @@ impl World {
         );
     }
 
-    /// Plays `minutes` on the pointer as it is, backfills them, and moves the clock on.
+    /// Starts a fleet on what Staging serves now: the testers' devices.
+    async fn staging_fleet(&mut self, s: Scenario) {
+        self.staging = Some(
+            self.ws
+                .new_fleet(APP, STAGING, s, self.env.now())
+                .await
+                .expect("a fleet on Staging"),
+        );
+    }
+
+    /// Plays `minutes` of every fleet on the pointers as they are, backfills them, and moves
+    /// the clock on.
     async fn play(&mut self, minutes: i64) {
         let until = self.env.now().plus_seconds(minutes * 60);
-        let fleet = self.fleet.as_mut().expect("a fleet");
-        let (played, _) = self.ws.play_fleet(fleet, until, None).await.unwrap();
-        self.prom.add(&played.openmetrics);
+        let mut histories = Vec::new();
+        for fleet in [self.fleet.as_mut(), self.staging.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            let (played, _) = self.ws.play_fleet(fleet, until, None).await.unwrap();
+            histories.push(played.openmetrics);
+        }
+        let histories: Vec<&str> = histories.iter().map(String::as_str).collect();
+        self.prom.add_all(&histories);
         self.env.clock.advance(minutes * 60);
     }
 
@@ -143,15 +179,41 @@ fn rollout_report(r: &[WatchReport]) -> &WatchReport {
 }
 
 #[tokio::test]
-async fn a_good_release_goes_to_100_percent_on_its_own() {
-    let mut w = World::new(false).await;
-    with_approved_candidate(&w.ws).await;
+async fn a_good_release_goes_from_staging_to_100_percent_on_its_own() {
+    let mut w = World::build(false, true).await;
+    ship(&w.ws, "1.0.0").await;
     w.fleet(scenario(0.003)).await;
+    // 20,000 testers' devices, an app session an hour each.
+    w.staging_fleet(Scenario {
+        devices: 20_000,
+        sessions_per_hour: 1.0,
+        seed: 7,
+        ..scenario(0.003)
+    })
+    .await;
     w.play(60).await;
-    // ana promotes 1.1.0 (ben approved it); from here on the gate decides.
-    w.ws.promote(&by("ana"), &promotion("1.1.0", None))
+    // ana releases 1.1.0 into Staging and ben approves it for Production; from here on the
+    // gate decides: Staging's window (2 h), then Production's steps.
+    release(&w.ws, "ana", APP, "1.1.0").await.unwrap();
+    w.ws.approve(&by("ben"), APP, "1.1.0", PRODUCTION)
         .await
         .unwrap();
+    w.play(110).await;
+    let r = w.watch().await;
+    let staged = r.iter().find(|x| x.subject == Subject::Promotion);
+    assert_eq!(
+        staged.map(|x| x.action),
+        Some(WatchAction::Waiting),
+        "10 minutes of Staging's window left: {r:?}"
+    );
+    w.play(10).await;
+    let r = w.watch().await;
+    let staged = r
+        .iter()
+        .find(|x| x.subject == Subject::Promotion)
+        .unwrap_or_else(|| panic!("Staging's release was judged: {r:?}"));
+    assert_eq!(staged.action, WatchAction::Promoted, "{staged:?}");
+    assert_eq!(w.rollout_bp().await, Some(500));
     w.play(230).await;
     let r = w.watch().await;
     assert_eq!(

@@ -157,11 +157,11 @@ describe("routes and errors", () => {
 describe("the canary gate", () => {
   const report = {
     app: "checkout", channel: "Production", version: "1.2.0", subject: "rollout" as const, rolloutId: "r1",
-    basisPoints: 2000, action: "expanded" as const, incident: null, summary: "pass", detail: "window of 2 h over, every KPI safe",
+    basisPoints: 2000, toBasisPoints: 5000, action: "expanded" as const, incident: null, summary: "pass", detail: "window of 2 h over, every KPI safe",
   };
   it("says what each report did, in words", () => {
     expect(gateLines([report])).toEqual([
-      { tone: "ok", what: "checkout 1.2.0 in Production at 20 %", did: "expanded", detail: "window of 2 h over, every KPI safe" },
+      { tone: "ok", what: "checkout 1.2.0 in Production at 20 %", did: "expanded to 50 %", detail: "window of 2 h over, every KPI safe" },
     ]);
     const reverted = gateLines([{ ...report, action: "reverted", incident: 14, detail: "" }])[0];
     expect(reverted.tone).toBe("danger");
@@ -169,6 +169,11 @@ describe("the canary gate", () => {
     expect(reverted.detail).toBe("pass");
     const current = gateLines([{ ...report, subject: "current", action: "incidentOpened" }])[0];
     expect(current.what).toBe("checkout 1.2.0 in Production (current)");
+    const promo = { ...report, channel: "Staging", subject: "promotion" as const, basisPoints: 10000 };
+    const waits = gateLines([{ ...promo, action: "passedWaiting", toBasisPoints: null, detail: "waits for an approval" }])[0];
+    expect([waits.what, waits.did]).toEqual(["checkout 1.2.0 in Staging (current, to promote)", "passed — waits for an approval"]);
+    const promoted = gateLines([{ ...promo, action: "promoted", toBasisPoints: 500 }])[0];
+    expect([promoted.did, promoted.tone]).toEqual(["promoted to 5 %", "ok"]);
   });
   it("heads the panel with the switch, the last pass and the next", () => {
     const last = { at: "2026-12-01T11:57:00Z", reports: [], error: null };

@@ -249,6 +249,11 @@ pub struct ChannelKpis {
     /// recommends the rollback and a person decides).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_rollback: Option<bool>,
+    /// The channel this one's current release is promoted to once the gate has shown it
+    /// safe here over the channel's window (e.g. `"Production"` for Staging); the target's
+    /// approval rules still hold. Default: none, a person promotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kpis: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -303,6 +308,8 @@ pub struct GatePolicy {
     pub auto_expand: bool,
     pub auto_revert: bool,
     pub auto_rollback: bool,
+    /// `[kpi.channels.<name>] promote-to`, if set.
+    pub promote_to: Option<String>,
     pub alpha: f64,
     pub safety_alpha: f64,
     pub step_seconds: i64,
@@ -375,6 +382,7 @@ impl KpiSettings {
             auto_expand: ch.and_then(|c| c.auto_expand).unwrap_or(true),
             auto_revert: ch.and_then(|c| c.auto_revert).unwrap_or(true),
             auto_rollback: ch.and_then(|c| c.auto_rollback).unwrap_or(false),
+            promote_to: ch.and_then(|c| c.promote_to.clone()),
             alpha: self.alpha.unwrap_or(0.01),
             safety_alpha: self.safety_alpha.unwrap_or(0.05),
             step_seconds: i64::from(self.step_seconds.unwrap_or(300)),

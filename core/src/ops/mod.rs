@@ -26,6 +26,7 @@ pub mod simulate;
 pub mod sync;
 pub mod watch;
 pub mod watch_current;
+pub mod watch_promote;
 
 pub use commit::Committed;
 pub use pointer::PointerUpdate;

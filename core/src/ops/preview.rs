@@ -10,7 +10,7 @@ use super::rollout::{ExpandTo, PromoteRequest, expansion, reversion};
 use crate::error::Result;
 use crate::log::Event;
 use crate::log::reader::StoredEntry;
-use crate::rules::{rollback_target, withdrawals};
+use crate::rules::{pct, rollback_target, withdrawals};
 use crate::state::AppState;
 use crate::workspace::{Attribution, Workspace};
 use serde::Serialize;
@@ -70,10 +70,6 @@ fn served(state: &AppState, channel: &str) -> Served {
             basis_points: r.basis_points,
         }),
     }
-}
-
-fn pct(bp: u32) -> String {
-    format!("{} %", f64::from(bp) / 100.0)
 }
 
 fn or_built_in(v: &Option<String>) -> String {

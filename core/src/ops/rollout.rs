@@ -8,7 +8,7 @@ use super::Committed;
 use crate::config::percent_to_basis_points;
 use crate::error::{Error, Result};
 use crate::log::Event;
-use crate::rules;
+use crate::rules::{self, pct};
 use crate::state::AppState;
 use crate::workspace::{Attribution, Workspace};
 use airlock_protocol::bucketing::FULL;
@@ -90,10 +90,6 @@ pub(crate) fn reversion(state: &AppState, channel: &str) -> Result<Event> {
     })
 }
 
-fn pct(bp: u32) -> String {
-    format!("{} %", f64::from(bp) / 100.0)
-}
-
 /// Refuses, as a conflict, when the rollout in `channel` is not the one the caller saw
 /// (`--expect-rollout`, `--expect-percent`).
 pub(crate) fn as_expected(state: &AppState, channel: &str, by: &Attribution) -> Result<()> {
@@ -112,6 +108,14 @@ pub(crate) fn as_expected(state: &AppState, channel: &str, by: &Attribution) -> 
             } else {
                 ""
             }
+        )));
+    }
+    if let (Some(version), Some(other)) = (&by.expect.current, &by.expect.never_in)
+        && state.placement(version, other).is_some()
+    {
+        return Err(Error::Conflict(format!(
+            "{} {version} reached {other} meanwhile; the gate does not promote it again",
+            state.app
         )));
     }
     let r = c.rollout;
@@ -202,7 +206,15 @@ impl Workspace {
                 "--from and --to name the same channel".into(),
             ));
         }
-        let decide = self.promotion(req)?;
+        let promotion = self.promotion(req)?;
+        // The gate's promotion names the source's current release it judged (and that it
+        // has never reached the target); a person's promotion expects nothing.
+        let decide = |state: &AppState, seq: u64| {
+            if by.expect.current.is_some() {
+                as_expected(state, &req.from, by)?;
+            }
+            promotion(state, seq)
+        };
         // Check the rules, then copy the release into the target's store, before anything
         // is logged: a store that refuses (access denied, no such bucket) fails the
         // promotion cleanly, and nothing is copied for a promotion the rules refuse.

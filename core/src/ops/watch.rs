@@ -12,8 +12,9 @@
 //!
 //! Then it judges every channel's *current* release against its rollback target
 //! (ops/watch_current.rs: a bad one opens an incident recommending the rollback, or rolls
-//! back when the channel allows), and runs Airlock's checks of every open incident's
-//! checklist (ops/incident_checks.rs).
+//! back when the channel allows), promotes a current release shown safe to the channel its
+//! `promote-to` names (ops/watch_promote.rs: Staging to Production's first step), and runs
+//! Airlock's checks of every open incident's checklist (ops/incident_checks.rs).
 //!
 //! Every write goes through the engine's commit with preconditions (the rollout id and
 //! percentage the verdict judged) and a command id derived from them, so two watchers on one
@@ -41,11 +42,15 @@ pub struct WatchReport {
     pub app: String,
     pub channel: String,
     pub version: String,
-    /// What was looked at: a rollout's step, a channel's current release, or an incident.
+    /// What was looked at: a rollout's step, a channel's current release (whether it is
+    /// bad, or ready for promotion to the next channel), or an incident.
     pub subject: Subject,
     /// Empty for a current release or an incident.
     pub rollout_id: String,
     pub basis_points: u32,
+    /// After an expansion or a promotion: the step the rollout went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_basis_points: Option<u32>,
     pub action: WatchAction,
     /// The incident this pass opened or checked.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,6 +66,8 @@ pub struct WatchReport {
 pub enum Subject {
     Rollout,
     Current,
+    /// A channel's current release, as a candidate for the channel its `promote-to` names.
+    Promotion,
     Incident,
 }
 
@@ -74,8 +81,11 @@ pub enum WatchAction {
     LeftAlone,
     /// The gate passed and the rollout expanded to the next step.
     Expanded,
-    /// The gate passed; the channel waits for a person to expand.
+    /// The gate passed; the channel waits for a person to expand (or, for a promotion, for
+    /// the target channel's approval).
     PassedWaiting,
+    /// A current release shown safe was promoted to the next channel's first step.
+    Promoted,
     Paused,
     Reverted,
     /// A current release was judged bad: an incident recommends rolling it back.
@@ -101,6 +111,7 @@ impl WatchReport {
             subject,
             rollout_id: String::new(),
             basis_points: 0,
+            to_basis_points: None,
             action: WatchAction::Waiting,
             incident: None,
             summary: String::new(),
@@ -188,6 +199,7 @@ impl Workspace {
                 out.push(report);
             }
             out.extend(self.watch_currents(actor, source, &state, channel).await);
+            out.extend(self.watch_promotions(actor, source, &state, channel).await);
             out.extend(self.watch_incidents(actor, source, &app, channel).await);
         }
         Ok(out)
@@ -291,6 +303,7 @@ impl Workspace {
                 basis_points: Some(r.basis_points),
                 running: true,
                 current: None,
+                never_in: None,
             };
             Ok(a)
         };
@@ -372,6 +385,11 @@ impl Workspace {
                 let acted = self
                     .expand(&by("expand")?, app, channel, ExpandTo::Next)
                     .await;
+                if let Ok(c) = &acted
+                    && let Event::Expanded { basis_points, .. } = c.entry.entry.event
+                {
+                    report.to_basis_points = Some(basis_points);
+                }
                 report.action = settled(acted, WatchAction::Expanded)?;
                 report.detail = if report.action == WatchAction::AlreadyDone && !logged {
                     "another watcher took this decision".into()
@@ -469,7 +487,12 @@ impl Workspace {
     /// Logs a gate entry: `Some(true)` when this call wrote it, `Some(false)` when this
     /// decision was already logged (by any watcher), `None` when the rollout moved on (a
     /// person or another watcher changed it) and the verdict no longer applies.
-    async fn log_gate(&self, app: &str, by: &Attribution, event: Event) -> Result<Option<bool>> {
+    pub(crate) async fn log_gate(
+        &self,
+        app: &str,
+        by: &Attribution,
+        event: Event,
+    ) -> Result<Option<bool>> {
         let channel = event.channel().unwrap_or_default().to_string();
         let decide = |state: &crate::state::AppState, _: u64| {
             crate::ops::rollout::as_expected(state, &channel, by)?;
@@ -485,7 +508,10 @@ impl Workspace {
 
 /// The action's outcome: done, already done by another watcher (its command id is in the
 /// log, or the rollout already moved past the step it judged), or an error.
-fn settled(result: Result<crate::ops::Committed>, done: WatchAction) -> Result<WatchAction> {
+pub(crate) fn settled(
+    result: Result<crate::ops::Committed>,
+    done: WatchAction,
+) -> Result<WatchAction> {
     match result {
         Ok(c) if c.replayed => Ok(WatchAction::AlreadyDone),
         Ok(_) => Ok(done),

@@ -21,7 +21,7 @@ use crate::kpi::judge::{Outcome, Verdict};
 use crate::kpi::source::KpiSource;
 use crate::log::Event;
 use crate::ops::analyze::AnalyzeRequest;
-use crate::state::{AppState, Incident, Placement};
+use crate::state::{AppState, Incident, Placement, PlacementRecord};
 use crate::workspace::{Attribution, Expectation, Workspace};
 use airlock_protocol::time::Timestamp;
 
@@ -29,30 +29,73 @@ use airlock_protocol::time::Timestamp;
 pub const CURRENT_JUDGED_SECONDS: i64 = 72 * 3600;
 
 /// A release's stay as a channel's current.
-struct Stay<'a> {
-    channel: &'a str,
-    current: &'a str,
-    target: &'a str,
-    since: Timestamp,
-    since_seq: u64,
+pub(crate) struct Stay<'a> {
+    pub channel: &'a str,
+    pub current: &'a str,
+    pub target: &'a str,
+    pub since: Timestamp,
+    pub since_seq: u64,
 }
 
-impl Stay<'_> {
+impl<'a> Stay<'a> {
+    /// `current`'s stay in `channel` (as `serving` found it), judged against `target`.
+    pub(crate) fn of(
+        channel: &'a str,
+        current: &'a str,
+        target: &'a str,
+        p: &PlacementRecord,
+    ) -> Self {
+        Self {
+            channel,
+            current,
+            target,
+            since: p.since,
+            since_seq: p.since_seq,
+        }
+    }
+
     /// The gate's incident about this stay (opened after the release became current).
-    fn incident<'s>(&self, state: &'s AppState) -> Option<&'s Incident> {
+    pub(crate) fn incident<'s>(&self, state: &'s AppState) -> Option<&'s Incident> {
         state.incidents.values().rev().find(|i| {
             i.channel == self.channel && i.version == self.current && i.number > self.since_seq
         })
     }
 
     /// The command id of `action` for this stay, the same for every watcher.
-    fn command(&self, action: &str) -> String {
+    pub(crate) fn command(&self, action: &str) -> String {
         let key = format!("{}:{}", self.channel, self.since_seq);
         command(&key, airlock_protocol::bucketing::FULL, action)
     }
 }
 
 impl Workspace {
+    /// The channels of `state` (or `channel`) in this workspace whose current release serves
+    /// everyone, with no rollout in progress: the channel, that release, and its placement
+    /// (when it became current).
+    pub(crate) fn serving<'a>(
+        &self,
+        state: &'a AppState,
+        channel: Option<&str>,
+    ) -> Vec<(&'a str, &'a str, &'a PlacementRecord)> {
+        let mut out = Vec::new();
+        for (name, c) in &state.channels {
+            if channel.is_some_and(|x| x != name) || self.config.channel(name).is_err() {
+                continue;
+            }
+            let (Some(current), None) = (&c.current, &c.rollout) else {
+                continue;
+            };
+            if let Some(p) = c
+                .placements
+                .get(current)
+                .filter(|p| p.placement == Placement::Current)
+            {
+                out.push((name.as_str(), current.as_str(), p));
+            }
+        }
+        out
+    }
+
     /// Judges the current release of each of `state`'s channels (or of `channel`) that has
     /// no rollout in progress and a rollback target; see the module note. Reports only what
     /// led to an action (or could not be judged).
@@ -64,30 +107,11 @@ impl Workspace {
         channel: Option<&str>,
     ) -> Vec<WatchReport> {
         let mut out = Vec::new();
-        for (name, c) in &state.channels {
-            if channel.is_some_and(|x| x != name) || self.config.channel(name).is_err() {
-                continue;
-            }
-            let (Some(current), None) = (&c.current, &c.rollout) else {
-                continue;
-            };
+        for (name, current, p) in self.serving(state, channel) {
             let Some(target) = state.rollback_candidates(name).into_iter().next() else {
                 continue;
             };
-            let Some(p) = c
-                .placements
-                .get(current)
-                .filter(|p| p.placement == Placement::Current)
-            else {
-                continue;
-            };
-            let stay = Stay {
-                channel: name,
-                current,
-                target: &target,
-                since: p.since,
-                since_seq: p.since_seq,
-            };
+            let stay = Stay::of(name, current, &target, p);
             let mut report = WatchReport {
                 basis_points: airlock_protocol::bucketing::FULL,
                 ..WatchReport::about(&state.app, name, current, Subject::Current)

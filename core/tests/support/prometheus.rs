@@ -97,10 +97,18 @@ impl Prometheus {
     /// Adds more history (a chunk a fleet played since): stops the server, backfills the
     /// chunk beside what it holds and starts it again on the same port.
     pub fn add(&mut self, openmetrics: &str) {
+        self.add_all(&[openmetrics]);
+    }
+
+    /// Adds several histories over the same hours (two fleets' chunks) with one restart;
+    /// their blocks overlap in time, which Prometheus (2.39 and later) reads as one.
+    pub fn add_all(&mut self, histories: &[&str]) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        backfill(self.dir.path(), openmetrics, self.chunks);
-        self.chunks += 1;
+        for openmetrics in histories {
+            backfill(self.dir.path(), openmetrics, self.chunks);
+            self.chunks += 1;
+        }
         let port: u16 = self
             .url
             .rsplit(':')

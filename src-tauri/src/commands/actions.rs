@@ -45,6 +45,7 @@ pub async fn perform_action(
             rollout_id: None,
             basis_points: expect_basis_points,
             current: None,
+            never_in: None,
         });
     let sink = Arc::new(Throttled::new(progress));
     let committed = reporting(sink, ws.perform(&by, &action)).await?;

@@ -420,7 +420,13 @@ export type ChannelKpis = {
  * A bad *current* release is rolled back on its own (default false: an incident
  * recommends the rollback and a person decides).
  */
-"auto-rollback"?: boolean | null; kpis?: string[] | null; limits: Partial<{ [key in string]: LimitsEdit }> }
+"auto-rollback"?: boolean | null; 
+/**
+ * The channel this one's current release is promoted to once the gate has shown it
+ * safe here over the channel's window (e.g. `"Production"` for Staging); the target's
+ * approval rules still hold. Default: none, a person promotes.
+ */
+"promote-to"?: string | null; kpis?: string[] | null; limits: Partial<{ [key in string]: LimitsEdit }> }
 /**
  * Where one channel of an app stands.
  */
@@ -1029,7 +1035,11 @@ region?: string | null;
  * Uploads in flight at once.
  */
 concurrency?: number | null }
-export type Subject = "rollout" | "current" | "incident"
+export type Subject = "rollout" | "current" | 
+/**
+ * A channel's current release, as a candidate for the channel its `promote-to` names.
+ */
+"promotion" | "incident"
 /**
  * The result of a background sync.
  */
@@ -1085,9 +1095,14 @@ export type WatchAction =
  */
 "expanded" | 
 /**
- * The gate passed; the channel waits for a person to expand.
+ * The gate passed; the channel waits for a person to expand (or, for a promotion, for
+ * the target channel's approval).
  */
-"passedWaiting" | "paused" | "reverted" | 
+"passedWaiting" | 
+/**
+ * A current release shown safe was promoted to the next channel's first step.
+ */
+"promoted" | "paused" | "reverted" | 
 /**
  * A current release was judged bad: an incident recommends rolling it back.
  */
@@ -1114,13 +1129,18 @@ export type WatchAction =
  */
 export type WatchReport = { app: string; channel: string; version: string; 
 /**
- * What was looked at: a rollout's step, a channel's current release, or an incident.
+ * What was looked at: a rollout's step, a channel's current release (whether it is
+ * bad, or ready for promotion to the next channel), or an incident.
  */
 subject: Subject; 
 /**
  * Empty for a current release or an incident.
  */
-rolloutId: string; basisPoints: number; action: WatchAction; 
+rolloutId: string; basisPoints: number; 
+/**
+ * After an expansion or a promotion: the step the rollout went to.
+ */
+toBasisPoints?: number | null; action: WatchAction; 
 /**
  * The incident this pass opened or checked.
  */

@@ -21,6 +21,7 @@ const ACTIONS: Record<WatchReport["action"], [string, Tone]> = {
   leftAlone: ["left alone (paused by a person)", "muted"],
   expanded: ["expanded", "ok"],
   passedWaiting: ["passed — waits for a person to expand", "ok"],
+  promoted: ["promoted", "ok"],
   paused: ["paused", "warn"],
   reverted: ["reverted", "danger"],
   incidentOpened: ["incident opened", "danger"],
@@ -33,10 +34,13 @@ const ACTIONS: Record<WatchReport["action"], [string, Tone]> = {
 /** One line per report of the last pass. */
 export function gateLines(reports: WatchReport[]): GateLine[] {
   return reports.map((r) => {
-    const [did, tone] = ACTIONS[r.action];
+    let [did, tone] = ACTIONS[r.action];
+    if (r.toBasisPoints != null) did += ` to ${percent(r.toBasisPoints)}`;
+    if (r.subject === "promotion" && r.action === "passedWaiting") did = "passed — waits for an approval";
     let what = `${r.app} ${r.version} in ${r.channel}`;
     if (r.subject === "rollout") what += ` at ${percent(r.basisPoints)}`;
     if (r.subject === "current") what += " (current)";
+    if (r.subject === "promotion") what += " (current, to promote)";
     if (r.incident != null) what += ` · incident #${r.incident}`;
     return { tone, what, did, detail: r.detail || r.summary };
   });

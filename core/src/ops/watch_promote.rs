@@ -1,0 +1,226 @@
+//! The gate's third question, for a channel that feeds another (`[kpi.channels.Staging]
+//! promote-to = "Production"`): has the channel's current release been shown safe there?
+//! It is judged as ops/watch_current.rs judges a current release — against its rollback
+//! target in the same channel, over its stay as current — and once the channel's
+//! observation window is over and that verdict *passes* (evidence of safety on every KPI in
+//! force, never mere absence of harm), the gate logs `gatePassed` (rolloutId empty: a
+//! verdict on a current release) and promotes the release to the target's first step, where
+//! the rollout gate (ops/watch.rs) takes it on. A protected target still needs its approval
+//! by someone other than the author: without one the gate says it waits for it.
+//!
+//! Once per stay: the command ids derive from the channel and the seq at which the release
+//! became current, and both entries require the release still current here with no rollout
+//! and never placed in the target, so two watchers promote once and a person who promoted
+//! (or promoted and reverted) it meanwhile wins. A stay with an incident is left to a person.
+
+use super::watch::{Subject, WatchAction, WatchReport, settled};
+use super::watch_current::{CURRENT_JUDGED_SECONDS, Stay};
+use crate::error::Result;
+use crate::kpi::judge::Outcome;
+use crate::kpi::source::KpiSource;
+use crate::kpi::words;
+use crate::log::Event;
+use crate::ops::analyze::AnalyzeRequest;
+use crate::ops::rollout::PromoteRequest;
+use crate::state::AppState;
+use crate::workspace::{Attribution, Expectation, Workspace};
+use airlock_protocol::bucketing::FULL;
+
+impl Workspace {
+    /// Judges, for each of `state`'s channels (or `channel`) with a `promote-to`, whether its
+    /// current release is to be promoted; see the module note. One report per release still
+    /// to be promoted (none once it has reached the target).
+    pub(crate) async fn watch_promotions(
+        &self,
+        actor: &str,
+        source: &dyn KpiSource,
+        state: &AppState,
+        channel: Option<&str>,
+    ) -> Vec<WatchReport> {
+        let mut out = Vec::new();
+        for (name, current, p) in self.serving(state, channel) {
+            let Some(to) = self.gate_policy(name).ok().and_then(|p| p.promote_to) else {
+                continue;
+            };
+            if state.placement(current, &to).is_some()
+                || state
+                    .releases
+                    .get(current)
+                    .is_none_or(|r| r.quarantined.is_some())
+            {
+                continue;
+            }
+            let mut report = WatchReport {
+                basis_points: FULL,
+                ..WatchReport::about(&state.app, name, current, Subject::Promotion)
+            };
+            let Some(target) = state.rollback_candidates(name).into_iter().next() else {
+                report.detail = format!(
+                    "no earlier release in {name} to judge it against; promote it to {to} by hand"
+                );
+                out.push(report);
+                continue;
+            };
+            let stay = Stay::of(name, current, &target, p);
+            if let Err(e) = self
+                .watch_promotion(actor, source, state, &stay, &to, &mut report)
+                .await
+            {
+                report.action = WatchAction::Error;
+                report.detail = e.to_string();
+            }
+            out.push(report);
+        }
+        out
+    }
+
+    async fn watch_promotion(
+        &self,
+        actor: &str,
+        source: &dyn KpiSource,
+        state: &AppState,
+        stay: &Stay<'_>,
+        to: &str,
+        report: &mut WatchReport,
+    ) -> Result<()> {
+        let app = state.app.as_str();
+        let (name, version) = (stay.channel, stay.current);
+        if let Some(i) = stay.incident(state) {
+            report.incident = Some(i.number);
+            report.action = WatchAction::LeftAlone;
+            report.detail = format!(
+                "incident #{} is about this release in {name}: the gate leaves its promotion \
+                 to a person",
+                i.number
+            );
+            return Ok(());
+        }
+        let policy = self.gate_policy(name)?;
+        let steps = self.config.plan(name)?.len().saturating_sub(1) as u32;
+        let window = policy.window_seconds(steps, self.config.channel(name)?.protected);
+        let stayed = self.now().unix() - stay.since.unix();
+        let hours = |s: i64| words::duration(s as f64 / 3600.0);
+        if stayed < policy.step_seconds {
+            report.detail = format!(
+                "current in {name} for {}; the first numbers come after {}",
+                hours(stayed),
+                hours(policy.step_seconds)
+            );
+            return Ok(());
+        }
+        if stayed > CURRENT_JUDGED_SECONDS {
+            report.detail = format!(
+                "not shown safe within {} of its stay in {name}; promote it to {to} by hand",
+                hours(CURRENT_JUDGED_SECONDS)
+            );
+            return Ok(());
+        }
+        let req = AnalyzeRequest {
+            app: app.to_string(),
+            channel: name.to_string(),
+            candidate: Some(version.to_string()),
+            baseline: Some(stay.target.to_string()),
+            from: Some(stay.since),
+            to: Some(self.now()),
+        };
+        let v = self.analyze(&req, source).await?;
+        report.summary = v.summary.clone();
+        let left = hours((window - stayed).max(0));
+        match v.verdict {
+            Outcome::Fail => {
+                report.action = WatchAction::LeftAlone;
+                report.detail = format!(
+                    "not promoted to {to}: {}",
+                    v.worst()
+                        .map(|k| k.reason.as_str())
+                        .unwrap_or("the gate failed")
+                );
+                return Ok(());
+            }
+            Outcome::Pass if stayed >= window => {}
+            Outcome::Pass => {
+                report.detail = format!("safe so far; promoted to {to} in {left} if it stays so");
+                return Ok(());
+            }
+            _ if stayed < window => {
+                report.detail = format!("window {left} left; verdict so far: inconclusive");
+                return Ok(());
+            }
+            _ => {
+                report.detail = format!(
+                    "window over, not shown safe yet (inconclusive); judged on until it is, for \
+                     at most {} of its stay",
+                    hours(CURRENT_JUDGED_SECONDS)
+                );
+                return Ok(());
+            }
+        }
+        let author = &state.release(version)?.author;
+        if self.config.channel(to)?.protected && !state.is_approved(version, to, author) {
+            report.action = WatchAction::PassedWaiting;
+            report.detail = format!(
+                "shown safe in {name} over {}; {to} is protected: it waits for an approval \
+                 by someone other than {author}",
+                hours(window)
+            );
+            return Ok(());
+        }
+        if let Some(r) = state.channel(to).rollout {
+            report.detail = format!(
+                "shown safe in {name}; promoted to {to} once its rollout of {} is finished",
+                r.version
+            );
+            return Ok(());
+        }
+        let by = |action: &str| -> Result<Attribution> {
+            Ok(
+                Attribution::new(&format!("gate:{actor}"), Some(&v.summary))?
+                    .with_command(&stay.command(action))?
+                    .expecting(Expectation {
+                        current: Some(version.to_string()),
+                        never_in: Some(to.to_string()),
+                        ..Expectation::default()
+                    }),
+            )
+        };
+        let passed = Event::GatePassed {
+            channel: name.to_string(),
+            version: version.to_string(),
+            rollout_id: String::new(),
+            basis_points: FULL,
+            verdict: super::watch::record(&v),
+        };
+        let Some(logged) = self.log_gate(app, &by("passed")?, passed).await? else {
+            report.action = WatchAction::AlreadyDone;
+            report.detail = format!("{name} moved on before the verdict was logged");
+            return Ok(());
+        };
+        let req = PromoteRequest {
+            app: app.to_string(),
+            from: name.to_string(),
+            to: to.to_string(),
+            percent: None,
+            version: Some(version.to_string()),
+        };
+        let acted = self.promote(&by("promote")?, &req).await;
+        if let Ok(c) = &acted
+            && let Event::Promoted { basis_points, .. } = c.entry.entry.event
+        {
+            report.to_basis_points = Some(basis_points);
+        }
+        report.action = settled(acted, WatchAction::Promoted)?;
+        report.detail = if report.action == WatchAction::AlreadyDone && !logged {
+            "another watcher took this decision".into()
+        } else {
+            let at = report
+                .to_basis_points
+                .map(|bp| format!(" at {}", crate::rules::pct(bp)))
+                .unwrap_or_default();
+            format!(
+                "shown safe in {name} over {}; promoted to {to}{at}",
+                hours(window)
+            )
+        };
+        Ok(())
+    }
+}
