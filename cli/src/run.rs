@@ -174,6 +174,11 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             if *dry_run {
                 return previewed(&cli, &ws.preview_promote(&by, &req).await?);
             }
+            // Before the gate has passed it in the source channel: allowed, and said.
+            let (by, note) = ws.noting_early_promotion(&by, &req).await?;
+            if let Some(n) = note {
+                eprintln!("airlock: {n}");
+            }
             done(&cli, &ws.promote(&by, &req).await?)
         }
         Command::Expand {

@@ -3,7 +3,8 @@
 //! equal the in-memory source's bin by bin, its p95 equals `histogram_quantile()`'s, the
 //! judge reaches the same verdict on both, a template of the wrong shape, invalid PromQL or
 //! an unreachable server is an error that says which, and the watch loop on Prometheus's
-//! numbers takes a good release to 100 % on its own and reverts a bad one at 5 %.
+//! numbers takes a good release to 100 % on its own and reverts a bad one at 5 %; a person
+//! who expands or promotes before the gate has passed is told so, in the entry too.
 
 mod common;
 #[path = "support/prometheus.rs"]
@@ -361,6 +362,57 @@ async fn a_person_may_expand_before_the_window_is_over_and_the_entry_says_so() {
     let reason = done.entry.entry.reason.clone().unwrap_or_default();
     assert!(
         reason.starts_with("gate not passed yet: window 3 h left; verdict so far: "),
+        "the entry records that the gate had not passed: {reason:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_person_may_promote_before_staging_s_window_is_over_and_the_entry_says_so() {
+    use airlock_core::kpi::policy::ChannelKpis;
+    use airlock_core::log::Event;
+    use airlock_core::ops::action::Action;
+    let prom = Prometheus::start(&steps(&[(0.05, 1)], (0.003, 0.003)));
+    let url = prom.url.clone();
+    let env = common::Env::with_config(move |c| {
+        let mut kpi = KpiSettings {
+            kpis: Some(vec!["crash-free".into()]),
+            prometheus: Some(settings(&url)),
+            ..KpiSettings::default()
+        };
+        kpi.channels.insert(
+            common::STAGING.into(),
+            ChannelKpis {
+                promote_to: Some(common::PRODUCTION.into()),
+                ..ChannelKpis::default()
+            },
+        );
+        c.kpi = Some(kpi);
+    });
+    let ws = env.console().await;
+    // 1.1.0 has been current in Staging for an hour of its 2-hour window.
+    common::with_approved_candidate(&ws).await;
+    env.clock.advance(3600);
+    let promote = Action::Promote {
+        app: common::APP.into(),
+        from: common::STAGING.into(),
+        to: common::PRODUCTION.into(),
+        version: None,
+        percent: None,
+    };
+    let done = ws
+        .perform(&common::by("ana"), &promote)
+        .await
+        .expect("allowed without --force");
+    assert!(matches!(
+        done.entry.entry.event,
+        Event::Promoted {
+            basis_points: 500,
+            ..
+        }
+    ));
+    let reason = done.entry.entry.reason.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with("gate not passed yet: Staging's window 1 h left; verdict so far: "),
         "the entry records that the gate had not passed: {reason:?}"
     );
 }

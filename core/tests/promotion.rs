@@ -142,6 +142,10 @@ async fn a_release_shown_safe_in_staging_is_promoted_to_production_once_approved
                 (STAGING, "1.1.0", "")
             );
             assert_eq!(*basis_points, 10_000);
+            assert_eq!(
+                tail[0].event.describe(),
+                "1.1.0, current in Staging, passed the gate: ready to promote"
+            );
             assert_eq!(verdict.baseline, "1.0.0");
             assert!(verdict.kpis[0].candidate_exposure > 10_000, "{verdict:?}");
         }

@@ -415,6 +415,14 @@ impl Event {
             Event::GatePassed {
                 channel,
                 version,
+                rollout_id,
+                ..
+            } if rollout_id.is_empty() => {
+                format!("{version}, current in {channel}, passed the gate: ready to promote")
+            }
+            Event::GatePassed {
+                channel,
+                version,
                 basis_points,
                 ..
             } => format!(

@@ -437,6 +437,25 @@ impl Workspace {
         };
         let policy = self.gate_policy(channel)?;
         let (window, elapsed) = self.step_window(channel, &r, &policy)?;
+        let req = AnalyzeRequest {
+            app: app.to_string(),
+            channel: channel.to_string(),
+            ..AnalyzeRequest::default()
+        };
+        self.not_passed_yet("window", window, elapsed, &req).await
+    }
+
+    /// While a window of `window` seconds, `elapsed` of them gone, is not over: "gate not
+    /// passed yet: {what} 1 h 10 min left; verdict so far: inconclusive", the verdict on
+    /// `req` (or why it could not be read). `None` once the window is over or when there is
+    /// no KPI source at all (no gate).
+    pub(crate) async fn not_passed_yet(
+        &self,
+        what: &str,
+        window: i64,
+        elapsed: i64,
+        req: &AnalyzeRequest,
+    ) -> Result<Option<String>> {
         if elapsed >= window {
             return Ok(None);
         }
@@ -447,22 +466,17 @@ impl Workspace {
         };
         let left = words::duration((window - elapsed) as f64 / 3600.0);
         let so_far = match source {
-            _ if elapsed < policy.step_seconds => "no numbers yet".to_string(),
-            Ok(source) => {
-                let req = AnalyzeRequest {
-                    app: app.to_string(),
-                    channel: channel.to_string(),
-                    ..AnalyzeRequest::default()
-                };
-                match self.analyze(&req, source.as_ref()).await {
-                    Ok(v) => format!("verdict so far: {}", v.verdict.as_str()),
-                    Err(e) => format!("verdict unavailable ({e})"),
-                }
+            _ if elapsed < self.gate_policy(&req.channel)?.step_seconds => {
+                "no numbers yet".to_string()
             }
+            Ok(source) => match self.analyze(req, source.as_ref()).await {
+                Ok(v) => format!("verdict so far: {}", v.verdict.as_str()),
+                Err(e) => format!("verdict unavailable ({e})"),
+            },
             Err(e) => format!("verdict unavailable ({e})"),
         };
         Ok(Some(format!(
-            "gate not passed yet: window {left} left; {so_far}"
+            "gate not passed yet: {what} {left} left; {so_far}"
         )))
     }
 
@@ -474,14 +488,7 @@ impl Workspace {
         channel: &str,
     ) -> Result<(Attribution, Option<String>)> {
         let note = self.early_expansion_note(app, channel).await?;
-        let mut by = by.clone();
-        if let Some(n) = &note {
-            by.reason = Some(match by.reason.take() {
-                Some(r) if !r.trim().is_empty() => format!("{r} ({n})"),
-                _ => n.clone(),
-            });
-        }
-        Ok((by, note))
+        Ok((noted(by, note.as_deref()), note))
     }
 
     /// Logs a gate entry: `Some(true)` when this call wrote it, `Some(false)` when this
@@ -504,6 +511,18 @@ impl Workspace {
             Err(e) => Err(e),
         }
     }
+}
+
+/// `by` with `note` (if any) added to its reason, for the log.
+pub(crate) fn noted(by: &Attribution, note: Option<&str>) -> Attribution {
+    let mut by = by.clone();
+    if let Some(n) = note {
+        by.reason = Some(match by.reason.take() {
+            Some(r) if !r.trim().is_empty() => format!("{r} ({n})"),
+            _ => n.to_string(),
+        });
+    }
+    by
 }
 
 /// The action's outcome: done, already done by another watcher (its command id is in the

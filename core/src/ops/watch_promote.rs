@@ -12,8 +12,11 @@
 //! became current, and both entries require the release still current here with no rollout
 //! and never placed in the target, so two watchers promote once and a person who promoted
 //! (or promoted and reverted) it meanwhile wins. A stay with an incident is left to a person.
+//!
+//! A person may promote before the window is over, as they may expand early: allowed, and
+//! the entry's reason says the gate had not passed yet ([`Workspace::noting_early_promotion`]).
 
-use super::watch::{Subject, WatchAction, WatchReport, settled};
+use super::watch::{Subject, WatchAction, WatchReport, noted, settled};
 use super::watch_current::{CURRENT_JUDGED_SECONDS, Stay};
 use crate::error::Result;
 use crate::kpi::judge::Outcome;
@@ -27,6 +30,58 @@ use crate::workspace::{Attribution, Expectation, Workspace};
 use airlock_protocol::bucketing::FULL;
 
 impl Workspace {
+    /// For a person's promotion of `req`: when the source channel's gate would promote this
+    /// release to this target and its window is not over, what the entry should record —
+    /// "gate not passed yet: Staging's window 40 min left; verdict so far: inconclusive".
+    pub async fn early_promotion_note(&self, req: &PromoteRequest) -> Result<Option<String>> {
+        if self.config.kpi.is_none()
+            || self.gate_policy(&req.from)?.promote_to.as_deref() != Some(req.to.as_str())
+        {
+            return Ok(None);
+        }
+        let state = self.load(&req.app).await?;
+        let Some((name, current, p)) = self
+            .serving(&state, Some(&req.from))
+            .into_iter()
+            .find(|(_, current, _)| req.version.as_deref().is_none_or(|v| v == *current))
+        else {
+            return Ok(None);
+        };
+        let Some(target) = state.rollback_candidates(name).into_iter().next() else {
+            return Ok(None);
+        };
+        let window = self.promotion_window(name)?;
+        let analyze = AnalyzeRequest {
+            app: req.app.clone(),
+            channel: name.to_string(),
+            candidate: Some(current.to_string()),
+            baseline: Some(target),
+            from: Some(p.since),
+            to: Some(self.now()),
+        };
+        let elapsed = self.now().unix() - p.since.unix();
+        self.not_passed_yet(&format!("{name}'s window"), window, elapsed, &analyze)
+            .await
+    }
+
+    /// `by` with the early-promotion note (if any) added to its reason.
+    pub async fn noting_early_promotion(
+        &self,
+        by: &Attribution,
+        req: &PromoteRequest,
+    ) -> Result<(Attribution, Option<String>)> {
+        let note = self.early_promotion_note(req).await?;
+        Ok((noted(by, note.as_deref()), note))
+    }
+
+    /// How long a release stays current in `channel` before the gate may promote it: the
+    /// window of the channel's last plan step (its only one for Staging's plan of 100 %).
+    fn promotion_window(&self, channel: &str) -> Result<i64> {
+        let steps = self.config.plan(channel)?.len().saturating_sub(1) as u32;
+        let protected = self.config.channel(channel)?.protected;
+        Ok(self.gate_policy(channel)?.window_seconds(steps, protected))
+    }
+
     /// Judges, for each of `state`'s channels (or `channel`) with a `promote-to`, whether its
     /// current release is to be promoted; see the module note. One report per release still
     /// to be promoted (none once it has reached the target).
@@ -96,8 +151,7 @@ impl Workspace {
             return Ok(());
         }
         let policy = self.gate_policy(name)?;
-        let steps = self.config.plan(name)?.len().saturating_sub(1) as u32;
-        let window = policy.window_seconds(steps, self.config.channel(name)?.protected);
+        let window = self.promotion_window(name)?;
         let stayed = self.now().unix() - stay.since.unix();
         let hours = |s: i64| words::duration(s as f64 / 3600.0);
         if stayed < policy.step_seconds {
