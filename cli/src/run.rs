@@ -48,6 +48,7 @@ pub(crate) fn attribution(cli: &Cli, ws: &Workspace) -> Result<Attribution> {
         rollout_id: cli.expect_rollout.clone(),
         basis_points,
         never_in: None,
+        stay_since: None,
     }))
 }
 

@@ -298,23 +298,24 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
                 ))),
             }
         }
-        Event::GatePassed {
+        Event::CurrentPassed {
             channel,
             version,
-            rollout_id: id,
-            basis_points,
+            since_seq,
+            to,
             ..
-        } if id.is_empty() => {
-            // A verdict on a channel's current release over its stay (the gate's promotion
-            // to the next channel): that release serves everyone there, no rollout running.
-            let c = state.channel(channel);
-            if c.current.as_deref() != Some(version.as_str())
-                || c.rollout.is_some()
-                || *basis_points != FULL
-            {
+        } => {
+            // A verdict on one stay of a release as `channel`'s current, which still lasts,
+            // with no incident about it, and a target the release has never reached.
+            if to == channel {
+                return Err(Error::InvalidInput(format!(
+                    "a release is promoted from {channel} to another channel, not to itself"
+                )));
+            }
+            same_stay(state, channel, version, *since_seq)?;
+            if state.placement(version, to).is_some() {
                 return Err(Error::Conflict(format!(
-                    "{app} {version} is not what {channel} serves to everyone; the gate's \
-                     verdict on it does not apply"
+                    "{app} {version} has been in {to} already; the gate promotes it only once"
                 )));
             }
             Ok(())
@@ -501,6 +502,36 @@ pub(crate) fn rollout_in<'a>(state: &'a AppState, channel: &str) -> Result<&'a R
                 state.app
             ))
         })
+}
+
+/// `version` is `channel`'s current release with no rollout in progress, current since
+/// `since_seq` (the same stay), and no incident about it has been opened since.
+pub(crate) fn same_stay(
+    state: &AppState,
+    channel: &str,
+    version: &str,
+    since_seq: u64,
+) -> Result<()> {
+    let app = &state.app;
+    let c = state.channel(channel);
+    let since = c.placements.get(version).map(|p| p.since_seq);
+    if c.current.as_deref() != Some(version) || c.rollout.is_some() || since != Some(since_seq) {
+        return Err(Error::Conflict(format!(
+            "{app} {version} is no longer what {channel} serves to everyone since seq \
+             {since_seq}; a verdict on that stay does not apply"
+        )));
+    }
+    if let Some(i) = state
+        .incidents
+        .values()
+        .find(|i| i.channel == channel && i.version == version && i.number > since_seq)
+    {
+        return Err(Error::Conflict(format!(
+            "incident #{} is about {app} {version} in {channel}: a person decides",
+            i.number
+        )));
+    }
+    Ok(())
 }
 
 /// The rollout in `channel`, which must be of `version` with id `id`.

@@ -580,8 +580,10 @@ impl AppState {
                 place(c, version, Placement::Archived, e);
             }
             // A verdict changes nothing by itself; the pause, revert or expansion after it does.
-            Event::PointerResigned { .. } | Event::GatePassed { .. } | Event::GateFailed { .. } => {
-            }
+            Event::PointerResigned { .. }
+            | Event::GatePassed { .. }
+            | Event::GateFailed { .. }
+            | Event::CurrentPassed { .. } => {}
             Event::IncidentOpened {
                 channel,
                 version,

@@ -52,6 +52,9 @@ pub struct Expectation {
     /// of a channel's current release: a person who promoted it there meanwhile, even one
     /// who has reverted it since, wins).
     pub never_in: Option<String>,
+    /// The release named by `current` has been current since this seq (the same stay the
+    /// gate judged), with no incident about it opened since.
+    pub stay_since: Option<u64>,
 }
 
 impl Attribution {

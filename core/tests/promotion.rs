@@ -1,7 +1,7 @@
 //! The gate's promotion out of a channel that feeds another (`promote-to`), on synthetic
 //! cohorts in the in-memory KPI source: a release shown safe in Staging over Staging's
-//! window is promoted to Production's first step by the gate (a `gatePassed` on the current
-//! release, then `promoted`), once its approval is there; before the window is over, or
+//! window is promoted to Production's first step by the gate (a `currentPassed`, then
+//! `promoted`), once its approval is there; before the window is over, or
 //! without evidence of safety, it waits; a bad one is not promoted; two watchers promote
 //! once; a person who promoted it meanwhile wins over a stale verdict.
 
@@ -103,7 +103,7 @@ async fn a_release_shown_safe_in_staging_is_promoted_to_production_once_approved
             .await
             .unwrap()
             .iter()
-            .all(|s| !matches!(s.entry.event, Event::GatePassed { .. })),
+            .all(|s| !matches!(s.entry.event, Event::CurrentPassed { .. })),
         "no action, no gate entry"
     );
 
@@ -130,26 +130,28 @@ async fn a_release_shown_safe_in_staging_is_promoted_to_production_once_approved
     let log = ws.history(APP).await.unwrap();
     let tail: Vec<_> = log[log.len() - 2..].iter().map(|s| &s.entry).collect();
     match &tail[0].event {
-        Event::GatePassed {
+        Event::CurrentPassed {
             channel,
             version,
-            rollout_id,
-            basis_points,
+            since_seq,
+            to,
             verdict,
         } => {
             assert_eq!(
-                (channel.as_str(), version.as_str(), rollout_id.as_str()),
-                (STAGING, "1.1.0", "")
+                (channel.as_str(), version.as_str(), to.as_str()),
+                (STAGING, "1.1.0", PRODUCTION)
             );
-            assert_eq!(*basis_points, 10_000);
+            let state = ws.load(APP).await.unwrap();
+            let stay = &state.channel(STAGING).placements["1.1.0"];
+            assert_eq!(*since_seq, stay.since_seq, "the stay it judged");
             assert_eq!(
                 tail[0].event.describe(),
-                "1.1.0, current in Staging, passed the gate: ready to promote"
+                "1.1.0, current in Staging, passed the gate: to be promoted to Production"
             );
             assert_eq!(verdict.baseline, "1.0.0");
             assert!(verdict.kpis[0].candidate_exposure > 10_000, "{verdict:?}");
         }
-        other => panic!("a gatePassed on Staging's current release first: {other:?}"),
+        other => panic!("a currentPassed on Staging's current release first: {other:?}"),
     }
     assert!(matches!(tail[1].event, Event::Promoted { .. }));
     assert!(tail.iter().all(|e| e.actor == "gate:ana"), "{tail:?}");
@@ -244,7 +246,7 @@ async fn two_watchers_promote_once() {
     );
     let log = a.history(APP).await.unwrap();
     let count = |f: fn(&Event) -> bool| log.iter().filter(|s| f(&s.entry.event)).count();
-    assert_eq!(count(|e| matches!(e, Event::GatePassed { .. })), 1);
+    assert_eq!(count(|e| matches!(e, Event::CurrentPassed { .. })), 1);
     assert_eq!(
         count(|e| matches!(e, Event::Promoted { to, .. } if to == "Production")),
         2,
@@ -286,4 +288,79 @@ async fn a_person_s_promotion_in_between_wins_over_a_stale_verdict() {
     play(&env, &source, 120, (0.003, 0.003), 6);
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     assert!(r.iter().all(|x| x.subject != Subject::Promotion), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_verdict_on_one_stay_does_not_promote_after_an_incident_or_a_new_stay() {
+    use airlock_core::Attribution;
+    use airlock_core::ops::incident::OpenRequest;
+    let env = env();
+    let ws = env.console().await;
+    approved_in_staging(&ws).await;
+    let state = ws.load(APP).await.unwrap();
+    let since = state.channel(STAGING).placements["1.1.0"].since_seq;
+    let gate = |stay: u64| {
+        by("gate:ana").expecting(Expectation {
+            current: Some("1.1.0".into()),
+            never_in: Some(PRODUCTION.into()),
+            stay_since: Some(stay),
+            ..Expectation::default()
+        })
+    };
+    // A verdict read on another stay of the same release (its seq differs): refused.
+    let (kind, e) = kind_of(
+        "a promotion on a verdict about another stay",
+        ws.promote(&gate(since - 1), &common::promotion("1.1.0", None))
+            .await,
+    );
+    assert_eq!(kind, ErrorKind::Conflict, "{e}");
+    // A person opens an incident about 1.1.0 in Staging while the gate judges: it wins.
+    let opened = ws
+        .open_incident(
+            &Attribution::new("ben", Some("testers report a blank screen")).unwrap(),
+            &OpenRequest {
+                app: APP.into(),
+                channel: Some(STAGING.into()),
+                version: Some("1.1.0".into()),
+                severity: 3,
+            },
+        )
+        .await
+        .unwrap();
+    let (kind, e) = kind_of(
+        "the gate's promotion after a person's incident",
+        ws.promote(&gate(since), &common::promotion("1.1.0", None))
+            .await,
+    );
+    assert_eq!(kind, ErrorKind::Conflict, "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("incident #{} is about", opened.entry.entry.seq)),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_release_shown_safe_that_waits_days_for_its_approval_is_promoted_once_approved() {
+    let env = env();
+    let ws = env.console().await;
+    in_staging(&ws).await;
+    let source = MemorySource::default();
+    play(&env, &source, 120, (0.003, 0.003), 8);
+    // Four days without an approval: the verdict on the stay's first three days stands.
+    env.clock.advance(4 * 24 * 3600);
+    let r = ws.watch_once("ana", &source, None, None).await.unwrap();
+    let p = promotion(&r);
+    assert_eq!(p.action, WatchAction::PassedWaiting, "{r:?}");
+    ws.approve(&by("ben"), APP, "1.1.0", PRODUCTION)
+        .await
+        .unwrap();
+    let r = ws.watch_once("ana", &source, None, None).await.unwrap();
+    let p = promotion(&r);
+    assert_eq!(p.action, WatchAction::Promoted, "{r:?}");
+    assert!(
+        p.detail.starts_with("shown safe in Staging over 3 d"),
+        "judged over the first three days of the stay: {}",
+        p.detail
+    );
 }

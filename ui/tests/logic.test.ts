@@ -174,6 +174,8 @@ describe("the canary gate", () => {
     expect([waits.what, waits.did]).toEqual(["checkout 1.2.0 in Staging (current, to promote)", "passed — waits for an approval"]);
     const promoted = gateLines([{ ...promo, action: "promoted", toBasisPoints: 500 }])[0];
     expect([promoted.did, promoted.tone]).toEqual(["promoted to 5 %", "ok"]);
+    const held = gateLines([{ ...promo, action: "leftAlone", toBasisPoints: null }])[0];
+    expect([held.did, held.tone]).toEqual(["not promoted", "warn"]);
   });
   it("heads the panel with the switch, the last pass and the next", () => {
     const last = { at: "2026-12-01T11:57:00Z", reports: [], error: null };

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT_VERSION: u32 = 2;
 
 /// The event kinds this build knows; an entry of any other kind was written by a newer one.
-pub const KNOWN_KINDS: [&str; 17] = [
+pub const KNOWN_KINDS: [&str; 18] = [
     "released",
     "promoted",
     "expanded",
@@ -30,6 +30,7 @@ pub const KNOWN_KINDS: [&str; 17] = [
     "pointerResigned",
     "gatePassed",
     "gateFailed",
+    "currentPassed",
     "incidentOpened",
     "incidentChecked",
     "incidentClosed",
@@ -177,6 +178,17 @@ pub enum Event {
         critical: bool,
         verdict: GateRecord,
     },
+    /// The canary gate judged `version`, current in `channel` since `sinceSeq`, against its
+    /// rollback target over that stay and found it safe (docs/KPIS.md, "From Staging to
+    /// Production"); the watcher's promotion to `to` follows in its own entry.
+    #[serde(rename_all = "camelCase")]
+    CurrentPassed {
+        channel: String,
+        version: String,
+        since_seq: u64,
+        to: String,
+        verdict: GateRecord,
+    },
     /// An incident about `version` in `channel` was opened (docs/KPIS.md, "Incidents"): by the
     /// gate on a failure, or by a person. Its number is this entry's seq; the entry's `reason`
     /// says what was seen.
@@ -322,6 +334,7 @@ pub enum EventKind {
     PointerResigned,
     GatePassed,
     GateFailed,
+    CurrentPassed,
     IncidentOpened,
     IncidentChecked,
     IncidentClosed,
@@ -344,6 +357,7 @@ impl Event {
             Self::PointerResigned { .. } => EventKind::PointerResigned,
             Self::GatePassed { .. } => EventKind::GatePassed,
             Self::GateFailed { .. } => EventKind::GateFailed,
+            Self::CurrentPassed { .. } => EventKind::CurrentPassed,
             Self::IncidentOpened { .. } => EventKind::IncidentOpened,
             Self::IncidentChecked { .. } => EventKind::IncidentChecked,
             Self::IncidentClosed { .. } => EventKind::IncidentClosed,
@@ -412,13 +426,13 @@ impl Event {
             Event::Quarantined { version } => format!("{version} quarantined"),
             Event::Archived { version, channel } => format!("{version} archived in {channel}"),
             Event::PointerResigned { channel } => format!("{channel} pointer re-signed"),
-            Event::GatePassed {
+            Event::CurrentPassed {
                 channel,
                 version,
-                rollout_id,
+                to,
                 ..
-            } if rollout_id.is_empty() => {
-                format!("{version}, current in {channel}, passed the gate: ready to promote")
+            } => {
+                format!("{version}, current in {channel}, passed the gate: to be promoted to {to}")
             }
             Event::GatePassed {
                 channel,
@@ -469,6 +483,7 @@ impl Event {
             Self::PointerResigned { .. } => "pointerResigned",
             Self::GatePassed { .. } => "gatePassed",
             Self::GateFailed { .. } => "gateFailed",
+            Self::CurrentPassed { .. } => "currentPassed",
             Self::IncidentOpened { .. } => "incidentOpened",
             Self::IncidentChecked { .. } => "incidentChecked",
             Self::IncidentClosed { .. } => "incidentClosed",
@@ -490,6 +505,7 @@ impl Event {
             | Self::Archived { version, .. }
             | Self::GatePassed { version, .. }
             | Self::GateFailed { version, .. }
+            | Self::CurrentPassed { version, .. }
             | Self::IncidentOpened { version, .. } => Some(version),
             // The release rolled back from (quarantined), else the one rolled back to.
             Self::RolledBack { from, to, .. } => Some(from.as_deref().unwrap_or(to)),
@@ -513,6 +529,7 @@ impl Event {
             | Self::Archived { channel, .. }
             | Self::GatePassed { channel, .. }
             | Self::GateFailed { channel, .. }
+            | Self::CurrentPassed { channel, .. }
             | Self::IncidentOpened { channel, .. }
             | Self::PointerResigned { channel } => Some(channel),
             Self::Promoted { to, .. } => Some(to),
@@ -543,6 +560,7 @@ impl Event {
             | Self::Archived { .. }
             | Self::GatePassed { .. }
             | Self::GateFailed { .. }
+            | Self::CurrentPassed { .. }
             | Self::IncidentOpened { .. }
             | Self::IncidentChecked { .. }
             | Self::IncidentClosed { .. } => Vec::new(),

@@ -110,6 +110,9 @@ pub(crate) fn as_expected(state: &AppState, channel: &str, by: &Attribution) -> 
             }
         )));
     }
+    if let (Some(version), Some(seq)) = (&by.expect.current, by.expect.stay_since) {
+        rules::same_stay(state, channel, version, seq)?;
+    }
     if let (Some(version), Some(other)) = (&by.expect.current, &by.expect.never_in)
         && state.placement(version, other).is_some()
     {

@@ -77,7 +77,9 @@ pub enum Subject {
 pub enum WatchAction {
     /// Judged, nothing to do yet.
     Waiting,
-    /// Paused by a person: not judged, left alone.
+    /// Not acted on: a rollout paused by a person (not judged), or a current release the
+    /// gate does not promote (`detail` says why: a failing verdict, an incident, a person's
+    /// act in between).
     LeftAlone,
     /// The gate passed and the rollout expanded to the next step.
     Expanded,
@@ -304,6 +306,7 @@ impl Workspace {
                 running: true,
                 current: None,
                 never_in: None,
+                stay_since: None,
             };
             Ok(a)
         };
@@ -386,6 +389,7 @@ impl Workspace {
                     .expand(&by("expand")?, app, channel, ExpandTo::Next)
                     .await;
                 if let Ok(c) = &acted
+                    && !c.replayed
                     && let Event::Expanded { basis_points, .. } = c.entry.entry.event
                 {
                     report.to_basis_points = Some(basis_points);

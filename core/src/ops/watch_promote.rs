@@ -3,22 +3,23 @@
 //! It is judged as ops/watch_current.rs judges a current release — against its rollback
 //! target in the same channel, over its stay as current — and once the channel's
 //! observation window is over and that verdict *passes* (evidence of safety on every KPI in
-//! force, never mere absence of harm), the gate logs `gatePassed` (rolloutId empty: a
-//! verdict on a current release) and promotes the release to the target's first step, where
+//! force, never mere absence of harm), the gate logs `currentPassed` (the verdict, the stay
+//! it judged and the target) and promotes the release to the target's first step, where
 //! the rollout gate (ops/watch.rs) takes it on. A protected target still needs its approval
 //! by someone other than the author: without one the gate says it waits for it.
 //!
 //! Once per stay: the command ids derive from the channel and the seq at which the release
-//! became current, and both entries require the release still current here with no rollout
-//! and never placed in the target, so two watchers promote once and a person who promoted
+//! became current, and both entries require that very stay (the release still current here
+//! since that seq, no rollout, no incident about it since) and the release never placed in
+//! the target, so two watchers promote once and a person who promoted
 //! (or promoted and reverted) it meanwhile wins. A stay with an incident is left to a person.
 //!
 //! A person may promote before the window is over, as they may expand early: allowed, and
 //! the entry's reason says the gate had not passed yet ([`Workspace::noting_early_promotion`]).
 
-use super::watch::{Subject, WatchAction, WatchReport, noted, settled};
+use super::watch::{Subject, WatchAction, WatchReport, noted};
 use super::watch_current::{CURRENT_JUDGED_SECONDS, Stay};
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::kpi::judge::Outcome;
 use crate::kpi::source::KpiSource;
 use crate::kpi::words;
@@ -162,20 +163,17 @@ impl Workspace {
             );
             return Ok(());
         }
-        if stayed > CURRENT_JUDGED_SECONDS {
-            report.detail = format!(
-                "not shown safe within {} of its stay in {name}; promote it to {to} by hand",
-                hours(CURRENT_JUDGED_SECONDS)
-            );
-            return Ok(());
-        }
+        // Judged over the stay's first three days at most (as a bad current release is):
+        // after that the devices left on the target are too few and too self-selected to
+        // compare with, and the verdict on those days stands.
+        let judged = stayed.min(CURRENT_JUDGED_SECONDS);
         let req = AnalyzeRequest {
             app: app.to_string(),
             channel: name.to_string(),
             candidate: Some(version.to_string()),
             baseline: Some(stay.target.to_string()),
             from: Some(stay.since),
-            to: Some(self.now()),
+            to: Some(stay.since.plus_seconds(judged)),
         };
         let v = self.analyze(&req, source).await?;
         report.summary = v.summary.clone();
@@ -200,28 +198,36 @@ impl Workspace {
                 report.detail = format!("window {left} left; verdict so far: inconclusive");
                 return Ok(());
             }
+            _ if stayed > CURRENT_JUDGED_SECONDS => {
+                report.detail = format!(
+                    "not shown safe within the first {} of its stay in {name}; promote it to \
+                     {to} by hand",
+                    hours(CURRENT_JUDGED_SECONDS)
+                );
+                return Ok(());
+            }
             _ => {
                 report.detail = format!(
                     "window over, not shown safe yet (inconclusive); judged on until it is, for \
-                     at most {} of its stay",
+                     at most the first {} of its stay",
                     hours(CURRENT_JUDGED_SECONDS)
                 );
                 return Ok(());
             }
         }
+        let shown = format!("shown safe in {name} over {}", hours(judged));
         let author = &state.release(version)?.author;
         if self.config.channel(to)?.protected && !state.is_approved(version, to, author) {
             report.action = WatchAction::PassedWaiting;
             report.detail = format!(
-                "shown safe in {name} over {}; {to} is protected: it waits for an approval \
-                 by someone other than {author}",
-                hours(window)
+                "{shown}; {to} is protected: it waits for an approval by someone other than \
+                 {author}"
             );
             return Ok(());
         }
         if let Some(r) = state.channel(to).rollout {
             report.detail = format!(
-                "shown safe in {name}; promoted to {to} once its rollout of {} is finished",
+                "{shown}; promoted to {to} once its rollout of {} is finished",
                 r.version
             );
             return Ok(());
@@ -233,15 +239,16 @@ impl Workspace {
                     .expecting(Expectation {
                         current: Some(version.to_string()),
                         never_in: Some(to.to_string()),
+                        stay_since: Some(stay.since_seq),
                         ..Expectation::default()
                     }),
             )
         };
-        let passed = Event::GatePassed {
+        let passed = Event::CurrentPassed {
             channel: name.to_string(),
             version: version.to_string(),
-            rollout_id: String::new(),
-            basis_points: FULL,
+            since_seq: stay.since_seq,
+            to: to.to_string(),
             verdict: super::watch::record(&v),
         };
         let Some(logged) = self.log_gate(app, &by("passed")?, passed).await? else {
@@ -256,25 +263,37 @@ impl Workspace {
             percent: None,
             version: Some(version.to_string()),
         };
-        let acted = self.promote(&by("promote")?, &req).await;
-        if let Ok(c) = &acted
-            && let Event::Promoted { basis_points, .. } = c.entry.entry.event
-        {
-            report.to_basis_points = Some(basis_points);
+        match self.promote(&by("promote")?, &req).await {
+            Ok(c) if c.replayed => {
+                report.action = WatchAction::AlreadyDone;
+                report.detail = "another watcher took this decision".into();
+            }
+            Ok(c) => {
+                report.action = WatchAction::Promoted;
+                let mut at = String::new();
+                if let Event::Promoted { basis_points, .. } = c.entry.entry.event {
+                    report.to_basis_points = Some(basis_points);
+                    at = format!(" at {}", crate::rules::pct(basis_points));
+                }
+                report.detail = format!("{shown}; promoted to {to}{at}");
+            }
+            // A person acted in between (promoted it, started another rollout there,
+            // withdrew the approval, opened an incident): theirs wins, and it is said.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Conflict | ErrorKind::Refused | ErrorKind::ApprovalMissing
+                ) =>
+            {
+                report.action = if logged {
+                    WatchAction::LeftAlone
+                } else {
+                    WatchAction::AlreadyDone
+                };
+                report.detail = format!("{shown}; not promoted: {e}");
+            }
+            Err(e) => return Err(e),
         }
-        report.action = settled(acted, WatchAction::Promoted)?;
-        report.detail = if report.action == WatchAction::AlreadyDone && !logged {
-            "another watcher took this decision".into()
-        } else {
-            let at = report
-                .to_basis_points
-                .map(|bp| format!(" at {}", crate::rules::pct(bp)))
-                .unwrap_or_default();
-            format!(
-                "shown safe in {name} over {}; promoted to {to}{at}",
-                hours(window)
-            )
-        };
         Ok(())
     }
 }

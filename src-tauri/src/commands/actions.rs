@@ -46,6 +46,7 @@ pub async fn perform_action(
             basis_points: expect_basis_points,
             current: None,
             never_in: None,
+            stay_since: None,
         });
     let sink = Arc::new(Throttled::new(progress));
     let committed = reporting(sink, ws.perform(&by, &action)).await?;

@@ -620,7 +620,7 @@ deniedAction: string | null }
 /**
  * Which kind an event is, as a type (`Event::kind` gives the same as its JSON name).
  */
-export type EventKind = "released" | "promoted" | "expanded" | "paused" | "resumed" | "reverted" | "rolledBack" | "approved" | "rejected" | "quarantined" | "archived" | "pointerResigned" | "gatePassed" | "gateFailed" | "incidentOpened" | "incidentChecked" | "incidentClosed"
+export type EventKind = "released" | "promoted" | "expanded" | "paused" | "resumed" | "reverted" | "rolledBack" | "approved" | "rejected" | "quarantined" | "archived" | "pointerResigned" | "gatePassed" | "gateFailed" | "currentPassed" | "incidentOpened" | "incidentChecked" | "incidentClosed"
 export type FileSize = { path: string; size: number }
 export type GatePass = { 
 /**
@@ -1087,7 +1087,9 @@ export type WatchAction =
  */
 "waiting" | 
 /**
- * Paused by a person: not judged, left alone.
+ * Not acted on: a rollout paused by a person (not judged), or a current release the
+ * gate does not promote (`detail` says why: a failing verdict, an incident, a person's
+ * act in between).
  */
 "leftAlone" | 
 /**

@@ -37,6 +37,7 @@ export function gateLines(reports: WatchReport[]): GateLine[] {
     let [did, tone] = ACTIONS[r.action];
     if (r.toBasisPoints != null) did += ` to ${percent(r.toBasisPoints)}`;
     if (r.subject === "promotion" && r.action === "passedWaiting") did = "passed — waits for an approval";
+    if (r.subject === "promotion" && r.action === "leftAlone") [did, tone] = ["not promoted", "warn"];
     let what = `${r.app} ${r.version} in ${r.channel}`;
     if (r.subject === "rollout") what += ` at ${percent(r.basisPoints)}`;
     if (r.subject === "current") what += " (current)";
