@@ -64,6 +64,19 @@ async fn approved_in_staging(ws: &airlock_core::Workspace) {
         .expect("ben approves ana's release");
 }
 
+/// A console on a fresh store with 1.1.0 in Staging (approved for Production when
+/// `approved`), and an empty in-memory KPI source.
+async fn staged(approved: bool) -> (Env, airlock_core::Workspace, MemorySource) {
+    let env = env();
+    let ws = env.console().await;
+    if approved {
+        approved_in_staging(&ws).await;
+    } else {
+        in_staging(&ws).await;
+    }
+    (env, ws, MemorySource::default())
+}
+
 fn promotion(r: &[WatchReport]) -> &WatchReport {
     r.iter()
         .find(|x| x.subject == Subject::Promotion)
@@ -72,10 +85,7 @@ fn promotion(r: &[WatchReport]) -> &WatchReport {
 
 #[tokio::test]
 async fn a_release_shown_safe_in_staging_is_promoted_to_production_once_approved() {
-    let env = env();
-    let ws = env.console().await;
-    in_staging(&ws).await;
-    let source = MemorySource::default();
+    let (env, ws, source) = staged(false).await;
     play(&env, &source, 90, (0.003, 0.003), 1);
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     let p = promotion(&r);
@@ -167,10 +177,7 @@ async fn a_release_shown_safe_in_staging_is_promoted_to_production_once_approved
 #[tokio::test]
 async fn too_little_evidence_or_a_bad_release_is_not_promoted() {
     // Too few sessions to show safety: inconclusive, so it waits past the window.
-    let env = env();
-    let ws = env.console().await;
-    approved_in_staging(&ws).await;
-    let source = MemorySource::default();
+    let (env, ws, source) = staged(true).await;
     Cohorts {
         minutes: 150,
         sessions_per_hour: 200.0,
@@ -189,10 +196,7 @@ async fn too_little_evidence_or_a_bad_release_is_not_promoted() {
     assert!(state.channel(PRODUCTION).rollout.is_none());
 
     // Ten times the crashes: an incident about the current release, and no promotion.
-    let env = self::env();
-    let ws = env.console().await;
-    approved_in_staging(&ws).await;
-    let source = MemorySource::default();
+    let (env, ws, source) = staged(true).await;
     play(&env, &source, 120, (0.03, 0.003), 4);
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     assert!(
@@ -342,10 +346,7 @@ async fn a_verdict_on_one_stay_does_not_promote_after_an_incident_or_a_new_stay(
 
 #[tokio::test]
 async fn a_release_shown_safe_that_waits_days_for_its_approval_is_promoted_once_approved() {
-    let env = env();
-    let ws = env.console().await;
-    in_staging(&ws).await;
-    let source = MemorySource::default();
+    let (env, ws, source) = staged(false).await;
     play(&env, &source, 120, (0.003, 0.003), 8);
     // Four days without an approval: the verdict on the stay's first three days stands.
     env.clock.advance(4 * 24 * 3600);
