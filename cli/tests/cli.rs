@@ -99,6 +99,30 @@ impl Desk {
         }
         dir.display().to_string()
     }
+
+    /// 1.0.0 (bundle `b1`) released by ana, approved by bob and promoted to 100 % of
+    /// Production; then 1.1.0 (bundle `b2`) released into Staging.
+    fn shipped_then_released(&self, b1: &str, b2: &str) {
+        self.ok("ana", &["release", "shop-ios", b1, "--version", "1.0.0"]);
+        self.ok(
+            "bob",
+            &["approve", "shop-ios", "1.0.0", "--channel", "Production"],
+        );
+        self.ok(
+            "ana",
+            &[
+                "promote",
+                "shop-ios",
+                "--from",
+                "Staging",
+                "--to",
+                "Production",
+                "--percent",
+                "100",
+            ],
+        );
+        self.ok("ana", &["release", "shop-ios", b2, "--version", "1.1.0"]);
+    }
 }
 
 fn code(out: &Output) -> i32 {
@@ -709,25 +733,7 @@ fn analyze_judges_on_a_real_prometheus_with_exit_codes() {
     d.init();
     let b1 = d.bundle("b1", &[("index.html", "<html>1"), ("js/app.js", "one()")]);
     let b2 = d.bundle("b2", &[("index.html", "<html>1"), ("js/app.js", "two()")]);
-    d.ok("ana", &["release", "shop-ios", &b1, "--version", "1.0.0"]);
-    d.ok(
-        "bob",
-        &["approve", "shop-ios", "1.0.0", "--channel", "Production"],
-    );
-    d.ok(
-        "ana",
-        &[
-            "promote",
-            "shop-ios",
-            "--from",
-            "Staging",
-            "--to",
-            "Production",
-            "--percent",
-            "100",
-        ],
-    );
-    d.ok("ana", &["release", "shop-ios", &b2, "--version", "1.1.0"]);
+    d.shipped_then_released(&b1, &b2);
     let t0 = Timestamp::parse("2026-11-01T00:00:00Z").unwrap();
     let at = |minutes: i64| t0.plus_seconds(60 * minutes).to_string();
     let history = Cohorts {
@@ -864,10 +870,10 @@ fn simulate_ingest_analyze_and_an_incident_from_the_command_line() {
     d.init();
     let b1 = d.bundle("b1", &[("index.html", "<html>1"), ("js/app.js", "one()")]);
     let b2 = d.bundle("b2", &[("index.html", "<html>1"), ("js/app.js", "two()")]);
-    d.ok("ana", &["release", "shop-ios", &b1, "--version", "1.0.0"]);
+    d.shipped_then_released(&b1, &b2);
     d.ok(
         "bob",
-        &["approve", "shop-ios", "1.0.0", "--channel", "Production"],
+        &["approve", "shop-ios", "1.1.0", "--channel", "Production"],
     );
     let promote = [
         "promote",
@@ -876,18 +882,10 @@ fn simulate_ingest_analyze_and_an_incident_from_the_command_line() {
         "Staging",
         "--to",
         "Production",
+        "--percent",
+        "20",
     ];
-    let mut whole = promote.to_vec();
-    whole.extend(["--percent", "100"]);
-    d.ok("ana", &whole);
-    d.ok("ana", &["release", "shop-ios", &b2, "--version", "1.1.0"]);
-    d.ok(
-        "bob",
-        &["approve", "shop-ios", "1.1.0", "--channel", "Production"],
-    );
-    let mut at_20 = promote.to_vec();
-    at_20.extend(["--percent", "20"]);
-    d.ok("ana", &at_20);
+    d.ok("ana", &promote);
     let cdn = d.root.join("cdn-logs");
     let toml = d.root.join("ws/airlock.toml");
     let mut text = std::fs::read_to_string(&toml).unwrap();

@@ -81,13 +81,7 @@ impl World {
                 },
             );
             if promote {
-                kpi.channels.insert(
-                    STAGING.into(),
-                    ChannelKpis {
-                        promote_to: Some(PRODUCTION.into()),
-                        ..ChannelKpis::default()
-                    },
-                );
+                staging_promotes_to_production(&mut kpi);
             }
             c.kpi = Some(kpi);
         });
@@ -101,24 +95,22 @@ impl World {
         }
     }
 
+    /// A fleet on what `channel` serves now.
+    async fn start(&self, channel: &str, s: Scenario) -> Fleet {
+        self.ws
+            .new_fleet(APP, channel, s, self.env.now())
+            .await
+            .unwrap_or_else(|e| panic!("a fleet on {channel}: {e}"))
+    }
+
     /// Starts the fleet on what Production serves now.
     async fn fleet(&mut self, s: Scenario) {
-        self.fleet = Some(
-            self.ws
-                .new_fleet(APP, PRODUCTION, s, self.env.now())
-                .await
-                .expect("a fleet on Production"),
-        );
+        self.fleet = Some(self.start(PRODUCTION, s).await);
     }
 
     /// Starts a fleet on what Staging serves now: the testers' devices.
     async fn staging_fleet(&mut self, s: Scenario) {
-        self.staging = Some(
-            self.ws
-                .new_fleet(APP, STAGING, s, self.env.now())
-                .await
-                .expect("a fleet on Staging"),
-        );
+        self.staging = Some(self.start(STAGING, s).await);
     }
 
     /// Plays `minutes` of every fleet on the pointers as they are, backfills them, and moves

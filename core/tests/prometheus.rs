@@ -368,7 +368,6 @@ async fn a_person_may_expand_before_the_window_is_over_and_the_entry_says_so() {
 
 #[tokio::test]
 async fn a_person_may_promote_before_staging_s_window_is_over_and_the_entry_says_so() {
-    use airlock_core::kpi::policy::ChannelKpis;
     use airlock_core::log::Event;
     use airlock_core::ops::action::Action;
     let prom = Prometheus::start(&steps(&[(0.05, 1)], (0.003, 0.003)));
@@ -379,13 +378,7 @@ async fn a_person_may_promote_before_staging_s_window_is_over_and_the_entry_says
             prometheus: Some(settings(&url)),
             ..KpiSettings::default()
         };
-        kpi.channels.insert(
-            common::STAGING.into(),
-            ChannelKpis {
-                promote_to: Some(common::PRODUCTION.into()),
-                ..ChannelKpis::default()
-            },
-        );
+        common::staging_promotes_to_production(&mut kpi);
         c.kpi = Some(kpi);
     });
     let ws = env.console().await;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use airlock_core::kpi::policy::{ChannelKpis, KpiSettings};
+use airlock_core::kpi::policy::KpiSettings;
 use airlock_core::kpi::source::MemorySource;
 use airlock_core::kpi::synthetic::Cohorts;
 use airlock_core::log::Event;
@@ -22,13 +22,7 @@ fn env() -> Env {
             kpis: Some(vec!["crash-free".into()]),
             ..KpiSettings::default()
         };
-        kpi.channels.insert(
-            STAGING.into(),
-            ChannelKpis {
-                promote_to: Some(PRODUCTION.into()),
-                ..ChannelKpis::default()
-            },
-        );
+        staging_promotes_to_production(&mut kpi);
         c.kpi = Some(kpi);
     })
 }

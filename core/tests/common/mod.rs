@@ -234,6 +234,18 @@ pub fn promotion(version: &str, percent: Option<f64>) -> PromoteRequest {
     }
 }
 
+/// `[kpi.channels.Staging] promote-to = "Production"`: Staging's gate promotes a release
+/// shown safe there.
+pub fn staging_promotes_to_production(kpi: &mut airlock_core::kpi::policy::KpiSettings) {
+    kpi.channels.insert(
+        STAGING.into(),
+        airlock_core::kpi::policy::ChannelKpis {
+            promote_to: Some(PRODUCTION.into()),
+            ..Default::default()
+        },
+    );
+}
+
 /// Releases `version` (by ana), has ben approve it and promotes it to 100 % of Production.
 pub async fn ship(ws: &Workspace, version: &str) {
     release(ws, "ana", APP, version)
