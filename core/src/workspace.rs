@@ -550,6 +550,10 @@ async fn load_aws(
     for c in config.channels.keys() {
         specs.push(config.channel_store(c)?);
     }
+    // Where the CDN writes its access logs (`airlock kpi ingest` reads them).
+    if let Some(logs) = config.kpi.as_ref().and_then(|k| k.cdn_logs.as_ref()) {
+        specs.push(config.resolve_store(&logs.store)?);
+    }
     let uses_aws = specs.iter().any(store::needs_aws)
         || matches!(SignerSpec::parse(&config.signer)?, SignerSpec::Kms(_))
         || config

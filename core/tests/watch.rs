@@ -337,3 +337,21 @@ async fn slow_adoption_and_failing_update_checks_are_warned_about() {
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     assert!(r.iter().all(|x| x.action == WatchAction::Waiting), "{r:?}");
 }
+
+#[tokio::test]
+async fn a_release_no_device_runs_is_adopted_by_nobody_not_unknown() {
+    let env = env();
+    let ws = env.console().await;
+    ship(&ws, "1.0.0").await;
+    ship(&ws, "1.1.0").await;
+    let source = MemorySource::of(APP, PRODUCTION);
+    for minute in 1..=90 {
+        // Every active device still reports 1.0.0.
+        source.set_active("1.0.0", env.now().plus_seconds(60 * minute), 90.0);
+    }
+    env.clock.advance(90 * 60);
+    let a = ws.adoption(APP, PRODUCTION, &source).await.unwrap();
+    let first = &a.milestones[0];
+    assert_eq!((first.share, first.met), (Some(0.0), Some(false)), "{a:?}");
+    assert!(a.warnings[0].contains("below the 20.0 % target"), "{a:?}");
+}

@@ -292,17 +292,33 @@ impl Scenario {
 pub struct Served {
     pub current: Option<String>,
     pub rollout: Option<(String, String, u32)>,
-    /// Devices refuse the pointer (a bad signature, say) and keep what they run.
+    /// Every device refuses the pointer (a bad signature, say) and keeps what it runs.
     pub refused: Option<String>,
+    /// Devices outside the rollout refuse `current`'s release (a native version below its
+    /// minimum, say) and keep what they run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_refused: Option<String>,
+    /// Devices in the rollout's buckets (its id and share) refuse its release and keep what
+    /// they run; the others still take `current`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_refused: Option<(String, u32, String)>,
 }
 
 impl Served {
+    /// What the device `install_id` is told to run (`None` inside: its built-in bundle), or
+    /// `None` when it refuses what it is given and keeps what it runs.
     fn decide(&self, install_id: &str) -> Option<Option<String>> {
         if self.refused.is_some() {
             return None;
         }
+        if let Some((id, bp, _)) = &self.rollout_refused
+            && in_rollout(id, install_id, *bp)
+        {
+            return None;
+        }
         match &self.rollout {
             Some((v, id, bp)) if in_rollout(id, install_id, *bp) => Some(Some(v.clone())),
+            _ if self.current_refused.is_some() => None,
             _ => Some(self.current.clone()),
         }
     }
@@ -603,10 +619,7 @@ impl Fleet {
             1.0,
         );
         if let Some(p) = paths {
-            let key = format!(
-                "apps/{}/channels/{}/pointer.dsse.json",
-                self.app, self.channel
-            );
+            let key = airlock_protocol::layout::pointer_key(&self.app, &self.channel);
             let status = if check_failed { 503 } else { 200 };
             let line = log_line(rng, at, p, &key, status, 1200);
             out.log_lines
@@ -620,7 +633,7 @@ impl Fleet {
         let Some(wanted) = served.decide(&d.id) else {
             return;
         };
-        if wanted == d.running || wanted.is_none() && d.running.is_none() {
+        if wanted == d.running {
             return;
         }
         let Some(new) = wanted else {
@@ -662,7 +675,7 @@ impl Fleet {
                 rng,
                 at,
                 p,
-                &format!("apps/{}/releases/{new}/manifest.json", self.app),
+                &airlock_protocol::layout::manifest_key(&self.app, new),
                 200,
                 4000,
             )];
@@ -679,7 +692,7 @@ impl Fleet {
                     rng,
                     at,
                     p,
-                    &format!("blobs/sha256/{sha}"),
+                    &airlock_protocol::layout::blob_key(&sha),
                     status,
                     size,
                 ));
@@ -954,7 +967,7 @@ mod tests {
         Served {
             current: Some(current.into()),
             rollout: rollout.map(|(v, bp)| (v.into(), format!("Production-{v}-7"), bp)),
-            refused: None,
+            ..Served::default()
         }
     }
 
@@ -990,6 +1003,38 @@ mod tests {
         assert!(
             stragglers < on_new / 10,
             "after a revert devices go back at their next launch: {stragglers} of {on_new} left"
+        );
+    }
+
+    #[test]
+    fn a_side_that_refuses_its_release_keeps_what_it_runs_and_the_other_side_moves() {
+        let scenario = Scenario {
+            devices: 4000,
+            sessions_per_hour: 2.0,
+            ..Scenario::default()
+        };
+        let mut f = Fleet::new(
+            scenario,
+            "shop",
+            "Production",
+            start(),
+            &served("1.0.0", None),
+        );
+        // The rollout's release needs a newer native version than the fleet runs; 1.0.1 is
+        // the new current for everyone else.
+        let mut pointer = served("1.0.1", None);
+        pointer.rollout_refused = Some((
+            "Production-1.1.0-7".into(),
+            2000,
+            "needs native 3.5.0".into(),
+        ));
+        f.play(start().plus_seconds(6 * 3600), &pointer, None);
+        let running = f.running();
+        assert_eq!(running.get("1.1.0"), None, "{running:?}");
+        let moved = f64::from(running.get("1.0.1").copied().unwrap_or(0)) / 4000.0;
+        assert!(
+            (0.7..0.8).contains(&moved),
+            "the 80 % outside the rollout (less devices not yet used) take 1.0.1: {moved}"
         );
     }
 

@@ -100,7 +100,8 @@ impl Workspace {
                 let share = if at <= now {
                     let devices = source.active_devices_now(&scope, at).await?;
                     let all: f64 = devices.values().sum();
-                    devices.get(v).filter(|_| all > 0.0).map(|n| n / all)
+                    // No device on it while others report: a share of 0, not missing.
+                    (all > 0.0).then(|| devices.get(v).copied().unwrap_or(0.0) / all)
                 } else {
                     None
                 };

@@ -9,9 +9,10 @@
 
 use crate::error::{Error, Result};
 use crate::kpi::fleet::{Fleet, LogPaths, Played, Scenario, Served};
-use crate::store::{ObjectClass, Store};
+use crate::store::{ObjectClass, PutOutcome, Store};
 use crate::workspace::Workspace;
-use airlock_protocol::device::{Outcome, Via};
+use airlock_protocol::bucketing::FULL;
+use airlock_protocol::device::Outcome;
 use airlock_protocol::time::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -91,39 +92,41 @@ impl Workspace {
                 ..Served::default()
             });
         };
-        let mut served = Served::default();
-        // One device in the rollout's buckets and one outside it show what each side runs.
-        let mut decided = [(Via::Current, first.clone())].to_vec();
-        if let Some(r) = &pointer.rollout {
+        // One device in the rollout's buckets and one outside it show what each side runs
+        // (or refuses: a release's native minimum, say, keeps that side where it is).
+        let rollout = pointer.rollout.as_ref();
+        let inside = |id: &str| {
+            rollout.is_some_and(|r| {
+                airlock_protocol::bucketing::in_rollout(&r.rollout_id, id, r.basis_points)
+            })
+        };
+        let first_inside = inside(&probe(0).install_id);
+        let mut decided = vec![(first_inside, first.outcome.clone())];
+        if rollout.is_some_and(|r| r.basis_points > 0 && r.basis_points < FULL) {
             // Bucketing is cheap: look as far as it takes for a device on the other side
             // (at 0.01 % about one in 10,000 ids is inside).
-            let inside = |id: &str| {
-                airlock_protocol::bucketing::in_rollout(&r.rollout_id, id, r.basis_points)
-            };
-            let first_inside = inside(&probe(0).install_id);
-            if let Some(n) = (1..2_000_000).find(|n| inside(&probe(*n).install_id) != first_inside)
-            {
+            let id = |n: u32| format!("airlock-simulate-probe-{n}");
+            if let Some(n) = (1..2_000_000).find(|n| inside(&id(*n)) != first_inside) {
                 let d = self.verify_as_device(app, channel, probe(n), None).await?;
-                decided.push((Via::Rollout, d));
+                decided.push((!first_inside, d.outcome));
             }
         }
-        for (_, d) in decided {
-            match d.outcome {
-                Outcome::Run {
-                    version,
-                    via: Via::Rollout,
-                    ..
-                } => {
-                    let r = pointer.rollout.as_ref().expect("a rollout ran");
+        let mut served = Served::default();
+        for (in_rollout, outcome) in decided {
+            let r = rollout.filter(|_| in_rollout);
+            match (outcome, r) {
+                (Outcome::Run { version, .. }, Some(r)) => {
                     served.rollout = Some((version, r.rollout_id.clone(), r.basis_points));
                 }
-                Outcome::Run {
-                    version,
-                    via: Via::Current,
-                    ..
-                } => served.current = Some(version),
-                Outcome::KeepBuiltIn => {}
-                Outcome::Refused { reason } => served.refused = Some(reason.to_string()),
+                (Outcome::Run { version, .. }, None) => served.current = Some(version),
+                (Outcome::KeepBuiltIn, _) => {}
+                (Outcome::Refused { reason }, Some(r)) => {
+                    served.rollout_refused =
+                        Some((r.rollout_id.clone(), r.basis_points, reason.to_string()));
+                }
+                (Outcome::Refused { reason }, None) => {
+                    served.current_refused = Some(reason.to_string());
+                }
             }
         }
         Ok(served)
@@ -173,8 +176,12 @@ impl Workspace {
         served: &Served,
         logs: Option<&Arc<dyn Store>>,
     ) -> Result<(Played, Vec<String>)> {
-        let state = self.load(&fleet.app).await?;
-        for version in state.releases.keys() {
+        // Blobs name the log lines of downloads: only needed when logs are written.
+        let state = match logs {
+            Some(_) => Some(self.load(&fleet.app).await?),
+            None => None,
+        };
+        for version in state.iter().flat_map(|s| s.releases.keys()) {
             if !fleet.knows_blobs(version) {
                 let objects = self.release_objects(&fleet.app, version).await?;
                 let blobs = objects
@@ -201,7 +208,7 @@ impl Workspace {
                 let bytes = gz
                     .finish()
                     .map_err(|e| Error::InvalidInput(format!("compressing {key}: {e}")))?;
-                store
+                let put = store
                     .put_new(
                         &key,
                         &bytes,
@@ -210,6 +217,13 @@ impl Workspace {
                         },
                     )
                     .await?;
+                // Names are unique per chunk: one already there is a chunk played before.
+                if put == PutOutcome::AlreadyExists {
+                    return Err(Error::Refused(format!(
+                        "a log file {key} is already there: this stretch of the fleet was \
+                         played and logged before"
+                    )));
+                }
                 keys.push(key);
             }
         }
