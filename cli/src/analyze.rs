@@ -120,7 +120,7 @@ pub async fn watch(
                     for r in &reports {
                         let what = match r.subject {
                             Subject::Rollout => {
-                                format!("at {} %", f64::from(r.basis_points) / 100.0)
+                                format!("at {}", crate::render::pct(r.basis_points))
                             }
                             Subject::Current => "(current)".to_string(),
                             Subject::Promotion => "(current, to promote)".to_string(),
@@ -132,7 +132,7 @@ pub async fn watch(
                         };
                         let to = r
                             .to_basis_points
-                            .map(|bp| format!(" to {} %", f64::from(bp) / 100.0))
+                            .map(|bp| format!(" to {}", crate::render::pct(bp)))
                             .unwrap_or_default();
                         outln!(
                             "{} {} {} {} {what}: {:?}{to}{incident} — {}",

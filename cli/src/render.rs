@@ -8,9 +8,7 @@ use airlock_core::ops::sync::AppStatus;
 use airlock_core::ops::{Committed, PointerUpdate};
 use airlock_protocol::device::{Decision, Outcome};
 
-pub fn pct(bp: u32) -> String {
-    format!("{} %", f64::from(bp) / 100.0)
-}
+pub use airlock_core::log::entry::percent as pct;
 
 pub fn committed(c: &Committed) {
     let e = &c.entry.entry;

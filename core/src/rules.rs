@@ -26,10 +26,7 @@ impl std::fmt::Debug for Policy<'_> {
     }
 }
 
-/// Basis points as people read a step: `500` → `5 %`.
-pub(crate) fn pct(bp: u32) -> String {
-    format!("{} %", f64::from(bp) / 100.0)
-}
+use crate::log::entry::percent as pct;
 
 /// The id of a rollout promoted at `seq`: readable when short, else a hash, so it always
 /// fits the device limit ([`MAX_ROLLOUT_ID_BYTES`]).

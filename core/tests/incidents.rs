@@ -446,6 +446,11 @@ async fn an_incident_opened_after_the_rollback_is_linked_to_it() {
         i.timeline
     );
     assert!(
+        i.recommendation.contains("nothing to roll back"),
+        "1.1.0 is no longer served: no advice to roll back the good release: {}",
+        i.recommendation
+    );
+    assert!(
         i.checklist
             .iter()
             .any(|c| c.item == ChecklistItem::Quarantined),

@@ -399,22 +399,14 @@ impl KpiSettings {
         };
         prob("alpha", self.alpha)?;
         prob("safety-alpha", self.safety_alpha)?;
-        if self
-            .watch_interval_seconds
-            .is_some_and(|s| !(10..=86_400).contains(&s))
-        {
-            return Err(Error::Config(
-                "kpi.watch-interval-seconds must be from 10 to 86400".into(),
-            ));
-        }
-        if self
-            .step_seconds
-            .is_some_and(|s| !(10..=86_400).contains(&s))
-        {
-            return Err(Error::Config(
-                "kpi.step-seconds must be from 10 to 86400".into(),
-            ));
-        }
+        let seconds = |name: &str, v: Option<u32>| match v {
+            Some(s) if !(10..=86_400).contains(&s) => Err(Error::Config(format!(
+                "kpi.{name} must be from 10 to 86400, not {s}"
+            ))),
+            _ => Ok(()),
+        };
+        seconds("watch-interval-seconds", self.watch_interval_seconds)?;
+        seconds("step-seconds", self.step_seconds)?;
         if let Some(p) = &self.prometheus {
             if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
                 return Err(Error::Config(format!(

@@ -103,6 +103,10 @@ pub fn recommendation(sev: u8, app: &str, channel: &str, served: Served<'_>) -> 
              {channel}`)"
         ),
         (Served::Current { .. }, _) => "fix forward: release a fix through the plan".into(),
+        (Served::NotServed, _) => format!(
+            "{channel} no longer serves it (or never did): nothing to roll back; fix forward \
+             and release again"
+        ),
     }
 }
 
@@ -118,6 +122,8 @@ pub enum Served<'a> {
     Current { to: &'a str },
     /// Current; the gate rolls back to `to` now.
     RollingBack { to: &'a str },
+    /// Neither current nor rolling out in the channel (reverted, rolled back, never there).
+    NotServed,
 }
 
 /// What the gate records of a verdict's KPIs in an incident: those that failed or warned.
@@ -271,7 +277,12 @@ pub fn label(item: ChecklistItem, bad: &str, good: &str) -> String {
         ChecklistItem::Pointer => format!("the pointer devices read no longer serves {bad}"),
         ChecklistItem::ErrorRate => "the error rate is back to the baseline".into(),
         ChecklistItem::Adoption => {
-            format!("{good} is back on 95 % of active devices (target: within 30 minutes)")
+            use super::incident_checks::{ADOPTION_MINUTES, ADOPTION_TARGET};
+            format!(
+                "{good} is back on {} of active devices (target: within {ADOPTION_MINUTES} \
+                 minutes)",
+                crate::log::entry::percent((ADOPTION_TARGET * 10_000.0).round() as u32)
+            )
         }
         ChecklistItem::Quarantined => format!("{bad} is quarantined"),
         ChecklistItem::SupportNotified => "support notified".into(),
@@ -323,10 +334,12 @@ impl Workspace {
         let target = state.rollback_candidates(&channel).into_iter().next();
         let served = if c.rollout.as_ref().is_some_and(|r| r.version == version) {
             Served::RollingOut
-        } else {
+        } else if c.current.as_deref() == Some(version.as_str()) {
             Served::Current {
                 to: target.as_deref().unwrap_or("the previous release"),
             }
+        } else {
+            Served::NotServed
         };
         let advice = recommendation(req.severity, &req.app, &channel, served);
         self.commit(&req.app, by, |_, _| {

@@ -363,12 +363,13 @@ impl Workspace {
             words::duration(minutes as f64 / 60.0)
         );
         if share < ADOPTION_TARGET {
-            return Ok((false, format!("{said}: not yet 95 %")));
+            let target = crate::log::entry::percent((ADOPTION_TARGET * 10_000.0).round() as u32);
+            return Ok((false, format!("{said}: not yet {target}")));
         }
         let on_time = if minutes <= ADOPTION_MINUTES {
-            "within the 30-minute target"
+            format!("within the {ADOPTION_MINUTES}-minute target")
         } else {
-            "later than the 30-minute target"
+            format!("later than the {ADOPTION_MINUTES}-minute target")
         };
         Ok((true, format!("{said}: {on_time}")))
     }

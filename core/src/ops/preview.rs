@@ -9,8 +9,9 @@
 use super::rollout::{ExpandTo, PromoteRequest, expansion, reversion};
 use crate::error::Result;
 use crate::log::Event;
+use crate::log::entry::percent as pct;
 use crate::log::reader::StoredEntry;
-use crate::rules::{pct, rollback_target, withdrawals};
+use crate::rules::{rollback_target, withdrawals};
 use crate::state::AppState;
 use crate::workspace::{Attribution, Workspace};
 use serde::Serialize;

@@ -200,8 +200,7 @@ impl Workspace {
                 }
                 out.push(report);
             }
-            out.extend(self.watch_currents(actor, source, &state, channel).await);
-            out.extend(self.watch_promotions(actor, source, &state, channel).await);
+            out.extend(self.watch_stays(actor, source, &state, channel).await);
             out.extend(self.watch_incidents(actor, source, &app, channel).await);
         }
         Ok(out)
@@ -352,7 +351,7 @@ impl Workspace {
                 };
                 // The incident is bookkeeping: its failure must not hold up the revert.
                 match self
-                    .open_gate_incident(app, channel, &v, served, &by("incident")?)
+                    .gate_incident(app, channel, &v, served, &by("incident")?)
                     .await
                 {
                     Ok(opened) => report.incident = opened.map(|(n, _)| n),
@@ -469,10 +468,9 @@ impl Workspace {
             other => other,
         };
         let left = words::duration((window - elapsed) as f64 / 3600.0);
+        let too_soon = elapsed < self.gate_policy(&req.channel)?.step_seconds;
         let so_far = match source {
-            _ if elapsed < self.gate_policy(&req.channel)?.step_seconds => {
-                "no numbers yet".to_string()
-            }
+            _ if too_soon => "no numbers yet".to_string(),
             Ok(source) => match self.analyze(req, source.as_ref()).await {
                 Ok(v) => format!("verdict so far: {}", v.verdict.as_str()),
                 Err(e) => format!("verdict unavailable ({e})"),

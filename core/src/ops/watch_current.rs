@@ -16,7 +16,7 @@
 
 use super::incident::{self, Served};
 use super::watch::{Subject, WatchAction, WatchReport, command};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{ErrorKind, Result};
 use crate::kpi::judge::{Outcome, Verdict};
 use crate::kpi::source::KpiSource;
 use crate::log::Event;
@@ -61,6 +61,20 @@ impl<'a> Stay<'a> {
         })
     }
 
+    /// The question about this stay: its release against the target, from the moment it
+    /// became current to `until`, over its first three days at most.
+    pub(crate) fn question(&self, app: &str, until: Timestamp) -> AnalyzeRequest {
+        let end = self.since.plus_seconds(CURRENT_JUDGED_SECONDS);
+        AnalyzeRequest {
+            app: app.to_string(),
+            channel: self.channel.to_string(),
+            candidate: Some(self.current.to_string()),
+            baseline: Some(self.target.to_string()),
+            from: Some(self.since),
+            to: Some(if until < end { until } else { end }),
+        }
+    }
+
     /// The command id of `action` for this stay, the same for every watcher.
     pub(crate) fn command(&self, action: &str) -> String {
         let key = format!("{}:{}", self.channel, self.since_seq);
@@ -96,10 +110,12 @@ impl Workspace {
         out
     }
 
-    /// Judges the current release of each of `state`'s channels (or of `channel`) that has
-    /// no rollout in progress and a rollback target; see the module note. Reports only what
-    /// led to an action (or could not be judged).
-    pub(crate) async fn watch_currents(
+    /// Judges each of `state`'s channels (or `channel`) that serves its current release to
+    /// everyone: whether that release is bad (see the module note; reported only when
+    /// something was done or it could not be judged) and, for a channel with `promote-to`,
+    /// whether it is to be promoted (ops/watch_promote.rs; reported until it is). Both
+    /// questions read one verdict on the stay, asked once per pass.
+    pub(crate) async fn watch_stays(
         &self,
         actor: &str,
         source: &dyn KpiSource,
@@ -108,27 +124,68 @@ impl Workspace {
     ) -> Vec<WatchReport> {
         let mut out = Vec::new();
         for (name, current, p) in self.serving(state, channel) {
+            let promote_to = self.promotion_pending(state, name, current);
+            let report = |subject| WatchReport {
+                basis_points: airlock_protocol::bucketing::FULL,
+                ..WatchReport::about(&state.app, name, current, subject)
+            };
             let Some(target) = state.rollback_candidates(name).into_iter().next() else {
+                if let Some(to) = promote_to {
+                    out.push(WatchReport {
+                        detail: format!(
+                            "no earlier release in {name} to judge it against; promote it to \
+                             {to} by hand"
+                        ),
+                        ..report(Subject::Promotion)
+                    });
+                }
                 continue;
             };
             let stay = Stay::of(name, current, &target, p);
-            let mut report = WatchReport {
-                basis_points: airlock_protocol::bucketing::FULL,
-                ..WatchReport::about(&state.app, name, current, Subject::Current)
-            };
+            let mut verdict = None;
+            let mut bad = report(Subject::Current);
             if let Err(e) = self
-                .watch_current(actor, source, state, &stay, &mut report)
+                .watch_current(actor, source, state, &stay, &mut verdict, &mut bad)
                 .await
             {
-                report.action = WatchAction::Error;
-                report.detail = e.to_string();
+                bad.action = WatchAction::Error;
+                bad.detail = e.to_string();
             }
             // A current release judged fine is not news: only actions and errors are said.
-            if report.action != WatchAction::Waiting {
-                out.push(report);
+            if bad.action != WatchAction::Waiting {
+                out.push(bad);
+            }
+            if let Some(to) = promote_to {
+                let mut r = report(Subject::Promotion);
+                if let Err(e) = self
+                    .watch_promotion(actor, source, state, &stay, &to, &mut verdict, &mut r)
+                    .await
+                {
+                    r.action = WatchAction::Error;
+                    r.detail = e.to_string();
+                }
+                out.push(r);
             }
         }
         out
+    }
+
+    /// The verdict on `stay` at this moment ([`Stay::question`]), asked once per pass: the
+    /// first question to need it fills `cache`.
+    pub(crate) async fn stay_verdict<'c>(
+        &self,
+        source: &dyn KpiSource,
+        app: &str,
+        stay: &Stay<'_>,
+        cache: &'c mut Option<Verdict>,
+    ) -> Result<&'c Verdict> {
+        if cache.is_none() {
+            *cache = Some(
+                self.analyze(&stay.question(app, self.now()), source)
+                    .await?,
+            );
+        }
+        Ok(cache.as_ref().expect("filled above"))
     }
 
     async fn watch_current(
@@ -137,6 +194,7 @@ impl Workspace {
         source: &dyn KpiSource,
         state: &AppState,
         stay: &Stay<'_>,
+        verdict: &mut Option<Verdict>,
         report: &mut WatchReport,
     ) -> Result<()> {
         let app = state.app.as_str();
@@ -161,29 +219,29 @@ impl Workspace {
         if stayed < policy.step_seconds || stayed > CURRENT_JUDGED_SECONDS {
             return Ok(());
         }
-        let req = AnalyzeRequest {
-            app: app.to_string(),
-            channel: stay.channel.to_string(),
-            candidate: Some(stay.current.to_string()),
-            baseline: Some(stay.target.to_string()),
-            from: Some(stay.since),
-            to: Some(now),
-        };
-        let v = self.analyze(&req, source).await?;
+        let v = self.stay_verdict(source, app, stay, verdict).await?;
         report.summary = v.summary.clone();
         if v.verdict != Outcome::Fail {
             return Ok(());
         }
-        let (sev, _) = incident::assess(&v);
+        let (sev, _) = incident::assess(v);
         let roll_back = policy.auto_rollback && sev <= 2;
         let served = if roll_back {
             Served::RollingBack { to: stay.target }
         } else {
             Served::Current { to: stay.target }
         };
+        // Only while that very stay lasts (a person's act in between wins).
         let by = Attribution::new(&format!("gate:{actor}"), Some(&v.summary))?
-            .with_command(&stay.command("incident"))?;
-        let Some((number, replayed)) = self.open_stay_incident(app, stay, &v, served, &by).await?
+            .with_command(&stay.command("incident"))?
+            .expecting(Expectation {
+                current: Some(stay.current.to_string()),
+                stay_since: Some(stay.since_seq),
+                ..Expectation::default()
+            });
+        let Some((number, replayed)) = self
+            .gate_incident(app, stay.channel, v, served, &by)
+            .await?
         else {
             // The stay ended while the verdict was read (a person acted): nothing applies.
             return Ok(());
@@ -233,39 +291,9 @@ impl Workspace {
         Ok(())
     }
 
-    /// Opens the gate's incident about `stay` (once: `by` carries its command id), only
-    /// while the stay lasts. `None` when it ended meanwhile.
-    async fn open_stay_incident(
-        &self,
-        app: &str,
-        stay: &Stay<'_>,
-        v: &Verdict,
-        served: Served<'_>,
-        by: &Attribution,
-    ) -> Result<Option<(u64, bool)>> {
-        let (channel, current, since_seq) = (stay.channel, stay.current, stay.since_seq);
-        let still = move |state: &AppState| {
-            let c = state.channel(channel);
-            let same = c.current.as_deref() == Some(current)
-                && c.rollout.is_none()
-                && c.placements
-                    .get(current)
-                    .is_some_and(|p| p.placement == Placement::Current && p.since_seq == since_seq);
-            if same {
-                Ok(())
-            } else {
-                Err(Error::Conflict(format!(
-                    "{channel} no longer serves {current} as it did when the gate judged it"
-                )))
-            }
-        };
-        self.gate_incident(app, channel, v, served, by, &still)
-            .await
-    }
-
-    /// Opens the gate's incident about `v`'s candidate in `channel` when `still` holds of
-    /// the state it is written on (once: `by` carries a command id). Returns its number and
-    /// whether it had already been opened; `None` when `still` no longer holds.
+    /// Opens the gate's incident about `v`'s candidate in `channel` while what `by` expects
+    /// holds (once: `by` carries a command id). Returns its number and whether it had
+    /// already been opened; `None` when the channel moved on.
     pub(crate) async fn gate_incident(
         &self,
         app: &str,
@@ -273,7 +301,6 @@ impl Workspace {
         v: &Verdict,
         served: Served<'_>,
         by: &Attribution,
-        still: &(dyn Fn(&AppState) -> Result<()> + Sync),
     ) -> Result<Option<(u64, bool)>> {
         let (severity, why) = incident::assess(v);
         let mut by = by.clone();
@@ -287,7 +314,6 @@ impl Workspace {
         };
         let decide = |state: &AppState, _: u64| {
             crate::ops::rollout::as_expected(state, channel, &by)?;
-            still(state)?;
             Ok(event.clone())
         };
         match self.commit(app, &by, decide).await {
@@ -302,18 +328,5 @@ impl Workspace {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// The gate's incident about a rollout's failed step (the rollout `by` expects).
-    pub(crate) async fn open_gate_incident(
-        &self,
-        app: &str,
-        channel: &str,
-        v: &Verdict,
-        served: Served<'_>,
-        by: &Attribution,
-    ) -> Result<Option<(u64, bool)>> {
-        self.gate_incident(app, channel, v, served, by, &|_| Ok(()))
-            .await
     }
 }

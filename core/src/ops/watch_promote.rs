@@ -17,18 +17,16 @@
 //! A person may promote before the window is over, as they may expand early: allowed, and
 //! the entry's reason says the gate had not passed yet ([`Workspace::noting_early_promotion`]).
 
-use super::watch::{Subject, WatchAction, WatchReport, noted};
+use super::watch::{WatchAction, WatchReport, noted};
 use super::watch_current::{CURRENT_JUDGED_SECONDS, Stay};
 use crate::error::{ErrorKind, Result};
-use crate::kpi::judge::Outcome;
+use crate::kpi::judge::{Outcome, Verdict};
 use crate::kpi::source::KpiSource;
 use crate::kpi::words;
 use crate::log::Event;
-use crate::ops::analyze::AnalyzeRequest;
 use crate::ops::rollout::PromoteRequest;
 use crate::state::AppState;
 use crate::workspace::{Attribution, Expectation, Workspace};
-use airlock_protocol::bucketing::FULL;
 
 impl Workspace {
     /// For a person's promotion of `req`: when the source channel's gate would promote this
@@ -52,16 +50,9 @@ impl Workspace {
             return Ok(None);
         };
         let window = self.promotion_window(name)?;
-        let analyze = AnalyzeRequest {
-            app: req.app.clone(),
-            channel: name.to_string(),
-            candidate: Some(current.to_string()),
-            baseline: Some(target),
-            from: Some(p.since),
-            to: Some(self.now()),
-        };
+        let question = Stay::of(name, current, &target, p).question(&req.app, self.now());
         let elapsed = self.now().unix() - p.since.unix();
-        self.not_passed_yet(&format!("{name}'s window"), window, elapsed, &analyze)
+        self.not_passed_yet(&format!("{name}'s window"), window, elapsed, &question)
             .await
     }
 
@@ -83,60 +74,33 @@ impl Workspace {
         Ok(self.gate_policy(channel)?.window_seconds(steps, protected))
     }
 
-    /// Judges, for each of `state`'s channels (or `channel`) with a `promote-to`, whether its
-    /// current release is to be promoted; see the module note. One report per release still
-    /// to be promoted (none once it has reached the target).
-    pub(crate) async fn watch_promotions(
+    /// The channel `channel`'s current release `current` is still to be promoted to: its
+    /// `promote-to`, while the release has never been there and is not quarantined.
+    pub(crate) fn promotion_pending(
         &self,
-        actor: &str,
-        source: &dyn KpiSource,
         state: &AppState,
-        channel: Option<&str>,
-    ) -> Vec<WatchReport> {
-        let mut out = Vec::new();
-        for (name, current, p) in self.serving(state, channel) {
-            let Some(to) = self.gate_policy(name).ok().and_then(|p| p.promote_to) else {
-                continue;
-            };
-            if state.placement(current, &to).is_some()
-                || state
-                    .releases
-                    .get(current)
-                    .is_none_or(|r| r.quarantined.is_some())
-            {
-                continue;
-            }
-            let mut report = WatchReport {
-                basis_points: FULL,
-                ..WatchReport::about(&state.app, name, current, Subject::Promotion)
-            };
-            let Some(target) = state.rollback_candidates(name).into_iter().next() else {
-                report.detail = format!(
-                    "no earlier release in {name} to judge it against; promote it to {to} by hand"
-                );
-                out.push(report);
-                continue;
-            };
-            let stay = Stay::of(name, current, &target, p);
-            if let Err(e) = self
-                .watch_promotion(actor, source, state, &stay, &to, &mut report)
-                .await
-            {
-                report.action = WatchAction::Error;
-                report.detail = e.to_string();
-            }
-            out.push(report);
-        }
-        out
+        channel: &str,
+        current: &str,
+    ) -> Option<String> {
+        let to = self.gate_policy(channel).ok()?.promote_to?;
+        let quarantined = state
+            .releases
+            .get(current)
+            .is_none_or(|r| r.quarantined.is_some());
+        (state.placement(current, &to).is_none() && !quarantined).then_some(to)
     }
 
-    async fn watch_promotion(
+    /// Whether `stay`'s release is promoted to `to` now (see the module note), filling
+    /// `report`; `verdict` is the stay's, shared with the bad-current-release question.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn watch_promotion(
         &self,
         actor: &str,
         source: &dyn KpiSource,
         state: &AppState,
         stay: &Stay<'_>,
         to: &str,
+        verdict: &mut Option<Verdict>,
         report: &mut WatchReport,
     ) -> Result<()> {
         let app = state.app.as_str();
@@ -163,19 +127,10 @@ impl Workspace {
             );
             return Ok(());
         }
-        // Judged over the stay's first three days at most (as a bad current release is):
-        // after that the devices left on the target are too few and too self-selected to
-        // compare with, and the verdict on those days stands.
+        // The stay's first three days at most (Stay::question): after that the devices left
+        // on the target are too few and too self-selected, and the verdict on them stands.
         let judged = stayed.min(CURRENT_JUDGED_SECONDS);
-        let req = AnalyzeRequest {
-            app: app.to_string(),
-            channel: name.to_string(),
-            candidate: Some(version.to_string()),
-            baseline: Some(stay.target.to_string()),
-            from: Some(stay.since),
-            to: Some(stay.since.plus_seconds(judged)),
-        };
-        let v = self.analyze(&req, source).await?;
+        let v = self.stay_verdict(source, app, stay, verdict).await?;
         report.summary = v.summary.clone();
         let left = hours((window - stayed).max(0));
         match v.verdict {
@@ -249,7 +204,7 @@ impl Workspace {
             version: version.to_string(),
             since_seq: stay.since_seq,
             to: to.to_string(),
-            verdict: super::watch::record(&v),
+            verdict: super::watch::record(v),
         };
         let Some(logged) = self.log_gate(app, &by("passed")?, passed).await? else {
             report.action = WatchAction::AlreadyDone;
@@ -273,7 +228,7 @@ impl Workspace {
                 let mut at = String::new();
                 if let Event::Promoted { basis_points, .. } = c.entry.entry.event {
                     report.to_basis_points = Some(basis_points);
-                    at = format!(" at {}", crate::rules::pct(basis_points));
+                    at = format!(" at {}", crate::log::entry::percent(basis_points));
                 }
                 report.detail = format!("{shown}; promoted to {to}{at}");
             }
