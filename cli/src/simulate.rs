@@ -37,7 +37,37 @@ fn scenario(args: &SimulateArgs) -> Result<Scenario> {
     Ok(s)
 }
 
+/// A fleet played on from its state file keeps the scenario and start it was made with:
+/// flags that would only shape a new fleet are refused rather than silently ignored.
+fn check_state(args: &SimulateArgs) -> Result<()> {
+    let Some(path) = args.state.as_ref().filter(|p| p.exists()) else {
+        return Ok(());
+    };
+    let given: Vec<&str> = [
+        ("--scenario", args.scenario.is_some()),
+        ("--devices", args.devices.is_some()),
+        ("--sessions-per-hour", args.sessions_per_hour.is_some()),
+        ("--seed", args.seed.is_some()),
+        ("--native", args.native.is_some()),
+        ("--rates", !args.rates.is_empty()),
+        ("--from", args.from.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidInput(format!(
+        "{} holds a fleet that keeps its own scenario and start; {} only shape a new fleet \
+         (remove the state file to start one)",
+        path.display(),
+        given.join(", ")
+    )))
+}
+
 pub async fn run(cli: &Cli, ws: &Workspace, args: &SimulateArgs) -> Result<u8> {
+    check_state(args)?;
     let req = SimulateRequest {
         app: args.app.clone(),
         channel: args.channel.clone(),

@@ -946,6 +946,24 @@ fn simulate_ingest_analyze_and_an_incident_from_the_command_line() {
         ],
     );
     assert_eq!(code(&again), 2, "the state file's fleet is already at --to");
+    let reshaped = d.airlock(
+        "ana",
+        &[
+            "simulate",
+            "shop-ios",
+            "Production",
+            "--state",
+            &state,
+            "--rates",
+            "1.1.0:crash=0.5",
+        ],
+    );
+    assert_eq!(code(&reshaped), 2);
+    assert!(
+        String::from_utf8_lossy(&reshaped.stderr).contains("--rates only shape a new fleet"),
+        "a flag the saved fleet would ignore is refused: {}",
+        String::from_utf8_lossy(&reshaped.stderr)
+    );
 
     let ingest = d.ok("ana", &["kpi", "ingest"]);
     assert!(ingest["counted"].as_u64().unwrap() > 1_000, "{ingest}");

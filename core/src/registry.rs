@@ -73,7 +73,7 @@ impl Registry {
     /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so
     /// two processes on one database wait for each other (busy timeout) instead of one
     /// failing "database is locked" when its read turns into a write.
-    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pub(crate) async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 

@@ -5,16 +5,68 @@
 //! their errors — never per metric or per release: a KPI's events and its exposure, and
 //! both of its cohorts, always come from one system. (Prometheus answering sessions but no
 //! crashed sessions means none crashed, not "ask the crash tool".)
+//!
+//! Which source owns a family over a scope and window is decided once and remembered: the
+//! judge asks for each counter of a family in turn, and a family Prometheus lacks (downloads,
+//! when they come from CDN logs) would otherwise cost a query per sibling per counter.
 
 use super::source::{Counter, Counts, Histograms, KpiSource, Latency, Scope, Window};
 use crate::error::Result;
 use airlock_protocol::time::Timestamp;
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 #[derive(Debug)]
 pub struct Layered {
-    pub first: Box<dyn KpiSource>,
-    pub then: Box<dyn KpiSource>,
+    first: Box<dyn KpiSource>,
+    then: Box<dyn KpiSource>,
+    /// Whether `first` owns a family over a scope and window, by (family, scope, window).
+    owners: Mutex<BTreeMap<String, bool>>,
+}
+
+/// How many ownership answers are kept: a long-running watcher asks over new windows on
+/// every pass, so older answers are dropped rather than kept for ever.
+const OWNERS_KEPT: usize = 1024;
+
+impl Layered {
+    pub fn new(first: Box<dyn KpiSource>, then: Box<dyn KpiSource>) -> Self {
+        Self {
+            first,
+            then,
+            owners: Mutex::default(),
+        }
+    }
+
+    /// Whether `first` has any of `what`'s family over `scope` and `window` (`first_what`:
+    /// what it answered on `what` itself).
+    async fn first_owns(
+        &self,
+        what: Counter,
+        first_what: &Counts,
+        scope: &Scope,
+        window: &Window,
+    ) -> Result<bool> {
+        if !first_what.is_empty() {
+            return Ok(true);
+        }
+        let key = format!("{:?}|{scope:?}|{window:?}", family(what));
+        if let Some(owned) = self.owners.lock().expect("not poisoned").get(&key) {
+            return Ok(*owned);
+        }
+        let mut owned = false;
+        for other in family(what).iter().filter(|c| **c != what) {
+            if !self.first.counts(*other, scope, window).await?.is_empty() {
+                owned = true;
+                break;
+            }
+        }
+        let mut owners = self.owners.lock().expect("not poisoned");
+        if owners.len() >= OWNERS_KEPT {
+            owners.clear();
+        }
+        owners.insert(key, owned);
+        Ok(owned)
+    }
 }
 
 /// The counters judged together with `c` (its own family, `c` included).
@@ -37,16 +89,11 @@ fn family(c: Counter) -> &'static [Counter] {
 #[async_trait::async_trait]
 impl KpiSource for Layered {
     async fn counts(&self, what: Counter, scope: &Scope, window: &Window) -> Result<Counts> {
+        // The first source owns `what` if it has any of its family (a counter never
+        // incremented has no series, and then counts zero).
         let first = self.first.counts(what, scope, window).await?;
-        if !first.is_empty() {
+        if self.first_owns(what, &first, scope, window).await? {
             return Ok(first);
-        }
-        // Nothing on `what` itself: the first source still owns it if it has any of its
-        // family (a counter never incremented has no series).
-        for other in family(what).iter().filter(|c| **c != what) {
-            if !self.first.counts(*other, scope, window).await?.is_empty() {
-                return Ok(first);
-            }
         }
         self.then.counts(what, scope, window).await
     }
@@ -97,6 +144,62 @@ mod tests {
     use super::*;
     use crate::kpi::source::MemorySource;
 
+    /// A source that counts the questions it is asked (in `asked`, shared with the test).
+    #[derive(Debug, Default)]
+    struct Counting {
+        inner: MemorySource,
+        asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    #[async_trait::async_trait]
+    impl KpiSource for Counting {
+        async fn counts(&self, what: Counter, scope: &Scope, window: &Window) -> Result<Counts> {
+            self.asked
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.inner.counts(what, scope, window).await
+        }
+        async fn histograms(&self, w: Latency, s: &Scope, win: &Window) -> Result<Histograms> {
+            self.inner.histograms(w, s, win).await
+        }
+        async fn active_devices(&self, s: &Scope, at: Timestamp) -> Result<BTreeMap<String, f64>> {
+            self.inner.active_devices(s, at).await
+        }
+    }
+
+    #[tokio::test]
+    async fn who_owns_a_family_is_asked_once_per_window() {
+        let t0 = Timestamp::from_unix(1_800_000_000).unwrap();
+        let logs = MemorySource::default();
+        logs.add(Counter::Downloads, "2.0.0", t0.plus_seconds(60), 4.0);
+        let prom = Counting::default();
+        let asked = prom.asked.clone();
+        let l = Layered::new(Box::new(prom), Box::new(logs));
+        let scope = Scope {
+            app: "shop".into(),
+            channel: "Production".into(),
+            versions: vec!["2.0.0".into()],
+        };
+        let w = Window::new(t0, t0.plus_seconds(300), 300).unwrap();
+        let family = [
+            Counter::Downloads,
+            Counter::DownloadFailures,
+            Counter::SignatureFailures,
+            Counter::DeviceRollbacks,
+        ];
+        for c in family {
+            l.counts(c, &scope, &w).await.unwrap();
+        }
+        assert_eq!(
+            asked.load(std::sync::atomic::Ordering::Relaxed),
+            7,
+            "each counter once, and its three siblings once for the family (not 16)"
+        );
+        assert_eq!(
+            l.counts(Counter::Downloads, &scope, &w).await.unwrap()["2.0.0"],
+            [4.0]
+        );
+    }
+
     #[tokio::test]
     async fn each_family_of_metrics_comes_whole_from_one_source() {
         let t0 = Timestamp::from_unix(1_800_000_000).unwrap();
@@ -106,10 +209,7 @@ mod tests {
         logs.add(Counter::CrashedSessions, "2.0.0", t0.plus_seconds(60), 9.0);
         logs.add(Counter::Downloads, "1.0.0", t0.plus_seconds(60), 40.0);
         logs.add(Counter::Downloads, "2.0.0", t0.plus_seconds(60), 4.0);
-        let l = Layered {
-            first: Box::new(prom),
-            then: Box::new(logs),
-        };
+        let l = Layered::new(Box::new(prom), Box::new(logs));
         let scope = Scope {
             app: "shop".into(),
             channel: "Production".into(),

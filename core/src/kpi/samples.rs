@@ -313,7 +313,7 @@ impl Registry {
         rows: &[Row],
         now: Timestamp,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write().await?;
         let seen: Option<(String,)> =
             sqlx::query_as("SELECT sha256 FROM kpi_imports WHERE sha256 = ?")
                 .bind(sha256)
@@ -358,7 +358,7 @@ impl Registry {
     /// Whether any KPI samples were ever imported into this registry, or read from CDN logs.
     pub async fn has_kpi_samples(&self) -> Result<bool> {
         let n: (i64,) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM kpi_imports) + (SELECT COUNT(*) FROM cdn_log_files)",
+            "SELECT EXISTS (SELECT 1 FROM kpi_imports) OR EXISTS (SELECT 1 FROM cdn_log_files)",
         )
         .fetch_one(&self.pool)
         .await?;

@@ -58,10 +58,10 @@ impl Workspace {
         if !self.registry.has_kpi_samples().await? {
             return Ok(prometheus);
         }
-        Ok(Box::new(Layered {
-            first: prometheus,
-            then: Box::new(SampleSource::new(self.registry.clone())),
-        }))
+        Ok(Box::new(Layered::new(
+            prometheus,
+            Box::new(SampleSource::new(self.registry.clone())),
+        )))
     }
 
     /// Imports a crash tool's export into this registry (all or nothing; once per file).

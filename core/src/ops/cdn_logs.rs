@@ -235,7 +235,7 @@ impl Registry {
         index: &Index,
         now: airlock_protocol::time::Timestamp,
     ) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write().await?;
         let empty = Tally::default();
         let (tally, problems) = match outcome {
             Ok(t) => (t, serde_json::to_string(&t.malformed)),
