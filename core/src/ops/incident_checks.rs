@@ -14,7 +14,7 @@ use crate::log::Event;
 use crate::log::entry::ChecklistItem;
 use crate::state::{AppState, Incident, IncidentAction};
 use crate::workspace::{Attribution, Workspace};
-use airlock_protocol::dsse::{Envelope, POINTER_PAYLOAD_TYPE};
+use airlock_protocol::device::{DeviceRequest, check_pointer_bytes};
 use airlock_protocol::pointer::ChannelPointer;
 use airlock_protocol::time::Timestamp;
 use serde::Serialize;
@@ -120,16 +120,7 @@ impl Workspace {
             describe(&pointer)
         );
         if let Some(url) = self.cdn_pointer_url(app, &i.channel)? {
-            match self.read_through_cdn(&url).await {
-                Ok(p) if p.app != app || p.channel != i.channel => {
-                    return Ok((
-                        false,
-                        format!(
-                            "{url} serves the pointer of {} {}, not of {app} {}",
-                            p.app, p.channel, i.channel
-                        ),
-                    ));
-                }
+            match self.read_through_cdn(&url, app, &i.channel).await {
                 Ok(p) if p.seq < pointer.seq => {
                     return Ok((
                         false,
@@ -152,9 +143,15 @@ impl Workspace {
         Ok((true, detail))
     }
 
-    /// Reads a pointer through the CDN and checks it as a device would: size, signature by
-    /// a trusted key, fields (expiry included).
-    async fn read_through_cdn(&self, url: &str) -> std::result::Result<ChannelPointer, String> {
+    /// Reads `app`'s `channel` pointer through the CDN and checks it as a device would (the
+    /// protocol's own pointer rules: signature by a trusted key, fields, app and channel,
+    /// expiry), after a size limit.
+    async fn read_through_cdn(
+        &self,
+        url: &str,
+        app: &str,
+        channel: &str,
+    ) -> std::result::Result<ChannelPointer, String> {
         /// Far more than any pointer: a CDN answering more is not serving one.
         const MOST: usize = 1 << 20;
         let client = reqwest::Client::builder()
@@ -178,15 +175,18 @@ impl Workspace {
             .map_err(|e| e.to_string())?
             .set
             .active_keys();
-        let payload = Envelope::from_bytes(&bytes)
-            .and_then(|env| env.verify(POINTER_PAYLOAD_TYPE, &trusted))
-            .map_err(|e| format!("the pointer there does not verify: {e}"))?;
-        let p = ChannelPointer::from_payload(&payload).map_err(|e| e.to_string())?;
-        p.validate().map_err(|e| e.to_string())?;
-        if p.expires_at <= self.now() {
-            return Err(format!("the pointer there expired at {}", p.expires_at));
-        }
-        Ok(p)
+        let device = DeviceRequest {
+            app,
+            channel,
+            install_id: "",
+            native_version: None,
+            trusted_keys: &trusted,
+            last_accepted: None,
+            now: self.now(),
+        };
+        check_pointer_bytes(&device, &bytes)
+            .map(|(p, _)| p)
+            .map_err(|refusal| format!("a device would refuse the pointer there: {refusal}"))
     }
 
     /// `i`'s action and the release it sent devices back to, once a bin of numbers has

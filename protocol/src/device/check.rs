@@ -65,10 +65,20 @@ fn check_pointer(
 ) -> Result<(ChannelPointer, AcceptedPointer), Refusal> {
     let key = pointer_key(req.app, req.channel);
     let bytes = fetch(source, &key)?.ok_or(Refusal::PointerMissing { key })?;
+    check_pointer_bytes(req, &bytes)
+}
+
+/// Rules 2–7 on a pointer's stored bytes, however they were fetched (from the store, or
+/// through a CDN): what a device checks before it reads any field. `req.install_id` and
+/// `req.native_version` play no part.
+pub fn check_pointer_bytes(
+    req: &DeviceRequest<'_>,
+    bytes: &[u8],
+) -> Result<(ChannelPointer, AcceptedPointer), Refusal> {
     let malformed = |e: Error| Refusal::PointerMalformed {
         detail: e.to_string(),
     };
-    let envelope = Envelope::from_bytes(&bytes).map_err(malformed)?;
+    let envelope = Envelope::from_bytes(bytes).map_err(malformed)?;
     let payload = envelope
         .verify(POINTER_PAYLOAD_TYPE, req.trusted_keys)
         .map_err(|e| match e {
@@ -89,7 +99,7 @@ fn check_pointer(
             found: pointer.channel,
         });
     }
-    let sha256 = sha256_hex(&bytes);
+    let sha256 = sha256_hex(bytes);
     if let Some(last) = req.last_accepted {
         if pointer.seq < last.seq {
             return Err(Refusal::SeqRollback {

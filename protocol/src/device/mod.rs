@@ -17,7 +17,7 @@ use crate::keys::PublicKey;
 use crate::pointer::ChannelPointer;
 use crate::time::Timestamp;
 
-pub use check::verify_update;
+pub use check::{check_pointer_bytes, verify_update};
 pub use refusal::Refusal;
 
 /// Read access to a store, by the keys in [`crate::layout`].
