@@ -12,6 +12,7 @@ use airlock_core::keychain::SecretServiceKeychain;
 use airlock_core::kpi::judge::{KpiOutcome, Outcome, Verdict};
 use airlock_core::kpi::prometheus::{self, Auth};
 use airlock_core::kpi::samples::{Columns, Format, ImportRequest};
+use airlock_core::kpi::words;
 use airlock_core::ops::analyze::AnalyzeRequest;
 use airlock_core::ops::watch::Subject;
 use airlock_core::{Error, Result, Workspace};
@@ -245,7 +246,7 @@ pub async fn adoption(
         outln!("{} {}: {v}, current since {since}", r.app, r.channel);
         for m in &r.milestones {
             let share = match (m.share, m.at <= ws.now()) {
-                (Some(s), _) => format!("{:.1} %", s * 100.0),
+                (Some(s), _) => words::percent(s),
                 (None, true) => "no numbers".into(),
                 (None, false) => format!("at {}", m.at),
             };
@@ -255,18 +256,20 @@ pub async fn adoption(
                 None => "    ",
             };
             outln!(
-                "  {mark}{:>3} h after 100 %: {share} of active devices (target {:.0} %)",
+                "  {mark}{:>3} h after 100 %: {share} of active devices (target {})",
                 m.hours,
-                m.target * 100.0
+                words::percent(m.target)
             );
         }
         if let Some(u) = &r.update_checks {
             outln!(
-                "  {}update checks, last 24 h: {} of {} failed (target under {:.0} %)",
-                if u.met { "ok  " } else { "HIGH " },
-                u.failed,
-                u.checks,
-                u.limit * 100.0
+                "  {}update checks, {} to {}: {} of {} failed (target under {})",
+                if u.met { "ok  " } else { "HIGH" },
+                u.from,
+                u.to,
+                words::count(u.failed),
+                words::count(u.checks),
+                words::percent(u.limit)
             );
         }
         for w in &r.warnings {
@@ -301,7 +304,10 @@ pub async fn kpi_ingest(cli: &Cli, ws: &Workspace, bar: &crate::bar::Bar) -> Res
         }
     }
     if r.malformed > r.problems.iter().filter(|p| p.line.is_some()).count() as u64 {
-        outln!("  (the first 20 malformed lines of each file are listed; all are counted)");
+        outln!(
+            "  (the first {} malformed lines of each file are listed; all are counted)",
+            airlock_core::kpi::cdn_logs::MALFORMED_KEPT
+        );
     }
     Ok(0)
 }

@@ -199,25 +199,25 @@ impl PrometheusSource {
             .map(|v| regex_escape(v))
             .collect::<Vec<_>>()
             .join("|");
-        let mut selector = format!(
-            "app=\"{}\",channel=\"{}\",version=~\"{}\"",
-            string_escape(&scope.app),
-            string_escape(&scope.channel),
-            string_escape(&versions)
-        );
-        if !self.matchers.trim().is_empty() {
-            selector.push(',');
-            selector.push_str(self.matchers.trim());
-        }
-        let mut channel_selector = format!(
+        // The channel's series (update checks have no version), and its versions' series;
+        // the workspace's extra matchers on both.
+        let with_matchers = |mut selector: String| {
+            if !self.matchers.trim().is_empty() {
+                selector.push(',');
+                selector.push_str(self.matchers.trim());
+            }
+            selector
+        };
+        let channel = format!(
             "app=\"{}\",channel=\"{}\"",
             string_escape(&scope.app),
             string_escape(&scope.channel)
         );
-        if !self.matchers.trim().is_empty() {
-            channel_selector.push(',');
-            channel_selector.push_str(self.matchers.trim());
-        }
+        let selector = with_matchers(format!(
+            "{channel},version=~\"{}\"",
+            string_escape(&versions)
+        ));
+        let channel_selector = with_matchers(channel);
         template
             .replace("$channel_selector", &channel_selector)
             .replace("$selector", &selector)
