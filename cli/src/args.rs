@@ -103,6 +103,16 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Resolve a log refused as tampered (a shorter log, another entry at a seen seq): write
+    /// back the signed entries this desktop holds that the store lost, name what cannot be
+    /// kept, and log a signed `recovered` entry (--reason is required) past every pointer's
+    /// seq. Without --yes it only says what it would do.
+    Recover {
+        app: String,
+        /// Carry it out (without it, nothing is written).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Re-sign a channel's unchanged pointer with a fresh expiry; with --all, every pointer
     /// that is missing or expires within --expiring-within (for schedulers).
     Resign {

@@ -148,3 +148,40 @@ pub fn decision(d: &Decision) {
         }
     }
 }
+
+/// What `airlock recover` will do (or did).
+pub fn recover_plan(p: &airlock_core::ops::recover_log::RecoverPlan, done: bool) {
+    let will = if done { "" } else { "would be " };
+    match p.seen_seq {
+        Some(seq) => outln!("{}: this desktop had seen its log up to seq {seq}", p.app),
+        None => outln!(
+            "{}: this desktop has no record of its log in this store",
+            p.app
+        ),
+    }
+    if p.restore.is_empty() {
+        outln!("  nothing {will}written back");
+    } else {
+        let seqs: Vec<String> = p.restore.iter().map(u64::to_string).collect();
+        outln!(
+            "  {will}written back from this desktop: seq {}",
+            seqs.join(", ")
+        );
+    }
+    if p.discard.is_empty() {
+        outln!("  nothing {will}discarded");
+    } else {
+        outln!("  {will}DISCARDED (the store holds other entries there):");
+        for d in &p.discard {
+            outln!("    {d}");
+        }
+    }
+    match p.committed_seq {
+        Some(seq) => outln!("  recorded as seq {seq}; every served pointer re-signed past it"),
+        None => outln!(
+            "  the `recovered` entry would take seq {} (past every pointer's seq). Nothing was \
+             written: run again with --yes to carry it out",
+            p.seq
+        ),
+    }
+}

@@ -225,6 +225,16 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             }
             done(&cli, &ws.revert(&by, app, channel).await?)
         }
+        Command::Recover { app, yes } => {
+            let plan = ws.recover(app, &attribution(&cli, &ws)?, *yes).await?;
+            if cli.json {
+                print_json(&plan);
+            } else {
+                render::recover_plan(&plan, *yes);
+            }
+            // Not carried out: say so in the exit code, so a script cannot mistake it.
+            Ok(if *yes { 0 } else { 1 })
+        }
         Command::Resign {
             app: Some(app),
             channel: Some(channel),

@@ -12,6 +12,7 @@ use crate::workspace::Workspace;
 use airlock_protocol::digest::sha256_hex;
 use airlock_protocol::dsse::Envelope;
 use airlock_protocol::layout;
+use airlock_protocol::limits::Cap;
 use airlock_protocol::manifest::{FileEntry, Manifest};
 use airlock_protocol::statement::ReleaseStatement;
 use serde::Serialize;
@@ -227,7 +228,7 @@ impl Workspace {
                 let store = self.channel_store(&channel)?;
                 let fetch = |key: String, want: String| async move {
                     let bytes = store
-                        .get(&key)
+                        .get(&key, Cap::MANIFEST)
                         .await?
                         .ok_or_else(|| {
                             Error::Integrity(format!("{key} is missing from {}", store.url()))

@@ -27,6 +27,10 @@ pub enum ErrorKind {
     NotFound,
     /// Stored data does not match what was signed or logged.
     Integrity,
+    /// The store's log or key set went backwards or forked from what this desktop has seen
+    /// (entries removed, a seen entry replaced, a key-set version removed): refused as
+    /// tampering until a key holder runs `airlock recover`.
+    Tampered,
     /// The store (bucket or folder) failed.
     Store,
     /// Signing failed or produced a signature that does not verify.
@@ -52,7 +56,12 @@ impl ErrorKind {
     pub fn is_refusal(self) -> bool {
         matches!(
             self,
-            Self::Gate | Self::ApprovalMissing | Self::Conflict | Self::Refused | Self::Integrity
+            Self::Gate
+                | Self::ApprovalMissing
+                | Self::Conflict
+                | Self::Refused
+                | Self::Integrity
+                | Self::Tampered
         )
     }
 }
@@ -89,6 +98,14 @@ pub enum Error {
     NotFound(String),
     #[error("integrity check failed: {0}")]
     Integrity(String),
+    /// `app`'s log (or the store's key set, with `app` empty) went back from what this
+    /// desktop has seen at `seq`.
+    #[error("{}", tampered_message(.app, .detail))]
+    Tampered {
+        app: String,
+        seq: u64,
+        detail: String,
+    },
     #[error("store {store}: {op} {key}: {detail}")]
     Store {
         store: String,
@@ -122,6 +139,21 @@ pub enum Error {
     },
 }
 
+fn tampered_message(app: &str, detail: &str) -> String {
+    if app.is_empty() {
+        return format!(
+            "TAMPERING: {detail}. Refused: nothing is signed with this store's keys until a \
+             person checks the key set (`airlock keys show`) (docs/PROTOCOL.md, \"Trusted keys\")"
+        );
+    }
+    format!(
+        "TAMPERING: {detail}. Refused: nothing is signed for {app} from this store, and it is \
+         never \"rebuilt\" from what the store has now, until a key holder who knows what \
+         happened runs `airlock recover {app} --reason ...` (docs/PROTOCOL.md, \"A tampered \
+         log\")"
+    )
+}
+
 /// Something a committed command still has to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Pending {
@@ -132,7 +164,7 @@ pub struct Pending {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidInput(_) | Self::Protocol(_) => ErrorKind::InvalidInput,
+            Self::InvalidInput(_) => ErrorKind::InvalidInput,
             Self::Config(_) => ErrorKind::Config,
             Self::Gates { .. } => ErrorKind::Gate,
             Self::ApprovalMissing { .. } => ErrorKind::ApprovalMissing,
@@ -140,6 +172,9 @@ impl Error {
             Self::Refused(_) => ErrorKind::Refused,
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::Integrity(_) => ErrorKind::Integrity,
+            Self::Protocol(airlock_protocol::Error::OverCap { .. }) => ErrorKind::Integrity,
+            Self::Tampered { .. } => ErrorKind::Tampered,
+            Self::Protocol(_) => ErrorKind::InvalidInput,
             Self::Store { .. } => ErrorKind::Store,
             Self::Signer(_) => ErrorKind::Signer,
             Self::Keychain(_) => ErrorKind::Keychain,
@@ -228,6 +263,10 @@ impl From<&Error> for ErrorReport {
                     .iter()
                     .map(|p| format!("{}: {}", p.what, p.cause))
                     .collect();
+            }
+            Error::Tampered { app, seq, .. } => {
+                r.app = Some(app.clone());
+                r.seq = Some(*seq);
             }
             Error::Store {
                 store, key, detail, ..

@@ -138,6 +138,10 @@ pub struct AppState {
     /// Found by each read of the store, so never kept in the registry's snapshot.
     #[serde(skip)]
     pub written_by_newer: Option<u64>,
+    /// Where the next entry goes when passed-over objects (unsigned or foreign) hold the
+    /// positions after the head; found by each read of the store, never kept.
+    #[serde(skip)]
+    pub next_free: Option<u64>,
     pub releases: BTreeMap<String, Release>,
     pub channels: BTreeMap<String, Channel>,
     pub approvals: Vec<Approval>,
@@ -261,7 +265,9 @@ impl AppState {
     }
 
     pub fn next_seq(&self) -> u64 {
-        self.head.as_ref().map_or(1, |h| h.seq + 1)
+        let after_head = self.head.as_ref().map_or(1, |h| h.seq + 1);
+        self.next_free
+            .map_or(after_head, |free| free.max(after_head))
     }
 
     pub fn release(&self, version: &str) -> Result<&Release> {
@@ -580,6 +586,18 @@ impl AppState {
                 place(c, version, Placement::Archived, e);
             }
             // A verdict changes nothing by itself; the pause, revert or expansion after it does.
+            // Every served channel is re-signed at this entry (past any seq a pointer had).
+            Event::Recovered { .. } => {
+                let served: Vec<String> = self
+                    .channels
+                    .iter()
+                    .filter(|(_, c)| c.served.is_some())
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for channel in served {
+                    self.channels.entry(channel).or_default().served = Some(head.clone());
+                }
+            }
             Event::PointerResigned { .. }
             | Event::GatePassed { .. }
             | Event::GateFailed { .. }
@@ -644,6 +662,7 @@ impl AppState {
         }
         self.head = Some(head);
         self.last_at = Some(at);
+        self.next_free = None;
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use airlock_protocol::keyset::SignedKeySet;
 use airlock_protocol::layout;
+use airlock_protocol::limits::Cap;
 
 /// A pinned key-set version: `<version>:<sha256 hex of its bytes>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +66,7 @@ pub async fn read_versions(store: &dyn Store) -> Result<Vec<(u64, Vec<u8>)>> {
         else {
             continue;
         };
-        if let Some(obj) = store.get(&key).await? {
+        if let Some(obj) = store.get(&key, Cap::KEY_SET).await? {
             out.push((version, obj.bytes));
         }
     }

@@ -492,6 +492,7 @@ impl Workspace {
         let pin = Pin::parse(pin)?;
         let versions = trust::read_versions(self.store.as_ref()).await?;
         let set = Arc::new(trust::newest_from_pin(&versions, &pin)?);
+        self.check_seen_key_set(&versions, &set).await?;
         *self.key_set.lock().expect("not poisoned") = Some(set.clone());
         Ok(set)
     }
@@ -672,7 +673,9 @@ pub async fn check_create_only(store: &dyn Store) -> Result<StoreCheck> {
     let here = SystemClock.now();
     let skew = written.map(|t| here.unix() - t.unix());
     let second = store.put_new(&key, b"2", ObjectClass::Log).await?;
-    let kept = store.get(&key).await?;
+    let kept = store
+        .get(&key, airlock_protocol::limits::Cap::LOG_ENTRY)
+        .await?;
     if first != PutOutcome::Created
         || second != PutOutcome::AlreadyExists
         || kept.as_ref().map(|o| o.bytes.as_slice()) != Some(b"1")
@@ -689,7 +692,10 @@ pub async fn check_create_only(store: &dyn Store) -> Result<StoreCheck> {
     let lost = store
         .replace(&key, b"4", Some(&stale), ObjectClass::Log)
         .await;
-    let now = store.get(&key).await?.map(|o| o.bytes);
+    let now = store
+        .get(&key, airlock_protocol::limits::Cap::LOG_ENTRY)
+        .await?
+        .map(|o| o.bytes);
     let _ = store.delete(&key).await;
     match lost {
         Err(e) if e.kind() == crate::error::ErrorKind::Conflict && now.as_deref() == Some(b"3") => {

@@ -189,7 +189,16 @@ async fn s3_store_keeps_the_store_contract() {
         .await
         .expect("moto honours If-None-Match");
 
-    assert_eq!(store.get("apps/x").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get(
+                "apps/x",
+                airlock_protocol::limits::Cap::new("object", u64::MAX)
+            )
+            .await
+            .unwrap(),
+        None
+    );
     let blob = ObjectClass::Blob {
         content_type: "application/javascript",
     };
@@ -201,14 +210,29 @@ async fn s3_store_keeps_the_store_contract() {
         store.put_new("a/1", b"two", blob).await.unwrap(),
         PutOutcome::AlreadyExists
     );
-    assert_eq!(store.get("a/1").await.unwrap().unwrap().bytes, b"one");
+    assert_eq!(
+        store
+            .get(
+                "a/1",
+                airlock_protocol::limits::Cap::new("object", u64::MAX)
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .bytes,
+        b"one"
+    );
 
     // Compare-and-swap on the etag.
     store
         .replace("p", b"v1", None, ObjectClass::Pointer)
         .await
         .unwrap();
-    let first = store.get("p").await.unwrap().unwrap();
+    let first = store
+        .get("p", airlock_protocol::limits::Cap::new("object", u64::MAX))
+        .await
+        .unwrap()
+        .unwrap();
     let lost = store
         .replace("p", b"x", None, ObjectClass::Pointer)
         .await
@@ -227,11 +251,24 @@ async fn s3_store_keeps_the_store_contract() {
         ErrorKind::Conflict,
         "a stale etag must lose: {stale}"
     );
-    assert_eq!(store.get("p").await.unwrap().unwrap().bytes, b"v2");
+    assert_eq!(
+        store
+            .get("p", airlock_protocol::limits::Cap::new("object", u64::MAX))
+            .await
+            .unwrap()
+            .unwrap()
+            .bytes,
+        b"v2"
+    );
 
     // Eight consoles replacing the same pointer at once, all having read the same etag:
     // exactly one write wins.
-    let current = store.get("p").await.unwrap().unwrap().etag;
+    let current = store
+        .get("p", airlock_protocol::limits::Cap::new("object", u64::MAX))
+        .await
+        .unwrap()
+        .unwrap()
+        .etag;
     let attempts = (0..8u8).map(|i| {
         let (store, etag) = (store.clone(), current.clone());
         async move {
@@ -283,7 +320,18 @@ async fn s3_store_keeps_the_store_contract() {
         store.put_new("big", &big, blob).await.unwrap(),
         PutOutcome::Created
     );
-    assert_eq!(store.get("big").await.unwrap().unwrap().bytes, big);
+    assert_eq!(
+        store
+            .get(
+                "big",
+                airlock_protocol::limits::Cap::new("object", u64::MAX)
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .bytes,
+        big
+    );
 
     for i in 0..5 {
         store
@@ -304,7 +352,10 @@ async fn s3_store_keeps_the_store_contract() {
         Some(&moto.sdk),
     )
     .unwrap();
-    let e = missing.get("k").await.unwrap_err();
+    let e = missing
+        .get("k", airlock_protocol::limits::Cap::new("object", u64::MAX))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Store);
     let text = e.to_string();
     assert!(
@@ -320,7 +371,11 @@ async fn s3_store_keeps_the_store_contract() {
         Some(&moto.sdk),
     )
     .unwrap();
-    let e = dead.get("k").await.unwrap_err().to_string();
+    let e = dead
+        .get("k", airlock_protocol::limits::Cap::new("object", u64::MAX))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("network unreachable") || e.contains("timed out"),
         "{e}"
@@ -747,8 +802,9 @@ impl Store for Rendezvous {
     async fn get(
         &self,
         key: &str,
+        cap: airlock_protocol::limits::Cap,
     ) -> airlock_core::Result<Option<airlock_core::store::StoredObject>> {
-        self.inner.get(key).await
+        self.inner.get(key, cap).await
     }
     async fn put_new(
         &self,

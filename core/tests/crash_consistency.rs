@@ -29,7 +29,12 @@ const MAX_WRITES: u64 = 40;
 /// Every object in the store names only objects that exist and match their pins.
 async fn assert_closed_under_reference(store: &dyn Store, when: &str) {
     let keys = store.list("", None).await.expect("the store lists");
-    let get = |key: String| async move { store.get(&key).await.expect("the store reads") };
+    let get = |key: String| async move {
+        store
+            .get(&key, airlock_protocol::limits::Cap::new("object", u64::MAX))
+            .await
+            .expect("the store reads")
+    };
     for key in &keys {
         let bytes = get(key.clone())
             .await

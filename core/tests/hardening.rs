@@ -36,7 +36,10 @@ async fn production_rollout(ws: &Workspace) -> airlock_core::state::Rollout {
 /// The stored pointer's exact bytes.
 async fn pointer_bytes(store: &dyn Store, channel: &str) -> Vec<u8> {
     store
-        .get(&layout::pointer_key(APP, channel))
+        .get(
+            &layout::pointer_key(APP, channel),
+            airlock_protocol::limits::Cap::POINTER,
+        )
         .await
         .expect("the store reads")
         .expect("the channel has a pointer")
@@ -226,7 +229,11 @@ async fn a_key_set_swapped_in_the_store_is_refused() {
     let attacker = Env::new();
     let theirs = attacker.console().await;
     let store = env.store();
-    let v1 = store.get(&layout::keys_key(1)).await.unwrap().unwrap();
+    let v1 = store
+        .get(&layout::keys_key(1), airlock_protocol::limits::Cap::KEY_SET)
+        .await
+        .unwrap()
+        .unwrap();
     let mut set = airlock_protocol::keyset::SignedKeySet::parse(&v1.bytes)
         .unwrap()
         .set;
@@ -862,8 +869,9 @@ impl Store for SlowClockStore {
     async fn get(
         &self,
         key: &str,
+        cap: airlock_protocol::limits::Cap,
     ) -> airlock_core::Result<Option<airlock_core::store::StoredObject>> {
-        self.0.get(key).await
+        self.0.get(key, cap).await
     }
     async fn put_new(
         &self,

@@ -418,7 +418,10 @@ async fn retention_keeps_the_current_release_and_two_rollback_ready_ones() {
     let old = state_in_store(ws.store().as_ref(), APP).await.releases["1.0.0"].clone();
     let statement = ws
         .store()
-        .get(&layout::statement_key(APP, "1.0.0"))
+        .get(
+            &layout::statement_key(APP, "1.0.0"),
+            airlock_protocol::limits::Cap::STATEMENT,
+        )
         .await
         .expect("reads");
     assert!(

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::keys::PublicKey;
+use crate::limits::{Cap, MAX_ENVELOPE_BYTES, MAX_SIGNATURES};
 
 /// Payload type of release statements.
 pub const RELEASE_PAYLOAD_TYPE: &str = "application/vnd.airlock.release+json";
@@ -97,9 +98,23 @@ impl Envelope {
         bytes
     }
 
-    /// Parses envelope JSON (signatures are not checked here).
+    /// Parses envelope JSON (signatures are not checked here). An envelope over
+    /// [`MAX_ENVELOPE_BYTES`] or with more than [`MAX_SIGNATURES`] signatures is refused
+    /// before any signature is looked at.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        serde_json::from_slice(bytes).map_err(|e| Error::malformed("DSSE envelope", e))
+        Cap::new("DSSE envelope", MAX_ENVELOPE_BYTES).check("envelope", bytes.len() as u64)?;
+        let env: Self =
+            serde_json::from_slice(bytes).map_err(|e| Error::malformed("DSSE envelope", e))?;
+        if env.signatures.len() > MAX_SIGNATURES {
+            return Err(Error::malformed(
+                "DSSE envelope",
+                format!(
+                    "it carries {} signatures; at most {MAX_SIGNATURES} are accepted",
+                    env.signatures.len()
+                ),
+            ));
+        }
+        Ok(env)
     }
 
     /// The decoded payload, unverified.
@@ -117,6 +132,12 @@ impl Envelope {
                 "payload type is {:?}, expected {expected_type:?}",
                 self.payload_type
             )));
+        }
+        if self.signatures.len() > MAX_SIGNATURES {
+            return Err(Error::malformed(
+                "DSSE envelope",
+                format!("more than {MAX_SIGNATURES} signatures"),
+            ));
         }
         let payload = self.payload_bytes()?;
         let message = pae(&self.payload_type, &payload);

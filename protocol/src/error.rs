@@ -47,6 +47,18 @@ pub enum Error {
     /// A DSSE envelope whose type or signatures do not check out.
     #[error("signature check failed: {0}")]
     Signature(String),
+    /// An object larger than its cap ([`crate::limits`]): refused before it is read whole.
+    #[error("{what} {key:?} is over its cap: {size} bytes or more, at most {cap} are read")]
+    OverCap {
+        /// Which kind of object.
+        what: &'static str,
+        /// Its key (or URL).
+        key: String,
+        /// Its size, or how much was read before stopping.
+        size: u64,
+        /// The cap in bytes.
+        cap: u64,
+    },
     /// A message that would reach or exceed the signer's size limit.
     #[error("{what} is too large to sign: its PAE is {size} bytes, it must be under {limit}")]
     TooLarge {

@@ -35,13 +35,19 @@ pub struct TrustedKey {
     pub source: String,
     pub added_at: Timestamp,
     pub added_by: String,
-    /// When the key stopped being trusted; `None` while it is active. Log entries it signed
-    /// at or before this time stay valid history; nothing after it is accepted.
+    /// When the key stopped being trusted; `None` while it is active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<Timestamp>,
     /// Who retired it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_by: Option<String>,
+    /// Where each app's log stood when the key was retired (app → seq of its newest entry):
+    /// entries it signed at or before that position stay valid history, nothing after it
+    /// counts, whatever time an entry claims. An app not listed had no entry then, so
+    /// nothing of it signed by this key counts. `None` on keys retired before positions were
+    /// recorded (then the retirement time decides, see [`KeySet::trusted_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_after: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 /// One version of the trusted-key document.
@@ -77,6 +83,7 @@ impl TrustedKey {
             added_by: by.to_string(),
             retired_at: None,
             retired_by: None,
+            retired_after: None,
         }
     }
 
@@ -172,6 +179,23 @@ impl KeySet {
             .collect()
     }
 
+    /// The public keys whose signature counts for the log entry of `app` at `seq`: the active
+    /// keys, and each retired key whose recorded position for `app` is at or after `seq`. A
+    /// key retired before positions were recorded counts where the entry's own time (`at`,
+    /// read before its signature is checked) is no later than its retirement: the older,
+    /// weaker rule, kept so history signed before the upgrade still verifies.
+    pub fn trusted_for(&self, app: &str, seq: u64, at: Option<Timestamp>) -> Vec<PublicKey> {
+        self.keys
+            .iter()
+            .filter(|k| match (&k.retired_at, &k.retired_after) {
+                (None, _) => true,
+                (Some(_), Some(positions)) => positions.get(app).is_some_and(|last| seq <= *last),
+                (Some(retired), None) => at.is_some_and(|at| at <= *retired),
+            })
+            .map(|k| k.public().expect("checked when parsed"))
+            .collect()
+    }
+
     /// The key with `keyid`, if listed (active or retired).
     pub fn get(&self, keyid: &str) -> Option<&TrustedKey> {
         self.keys.iter().find(|k| k.keyid == keyid)
@@ -215,6 +239,29 @@ impl SignedKeySet {
                 "key set version {} does not extend version {} ({})",
                 doc.set.version, self.set.version, self.hash
             )));
+        }
+        // Retirement is permanent: every key listed here is listed there, unchanged, except
+        // that an active key may be retired.
+        for old in &self.set.keys {
+            let kept = doc.set.get(&old.keyid).is_some_and(|new| {
+                if old.retired_at.is_some() {
+                    new == old
+                } else {
+                    TrustedKey {
+                        retired_at: None,
+                        retired_by: None,
+                        retired_after: None,
+                        ..new.clone()
+                    } == *old
+                }
+            });
+            if !kept {
+                return Err(Error::Signature(format!(
+                    "key set version {} drops, changes or un-retires key {} of version {}; \
+                     a key set only ever adds keys and retires them for good",
+                    doc.set.version, old.keyid, self.set.version
+                )));
+            }
         }
         Envelope::from_bytes(next)?
             .verify(KEYS_PAYLOAD_TYPE, &self.set.active_keys())

@@ -8,6 +8,7 @@
 //! - [`time`]: [`time::Timestamp`], RFC 3339 UTC whole seconds.
 //! - [`digest`]: SHA-256 helpers and [`digest::ObjectRef`] (hash + size pins).
 //! - [`layout`]: object keys inside a store, and name/version rules.
+//! - [`limits`]: the caps on every object read (sizes, signatures per envelope).
 //! - [`manifest`]: the bundle manifest and the `sha256sum`-compatible bundle hash.
 //! - [`statement`]: the signed release statement.
 //! - [`pointer`](mod@pointer): the signed channel pointer devices poll.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod keys;
 pub mod keyset;
 pub mod layout;
+pub mod limits;
 pub mod manifest;
 pub mod pointer;
 pub mod statement;

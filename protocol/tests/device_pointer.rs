@@ -9,6 +9,7 @@ use airlock_protocol::device::{AcceptedPointer, ObjectSource, Outcome, Via, veri
 use airlock_protocol::digest::sha256_hex;
 use airlock_protocol::dsse::{Envelope, POINTER_PAYLOAD_TYPE};
 use airlock_protocol::layout::pointer_key;
+use airlock_protocol::limits::Cap;
 use airlock_protocol::pointer::ChannelPointer;
 use common::*;
 
@@ -228,7 +229,7 @@ fn pointer_expired() {
 struct Failing;
 
 impl ObjectSource for Failing {
-    fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+    fn fetch(&self, key: &str, _cap: Cap) -> Result<Option<Vec<u8>>, String> {
         Err(format!("network down while fetching {key}"))
     }
 }

@@ -289,6 +289,83 @@ fn succeeded(status: u16, result: Option<&str>) -> bool {
     ((200..300).contains(&status) || status == 304) && result != Some("Error")
 }
 
+/// The largest log file read (compressed, as stored): CloudFront writes files of a few MB.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// The most one file may decompress to, and the most it may expand (a gzip bomb stops at
+/// whichever comes first, with the file named).
+pub const MAX_DECOMPRESSED_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+pub const MAX_RATIO: u64 = 100;
+/// The longest line read; a longer one is counted malformed and skipped without holding it.
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// A reader that fails once more than `left` bytes came through it: the decompressed-size
+/// cap of one log file.
+#[derive(Debug)]
+pub struct Capped<R> {
+    inner: R,
+    left: u64,
+    cap: u64,
+}
+
+impl<R> Capped<R> {
+    /// At most `min(MAX_DECOMPRESSED_BYTES, compressed × MAX_RATIO)` bytes of `inner`.
+    pub fn for_file(inner: R, compressed: u64) -> Self {
+        let cap = MAX_DECOMPRESSED_BYTES.min(compressed.saturating_mul(MAX_RATIO).max(1 << 20));
+        Self {
+            inner,
+            left: cap,
+            cap,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::other(format!(
+                "it decompresses to more than {} bytes (the cap: at most {MAX_RATIO}× its \
+                 size, and {MAX_DECOMPRESSED_BYTES} in all); a gzip bomb?",
+                self.cap
+            )));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads one line into `buf` (cleared first), holding at most [`MAX_LINE_BYTES`] of it: a
+/// longer line is consumed to its end and reported as `Some(too_long) == true`. `None` at the
+/// end of the input.
+fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let (mut any, mut too_long) = (false, false);
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(any.then_some(too_long));
+        }
+        any = true;
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        let used = chunk.len();
+        if !too_long {
+            if buf.len() + used > MAX_LINE_BYTES {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        reader.consume(used);
+        if done {
+            return Ok(Some(too_long));
+        }
+    }
+}
+
 /// Reads one (decompressed) log file. `file` names it: its distribution id (the start of
 /// its base name) picks the channels its blob requests may count for.
 pub fn read(file: &str, reader: impl BufRead, index: &Index) -> std::io::Result<Tally> {
@@ -297,12 +374,12 @@ pub fn read(file: &str, reader: impl BufRead, index: &Index) -> std::io::Result<
     let (mut tally, mut buf, mut columns, mut n) = (Tally::default(), Vec::new(), None, 0u64);
     // Where each field of the current line starts and ends (reused: no allocation per line).
     let mut spans: Vec<(usize, usize)> = Vec::with_capacity(40);
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
+    while let Some(too_long) = read_line(&mut reader, &mut buf)? {
         n += 1;
+        if too_long {
+            tally.bad(n, format!("longer than {MAX_LINE_BYTES} bytes"));
+            continue;
+        }
         let Ok(text) = std::str::from_utf8(&buf) else {
             tally.bad(n, "not UTF-8");
             continue;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT_VERSION: u32 = 2;
 
 /// The event kinds this build knows; an entry of any other kind was written by a newer one.
-pub const KNOWN_KINDS: [&str; 18] = [
+pub const KNOWN_KINDS: [&str; 19] = [
     "released",
     "promoted",
     "expanded",
@@ -34,6 +34,7 @@ pub const KNOWN_KINDS: [&str; 18] = [
     "incidentOpened",
     "incidentChecked",
     "incidentClosed",
+    "recovered",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +156,18 @@ pub enum Event {
     },
     PointerResigned {
         channel: String,
+    },
+    /// A key holder resolved a tampered log (`airlock recover`): the entries this desktop
+    /// had seen that the store lost were written back (`restored`), and those it could not
+    /// keep are named (`discarded`, each "seq N kind hash"). Placed past every seq any
+    /// pointer carried, it re-signs every served channel's pointer, so pointer seqs keep
+    /// rising whatever happened to the log.
+    #[serde(rename_all = "camelCase")]
+    Recovered {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        restored: Vec<u64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        discarded: Vec<String>,
     },
     /// The canary gate judged the rollout's current step (at `basisPoints`) over its
     /// observation window and found the release safe (docs/KPIS.md). An expansion by the
@@ -332,6 +345,7 @@ pub enum EventKind {
     Quarantined,
     Archived,
     PointerResigned,
+    Recovered,
     GatePassed,
     GateFailed,
     CurrentPassed,
@@ -355,6 +369,7 @@ impl Event {
             Self::Quarantined { .. } => EventKind::Quarantined,
             Self::Archived { .. } => EventKind::Archived,
             Self::PointerResigned { .. } => EventKind::PointerResigned,
+            Self::Recovered { .. } => EventKind::Recovered,
             Self::GatePassed { .. } => EventKind::GatePassed,
             Self::GateFailed { .. } => EventKind::GateFailed,
             Self::CurrentPassed { .. } => EventKind::CurrentPassed,
@@ -426,6 +441,14 @@ impl Event {
             Event::Quarantined { version } => format!("{version} quarantined"),
             Event::Archived { version, channel } => format!("{version} archived in {channel}"),
             Event::PointerResigned { channel } => format!("{channel} pointer re-signed"),
+            Event::Recovered {
+                restored,
+                discarded,
+            } => format!(
+                "log recovered: {} entries written back, {} discarded",
+                restored.len(),
+                discarded.len()
+            ),
             Event::CurrentPassed {
                 channel,
                 version,
@@ -481,6 +504,7 @@ impl Event {
             Self::Quarantined { .. } => "quarantined",
             Self::Archived { .. } => "archived",
             Self::PointerResigned { .. } => "pointerResigned",
+            Self::Recovered { .. } => "recovered",
             Self::GatePassed { .. } => "gatePassed",
             Self::GateFailed { .. } => "gateFailed",
             Self::CurrentPassed { .. } => "currentPassed",
@@ -510,6 +534,7 @@ impl Event {
             // The release rolled back from (quarantined), else the one rolled back to.
             Self::RolledBack { from, to, .. } => Some(from.as_deref().unwrap_or(to)),
             Self::PointerResigned { .. }
+            | Self::Recovered { .. }
             | Self::IncidentChecked { .. }
             | Self::IncidentClosed { .. } => None,
         }
@@ -534,6 +559,7 @@ impl Event {
             | Self::PointerResigned { channel } => Some(channel),
             Self::Promoted { to, .. } => Some(to),
             Self::Quarantined { .. }
+            | Self::Recovered { .. }
             | Self::IncidentChecked { .. }
             | Self::IncidentClosed { .. } => None,
         }
@@ -563,6 +589,7 @@ impl Event {
             | Self::CurrentPassed { .. }
             | Self::IncidentOpened { .. }
             | Self::IncidentChecked { .. }
+            | Self::Recovered { .. }
             | Self::IncidentClosed { .. } => Vec::new(),
         }
     }
@@ -606,7 +633,7 @@ impl LogEntry {
         }
     }
 
-    fn parse_payload(key: &str, payload: &[u8]) -> Result<Parsed> {
+    pub(crate) fn parse_payload(key: &str, payload: &[u8]) -> Result<Parsed> {
         let raw: serde_json::Value =
             serde_json::from_slice(payload).map_err(|e| unreadable(key, e))?;
         let version = raw.get("formatVersion").and_then(serde_json::Value::as_u64);

@@ -167,7 +167,15 @@ impl Workspace {
 
 /// Fetches, decompresses and tallies one file (the last two on the blocking pool).
 async fn read_file(store: Arc<dyn Store>, key: String, index: Arc<Index>) -> Result<Outcome> {
-    let Some(object) = store.get(&key).await? else {
+    let cap = airlock_protocol::limits::Cap::new("CDN log file", cdn_logs::MAX_FILE_BYTES);
+    let object = match store.get(&key, cap).await {
+        Ok(object) => object,
+        Err(e @ Error::Protocol(airlock_protocol::Error::OverCap { .. })) => {
+            return Ok((key, Err(e.to_string())));
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(object) = object else {
         // Deleted between the listing and now (a lifecycle rule): nothing to read.
         return Ok((
             key,
@@ -176,7 +184,11 @@ async fn read_file(store: Arc<dyn Store>, key: String, index: Arc<Index>) -> Res
     };
     let name = key.clone();
     let tally = tokio::task::spawn_blocking(move || {
-        let gz = flate2::read::MultiGzDecoder::new(object.bytes.as_slice());
+        let size = object.bytes.len() as u64;
+        let gz = cdn_logs::Capped::for_file(
+            flate2::read::MultiGzDecoder::new(object.bytes.as_slice()),
+            size,
+        );
         cdn_logs::read(&name, BufReader::with_capacity(1 << 16, gz), &index)
             .map_err(|e| format!("the file is not a readable gzip file: {e}"))
     })

@@ -12,7 +12,7 @@
 use super::pointer::PointerUpdate;
 use crate::error::{Error, ErrorKind, Pending, Result};
 use crate::log::entry::{FORMAT_VERSION, entry_hash};
-use crate::log::reader::{self, StoredEntry};
+use crate::log::reader::{self, Head, LogRead, StoredEntry};
 use crate::log::{Event, LogEntry};
 use crate::rules::{self, Policy};
 use crate::signer::sign_envelope_by;
@@ -21,6 +21,7 @@ use crate::store::{ObjectClass, PutOutcome};
 use crate::workspace::{Attribution, Change, Workspace};
 use airlock_protocol::dsse::LOG_PAYLOAD_TYPE;
 use airlock_protocol::layout;
+use airlock_protocol::limits::Cap;
 
 const ATTEMPTS: usize = 5;
 
@@ -52,29 +53,6 @@ impl Workspace {
             .is_some_and(|c| c.protected)
     }
 
-    /// Checks the signatures of `fresh` entries, those just read from the store (the
-    /// registry holds only entries that were checked when it recorded them). A signature
-    /// that does not verify is checked once more against a fresh read of the key set
-    /// (another desktop may have rotated keys) before the log is called tampered.
-    async fn check_signatures(&self, fresh: &[StoredEntry]) -> Result<()> {
-        if fresh.is_empty() {
-            return Ok(());
-        }
-        let mut keys = self.key_set().await?;
-        let mut refreshed = false;
-        for e in fresh {
-            if let Err(err) = reader::check_signature(e, &keys.set) {
-                if refreshed {
-                    return Err(err);
-                }
-                keys = self.refresh_key_set().await?;
-                refreshed = true;
-                reader::check_signature(e, &keys.set)?;
-            }
-        }
-        Ok(())
-    }
-
     /// The rules' view of this workspace's settings.
     fn policy(&self) -> impl Fn(&str) -> bool + Sync + '_ {
         |c: &str| self.is_protected(c)
@@ -93,14 +71,13 @@ impl Workspace {
         serde_json::to_string(&protected).expect("names serialise")
     }
 
-    /// Folds `fresh` entries (just read from the store) onto `state`, checking their
-    /// signatures and every entry against the rules.
+    /// Folds `fresh` entries (just read from the store by [`Workspace::read_log`], which
+    /// checked their signatures) onto `state`, checking every entry against the rules.
     pub(crate) async fn extend_checked(
         &self,
         state: AppState,
         fresh: &[StoredEntry],
     ) -> Result<AppState> {
-        self.check_signatures(fresh).await?;
         let protected = self.policy();
         state.extend(
             fresh,
@@ -175,11 +152,37 @@ impl Workspace {
         // One read of the registry gives both the state and the head to continue from:
         // another process may record entries meanwhile, and reading the head separately
         // would fold those twice.
+        let seen = self.registry.seen_log(self.store.id(), app).await?;
         let mut known = self.registry_state(app).await?;
         let mut rebuilt = false;
         if let Some(h) = known.as_ref().and_then(|(s, _)| s.head.clone()) {
-            let there = self.store.get(&layout::log_key(app, h.seq)).await?;
-            if there.is_none_or(|o| entry_hash(&o.bytes) != h.hash) {
+            let there = match self
+                .store
+                .get(&layout::log_key(app, h.seq), Cap::LOG_ENTRY)
+                .await
+            {
+                Ok(there) => there.map(|o| entry_hash(&o.bytes)),
+                Err(Error::Protocol(airlock_protocol::Error::OverCap { .. })) => None,
+                Err(e) => return Err(e),
+            };
+            if there.as_deref() != Some(h.hash.as_str()) {
+                if let Some(seen) = &seen {
+                    // This desktop has read this store's log: it went back. Never rebuilt.
+                    let found = there.map_or("nothing".into(), |h| format!("entry {h}"));
+                    return Err(Error::Tampered {
+                        app: app.to_string(),
+                        seq: h.seq,
+                        detail: format!(
+                            "the log of {app} in {} has {found} at seq {} where this desktop \
+                             read entry {} (it has seen the log reach seq {})",
+                            self.store.url(),
+                            h.seq,
+                            h.hash,
+                            seen.seq
+                        ),
+                    });
+                }
+                // A registry of another store (the workspace was pointed elsewhere): rebuilt.
                 self.registry.forget(app).await?;
                 self.registry.forget_store_caches().await?;
                 known = None;
@@ -187,12 +190,26 @@ impl Workspace {
             }
         }
         let (base, from_snapshot) = known.unwrap_or_else(|| (AppState::new(app), false));
-        let read = reader::read_after(self.store.as_ref(), app, base.head.as_ref()).await?;
+        let read = self.read_log(app, base.head.as_ref()).await?;
+        if let Some(seen) = &seen {
+            let head = read.entries.last().map(|e| Head {
+                seq: e.entry.seq,
+                hash: e.hash.clone(),
+            });
+            self.check_seen_log(
+                app,
+                seen,
+                head.as_ref().or(base.head.as_ref()),
+                &read.entries,
+            )
+            .await?;
+        }
         // The projection moves row by row from a snapshot; from anything else it is
         // rewritten whole.
         let before = (from_snapshot && !read.entries.is_empty()).then(|| base.clone());
         let mut state = self.extend_checked(base, &read.entries).await?;
         state.written_by_newer = read.newer.as_ref().map(|(seq, _)| *seq);
+        state.next_free = first_free(state.next_seq(), &read.occupied);
         if rebuilt {
             self.announce(Change {
                 app: app.to_string(),
@@ -213,11 +230,32 @@ impl Workspace {
                 .record(&[], None, &state, &protected, &self.policy_id())
                 .await?;
         }
+        if let Some(head) = &state.head {
+            self.registry
+                .note_seen_log(self.store.id(), app, head)
+                .await?;
+        }
         Ok(Loaded {
             state,
             read,
             rebuilt,
         })
+    }
+
+    /// Reads `app`'s log after `after`, keeping the entries a trusted key signed; objects no
+    /// trusted key signed are read once more after a fresh read of the key set (another
+    /// desktop may have rotated keys) before they are passed over.
+    pub(crate) async fn read_log(&self, app: &str, after: Option<&Head>) -> Result<LogRead> {
+        let keys = self.key_set().await?;
+        let read = reader::read_after(self.store.as_ref(), app, after, &keys.set).await?;
+        if read.unsigned == 0 {
+            return Ok(read);
+        }
+        let fresh = self.refresh_key_set().await?;
+        if fresh.hash == keys.hash {
+            return Ok(read);
+        }
+        reader::read_after(self.store.as_ref(), app, after, &fresh.set).await
     }
 
     /// Appends the event `decide` returns for the current state, once it passes the rules.
@@ -227,6 +265,18 @@ impl Workspace {
         &self,
         app: &str,
         by: &Attribution,
+        decide: impl FnMut(&AppState, u64) -> Result<Event>,
+    ) -> Result<Committed> {
+        self.commit_from(app, by, 0, decide).await
+    }
+
+    /// [`Workspace::commit`], placing the entry at seq `floor` or later (recovery puts its
+    /// entry past every seq a pointer carried, so pointer seqs keep rising).
+    pub(crate) async fn commit_from(
+        &self,
+        app: &str,
+        by: &Attribution,
+        floor: u64,
         mut decide: impl FnMut(&AppState, u64) -> Result<Event>,
     ) -> Result<Committed> {
         self.may_change(&format!("change {app}"))?;
@@ -239,7 +289,10 @@ impl Workspace {
         // untrusted key must fail before anything is written.
         let signers = self.signers().await?;
         for _ in 0..ATTEMPTS {
-            let state = self.load(app).await?;
+            let mut state = self.load(app).await?;
+            if floor > state.next_seq() {
+                state.next_free = Some(floor);
+            }
             if let Some(seq) = state.written_by_newer {
                 return Err(Error::Refused(format!(
                     "seq {seq} of {app}'s log was written by a newer Airlock; upgrade this one \
@@ -267,6 +320,11 @@ impl Workspace {
                 }
                 (Err(e), _) => return Err(e),
             };
+            // A desktop that has seen nothing of this log (a fresh CI job) still has the
+            // stored pointers as witnesses: one beyond this state refuses the command
+            // before anything is written, if the log lost what it serves.
+            self.check_pointers_agree(&state, &entry.event.moved_channels())
+                .await?;
             let env = sign_envelope_by(&signers, LOG_PAYLOAD_TYPE, &entry.to_payload()).await?;
             let bytes = env.to_bytes();
             let key = layout::log_key(app, seq);
@@ -274,7 +332,7 @@ impl Workspace {
             if outcome == PutOutcome::AlreadyExists
                 && self
                     .store
-                    .get(&key)
+                    .get(&key, Cap::LOG_ENTRY)
                     .await?
                     .is_some_and(|o| o.bytes == bytes)
             {
@@ -399,6 +457,16 @@ impl Workspace {
             replayed: false,
         })
     }
+}
+
+/// The first position at or after `next` that no passed-over object holds: where the next
+/// entry goes (a foreign object at the next position never blocks the next signed entry).
+fn first_free(next: u64, occupied: &[u64]) -> Option<u64> {
+    let mut seq = next;
+    while occupied.contains(&seq) {
+        seq += 1;
+    }
+    (seq != next).then_some(seq)
 }
 
 /// A random command id (128 bits, hex).

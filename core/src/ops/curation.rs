@@ -107,7 +107,10 @@ impl Workspace {
                     continue;
                 }
                 let key = airlock_protocol::layout::pointer_key(&app, channel);
-                let stored = self.channel_store(channel)?.get(&key).await?;
+                let stored = self
+                    .channel_store(channel)?
+                    .get(&key, airlock_protocol::limits::Cap::POINTER)
+                    .await?;
                 let due = match stored.map(|o| super::pointer::read_unverified(&o.bytes)) {
                     Some(Ok(p)) => p.expires_at <= deadline,
                     Some(Err(_)) => false, // never overwritten; `status` reports it

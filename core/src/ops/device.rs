@@ -11,6 +11,7 @@ use airlock_protocol::device::{
     AcceptedPointer, Decision, DeviceRequest, ObjectSource, verify_update,
 };
 use airlock_protocol::keys::PublicKey;
+use airlock_protocol::limits::Cap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -34,13 +35,13 @@ impl StoreSource {
 }
 
 impl ObjectSource for StoreSource {
-    fn fetch(&self, key: &str) -> std::result::Result<Option<Vec<u8>>, String> {
+    fn fetch(&self, key: &str, cap: Cap) -> std::result::Result<Option<Vec<u8>>, String> {
         if let Some(hit) = self.cache.lock().expect("cache lock poisoned").get(key) {
             return Ok(hit.clone());
         }
         let got = self
             .runtime
-            .block_on(self.store.get(key))
+            .block_on(self.store.get(key, cap))
             .map_err(|e| e.to_string())?
             .map(|o| o.bytes);
         self.cache

@@ -66,7 +66,10 @@ impl Workspace {
             if !key.ends_with("/manifest.json") {
                 continue;
             }
-            let Some(obj) = store.get(&key).await? else {
+            let Some(obj) = store
+                .get(&key, airlock_protocol::limits::Cap::MANIFEST)
+                .await?
+            else {
                 continue;
             };
             let manifest = Manifest::from_bytes(&obj.bytes)?;

@@ -148,11 +148,20 @@ impl Workspace {
                 key.source
             )));
         }
+        // Where every app's log stands now: the key's signature counts up to there and
+        // never after, whatever time a later entry claims.
+        let mut positions = std::collections::BTreeMap::new();
+        for app in self.apps().await? {
+            if let Some(head) = self.load(&app).await?.head {
+                positions.insert(app, head.seq);
+            }
+        }
         let now = self.clock.now();
         let mut next = set.set.next(&set.hash, now);
         for k in next.keys.iter_mut().filter(|k| k.keyid == keyid) {
             k.retired_at = Some(now);
             k.retired_by = Some(actor.to_string());
+            k.retired_after = Some(positions.clone());
         }
         let by: Vec<Arc<dyn Signer>> = signers
             .into_iter()

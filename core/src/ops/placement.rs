@@ -11,7 +11,9 @@ use crate::progress::Task;
 use crate::state::AppState;
 use crate::store::{self, ObjectClass, PutOutcome, Store, content_type_for};
 use crate::workspace::Workspace;
+use airlock_protocol::digest::ObjectRef;
 use airlock_protocol::layout;
+use airlock_protocol::limits::Cap;
 use airlock_protocol::manifest::Manifest;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -51,7 +53,7 @@ impl Workspace {
         if source.id() == target.id() {
             // Its own store: check once that the statement is there (the registry of the
             // desktop that published it already knows).
-            let there = target.get(&statement_key).await?;
+            let there = target.get(&statement_key, Cap::STATEMENT).await?;
             if !there.is_some_and(|o| release.release.matches(&o.bytes)) {
                 return Err(Error::Integrity(format!(
                     "the statement of {app} {version} is missing from {} or differs from the log",
@@ -63,7 +65,7 @@ impl Workspace {
                 .mark_placed(target.id(), app, version, statement_sha)
                 .await;
         }
-        if let Some(there) = target.get(&statement_key).await? {
+        if let Some(there) = target.get(&statement_key, Cap::STATEMENT).await? {
             if !release.release.matches(&there.bytes) {
                 return Err(Error::Integrity(format!(
                     "{statement_key} in {} is not the statement of {app} {version} in the log",
@@ -73,7 +75,7 @@ impl Workspace {
         } else {
             let manifest_key = layout::manifest_key(app, version);
             let manifest_bytes = source
-                .get(&manifest_key)
+                .get(&manifest_key, Cap::MANIFEST)
                 .await?
                 .map(|o| o.bytes)
                 .ok_or_else(|| {
@@ -105,8 +107,13 @@ impl Workspace {
                     let class = ObjectClass::Blob {
                         content_type: content_type_for(&f.path),
                     };
+                    let want = ObjectRef {
+                        sha256: f.sha256.clone(),
+                        size: f.size,
+                    };
                     Box::pin(async move {
-                        store::copy_object(source.as_ref(), target.as_ref(), &key, class).await
+                        store::copy_object(source.as_ref(), target.as_ref(), &key, class, &want)
+                            .await
                     }) as Job<'_, _>
                 })
                 .collect();
@@ -122,7 +129,11 @@ impl Workspace {
                 .put_new(&manifest_key, &manifest_bytes, ObjectClass::Immutable)
                 .await?
                 == PutOutcome::AlreadyExists
-                && target.get(&manifest_key).await?.map(|o| o.bytes) != Some(manifest_bytes)
+                && target
+                    .get(&manifest_key, Cap::MANIFEST)
+                    .await?
+                    .map(|o| o.bytes)
+                    != Some(manifest_bytes)
             {
                 return Err(Error::Integrity(format!(
                     "{manifest_key} in {} is not the manifest of {app} {version} in the log \
@@ -136,9 +147,13 @@ impl Workspace {
                 target.as_ref(),
                 &statement_key,
                 ObjectClass::Immutable,
+                &release.release,
             )
             .await?;
-            let copied = target.get(&statement_key).await?.map(|o| o.bytes);
+            let copied = target
+                .get(&statement_key, Cap::STATEMENT)
+                .await?
+                .map(|o| o.bytes);
             if !copied.is_some_and(|b| release.release.matches(&b)) {
                 return Err(Error::Integrity(format!(
                     "the statement of {app} {version} copied to {} does not match the log",

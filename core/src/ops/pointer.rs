@@ -14,6 +14,7 @@ use crate::store::ObjectClass;
 use crate::workspace::{Change, ChangeKind, Workspace};
 use airlock_protocol::dsse::{Envelope, POINTER_PAYLOAD_TYPE};
 use airlock_protocol::layout;
+use airlock_protocol::limits::Cap;
 use airlock_protocol::pointer::{ChannelPointer, ReleasePin, RolloutPin};
 use serde::Serialize;
 
@@ -106,7 +107,7 @@ impl Workspace {
     ) -> Result<Option<StoredPointer>> {
         let Some(o) = self
             .channel_store(channel)?
-            .get(&layout::pointer_key(app, channel))
+            .get(&layout::pointer_key(app, channel), Cap::POINTER)
             .await?
         else {
             return Ok(None);
@@ -122,6 +123,86 @@ impl Workspace {
             let _ = self.registry.note_pointer(p, self.clock.now()).await;
         }
         Ok(Some(StoredPointer { parsed, untrusted }))
+    }
+}
+
+impl Workspace {
+    /// Whether `bytes` (a stored pointer) verify under an active trusted key.
+    async fn signed_by_trusted(&self, bytes: Option<&[u8]>) -> Result<bool> {
+        let Some(bytes) = bytes else {
+            return Ok(false);
+        };
+        let trusted = self.key_set().await?.set.active_keys();
+        Ok(Envelope::from_bytes(bytes)
+            .and_then(|env| env.verify(POINTER_PAYLOAD_TYPE, &trusted))
+            .is_ok())
+    }
+
+    /// For each of `channels`, a trusted stored pointer beyond what `state` says it serves
+    /// must name an entry the log holds ([`Self::check_pointer_in_log`]).
+    pub(crate) async fn check_pointers_agree(
+        &self,
+        state: &AppState,
+        channels: &[&str],
+    ) -> Result<()> {
+        for channel in channels {
+            if !self.config.channels.contains_key(*channel) {
+                continue;
+            }
+            let key = layout::pointer_key(&state.app, channel);
+            let Some(o) = self.channel_store(channel)?.get(&key, Cap::POINTER).await? else {
+                continue;
+            };
+            let Ok(there) = read_unverified(&o.bytes) else {
+                continue;
+            };
+            let served = state.channel(channel).served;
+            let beyond = served.as_ref().is_none_or(|s| {
+                there.seq > s.seq || (there.seq == s.seq && there.log_head != s.hash)
+            });
+            if beyond && self.signed_by_trusted(Some(&o.bytes)).await? {
+                self.check_pointer_in_log(state, channel, &there).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the log entry a trusted stored pointer names (`there.seq`, its
+    /// `logHead`) is in the store's log: a pointer beyond the log this desktop folded is
+    /// evidence the log lost entries (refused as tampering), unless another desktop simply
+    /// appended them since.
+    pub(crate) async fn check_pointer_in_log(
+        &self,
+        state: &AppState,
+        channel: &str,
+        there: &ChannelPointer,
+    ) -> Result<()> {
+        let key = layout::log_key(&state.app, there.seq);
+        let found = match self.store.get(&key, Cap::LOG_ENTRY).await {
+            Ok(found) => found.map(|o| crate::log::entry::entry_hash(&o.bytes)),
+            Err(Error::Protocol(airlock_protocol::Error::OverCap { .. })) => None,
+            Err(e) => return Err(e),
+        };
+        if found.as_deref() == Some(there.log_head.as_str()) {
+            return Ok(());
+        }
+        Err(Error::Tampered {
+            app: state.app.clone(),
+            seq: there.seq,
+            detail: format!(
+                "the {channel} pointer of {} (signed by a trusted key) serves log entry {} at \
+                 seq {}, which the log in {} {}: the log lost what devices were told",
+                state.app,
+                &there.log_head[..there.log_head.len().min(12)],
+                there.seq,
+                self.store.url(),
+                if found.is_some() {
+                    "holds another entry at"
+                } else {
+                    "has nothing at"
+                }
+            ),
+        })
     }
 }
 
@@ -289,7 +370,7 @@ impl Workspace {
             let Some(pointer) = self.pointer_for(state, channel)? else {
                 return Ok(Published::Unchanged);
             };
-            let existing = store.get(&key).await?;
+            let existing = store.get(&key, Cap::POINTER).await?;
             if existing.is_none() && !moved && signed.is_none() {
                 return Ok(Published::Missing);
             }
@@ -319,7 +400,19 @@ impl Workspace {
                     mine.clone(),
                 ))));
             }
-            if stored.is_some_and(|p| p.seq >= pointer.seq) {
+            if let Some(there) = &stored
+                && (there.seq > pointer.seq
+                    || (there.seq == pointer.seq && there.log_head != pointer.log_head))
+            {
+                let bytes = existing.as_ref().map(|o| o.bytes.as_slice());
+                if self.signed_by_trusted(bytes).await? {
+                    // A trusted pointer beyond this state: another desktop moved on (its
+                    // entry is in the log), or the log lost what the pointer serves.
+                    self.check_pointer_in_log(state, channel, there).await?;
+                    return Ok(Published::Unchanged);
+                }
+                // Nobody trusted signed it: devices refuse it, and its seq means nothing.
+            } else if stored.is_some_and(|p| p.seq >= pointer.seq) {
                 return Ok(Published::Unchanged);
             }
             pointer.validate()?;

@@ -16,6 +16,7 @@ use crate::workspace::{Attribution, Workspace};
 use airlock_protocol::digest::sha256_hex;
 use airlock_protocol::dsse::{Envelope, RELEASE_PAYLOAD_TYPE};
 use airlock_protocol::layout;
+use airlock_protocol::limits::Cap;
 use airlock_protocol::manifest::Manifest;
 use airlock_protocol::statement::ReleaseStatement;
 
@@ -85,8 +86,8 @@ impl Workspace {
         }
         let store = store.as_ref();
         let fetch =
-            |key: String| async move {
-                store.get(&key).await?.map(|o| o.bytes).ok_or_else(|| {
+            |key: String, cap: Cap| async move {
+                store.get(&key, cap).await?.map(|o| o.bytes).ok_or_else(|| {
                     Error::Integrity(format!("{key} is missing from {}", store.url()))
                 })
             };
@@ -94,7 +95,7 @@ impl Workspace {
             "checking {app} {version} in {}: statement, manifest and blobs",
             store.url()
         ));
-        let statement_bytes = fetch(layout::statement_key(app, version)).await?;
+        let statement_bytes = fetch(layout::statement_key(app, version), Cap::STATEMENT).await?;
         if !release.release.matches(&statement_bytes) {
             return Err(Error::Integrity(format!(
                 "the statement of {app} {version} does not match the log"
@@ -117,7 +118,7 @@ impl Workspace {
                 statement.app, statement.version, statement.bundle_hash
             )));
         }
-        let manifest_bytes = fetch(layout::manifest_key(app, version)).await?;
+        let manifest_bytes = fetch(layout::manifest_key(app, version), Cap::MANIFEST).await?;
         if !statement.manifest.matches(&manifest_bytes) {
             return Err(Error::Integrity(format!(
                 "the manifest of {app} {version} does not match its statement"
@@ -125,18 +126,20 @@ impl Workspace {
         }
         let manifest = Manifest::from_bytes(&manifest_bytes)?;
         manifest.check()?;
-        let known = self.registry.known_blobs(store.id()).await?;
+        // Every blob, whatever the registry remembers of it: a bucket writer may have
+        // replaced one since it was uploaded, and this is the release everyone goes back to.
         let mut checked = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let to_check: Vec<_> = manifest
             .files
             .iter()
-            .filter(|f| !known.contains(&f.sha256))
+            .filter(|f| seen.insert(f.sha256.as_str()))
             .collect();
         let subject = format!("{app} {version} in {}", store.url());
         let total = to_check.len() as u64;
         for (n, file) in to_check.into_iter().enumerate() {
             crate::progress::count(Task::Checking, &subject, n as u64, total);
-            let bytes = fetch(layout::blob_key(&file.sha256)).await?;
+            let bytes = fetch(layout::blob_key(&file.sha256), Cap::blob(file.size)).await?;
             if sha256_hex(&bytes) != file.sha256 || bytes.len() as u64 != file.size {
                 return Err(Error::Integrity(format!(
                     "blob {} ({}) of {app} {version} is corrupt",

@@ -14,7 +14,7 @@ use crate::log::Event;
 use crate::parallel::{self, Job};
 use crate::progress::{Progress, ProgressEvent};
 use crate::signer::sign_envelope_by;
-use crate::store::{ObjectClass, PutOutcome, Store, content_type_for};
+use crate::store::{self, ObjectClass, PutOutcome, Store, content_type_for};
 use crate::workspace::{Attribution, Workspace};
 use airlock_protocol::digest::{ObjectRef, Sha256Hasher};
 use airlock_protocol::dsse::{Envelope, RELEASE_PAYLOAD_TYPE};
@@ -209,7 +209,10 @@ impl Workspace {
             .await?
             == PutOutcome::AlreadyExists
         {
-            let stored = store.get(&manifest_key).await?.map(|o| o.bytes);
+            let stored = store
+                .get(&manifest_key, airlock_protocol::limits::Cap::MANIFEST)
+                .await?
+                .map(|o| o.bytes);
             if stored.as_deref() != Some(manifest_bytes.as_slice()) {
                 return Err(partial_conflict(&req.app, &req.version, &manifest_key));
             }
@@ -311,7 +314,7 @@ impl Workspace {
             });
         };
         report(files_done, bytes_done, skipped);
-        let jobs: Vec<Job<'_, (u64, Result<PutOutcome>)>> = todo
+        let jobs: Vec<Job<'_, (u64, Result<store::Placed>)>> = todo
             .into_iter()
             .map(|(file, entry)| {
                 let store = store.clone();
@@ -320,14 +323,15 @@ impl Workspace {
                         content_type: content_type_for(&entry.path),
                     };
                     let key = layout::blob_key(&entry.sha256);
-                    (entry.size, store.put_new(&key, &file.bytes, class).await)
+                    let placed = store::put_verified(store.as_ref(), &key, &file.bytes, class);
+                    (entry.size, placed.await)
                 }) as Job<'_, _>
             })
             .collect();
         parallel::bounded(jobs, store.concurrency(), |(size, outcome)| -> Result<()> {
             files_done += 1;
             bytes_done += size;
-            if outcome? == PutOutcome::Created {
+            if outcome? != store::Placed::Verified {
                 sent += 1;
                 sent_bytes += size;
             } else {
@@ -369,7 +373,10 @@ impl Workspace {
         key: &str,
         wanted: &ReleaseStatement,
     ) -> Result<Option<Vec<u8>>> {
-        let Some(obj) = store.get(key).await? else {
+        let Some(obj) = store
+            .get(key, airlock_protocol::limits::Cap::STATEMENT)
+            .await?
+        else {
             return Ok(None);
         };
         let trusted = self.key_set().await?.set.active_keys();

@@ -167,11 +167,35 @@ impl Workspace {
         app: &str,
     ) -> Result<(crate::state::AppState, reader::LogRead, usize, bool)> {
         layout::validate_app_name(app)?;
-        let read = reader::read_after(self.store.as_ref(), app, None).await?;
+        let read = self.read_log(app, None).await?;
         let full = &read.entries;
         let known = self.registry.entries(app).await?;
         let agrees =
             known.len() <= full.len() && known.iter().zip(full).all(|(a, b)| a.hash == b.hash);
+        if let Some(seen) = self.registry.seen_log(self.store.id(), app).await? {
+            let head = full.last().map(|e| reader::Head {
+                seq: e.entry.seq,
+                hash: e.hash.clone(),
+            });
+            // Every entry of the chain is in `full`: look the seen one up there alone.
+            self.check_seen_log(app, &seen, head.as_ref(), full).await?;
+            if !agrees {
+                let at = known
+                    .iter()
+                    .zip(full.iter().map(Some).chain(std::iter::repeat(None)))
+                    .find(|(a, b)| b.is_none_or(|b| a.hash != b.hash))
+                    .map_or(0, |(a, _)| a.entry.seq);
+                return Err(crate::Error::Tampered {
+                    app: app.to_string(),
+                    seq: at,
+                    detail: format!(
+                        "the log of {app} in {} differs from what this desktop recorded from \
+                         seq {at} on",
+                        self.store.url()
+                    ),
+                });
+            }
+        }
         let new: &[StoredEntry] = if agrees {
             &full[known.len()..]
         } else {
@@ -190,6 +214,9 @@ impl Workspace {
                 actor: None,
                 at: self.clock.now(),
             });
+        }
+        if let Some(h) = &state.head {
+            self.registry.note_seen_log(self.store.id(), app, h).await?;
         }
         let n = new.len();
         if n > 0 {

@@ -4,6 +4,7 @@
 
 use super::{ObjectClass, PutOutcome, Store, StoredObject};
 use crate::error::{Error, Result};
+use airlock_protocol::limits::Cap;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,8 +64,8 @@ impl Store for FaultyStore {
         self.inner.url()
     }
 
-    async fn get(&self, key: &str) -> Result<Option<StoredObject>> {
-        self.inner.get(key).await
+    async fn get(&self, key: &str, cap: Cap) -> Result<Option<StoredObject>> {
+        self.inner.get(key, cap).await
     }
 
     async fn put_new(&self, key: &str, bytes: &[u8], class: ObjectClass) -> Result<PutOutcome> {

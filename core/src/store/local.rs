@@ -8,9 +8,10 @@
 use super::{ObjectClass, PutOutcome, Store, StoredObject};
 use crate::error::{Error, Result};
 use airlock_protocol::digest::sha256_hex;
+use airlock_protocol::limits::Cap;
 use async_trait::async_trait;
 use std::fs;
-use std::io::{ErrorKind as IoKind, Write};
+use std::io::{ErrorKind as IoKind, Read, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -84,16 +85,51 @@ impl LocalStore {
         Ok(tmp.into_temp_path())
     }
 
-    fn get_blocking(&self, key: &str) -> Result<Option<StoredObject>> {
+    fn get_blocking(&self, key: &str, cap: Cap) -> Result<Option<StoredObject>> {
         let path = self.path_of(key)?;
-        match fs::read(&path) {
-            Ok(bytes) => Ok(Some(StoredObject {
-                etag: sha256_hex(&bytes),
-                bytes,
-            })),
-            Err(e) if e.kind() == IoKind::NotFound => Ok(None),
-            Err(e) => Err(self.err("read", key, e.to_string())),
+        let file = match fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == IoKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.err("read", key, e.to_string())),
+        };
+        let size = file
+            .metadata()
+            .map_err(|e| self.err("read", key, e.to_string()))?
+            .len();
+        cap.check(key, size)?;
+        // The file may grow after the size was read: never hold more than the cap + 1.
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.take(cap.bytes + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.err("read", key, e.to_string()))?;
+        cap.check(key, bytes.len() as u64)?;
+        Ok(Some(StoredObject {
+            etag: sha256_hex(&bytes),
+            bytes,
+        }))
+    }
+
+    /// The etag of `key` (the SHA-256 of its bytes), hashed as it streams: whatever its size,
+    /// nothing of it is held.
+    fn etag_blocking(&self, key: &str) -> Result<Option<String>> {
+        let path = self.path_of(key)?;
+        let mut file = match fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == IoKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.err("read", key, e.to_string())),
+        };
+        let mut hasher = airlock_protocol::digest::Sha256Hasher::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| self.err("read", key, e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
         }
+        Ok(Some(hasher.finish()))
     }
 
     fn put_new_blocking(&self, key: &str, bytes: &[u8]) -> Result<PutOutcome> {
@@ -127,7 +163,7 @@ impl LocalStore {
             .map_err(|e| self.err("lock", key, e.to_string()))?;
         lock.lock()
             .map_err(|e| self.err("lock", key, e.to_string()))?;
-        let current = self.get_blocking(key)?.map(|o| o.etag);
+        let current = self.etag_blocking(key)?;
         if current.as_deref() != expected {
             return Err(Error::Conflict(format!(
                 "{key} in {} changed since it was read (another console wrote it); \
@@ -216,9 +252,9 @@ impl Store for LocalStore {
         &self.url
     }
 
-    async fn get(&self, key: &str) -> Result<Option<StoredObject>> {
+    async fn get(&self, key: &str, cap: Cap) -> Result<Option<StoredObject>> {
         let (me, key) = (self.clone(), key.to_string());
-        blocking(move || me.get_blocking(&key)).await
+        blocking(move || me.get_blocking(&key, cap)).await
     }
 
     async fn put_new(&self, key: &str, bytes: &[u8], _class: ObjectClass) -> Result<PutOutcome> {
@@ -339,7 +375,11 @@ mod tests {
             PutOutcome::AlreadyExists
         );
         assert_eq!(
-            s.get("a/b").await.unwrap().unwrap().bytes,
+            s.get("a/b", Cap::new("object", u64::MAX))
+                .await
+                .unwrap()
+                .unwrap()
+                .bytes,
             b"one",
             "first write must stay"
         );
@@ -351,7 +391,12 @@ mod tests {
         s.replace("p", b"v1", None, ObjectClass::Pointer)
             .await
             .unwrap();
-        let etag = s.get("p").await.unwrap().unwrap().etag;
+        let etag = s
+            .get("p", Cap::new("object", u64::MAX))
+            .await
+            .unwrap()
+            .unwrap()
+            .etag;
         let stale = s.replace("p", b"x", None, ObjectClass::Pointer).await;
         assert!(
             matches!(stale, Err(Error::Conflict(_))),
@@ -367,7 +412,14 @@ mod tests {
             matches!(again, Err(Error::Conflict(_))),
             "an old etag must conflict"
         );
-        assert_eq!(s.get("p").await.unwrap().unwrap().bytes, b"v2");
+        assert_eq!(
+            s.get("p", Cap::new("object", u64::MAX))
+                .await
+                .unwrap()
+                .unwrap()
+                .bytes,
+            b"v2"
+        );
     }
 
     #[tokio::test]
@@ -390,7 +442,10 @@ mod tests {
     async fn keys_cannot_escape_the_root() {
         let (_d, s) = store();
         for bad in ["../x", "a/../../x", "/etc/passwd", "a//b", ""] {
-            assert!(s.get(bad).await.is_err(), "key {bad:?} must be refused");
+            assert!(
+                s.get(bad, Cap::new("object", u64::MAX)).await.is_err(),
+                "key {bad:?} must be refused"
+            );
         }
     }
 }

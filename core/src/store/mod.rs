@@ -16,6 +16,8 @@ pub mod s3;
 
 use crate::config::StoreSpec;
 use crate::error::{Error, Result};
+use airlock_protocol::digest::ObjectRef;
+use airlock_protocol::limits::Cap;
 use airlock_protocol::time::Timestamp;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -69,7 +71,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         None
     }
 
-    async fn get(&self, key: &str) -> Result<Option<StoredObject>>;
+    /// Reads `key`, holding at most `cap` bytes of it: a larger object is refused with
+    /// [`airlock_protocol::Error::OverCap`] naming the key and the cap, before it is read
+    /// whole (every object a stranger could have written has a cap: `protocol::limits`).
+    async fn get(&self, key: &str, cap: Cap) -> Result<Option<StoredObject>>;
 
     /// Creates `key` only if it does not exist yet.
     async fn put_new(&self, key: &str, bytes: &[u8], class: ObjectClass) -> Result<PutOutcome>;
@@ -132,27 +137,126 @@ pub fn needs_aws(spec: &StoreSpec) -> bool {
     spec.url.starts_with("s3://")
 }
 
-/// Copies an immutable, content-checked object (a blob or statement, whose hash the caller
-/// knows) from one store to another: inside S3 (`CopyObject`, which has no create-only
-/// condition; overwriting with the same bytes is harmless) when both stores are buckets at
-/// one endpoint, else by reading it and writing it create-only.
+/// Copies an immutable, content-addressed object (a blob or statement whose hash and size
+/// `want` gives) from one store to another, and proves the copy: inside S3 (`CopyObject`)
+/// when both stores are buckets at one endpoint, else by reading it (at most its size) and
+/// writing it with [`put_verified`]. Either way the target's object is then hashed, so a
+/// corrupt source or a planted target is an error, never a copy called done.
 pub async fn copy_object(
     from: &dyn Store,
     to: &dyn Store,
     key: &str,
     class: ObjectClass,
+    want: &ObjectRef,
 ) -> Result<()> {
+    let cap = Cap::new("object being copied", want.size);
     if let (Some(src), Some(dst)) = (from.as_s3(), to.as_s3())
         && dst.can_copy_from(src)
     {
-        return dst.copy_within(src, key).await;
+        dst.copy_within(src, key).await?;
+        return match verify_object(to, key, want).await? {
+            Verified::Intact => Ok(()),
+            other => Err(Error::Integrity(format!(
+                "{key} copied into {} {}; the copy in {} may be corrupt too",
+                to.url(),
+                other.describe(want),
+                from.url()
+            ))),
+        };
     }
     let obj = from
-        .get(key)
+        .get(key, cap)
         .await?
         .ok_or_else(|| Error::Integrity(format!("{key} is missing from {}", from.url())))?;
-    to.put_new(key, &obj.bytes, class).await?;
+    if !want.matches(&obj.bytes) {
+        return Err(Error::Integrity(format!(
+            "{key} in {} is corrupt (its bytes do not hash to {}); nothing was copied",
+            from.url(),
+            want.sha256
+        )));
+    }
+    put_verified(to, key, &obj.bytes, class).await?;
     Ok(())
+}
+
+/// What a content-addressed object in a store turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// Its bytes hash to what its key says.
+    Intact,
+    Missing,
+    /// Present, but not those bytes (a planted or torn object).
+    Corrupt,
+}
+
+impl Verified {
+    fn describe(self, want: &ObjectRef) -> String {
+        match self {
+            Verified::Intact => "is intact".into(),
+            Verified::Missing => "is missing".into(),
+            Verified::Corrupt => format!("does not hash to {} ({} bytes)", want.sha256, want.size),
+        }
+    }
+}
+
+/// Reads `key` (at most `want.size` bytes: a longer object is corrupt without reading it
+/// whole) and says whether it is the object `want` pins.
+pub async fn verify_object(store: &dyn Store, key: &str, want: &ObjectRef) -> Result<Verified> {
+    match store.get(key, Cap::new("object", want.size)).await {
+        Ok(None) => Ok(Verified::Missing),
+        Ok(Some(obj)) if want.matches(&obj.bytes) => Ok(Verified::Intact),
+        Ok(Some(_)) | Err(Error::Protocol(airlock_protocol::Error::OverCap { .. })) => {
+            Ok(Verified::Corrupt)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// What [`put_verified`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placed {
+    /// Written now.
+    Created,
+    /// Already there, and verified to be these bytes.
+    Verified,
+    /// Already there but corrupt, and replaced by these bytes.
+    Repaired,
+}
+
+/// Writes a content-addressed object (its key names the SHA-256 of `bytes`) create-only,
+/// and makes sure the store then holds exactly `bytes`: an object already there is read
+/// back and hashed before it counts (a "412, already exists" proves nothing about what is
+/// there), and a corrupt one is replaced by compare-and-swap on its etag.
+pub async fn put_verified(
+    store: &dyn Store,
+    key: &str,
+    bytes: &[u8],
+    class: ObjectClass,
+) -> Result<Placed> {
+    if store.put_new(key, bytes, class).await? == PutOutcome::Created {
+        return Ok(Placed::Created);
+    }
+    let want = ObjectRef::of(bytes);
+    let cap = Cap::new("object", want.size);
+    let there = match store.get(key, cap).await {
+        Ok(there) => there,
+        // Longer than the object it should be: corrupt. Its etag is needed to replace it.
+        Err(Error::Protocol(airlock_protocol::Error::OverCap { .. })) => None,
+        Err(e) => return Err(e),
+    };
+    match there {
+        Some(obj) if want.matches(&obj.bytes) => Ok(Placed::Verified),
+        Some(obj) => {
+            store.replace(key, bytes, Some(&obj.etag), class).await?;
+            Ok(Placed::Repaired)
+        }
+        None => Err(Error::Integrity(format!(
+            "{key} in {} is not the object its name pins (larger than {} bytes, or removed \
+             while it was checked); delete it and publish again",
+            store.url(),
+            want.size
+        ))),
+    }
 }
 
 /// A content type for a bundle file, from its name; devices and CDNs use it.

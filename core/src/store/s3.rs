@@ -11,6 +11,7 @@ use super::{ObjectClass, PutOutcome, Store, StoredObject};
 use crate::aws::{Failure, explain};
 use crate::config::StoreSpec;
 use crate::error::{Error, Result};
+use airlock_protocol::limits::Cap;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
@@ -363,7 +364,7 @@ impl Store for S3Store {
         Some(self)
     }
 
-    async fn get(&self, key: &str) -> Result<Option<StoredObject>> {
+    async fn get(&self, key: &str, cap: Cap) -> Result<Option<StoredObject>> {
         let out = match self
             .client
             .get_object()
@@ -394,13 +395,20 @@ impl Store for S3Store {
                 )
             })?
             .to_string();
-        let bytes = out
-            .body
-            .collect()
+        if let Some(size) = out.content_length() {
+            cap.check(key, u64::try_from(size).unwrap_or(0))?;
+        }
+        // A server may send more than it announced: stop at the cap + 1.
+        let mut body = out.body;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body
+            .try_next()
             .await
             .map_err(|e| self.fail("read", key, format!("the download broke off: {e}")))?
-            .into_bytes()
-            .to_vec();
+        {
+            bytes.extend_from_slice(&chunk);
+            cap.check(key, bytes.len() as u64)?;
+        }
         Ok(Some(StoredObject { bytes, etag }))
     }
 

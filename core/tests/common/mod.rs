@@ -289,7 +289,10 @@ pub fn kind_of<T: std::fmt::Debug>(what: &str, result: Result<T>) -> (ErrorKind,
 /// The stored pointer of `channel`, read without checking its signature.
 pub async fn stored_pointer(store: &dyn Store, app: &str, channel: &str) -> Option<ChannelPointer> {
     let obj = store
-        .get(&layout::pointer_key(app, channel))
+        .get(
+            &layout::pointer_key(app, channel),
+            airlock_protocol::limits::Cap::POINTER,
+        )
         .await
         .expect("the store reads")?;
     Some(read_unverified(&obj.bytes).expect("a stored pointer parses"))
@@ -298,7 +301,13 @@ pub async fn stored_pointer(store: &dyn Store, app: &str, channel: &str) -> Opti
 /// The app's state folded from the store's log alone (no registry, no writes), with the
 /// default channels' protection.
 pub async fn state_in_store(store: &dyn Store, app: &str) -> AppState {
-    let entries = reader::read_after(store, app, None)
+    let versions = airlock_core::trust::read_versions(store)
+        .await
+        .expect("the key set reads");
+    let keys = airlock_core::trust::newest_unpinned(&versions)
+        .expect("the key set chains")
+        .expect("the store has a key set");
+    let entries = reader::read_after(store, app, None, &keys.set)
         .await
         .expect("the log chain reads")
         .entries;

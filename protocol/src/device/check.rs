@@ -13,6 +13,7 @@ use crate::bucketing::in_rollout;
 use crate::digest::{ObjectRef, sha256_hex};
 use crate::dsse::{Envelope, POINTER_PAYLOAD_TYPE};
 use crate::layout::{blob_key, pointer_key};
+use crate::limits::Cap;
 use crate::manifest::Manifest;
 use crate::pointer::ChannelPointer;
 
@@ -64,7 +65,7 @@ fn check_pointer(
     source: &dyn ObjectSource,
 ) -> Result<(ChannelPointer, AcceptedPointer), Refusal> {
     let key = pointer_key(req.app, req.channel);
-    let bytes = fetch(source, &key)?.ok_or(Refusal::PointerMissing { key })?;
+    let bytes = fetch(source, &key, Cap::POINTER)?.ok_or(Refusal::PointerMissing { key })?;
     check_pointer_bytes(req, &bytes)
 }
 
@@ -153,10 +154,13 @@ fn check_release(
     }
     for file in &manifest.files {
         let path = file.path.clone();
-        let blob = fetch(source, &blob_key(&file.sha256))?.ok_or_else(|| Refusal::FileMissing {
-            path: path.clone(),
-            sha256: file.sha256.clone(),
-        })?;
+        let blob =
+            fetch(source, &blob_key(&file.sha256), Cap::blob(file.size))?.ok_or_else(|| {
+                Refusal::FileMissing {
+                    path: path.clone(),
+                    sha256: file.sha256.clone(),
+                }
+            })?;
         if blob.len() as u64 != file.size {
             let found = blob.len() as u64;
             return Err(Refusal::FileSizeMismatch {
@@ -185,9 +189,15 @@ fn precedence(version: &Version) -> Version {
     }
 }
 
-pub(super) fn fetch(source: &dyn ObjectSource, key: &str) -> Result<Option<Vec<u8>>, Refusal> {
-    source.fetch(key).map_err(|detail| Refusal::FetchFailed {
-        key: key.into(),
-        detail,
-    })
+pub(super) fn fetch(
+    source: &dyn ObjectSource,
+    key: &str,
+    cap: Cap,
+) -> Result<Option<Vec<u8>>, Refusal> {
+    source
+        .fetch(key, cap)
+        .map_err(|detail| Refusal::FetchFailed {
+            key: key.into(),
+            detail,
+        })
 }

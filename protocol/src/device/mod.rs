@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::PublicKey;
+use crate::limits::Cap;
 use crate::pointer::ChannelPointer;
 use crate::time::Timestamp;
 
@@ -22,19 +23,31 @@ pub use refusal::Refusal;
 
 /// Read access to a store, by the keys in [`crate::layout`].
 pub trait ObjectSource {
-    /// The object's bytes; `Ok(None)` when it does not exist, `Err` when it could not be read.
-    fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, String>;
+    /// The object's bytes; `Ok(None)` when it does not exist, `Err` when it could not be read
+    /// or is larger than `cap` (a source reads at most `cap.bytes + 1` bytes of it).
+    fn fetch(&self, key: &str, cap: Cap) -> Result<Option<Vec<u8>>, String>;
+}
+
+fn capped(key: &str, found: Option<&Vec<u8>>, cap: Cap) -> Result<Option<Vec<u8>>, String> {
+    match found {
+        Some(bytes) => {
+            cap.check(key, bytes.len() as u64)
+                .map_err(|e| e.to_string())?;
+            Ok(Some(bytes.clone()))
+        }
+        None => Ok(None),
+    }
 }
 
 impl ObjectSource for HashMap<String, Vec<u8>> {
-    fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
-        Ok(self.get(key).cloned())
+    fn fetch(&self, key: &str, cap: Cap) -> Result<Option<Vec<u8>>, String> {
+        capped(key, self.get(key), cap)
     }
 }
 
 impl ObjectSource for BTreeMap<String, Vec<u8>> {
-    fn fetch(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
-        Ok(self.get(key).cloned())
+    fn fetch(&self, key: &str, cap: Cap) -> Result<Option<Vec<u8>>, String> {
+        capped(key, self.get(key), cap)
     }
 }
 

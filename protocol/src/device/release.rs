@@ -9,6 +9,7 @@ use crate::Error;
 use crate::digest::ObjectRef;
 use crate::dsse::{Envelope, RELEASE_PAYLOAD_TYPE};
 use crate::layout::{manifest_key, statement_key};
+use crate::limits::Cap;
 use crate::manifest::Manifest;
 use crate::statement::ReleaseStatement;
 
@@ -20,7 +21,7 @@ pub(super) fn check_statement(
     pin: &ObjectRef,
 ) -> Result<ReleaseStatement, Refusal> {
     let key = statement_key(req.app, version);
-    let bytes = fetch(source, &key)?.ok_or(Refusal::StatementMissing { key })?;
+    let bytes = fetch(source, &key, Cap::STATEMENT)?.ok_or(Refusal::StatementMissing { key })?;
     if !pin.matches(&bytes) {
         let found = ObjectRef::of(&bytes);
         return Err(Refusal::StatementHashMismatch {
@@ -53,7 +54,7 @@ pub(super) fn check_manifest(
     statement: &ReleaseStatement,
 ) -> Result<Manifest, Refusal> {
     let key = manifest_key(app, &statement.version);
-    let bytes = fetch(source, &key)?.ok_or(Refusal::ManifestMissing { key })?;
+    let bytes = fetch(source, &key, Cap::MANIFEST)?.ok_or(Refusal::ManifestMissing { key })?;
     if !statement.manifest.matches(&bytes) {
         let (expected, found) = (statement.manifest.clone(), ObjectRef::of(&bytes));
         return Err(Refusal::ManifestHashMismatch { expected, found });
