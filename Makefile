@@ -4,7 +4,7 @@ CARGO ?= cargo
 KEYRING := tests/harness/with-keyring.sh
 MOTO := tests/harness/with-moto.sh
 
-.PHONY: run demo-cli test test-rust test-ui test-e2e lint bench setup ui build bindings fmt clean
+.PHONY: run demo-cli test test-rust test-ui test-e2e lint bench fuzz setup ui build bindings fmt clean
 
 setup:
 	bash scripts/setup.sh
@@ -51,6 +51,10 @@ lint: setup ui
 
 bench: setup
 	bash bench/run.sh
+
+## Every fuzz target (fuzz/) for FUZZ_SECONDS each, default 120, on the nightly toolchain.
+fuzz:
+	bash scripts/fuzz.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -237,7 +237,14 @@ pub enum Command {
         command: KeysCommand,
     },
     /// Test the connection: every store honours create-only writes, and the signer signs.
-    Check,
+    Check {
+        /// Instead: re-verify APP's releases (or VERSION) in every store they are placed
+        /// in — statement, manifest and every blob hashed (exit 1 if any is not intact).
+        #[arg(long, value_name = "APP")]
+        deep: Option<String>,
+        #[arg(requires = "deep")]
+        version: Option<String>,
+    },
     /// Delete blobs that no manifest references.
     Gc {
         /// List what would be deleted without deleting.

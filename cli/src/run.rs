@@ -432,7 +432,35 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
         }
         Command::Verify(args) => verify(&cli, &ws, args).await,
         Command::Keys { .. } => unreachable!("handled above"),
-        Command::Check => {
+        Command::Check {
+            deep: Some(app),
+            version,
+        } => {
+            let checks = ws.check_deep(app, version.as_deref()).await?;
+            if cli.json {
+                print_json(&checks);
+            } else {
+                for c in &checks {
+                    match &c.error {
+                        None => {
+                            outln!("{app} {} in {} ({}): intact", c.version, c.channel, c.store)
+                        }
+                        Some(e) => outln!(
+                            "{app} {} in {} ({}): NOT INTACT: {e}",
+                            c.version,
+                            c.channel,
+                            c.store
+                        ),
+                    }
+                }
+            }
+            Ok(if checks.iter().any(|c| c.error.is_some()) {
+                1
+            } else {
+                0
+            })
+        }
+        Command::Check { .. } => {
             let report = ws.check_connection().await?;
             if cli.json {
                 print_json(&report);

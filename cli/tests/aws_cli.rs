@@ -484,3 +484,117 @@ fn a_named_aws_profile_can_be_chosen() {
         "the failure names credentials: {why}"
     );
 }
+
+/// Runs a boto3 snippet against moto (`s3` is a client); returns what it printed.
+fn boto3(snippet: &str) -> String {
+    let script = format!(
+        "import boto3, hashlib\n\
+         s3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1')\n{snippet}",
+        env("AIRLOCK_TEST_MOTO_ENDPOINT")
+    );
+    let out = Command::new(env("AIRLOCK_TEST_PYTHON"))
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A bucket writer without a key, on S3: a blob planted before the release is replaced (not
+/// counted as uploaded), and deleting the rollback from the log is refused as tampering
+/// until `recover` writes it back.
+#[test]
+fn on_s3_a_planted_blob_is_replaced_and_a_truncated_log_is_refused() {
+    let (staging, prod) = (unique("tamper-staging"), unique("tamper-prod"));
+    let alias = provision(&[&staging, &prod]);
+    let d = Desk::new();
+    d.init("ws", &staging, &prod, &alias, &[]);
+    let b1 = d.bundle("b1", 2);
+    let b2 = d.bundle("b2", 2);
+    // The blob of b1's first file, planted with other bytes under its name.
+    let content = std::fs::read(Path::new(&b1).join("f0.js")).unwrap();
+    let sha = airlock_protocol::digest::sha256_hex(&content);
+    boto3(&format!(
+        "s3.put_object(Bucket='{staging}', Key='ota/blobs/sha256/{sha}', Body=b'planted')\n"
+    ));
+    d.ok("ws", "ana", &["release", "shop", &b1, "--version", "1.0.0"]);
+    let body = boto3(&format!(
+        "print(s3.get_object(Bucket='{staging}', Key='ota/blobs/sha256/{sha}')['Body'].read().decode())\n"
+    ));
+    assert_eq!(
+        body.trim_end(),
+        String::from_utf8_lossy(&content).trim_end(),
+        "the planted blob was replaced by the real one"
+    );
+    d.ok(
+        "ws",
+        "bob",
+        &["approve", "shop", "1.0.0", "--channel", "Production"],
+    );
+    let to_prod = [
+        "promote",
+        "shop",
+        "--from",
+        "Staging",
+        "--to",
+        "Production",
+        "--percent",
+        "100",
+    ];
+    d.ok("ws", "ana", &to_prod);
+    d.ok("ws", "ana", &["release", "shop", &b2, "--version", "1.1.0"]);
+    d.ok(
+        "ws",
+        "bob",
+        &["approve", "shop", "1.1.0", "--channel", "Production"],
+    );
+    d.ok("ws", "ana", &to_prod);
+    d.ok(
+        "ws",
+        "ana",
+        &["rollback", "shop", "Production", "--reason", "crashes"],
+    );
+
+    let newest = boto3(&format!(
+        "keys = [o['Key'] for o in s3.list_objects_v2(Bucket='{staging}', Prefix='ota/apps/shop/log/')['Contents']]\n\
+         print(max(keys))\n\
+         s3.delete_object(Bucket='{staging}', Key=max(keys))\n"
+    ));
+    let sync = d.run("ws", &["sync"], None);
+    let why = String::from_utf8_lossy(&sync.stderr);
+    assert_eq!(sync.status.code(), Some(1), "{why}");
+    assert!(why.contains("TAMPERING") && why.contains("shop"), "{why}");
+    let resign = d.run(
+        "ws",
+        &["resign", "shop", "Production", "--actor", "ana"],
+        None,
+    );
+    assert_eq!(
+        resign.status.code(),
+        Some(1),
+        "nothing is signed from a shorter log"
+    );
+
+    let done = d.ok(
+        "ws",
+        "ana",
+        &["recover", "shop", "--reason", "log object deleted", "--yes"],
+    );
+    assert_eq!(done["restore"].as_array().map(Vec::len), Some(1), "{done}");
+    let back = boto3(&format!(
+        "print(len(s3.get_object(Bucket='{staging}', Key='{}')['Body'].read()))\n",
+        newest.trim()
+    ));
+    assert!(back.trim().parse::<u64>().unwrap() > 0, "the entry is back");
+    let status = d.ok("ws", "ana", &["status", "shop"]);
+    let rows = status[0]["releases"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r["version"] == "1.1.0" && r["status"] == "quarantined"),
+        "{rows:?}"
+    );
+}

@@ -771,7 +771,7 @@ fn simulate_ingest_analyze_and_an_incident_from_the_command_line() {
     let toml = d.root.join("ws/airlock.toml");
     let mut text = std::fs::read_to_string(&toml).unwrap();
     text.push_str(&format!(
-        "\n[kpi]\nkpis = [\"crash-free\", \"download-success\"]\n\n[kpi.cdn-logs]\nstore = \"file://{}\"\n",
+        "\n[kpi]\nkpis = [\"crash-free\", \"download-success\"]\n\n[kpi.cdn-logs]\nstore = \"file://{}\"\ndistributions = [\"EAIRLOCKSIMULATED\"]\n",
         cdn.display()
     ));
     std::fs::write(&toml, text).unwrap();

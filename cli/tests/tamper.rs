@@ -105,7 +105,9 @@ fn a_truncated_log_is_refused_and_never_re_serves_the_rolled_back_release() {
 
     // A desktop that remembers nothing (its registry deleted) still has the stored pointer
     // as a witness: its commands are refused before anything is written.
-    std::fs::remove_file(d.root.join("ws/airlock.db")).unwrap();
+    for db in ["airlock.db", "airlock.db-wal", "airlock.db-shm"] {
+        let _ = std::fs::remove_file(d.root.join("ws").join(db));
+    }
     let resign = d.airlock("ana", &["resign", "shop-ios", "Production"]);
     assert_eq!(code(&resign), 1, "{}", stderr(&resign));
     assert!(stderr(&resign).contains("TAMPERING"), "{}", stderr(&resign));
@@ -299,4 +301,135 @@ fn sha256_hex(bytes: &[u8]) -> String {
 fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Runs the binary through Python's `resource`, returning its output and its peak resident
+/// memory in KiB (what the kernel measured, not an estimate).
+fn with_peak(d: &Desk, args: &[&str]) -> (std::process::Output, u64) {
+    let script = "import resource, subprocess, sys\n\
+                  r = subprocess.run(sys.argv[1:], capture_output=True)\n\
+                  sys.stdout.buffer.write(r.stdout)\n\
+                  sys.stderr.buffer.write(r.stderr)\n\
+                  print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n\
+                  sys.exit(r.returncode)";
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_airlock"))
+        .args(args)
+        .current_dir(d.root.join("ws"))
+        .env("AIRLOCK_ACTOR", "ana")
+        .env_remove("AIRLOCK_WORKSPACE")
+        .output()
+        .expect("python3 runs the binary");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let peak = err
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("the peak is the last line");
+    (out, peak)
+}
+
+#[test]
+fn a_1_gb_log_object_is_passed_over_in_bounded_memory() {
+    let d = Desk::new();
+    rolled_back(&d);
+    let next = log_files(&d).len() + 1;
+    let planted = log_dir(&d).join(format!("{next:020}.json"));
+    // Sparse: a gigabyte on the listing that costs no disk.
+    std::fs::File::create(&planted)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let (out, peak_kib) = with_peak(&d, &["sync", "--full", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let sync: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        sync.to_string().contains("is over its cap"),
+        "the object is reported with its cap: {sync}"
+    );
+    eprintln!("peak memory of sync over a 1 GB log object: {peak_kib} KiB");
+    assert!(peak_kib < 200 * 1024, "peak {peak_kib} KiB");
+    let resign = d.ok("ana", &["resign", "shop-ios", "Production"]);
+    assert_eq!(resign["entry"]["seq"].as_u64(), Some(next as u64 + 1));
+}
+
+#[test]
+fn a_gzip_bomb_in_the_cdn_logs_is_refused_in_bounded_memory() {
+    let d = Desk::new();
+    d.init();
+    let cdn = d.root.join("cdn-logs");
+    std::fs::create_dir_all(&cdn).unwrap();
+    let toml = d.root.join("ws/airlock.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(&format!(
+        "\n[kpi.cdn-logs]\nstore = \"file://{}\"\ndistributions = [\"EBOMB\"]\n",
+        cdn.display()
+    ));
+    std::fs::write(&toml, text).unwrap();
+    // 1 GiB of zeros gzipped to about a megabyte, named as CloudFront names its logs; and a
+    // file from a distribution nobody configured.
+    let bomb = cdn.join("EBOMB.2026-12-01-10.b0b0b0b0.gz");
+    let made = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import gzip, sys\n\
+             with gzip.open(sys.argv[1], 'wb', compresslevel=9) as f:\n\
+             \x20   block = bytes(1 << 20)\n\
+             \x20   for _ in range(1024): f.write(block)",
+        )
+        .arg(&bomb)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::copy(&bomb, cdn.join("EUNKNOWN.2026-12-01-10.c0c0c0c0.gz")).unwrap();
+    let (out, peak_kib) = with_peak(&d, &["kpi", "ingest", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains("EBOMB") && problems.contains("gzip bomb"),
+        "the bomb is named with why it stopped: {report} {}",
+        stderr(&out)
+    );
+    assert!(
+        problems.contains("EUNKNOWN") && problems.contains("no channel"),
+        "a distribution nobody configured is refused: {report}"
+    );
+    eprintln!("peak memory of ingesting a 1 GiB gzip bomb: {peak_kib} KiB");
+    assert!(peak_kib < 200 * 1024, "peak {peak_kib} KiB");
+}
+
+#[test]
+fn a_planted_corrupt_blob_is_replaced_and_check_deep_finds_one_changed_later() {
+    let d = Desk::new();
+    d.init();
+    let content = "<html>planted";
+    let sha = sha256_hex(content.as_bytes());
+    let blob = d.root.join("store/blobs/sha256").join(&sha);
+    std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+    std::fs::write(&blob, b"not what the name says").unwrap();
+    let b1 = d.bundle("b1", &[("index.html", content)]);
+    d.ok("ana", &["release", "shop-ios", &b1, "--version", "1.0.0"]);
+    assert_eq!(
+        std::fs::read(&blob).unwrap(),
+        content.as_bytes(),
+        "the planted blob was verified, found corrupt and replaced"
+    );
+    let verdict = d.ok("ana", &["verify", "shop-ios", "Staging"]);
+    assert_eq!(verdict["outcome"]["version"], "1.0.0", "{verdict}");
+    let deep = d.ok("ana", &["check", "--deep", "shop-ios"]);
+    assert!(deep[0]["error"].is_null(), "{deep}");
+
+    // Changed behind Airlock's back after the release: the deep check and the device agree.
+    std::fs::write(&blob, b"changed later").unwrap();
+    let deep = d.airlock("ana", &["check", "--deep", "shop-ios", "1.0.0", "--json"]);
+    assert_eq!(code(&deep), 1, "{}", stderr(&deep));
+    let deep: Value = serde_json::from_slice(&deep.stdout).unwrap();
+    assert!(
+        deep[0]["error"].as_str().unwrap().contains("corrupt"),
+        "{deep}"
+    );
+    let device = d.airlock("ana", &["verify", "shop-ios", "Staging", "--json"]);
+    assert_eq!(code(&device), 1, "a device refuses it too");
 }

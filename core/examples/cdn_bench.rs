@@ -57,6 +57,7 @@ async fn prepare(dir: &Path, gz_bytes: u64) -> airlock_core::Result<()> {
         config.kpi = Some(KpiSettings {
             cdn_logs: Some(CdnLogSettings {
                 store: format!("file://{}", logs.canonicalize().unwrap().display()),
+                distributions: vec!["EBENCH".into()],
             }),
             ..KpiSettings::default()
         });

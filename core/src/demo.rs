@@ -130,6 +130,8 @@ pub async fn create(dir: &Path, services: Services) -> Result<Demo> {
         kpis: Some(vec!["crash-free".into(), "js-errors".into()]),
         cdn_logs: Some(CdnLogSettings {
             store: cdn_logs.clone(),
+            // What `airlock simulate` names the logs of channels without a CloudFront.
+            distributions: vec!["EAIRLOCKSIMULATED".into()],
         }),
         ..KpiSettings::default()
     });

@@ -836,6 +836,9 @@ impl Store for Rendezvous {
     async fn delete(&self, key: &str) -> airlock_core::Result<()> {
         self.inner.delete(key).await
     }
+    async fn etag(&self, key: &str) -> airlock_core::Result<Option<String>> {
+        self.inner.etag(key).await
+    }
 }
 
 /// Two consoles (own registries) promoting the same channel at the same moment against
@@ -1111,6 +1114,7 @@ async fn cdn_logs_in_s3_are_ingested_and_an_incident_reads_the_pointer_through_t
     config.kpi = Some(KpiSettings {
         cdn_logs: Some(CdnLogSettings {
             store: "logs".into(),
+            distributions: Vec::new(),
         }),
         ..KpiSettings::default()
     });

@@ -43,7 +43,10 @@ async fn cloudfront_logs_are_read_once_with_every_bad_line_named() {
     let url = format!("file://{}", logs.path().display());
     let env = Env::with_config(|c| {
         c.kpi = Some(KpiSettings {
-            cdn_logs: Some(CdnLogSettings { store: url }),
+            cdn_logs: Some(CdnLogSettings {
+                store: url,
+                distributions: vec!["E2EXAMPLE".into()],
+            }),
             ..KpiSettings::default()
         });
     });

@@ -151,6 +151,9 @@ describe("routes and errors", () => {
     expect(denied).toMatch(/read-only/);
     expect(advice({ ...base, kind: "store", message: "PutObject: AccessDenied" })).not.toMatch(/Access denied/);
     expect(advice({ ...base, kind: "committed", message: "x", seq: 9, pending: ["pointer Production: timeout"] })).toMatch(/seq 9/);
+    const tampered = advice({ ...base, kind: "tampered", message: "whatever the words", app: "shop-ios", seq: 8 });
+    expect(tampered).toMatch(/airlock recover shop-ios --reason/);
+    expect(tampered).toMatch(/seq 8/);
   });
 });
 

@@ -66,6 +66,39 @@ pub struct Index {
     pointers: HashMap<String, HashMap<String, u32>>,
     /// Distribution id → the channels it serves (`[channels.<name>.cdn] distribution`).
     distributions: HashMap<String, HashSet<String>>,
+    /// The distributions whose logs are read: the channels' and those `[kpi.cdn-logs]
+    /// distributions` lists (which count for any channel). Files of any other are refused.
+    accepted: HashSet<String>,
+    /// Lines dated after this (Unix seconds: now plus [`MAX_CLOCK_SKEW_SECONDS`]) are
+    /// counted malformed, never as traffic.
+    pub not_after: i64,
+}
+
+/// How far in the future a log line may be dated (clock skew between the edge and here).
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// The distribution id of `key` if its base name is as CloudFront names standard log files:
+/// `<DISTRIBUTION>.<YYYY-MM-DD-HH>.<unique>.gz`.
+pub fn cloudfront_distribution(key: &str) -> Option<&str> {
+    let base = key.rsplit('/').next().unwrap_or(key);
+    let mut parts = base.split('.');
+    let (dist, stamp, unique, gz) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let stamp_ok = stamp.len() == 13
+        && stamp.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 | 10 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    let ok = parts.next().is_none()
+        && gz == "gz"
+        && !dist.is_empty()
+        && dist.len() <= 64
+        && dist
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && stamp_ok
+        && !unique.is_empty()
+        && unique.bytes().all(|b| b.is_ascii_alphanumeric());
+    ok.then_some(dist)
 }
 
 impl Index {
@@ -92,6 +125,7 @@ impl Index {
         }
         for (channel, dist) in channels {
             if let Some(d) = dist {
+                ix.accepted.insert(d.clone());
                 ix.distributions
                     .entry(d.clone())
                     .or_default()
@@ -124,8 +158,34 @@ impl Index {
         &self.series[id as usize]
     }
 
-    /// The channels a log file's distribution serves; `None`: any channel (a distribution no
-    /// channel names, or a file name that does not start with one).
+    /// Also reads the logs of `extra` distributions (for any channel), and refuses lines
+    /// dated after `now` plus the allowed skew.
+    pub fn accepting(mut self, extra: &[String], now: i64) -> Self {
+        self.accepted.extend(extra.iter().cloned());
+        self.not_after = now + MAX_CLOCK_SKEW_SECONDS;
+        self
+    }
+
+    /// Why the log file `key` is not read, if it is not: not named as CloudFront names its
+    /// logs, or from a distribution this workspace does not configure.
+    pub fn refuses(&self, key: &str) -> Option<String> {
+        let Some(dist) = cloudfront_distribution(key) else {
+            return Some(
+                "not named as CloudFront names standard logs \
+                 (DISTRIBUTION.YYYY-MM-DD-HH.UNIQUE.gz)"
+                    .into(),
+            );
+        };
+        (!self.accepted.contains(dist)).then(|| {
+            format!(
+                "from distribution {dist}, which no channel's [channels.<name>.cdn] and no \
+                 [kpi.cdn-logs] distributions names"
+            )
+        })
+    }
+
+    /// The channels a log file's distribution serves; `None`: any channel (a distribution
+    /// `[kpi.cdn-logs] distributions` lists without a channel).
     pub fn channels_of(&self, file_name: &str) -> Option<&HashSet<String>> {
         let base = file_name.rsplit('/').next().unwrap_or(file_name);
         let dist = base.split('.').next().unwrap_or("");
@@ -427,6 +487,17 @@ pub fn read(file: &str, reader: impl BufRead, index: &Index) -> std::io::Result<
             );
             continue;
         };
+        if index.not_after > 0 && at > index.not_after {
+            tally.bad(
+                n,
+                format!(
+                    "dated {} {}, in the future (more than {MAX_CLOCK_SKEW_SECONDS} s ahead)",
+                    field(c.date),
+                    field(c.time)
+                ),
+            );
+            continue;
+        }
         let Some(status) = number(field(c.status)).and_then(|s| u16::try_from(s).ok()) else {
             tally.bad(
                 n,

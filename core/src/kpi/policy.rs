@@ -227,6 +227,10 @@ pub struct CdnLogSettings {
     /// Where the log files are: a URL (`s3://acme-logs/cloudfront`, the bucket and prefix
     /// the distribution's logging writes to, or `file:///dir`) or a name in `[stores]`.
     pub store: String,
+    /// Distribution ids whose logs are read besides those of `[channels.<name>.cdn]` (they
+    /// count for any channel); files of any other distribution are refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub distributions: Vec<String>,
 }
 
 /// `[kpi.channels.<name>]`: what one channel judges, and what its gate may do alone.
@@ -408,9 +412,29 @@ impl KpiSettings {
         seconds("watch-interval-seconds", self.watch_interval_seconds)?;
         seconds("step-seconds", self.step_seconds)?;
         if let Some(p) = &self.prometheus {
-            if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
+            let Some((scheme, rest)) = p
+                .url
+                .split_once("://")
+                .filter(|(s, _)| *s == "http" || *s == "https")
+            else {
+                return Err(Error::Config(
+                    "kpi.prometheus.url must be an http:// or https:// URL".into(),
+                ));
+            };
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            if authority.contains('@') {
+                // Never echoed: the URL itself carries the secret.
+                return Err(Error::Config(
+                    "kpi.prometheus.url carries credentials (user:password@host); they do not \
+                     belong in airlock.toml: remove them from the URL, store them with `airlock \
+                     kpi auth set NAME` and set auth = \"keychain:NAME\""
+                        .into(),
+                ));
+            }
+            if scheme == "http" && p.auth.is_some() && !is_loopback(authority) {
                 return Err(Error::Config(format!(
-                    "kpi.prometheus.url {:?} must be an http:// or https:// URL",
+                    "kpi.prometheus.url {:?} is plain http:// and auth is set: a credential is \
+                     sent only over https:// (or to a loopback address)",
                     p.url
                 )));
             }
@@ -459,5 +483,38 @@ impl KpiSettings {
             parse_kpis(keys)?;
         }
         Ok(())
+    }
+}
+
+/// Whether the host of `authority` (`host[:port]`) is a loopback address: the one place a
+/// credential may go over plain http.
+pub(crate) fn is_loopback(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_hosts() {
+        for yes in ["127.0.0.1:9090", "localhost", "[::1]:9090", "127.3.2.1"] {
+            assert!(is_loopback(yes), "{yes} is loopback");
+        }
+        for no in [
+            "prom.example.com:9090",
+            "10.0.0.1",
+            "[2001:db8::1]:80",
+            "localhost.evil",
+        ] {
+            assert!(!is_loopback(no), "{no} is not loopback");
+        }
     }
 }

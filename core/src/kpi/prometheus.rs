@@ -134,6 +134,38 @@ fn load_auth(keychain: &dyn Keychain, name: &str) -> Result<Sensitive<Auth>> {
         })
 }
 
+/// The largest answer read from Prometheus: far beyond any query of one app's cohorts over
+/// 30 days at one-minute steps, and a bound on what a hostile or broken server costs.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads an answer's body, stopping with an error past [`MAX_BODY_BYTES`].
+async fn read_capped(mut resp: reqwest::Response, name: &str, url: &str) -> Result<Vec<u8>> {
+    let too_big = || {
+        Error::Metrics(format!(
+            "query {name}: {url} answered with more than {MAX_BODY_BYTES} bytes (the cap); \
+             narrow the query or its range"
+        ))
+    };
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| Error::Metrics(format!("query {name}: reading {url}: {e}")))?
+    {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 #[derive(Debug)]
 pub struct PrometheusSource {
     client: reqwest::Client,
@@ -240,10 +272,7 @@ impl PrometheusSource {
             .await
             .map_err(|e| Error::Metrics(format!("query {name}: cannot reach {url}: {e}")))?;
         let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| Error::Metrics(format!("query {name}: reading {url}: {e}")))?;
+        let body = read_capped(resp, name, &url).await?;
         let parsed: Response = serde_json::from_slice(&body).map_err(|_| {
             Error::Metrics(format!(
                 "query {name}: {url} answered HTTP {status} with something other than the \

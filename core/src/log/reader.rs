@@ -175,24 +175,6 @@ fn claimed_time(env: &Envelope) -> Option<Timestamp> {
     serde_json::from_slice::<At>(&payload).ok().map(|a| a.at)
 }
 
-/// Checks that `stored` is signed by a key of `keys` trusted for its app and position (an
-/// active one, or one retired after this position). The error names the app and seq.
-pub fn check_signature(stored: &StoredEntry, keys: &KeySet) -> Result<()> {
-    let e = &stored.entry;
-    let tampered = |why: String| {
-        Error::Integrity(format!(
-            "log of {} is tampered at seq {}: {why}; nothing will be signed for {} until a \
-             person resolves it (docs/PROTOCOL.md, \"A tampered log\")",
-            e.app, e.seq, e.app
-        ))
-    };
-    let env = Envelope::from_bytes(&stored.bytes).map_err(|err| tampered(err.to_string()))?;
-    let trusted = keys.trusted_for(&e.app, e.seq, Some(e.at));
-    env.verify(LOG_PAYLOAD_TYPE, &trusted)
-        .map_err(|err| tampered(err.to_string()))?;
-    Ok(())
-}
-
 fn check_link(app: &str, key: &str, seq: u64, e: &LogEntry, prev: Option<&Head>) -> Result<()> {
     let expected_prev = prev.map(|p| p.hash.as_str());
     if e.prev.as_deref() != expected_prev {

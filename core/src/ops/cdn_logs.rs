@@ -91,7 +91,23 @@ impl Workspace {
             return Ok(report);
         }
         progress::step("reading which releases each blob belongs to");
-        let index = Arc::new(self.cdn_index().await?);
+        let index = Arc::new(
+            self.cdn_index()
+                .await?
+                .accepting(&settings.distributions, self.now().unix()),
+        );
+        todo.retain(|key| match index.refuses(key) {
+            None => true,
+            Some(reason) => {
+                report.ignored += 1;
+                report.problems.push(FileProblem {
+                    file: key.clone(),
+                    line: None,
+                    reason,
+                });
+                false
+            }
+        });
         let total = todo.len() as u64;
         let subject = store.url().to_string();
         progress::count(Task::Ingesting, &subject, 0, total);

@@ -246,7 +246,22 @@ impl Workspace {
     /// trusted key signed are read once more after a fresh read of the key set (another
     /// desktop may have rotated keys) before they are passed over.
     pub(crate) async fn read_log(&self, app: &str, after: Option<&Head>) -> Result<LogRead> {
-        let keys = self.key_set().await?;
+        let keys = match self.key_set().await {
+            Ok(keys) => keys,
+            Err(e) => {
+                // No key set to check against (no pin yet): fine while there is nothing new
+                // to read.
+                let start = after.map(|h| layout::log_key(app, h.seq));
+                let listed = self
+                    .store
+                    .list(&layout::log_prefix(app), start.as_deref())
+                    .await?;
+                if listed.is_empty() {
+                    return Ok(LogRead::default());
+                }
+                return Err(e);
+            }
+        };
         let read = reader::read_after(self.store.as_ref(), app, after, &keys.set).await?;
         if read.unsigned == 0 {
             return Ok(read);
@@ -441,6 +456,21 @@ impl Workspace {
         {
             pending.push(Pending {
                 what: "the local registry".into(),
+                cause: e.to_string(),
+            });
+        }
+        // What this desktop wrote, it has seen: the store may never go back from it.
+        let head = Head {
+            seq: stored.entry.seq,
+            hash: stored.hash.clone(),
+        };
+        if let Err(e) = self
+            .registry
+            .note_seen_log(self.store.id(), &stored.entry.app, &head)
+            .await
+        {
+            pending.push(Pending {
+                what: "this desktop's record of the log".into(),
                 cause: e.to_string(),
             });
         }

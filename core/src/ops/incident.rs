@@ -430,6 +430,29 @@ fn when(at: Option<Timestamp>) -> String {
     at.map_or_else(|| "—".to_string(), |t| t.to_string())
 }
 
+/// Text from the log (reasons, actors, notes: whatever a teammate typed, or a bucket
+/// writer planted in a KPI import) made inert in Markdown: one line (so never a heading or
+/// a list), links, images, code spans and table cells escaped and HTML entity-encoded, so
+/// it reads as what was written and never as markup.
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '[' | ']' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The postmortem text of `v`.
 pub fn postmortem(v: &IncidentView) -> String {
     let mut md = String::new();
@@ -448,7 +471,7 @@ pub fn postmortem(v: &IncidentView) -> String {
     let _ = writeln!(
         md,
         "- What was seen: {}",
-        v.reason.as_deref().unwrap_or("(not recorded)")
+        v.reason.as_deref().map_or("(not recorded)".into(), quoted)
     );
     let _ = writeln!(md, "- Recommended: {}", v.recommendation);
     let _ = writeln!(md, "- Status: {}\n", if v.open { "open" } else { "closed" });
@@ -461,8 +484,8 @@ pub fn postmortem(v: &IncidentView) -> String {
             "| {} | {} | {} | {} |",
             s.stage,
             when(s.at),
-            s.actor.as_deref().unwrap_or("—"),
-            s.detail.replace('|', "\\|")
+            s.actor.as_deref().map_or("—".into(), quoted),
+            quoted(&s.detail)
         );
     }
     if !v.kpis.is_empty() {
@@ -486,7 +509,7 @@ pub fn postmortem(v: &IncidentView) -> String {
             );
         }
         for k in &v.kpis {
-            let _ = writeln!(md, "\n> {}", k.reason);
+            let _ = writeln!(md, "\n> {}", quoted(&k.reason));
         }
     }
     let _ = writeln!(md, "\n## Post-rollback checklist\n");
@@ -496,7 +519,10 @@ pub fn postmortem(v: &IncidentView) -> String {
                 let _ = writeln!(
                     md,
                     "- [x] {} — {} ({}, {})",
-                    row.label, c.detail, c.actor, c.at
+                    row.label,
+                    quoted(&c.detail),
+                    quoted(&c.actor),
+                    c.at
                 );
             }
             None => {
@@ -515,4 +541,21 @@ pub fn postmortem(v: &IncidentView) -> String {
         let _ = writeln!(md, "\n## {section}\n\n_To be written by the team._");
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quoted;
+
+    #[test]
+    fn quoted_text_is_inert_markdown() {
+        let planted = "ok](javascript:alert(1)) <img src=x onerror=alert(1)>\n# heading | cell";
+        let q = quoted(planted);
+        assert!(!q.contains('\n'), "one line: {q}");
+        assert!(
+            !q.contains('<') && !q.contains("](") && !q.contains("\n#"),
+            "{q}"
+        );
+        assert!(q.contains("\\|") && q.contains("&lt;img"), "{q}");
+    }
 }

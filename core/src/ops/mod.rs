@@ -11,6 +11,7 @@ pub mod cdn_logs;
 pub mod check;
 pub mod commit;
 pub mod curation;
+pub mod deep_check;
 pub mod device;
 pub mod gc;
 pub mod incident;

@@ -2,9 +2,8 @@
 //! one, ending any rollout in progress, so every device lands on the known-good version.
 //! Before the log entry is written the target is proven intact in the channel's store — its
 //! statement verifies and matches the pinned hash, its manifest matches the statement, and
-//! every blob is either recorded in the registry as uploaded and verified there (blobs of
-//! rollback-ready releases are never deleted) or fetched and hashed — so a rollback never
-//! points devices at something broken, and on S3 it costs two reads, not one per file.
+//! every blob is fetched and hashed, whatever the registry remembers of it (a bucket writer
+//! may have replaced one since) — so a rollback never points devices at something broken.
 
 use super::Committed;
 use crate::error::{Error, ErrorKind, Result};

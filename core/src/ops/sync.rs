@@ -63,6 +63,11 @@ pub struct PointerStatus {
     pub expired: bool,
     /// The stored pointer is older than the log (run `airlock sync`).
     pub lagging: bool,
+    /// How the stored pointer (signed by a trusted key) disagrees with the log: it names an
+    /// entry beyond or beside the one that last moved the channel, or serves other releases
+    /// at the same entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disagrees: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -260,10 +265,12 @@ impl Workspace {
                      devices refuse it. Run `airlock keys show` and `airlock sync`"
                 ));
             }
+            let trusted = stored.as_ref().is_some_and(|s| s.untrusted.is_none());
             let pointer = match stored.map(|s| s.parsed).transpose() {
                 Ok(p) => p.map(|p| {
                     let left = p.expires_at.unix() - now.unix();
                     let lagging = c.served.as_ref().is_some_and(|s| s.seq > p.seq);
+                    let disagrees = trusted.then(|| disagreement(&c, &p)).flatten();
                     PointerStatus {
                         seq: p.seq,
                         issued_at: p.issued_at.to_string(),
@@ -271,6 +278,7 @@ impl Workspace {
                         expires_soon: left < EXPIRY_WARNING_SECONDS,
                         expired: left <= 0,
                         lagging,
+                        disagrees,
                     }
                 }),
                 Err(e) => {
@@ -285,6 +293,13 @@ impl Workspace {
                     warnings.push(format!("{app}/{name}: the pointer EXPIRED at {}; devices refuse it. Run `airlock resign {app} {name}`", p.expires_at));
                 } else if p.expires_soon {
                     warnings.push(format!("{app}/{name}: the pointer expires at {} (within 48 h); run `airlock resign {app} {name}`", p.expires_at));
+                }
+                if let Some(why) = &p.disagrees {
+                    warnings.push(format!(
+                        "{app}/{name}: THE STORED POINTER DISAGREES WITH THE LOG: {why}. If \
+                         entries were removed, commands refuse as tampering; `airlock recover \
+                         {app} --reason ...` re-signs the log's state at a new seq"
+                    ));
                 }
                 if p.lagging {
                     warnings.push(format!(
@@ -318,4 +333,47 @@ impl Workspace {
         self.load(app).await?;
         self.registry.entries(app).await
     }
+}
+
+/// How a trusted stored pointer disagrees with what the log says `c` serves, if it does.
+fn disagreement(
+    c: &crate::state::Channel,
+    p: &airlock_protocol::pointer::ChannelPointer,
+) -> Option<String> {
+    let Some(served) = &c.served else {
+        return Some(format!(
+            "it is at seq {}, but the log never served anything here",
+            p.seq
+        ));
+    };
+    if p.seq > served.seq || (p.seq == served.seq && p.log_head != served.hash) {
+        return Some(format!(
+            "it names log entry seq {} ({}), the log's last change here is seq {}",
+            p.seq,
+            &p.log_head[..p.log_head.len().min(12)],
+            served.seq
+        ));
+    }
+    if p.seq < served.seq {
+        return None; // lagging: repaired by the next sync
+    }
+    let current = p.current.as_ref().map(|r| r.version.as_str());
+    let rollout = p
+        .rollout
+        .as_ref()
+        .map(|r| (r.version.as_str(), r.basis_points, r.rollout_id.as_str()));
+    let logged = c
+        .rollout
+        .as_ref()
+        .map(|r| (r.version.as_str(), r.basis_points, r.rollout_id.as_str()));
+    (current != c.current.as_deref() || rollout != logged).then(|| {
+        format!(
+            "at seq {} it serves {} (rollout {:?}), the log says {} (rollout {:?})",
+            p.seq,
+            current.unwrap_or("nothing"),
+            rollout,
+            c.current.as_deref().unwrap_or("nothing"),
+            logged
+        )
+    })
 }

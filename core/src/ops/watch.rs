@@ -99,6 +99,9 @@ pub enum WatchAction {
     /// Another watcher (or this one, earlier) already took this decision, or the rollout
     /// moved on (a person paused, reverted or expanded it) since the verdict was read.
     AlreadyDone,
+    /// The gate decided, but its action was refused (`detail` says why: the app's log is
+    /// tampered, written by a newer Airlock, a rule said no). Never reported as done.
+    Refused,
     /// This rollout could not be judged; `detail` says why. The pass goes on with the others.
     Error,
 }
@@ -363,7 +366,8 @@ impl Workspace {
             } else {
                 self.pause(&by("pause")?, app, channel).await
             };
-            report.action = settled(
+            let refusal;
+            (report.action, refusal) = settled(
                 acted,
                 if revert {
                     WatchAction::Reverted
@@ -371,7 +375,9 @@ impl Workspace {
                     WatchAction::Paused
                 },
             )?;
-            if !logged && report.action == WatchAction::AlreadyDone {
+            if let Some(why) = refusal {
+                report.detail = why;
+            } else if !logged && report.action == WatchAction::AlreadyDone {
                 report.detail = "another watcher took this decision".into();
             } else {
                 report.detail = v.worst().map(|k| k.reason.clone()).unwrap_or_default();
@@ -393,8 +399,11 @@ impl Workspace {
                 {
                     report.to_basis_points = Some(basis_points);
                 }
-                report.action = settled(acted, WatchAction::Expanded)?;
-                report.detail = if report.action == WatchAction::AlreadyDone && !logged {
+                let refusal;
+                (report.action, refusal) = settled(acted, WatchAction::Expanded)?;
+                report.detail = if let Some(why) = refusal {
+                    why
+                } else if report.action == WatchAction::AlreadyDone && !logged {
                     "another watcher took this decision".into()
                 } else {
                     format!(
@@ -528,16 +537,18 @@ pub(crate) fn noted(by: &Attribution, note: Option<&str>) -> Attribution {
 }
 
 /// The action's outcome: done, already done by another watcher (its command id is in the
-/// log, or the rollout already moved past the step it judged), or an error.
+/// log, or the rollout already moved past the step it judged: a conflict with the verdict's
+/// expectation), refused (with why), or an error.
 pub(crate) fn settled(
     result: Result<crate::ops::Committed>,
     done: WatchAction,
-) -> Result<WatchAction> {
+) -> Result<(WatchAction, Option<String>)> {
     match result {
-        Ok(c) if c.replayed => Ok(WatchAction::AlreadyDone),
-        Ok(_) => Ok(done),
-        Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Refused) => {
-            Ok(WatchAction::AlreadyDone)
+        Ok(c) if c.replayed => Ok((WatchAction::AlreadyDone, None)),
+        Ok(_) => Ok((done, None)),
+        Err(e) if e.kind() == ErrorKind::Conflict => Ok((WatchAction::AlreadyDone, None)),
+        Err(e) if e.kind() == ErrorKind::Refused => {
+            Ok((WatchAction::Refused, Some(format!("refused: {e}"))))
         }
         Err(e) => Err(e),
     }

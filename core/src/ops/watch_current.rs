@@ -282,9 +282,13 @@ impl Workspace {
         {
             Ok(done) if done.replayed => report.action = WatchAction::AlreadyDone,
             Ok(_) => report.action = WatchAction::RolledBack,
-            Err(e) if matches!(e.kind(), ErrorKind::Conflict | ErrorKind::Refused) => {
+            Err(e) if e.kind() == ErrorKind::Conflict => {
                 report.action = WatchAction::AlreadyDone;
                 report.detail = format!("not rolled back: {e}");
+            }
+            Err(e) if e.kind() == ErrorKind::Refused => {
+                report.action = WatchAction::Refused;
+                report.detail = format!("rollback refused: {e}");
             }
             Err(e) => return Err(e),
         }

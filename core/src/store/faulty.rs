@@ -92,6 +92,10 @@ impl Store for FaultyStore {
         self.inner.modified(key).await
     }
 
+    async fn etag(&self, key: &str) -> Result<Option<String>> {
+        self.inner.etag(key).await
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.take_write("delete", key)?;
         self.inner.delete(key).await

@@ -274,6 +274,11 @@ impl Store for LocalStore {
         blocking(move || me.replace_blocking(&key, &bytes, expected.as_deref())).await
     }
 
+    async fn etag(&self, key: &str) -> Result<Option<String>> {
+        let (me, key) = (self.clone(), key.to_string());
+        blocking(move || me.etag_blocking(&key)).await
+    }
+
     async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>> {
         let (me, prefix) = (self.clone(), prefix.to_string());
         let start_after = start_after.map(str::to_string);
@@ -322,6 +327,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::open(dir.path().to_str().unwrap()).unwrap();
         (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_1_gb_object_is_refused_by_its_cap_without_being_read() {
+        let (dir, s) = store();
+        let key = "apps/shop/log/00000000000000000002.json";
+        let path = dir.path().join(key);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // Sparse: a gigabyte that takes no disk and would take a gigabyte of memory to read.
+        fs::File::create(&path).unwrap().set_len(1 << 30).unwrap();
+        let err = s.get(key, Cap::LOG_ENTRY).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Protocol(airlock_protocol::Error::OverCap { cap: 65536, .. })
+            ),
+            "refused by the log entry's cap, naming it: {err}"
+        );
+        assert!(err.to_string().contains(key), "the key is named: {err}");
     }
 
     /// A web server running as another user serves the folder to devices, so objects are

@@ -94,6 +94,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn delete(&self, key: &str) -> Result<()>;
 
+    /// The etag of `key` (what [`Store::replace`] compares) without reading its bytes;
+    /// `None` if it is missing. For replacing an object too large to read.
+    async fn etag(&self, key: &str) -> Result<Option<String>>;
+
     /// When `key` was last written, by the store's clock; `None` if it is missing or the
     /// store cannot say (then `gc` keeps it).
     async fn modified(&self, _key: &str) -> Result<Option<Timestamp>> {
@@ -238,25 +242,22 @@ pub async fn put_verified(
     }
     let want = ObjectRef::of(bytes);
     let cap = Cap::new("object", want.size);
-    let there = match store.get(key, cap).await {
-        Ok(there) => there,
-        // Longer than the object it should be: corrupt. Its etag is needed to replace it.
-        Err(Error::Protocol(airlock_protocol::Error::OverCap { .. })) => None,
+    let etag = match store.get(key, cap).await {
+        Ok(Some(obj)) if want.matches(&obj.bytes) => return Ok(Placed::Verified),
+        Ok(Some(obj)) => Some(obj.etag),
+        // Longer than the object it should be: corrupt, and not worth reading.
+        Err(Error::Protocol(airlock_protocol::Error::OverCap { .. })) => store.etag(key).await?,
+        Ok(None) => None,
         Err(e) => return Err(e),
     };
-    match there {
-        Some(obj) if want.matches(&obj.bytes) => Ok(Placed::Verified),
-        Some(obj) => {
-            store.replace(key, bytes, Some(&obj.etag), class).await?;
-            Ok(Placed::Repaired)
-        }
-        None => Err(Error::Integrity(format!(
-            "{key} in {} is not the object its name pins (larger than {} bytes, or removed \
-             while it was checked); delete it and publish again",
-            store.url(),
-            want.size
-        ))),
-    }
+    let Some(etag) = etag else {
+        return Err(Error::Conflict(format!(
+            "{key} in {} was removed while it was being checked; publish again",
+            store.url()
+        )));
+    };
+    store.replace(key, bytes, Some(&etag), class).await?;
+    Ok(Placed::Repaired)
 }
 
 /// A content type for a bundle file, from its name; devices and CDNs use it.

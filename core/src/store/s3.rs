@@ -495,6 +495,23 @@ impl Store for S3Store {
         }
     }
 
+    async fn etag(&self, key: &str) -> Result<Option<String>> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.e_tag().map(str::to_string)),
+            Err(e) => match explain(&e, "s3:GetObject") {
+                (Failure::NotFound, _) => Ok(None),
+                (_, detail) => Err(self.fail("stat", key, detail)),
+            },
+        }
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.client
             .delete_object()

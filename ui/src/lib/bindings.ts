@@ -353,7 +353,12 @@ export type CdnLogSettings = {
  * Where the log files are: a URL (`s3://acme-logs/cloudfront`, the bucket and prefix
  * the distribution's logging writes to, or `file:///dir`) or a name in `[stores]`.
  */
-store: string }
+store: string; 
+/**
+ * Distribution ids whose logs are read besides those of `[channels.<name>.cdn]` (they
+ * count for any channel); files of any other distribution are refused.
+ */
+distributions: string[] }
 /**
  * Something that changed what the console shows, announced as it happens (the desktop
  * shell forwards these as `registry://changed`): an entry committed here or found in the
@@ -564,6 +569,12 @@ export type ErrorKind =
  */
 "integrity" | 
 /**
+ * The store's log or key set went backwards or forked from what this desktop has seen
+ * (entries removed, a seen entry replaced, a key-set version removed): refused as
+ * tampering until a key holder runs `airlock recover`.
+ */
+"tampered" | 
+/**
  * The store (bucket or folder) failed.
  */
 "store" | 
@@ -620,7 +631,7 @@ deniedAction: string | null }
 /**
  * Which kind an event is, as a type (`Event::kind` gives the same as its JSON name).
  */
-export type EventKind = "released" | "promoted" | "expanded" | "paused" | "resumed" | "reverted" | "rolledBack" | "approved" | "rejected" | "quarantined" | "archived" | "pointerResigned" | "gatePassed" | "gateFailed" | "currentPassed" | "incidentOpened" | "incidentChecked" | "incidentClosed"
+export type EventKind = "released" | "promoted" | "expanded" | "paused" | "resumed" | "reverted" | "rolledBack" | "approved" | "rejected" | "quarantined" | "archived" | "pointerResigned" | "recovered" | "gatePassed" | "gateFailed" | "currentPassed" | "incidentOpened" | "incidentChecked" | "incidentClosed"
 export type FileSize = { path: string; size: number }
 export type GatePass = { 
 /**
@@ -1122,6 +1133,11 @@ export type WatchAction =
  * moved on (a person paused, reverted or expanded it) since the verdict was read.
  */
 "alreadyDone" | 
+/**
+ * The gate decided, but its action was refused (`detail` says why: the app's log is
+ * tampered, written by a newer Airlock, a rule said no). Never reported as done.
+ */
+"refused" | 
 /**
  * This rollout could not be judged; `detail` says why. The pass goes on with the others.
  */

@@ -19,6 +19,8 @@ export function advice(e: ErrorReport): string | null {
       return "Nothing was uploaded or written. Fix the bundle and publish again.";
     case "integrity":
       return "Stored data does not match what was signed. Nothing will be changed here until this is resolved: see “A tampered log” in docs/PROTOCOL.md.";
+    case "tampered":
+      return `The store now holds less (or other) history${e.app ? ` of ${e.app}` : ""} than this desktop has already seen${e.seq != null ? ` (seq ${e.seq})` : ""}: someone with write access to the bucket removed or replaced it. Nothing is signed from it and no pointer moves, so devices keep what they were last told. A key holder who knows what happened runs \`airlock recover${e.app ? ` ${e.app}` : ""} --reason …\`, which writes back what this desktop still holds and says first what it would discard.`;
     case "store":
       if (e.deniedAction)
         return `Access denied: ${e.store ?? "the store"} refused ${e.deniedAction}${e.key ? ` on ${e.key}` : ""}. The credentials in use may not do that there — read-only credentials, as a viewer's desktop is meant to have, or a missing IAM permission. Nothing was changed. To make changes here, ask for write access to this bucket; to look only, set the role to viewer in Settings.`;

@@ -28,6 +28,7 @@ const ACTIONS: Record<WatchReport["action"], [string, Tone]> = {
   rolledBack: ["rolled back", "danger"],
   checked: ["incident checklist checked", "ok"],
   alreadyDone: ["already decided elsewhere", "muted"],
+  refused: ["REFUSED — not done", "danger"],
   error: ["could not judge", "warn"],
 };
 
