@@ -52,6 +52,10 @@ async fn cloudfront_logs_are_read_once_with_every_bad_line_named() {
     });
     let ws = env.console().await;
     rolling_out_at_5_percent(&ws).await;
+    // The logs are of 2027-01-15 08:00–09:00; read them an hour later (lines dated after
+    // now are refused as future-dated).
+    let read_at = airlock_protocol::time::Timestamp::parse("2027-01-15T10:00:00Z").unwrap();
+    env.clock.advance(read_at.unix() - env.now().unix());
     let good = "E2EXAMPLE.2027-01-15-08.9f3a61c2.gz";
     std::fs::write(logs.path().join(good), gzip(&log_text())).unwrap();
     let broken = "E2EXAMPLE.2027-01-15-09.0d1e2f3a.gz";

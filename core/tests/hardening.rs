@@ -732,7 +732,7 @@ async fn rollback_after_key_rotation() {
         state.head, before.head,
         "the retired key's entry at seq {seq} is not part of the log"
     );
-    let next = fresh
+    let next = ws
         .resign(&by("ana"), APP, PRODUCTION)
         .await
         .expect("the next entry goes past it");

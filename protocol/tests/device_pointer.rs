@@ -5,7 +5,9 @@
 
 mod common;
 
-use airlock_protocol::device::{AcceptedPointer, ObjectSource, Outcome, Via, verify_update};
+use airlock_protocol::device::{
+    AcceptedPointer, Fetched, ObjectSource, Outcome, Via, verify_update,
+};
 use airlock_protocol::digest::sha256_hex;
 use airlock_protocol::dsse::{Envelope, POINTER_PAYLOAD_TYPE};
 use airlock_protocol::layout::pointer_key;
@@ -229,7 +231,7 @@ fn pointer_expired() {
 struct Failing;
 
 impl ObjectSource for Failing {
-    fn fetch(&self, key: &str, _cap: Cap) -> Result<Option<Vec<u8>>, String> {
+    fn fetch(&self, key: &str, _cap: Cap) -> Result<Fetched, String> {
         Err(format!("network down while fetching {key}"))
     }
 }

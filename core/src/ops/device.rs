@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::workspace::Workspace;
 use airlock_protocol::device::{
-    AcceptedPointer, Decision, DeviceRequest, ObjectSource, verify_update,
+    AcceptedPointer, Decision, DeviceRequest, Fetched, ObjectSource, verify_update,
 };
 use airlock_protocol::keys::PublicKey;
 use airlock_protocol::limits::Cap;
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 pub struct StoreSource {
     store: Arc<dyn Store>,
     runtime: tokio::runtime::Handle,
-    cache: Mutex<HashMap<String, Option<Vec<u8>>>>,
+    cache: Mutex<HashMap<String, Fetched>>,
 }
 
 impl StoreSource {
@@ -35,15 +35,18 @@ impl StoreSource {
 }
 
 impl ObjectSource for StoreSource {
-    fn fetch(&self, key: &str, cap: Cap) -> std::result::Result<Option<Vec<u8>>, String> {
+    fn fetch(&self, key: &str, cap: Cap) -> std::result::Result<Fetched, String> {
         if let Some(hit) = self.cache.lock().expect("cache lock poisoned").get(key) {
             return Ok(hit.clone());
         }
-        let got = self
-            .runtime
-            .block_on(self.store.get(key, cap))
-            .map_err(|e| e.to_string())?
-            .map(|o| o.bytes);
+        let got = match self.runtime.block_on(self.store.get(key, cap)) {
+            Ok(Some(o)) => Fetched::Bytes(o.bytes),
+            Ok(None) => Fetched::Missing,
+            Err(crate::Error::Protocol(airlock_protocol::Error::OverCap { size, .. })) => {
+                Fetched::TooLarge { size }
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         self.cache
             .lock()
             .expect("cache lock poisoned")

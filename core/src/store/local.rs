@@ -99,7 +99,7 @@ impl LocalStore {
         cap.check(key, size)?;
         // The file may grow after the size was read: never hold more than the cap + 1.
         let mut bytes = Vec::with_capacity(size as usize);
-        file.take(cap.bytes + 1)
+        file.take(cap.bytes.saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(|e| self.err("read", key, e.to_string()))?;
         cap.check(key, bytes.len() as u64)?;

@@ -7,7 +7,9 @@
 use semver::{BuildMetadata, Version};
 
 use super::release::{check_manifest, check_statement};
-use super::{AcceptedPointer, Decision, DeviceRequest, ObjectSource, Outcome, Refusal, Via};
+use super::{
+    AcceptedPointer, Decision, DeviceRequest, Fetched, ObjectSource, Outcome, Refusal, Via,
+};
 use crate::Error;
 use crate::bucketing::in_rollout;
 use crate::digest::{ObjectRef, sha256_hex};
@@ -154,13 +156,25 @@ fn check_release(
     }
     for file in &manifest.files {
         let path = file.path.clone();
-        let blob =
-            fetch(source, &blob_key(&file.sha256), Cap::blob(file.size))?.ok_or_else(|| {
-                Refusal::FileMissing {
-                    path: path.clone(),
+        let key = blob_key(&file.sha256);
+        let blob = match source.fetch(&key, Cap::blob(file.size)) {
+            Ok(Fetched::Bytes(blob)) => blob,
+            Ok(Fetched::Missing) => {
+                return Err(Refusal::FileMissing {
+                    path,
                     sha256: file.sha256.clone(),
-                }
-            })?;
+                });
+            }
+            // Longer than the manifest says: refused without reading it.
+            Ok(Fetched::TooLarge { size }) => {
+                return Err(Refusal::FileSizeMismatch {
+                    path,
+                    expected: file.size,
+                    found: size,
+                });
+            }
+            Err(detail) => return Err(Refusal::FetchFailed { key, detail }),
+        };
         if blob.len() as u64 != file.size {
             let found = blob.len() as u64;
             return Err(Refusal::FileSizeMismatch {
@@ -194,10 +208,22 @@ pub(super) fn fetch(
     key: &str,
     cap: Cap,
 ) -> Result<Option<Vec<u8>>, Refusal> {
-    source
-        .fetch(key, cap)
-        .map_err(|detail| Refusal::FetchFailed {
+    match source.fetch(key, cap) {
+        Ok(Fetched::Bytes(bytes)) => Ok(Some(bytes)),
+        Ok(Fetched::Missing) => Ok(None),
+        Ok(Fetched::TooLarge { size }) => Err(Refusal::FetchFailed {
+            key: key.into(),
+            detail: Error::OverCap {
+                what: cap.what,
+                key: key.into(),
+                size,
+                cap: cap.bytes,
+            }
+            .to_string(),
+        }),
+        Err(detail) => Err(Refusal::FetchFailed {
             key: key.into(),
             detail,
-        })
+        }),
+    }
 }

@@ -23,31 +23,44 @@ pub use refusal::Refusal;
 
 /// Read access to a store, by the keys in [`crate::layout`].
 pub trait ObjectSource {
-    /// The object's bytes; `Ok(None)` when it does not exist, `Err` when it could not be read
-    /// or is larger than `cap` (a source reads at most `cap.bytes + 1` bytes of it).
-    fn fetch(&self, key: &str, cap: Cap) -> Result<Option<Vec<u8>>, String>;
+    /// The object, holding at most `cap` bytes of it (a source stops reading at
+    /// `cap.bytes + 1`); `Err` when it could not be read.
+    fn fetch(&self, key: &str, cap: Cap) -> Result<Fetched, String>;
 }
 
-fn capped(key: &str, found: Option<&Vec<u8>>, cap: Cap) -> Result<Option<Vec<u8>>, String> {
-    match found {
-        Some(bytes) => {
-            cap.check(key, bytes.len() as u64)
-                .map_err(|e| e.to_string())?;
-            Ok(Some(bytes.clone()))
+/// What a capped fetch found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fetched {
+    Missing,
+    Bytes(Vec<u8>),
+    /// Larger than the cap: at least `size` bytes, none of them kept.
+    TooLarge {
+        size: u64,
+    },
+}
+
+impl Fetched {
+    /// What a source holding `found` in memory answers under `cap`.
+    pub fn capped(found: Option<&Vec<u8>>, cap: Cap) -> Self {
+        match found {
+            None => Fetched::Missing,
+            Some(b) if b.len() as u64 > cap.bytes => Fetched::TooLarge {
+                size: b.len() as u64,
+            },
+            Some(b) => Fetched::Bytes(b.clone()),
         }
-        None => Ok(None),
     }
 }
 
 impl ObjectSource for HashMap<String, Vec<u8>> {
-    fn fetch(&self, key: &str, cap: Cap) -> Result<Option<Vec<u8>>, String> {
-        capped(key, self.get(key), cap)
+    fn fetch(&self, key: &str, cap: Cap) -> Result<Fetched, String> {
+        Ok(Fetched::capped(self.get(key), cap))
     }
 }
 
 impl ObjectSource for BTreeMap<String, Vec<u8>> {
-    fn fetch(&self, key: &str, cap: Cap) -> Result<Option<Vec<u8>>, String> {
-        capped(key, self.get(key), cap)
+    fn fetch(&self, key: &str, cap: Cap) -> Result<Fetched, String> {
+        Ok(Fetched::capped(self.get(key), cap))
     }
 }
 
