@@ -168,7 +168,7 @@ impl Workspace {
             if there.as_deref() != Some(h.hash.as_str()) {
                 if let Some(seen) = &seen {
                     // This desktop has read this store's log: it went back. Never rebuilt.
-                    let found = there.map_or("nothing".into(), |h| format!("entry {h}"));
+                    let found = there.map_or("nothing".into(), |h| format!("entry {}", &h[..12]));
                     return Err(Error::Tampered {
                         app: app.to_string(),
                         seq: h.seq,
@@ -177,7 +177,7 @@ impl Workspace {
                              read entry {} (it has seen the log reach seq {})",
                             self.store.url(),
                             h.seq,
-                            h.hash,
+                            &h.hash[..h.hash.len().min(12)],
                             seen.seq
                         ),
                     });
