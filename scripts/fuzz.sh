@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# make fuzz: runs every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (default 120) with
-# the nightly toolchain, starting from the committed seed corpus, and prints executions and
-# coverage per target. A crash stops the run with the target's artifact path; turn it into a
-# regression test, then commit its input under fuzz/corpus/<target>/.
-# FUZZ_TARGETS="pointer dsse" limits the targets.
+# make fuzz: builds every cargo-fuzz target in fuzz/ (nightly toolchain) and runs each for
+# FUZZ_SECONDS (default 120) from a scratch copy of its committed seed corpus, then prints
+# executions and coverage per target. A crash stops the run with the input's path under
+# fuzz/artifacts/<target>/: turn it into a regression test, then commit the input under
+# fuzz/corpus/<target>/. FUZZ_TARGETS="pointer dsse" limits the targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-120}"
@@ -17,16 +17,19 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 cd fuzz
 targets="${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}"
+# Built once, then run straight from target/ so no run holds cargo's lock.
+cargo +nightly fuzz build -O
+bin="target/$(rustc -vV | sed -n 's/^host: //p')/release"
 report=$(mktemp)
 printf '%-16s %12s %8s %8s %s\n' target executions cov ft seconds >"$report"
 for t in $targets; do
   log=$(mktemp)
-  # A scratch copy of the corpus grows during the run; the committed seeds stay as they are.
   work=$(mktemp -d)
   cp -r "corpus/$t/." "$work/" 2>/dev/null || true
+  mkdir -p "artifacts/$t"
   echo "fuzzing $t for ${seconds}s"
-  if ! cargo +nightly fuzz run "$t" "$work" -- -max_total_time="$seconds" -print_final_stats=1 \
-    >"$log" 2>&1; then
+  if ! "$bin/$t" -artifact_prefix="artifacts/$t/" -max_total_time="$seconds" \
+    -print_final_stats=1 "$work" >"$log" 2>&1; then
     tail -40 "$log"
     echo "fuzz target $t FAILED: the input is under fuzz/artifacts/$t/" >&2
     exit 1
