@@ -433,3 +433,34 @@ fn a_planted_corrupt_blob_is_replaced_and_check_deep_finds_one_changed_later() {
     let device = d.airlock("ana", &["verify", "shop-ios", "Staging", "--json"]);
     assert_eq!(code(&device), 1, "a device refuses it too");
 }
+
+#[test]
+fn recover_puts_back_an_entry_overwritten_with_junk_and_discards_nothing() {
+    let d = Desk::new();
+    rolled_back(&d);
+    let files = log_files(&d);
+    let newest = files.last().unwrap().clone();
+    let seq = files.len() as u64;
+    let genuine = std::fs::read(&newest).unwrap();
+    std::fs::write(&newest, b"{\"payloadType\":\"junk\"}").unwrap();
+    let sync = d.airlock("ana", &["sync"]);
+    assert_eq!(code(&sync), 1, "another object at a seen seq is tampering");
+    let done = d.ok(
+        "ana",
+        &[
+            "recover",
+            "shop-ios",
+            "--reason",
+            "entry overwritten",
+            "--yes",
+        ],
+    );
+    assert_eq!(done["restore"], serde_json::json!([seq]), "{done}");
+    assert_eq!(
+        done["discard"],
+        serde_json::json!([]),
+        "planted bytes never outrank the signed entry this desktop holds: {done}"
+    );
+    assert_eq!(std::fs::read(&newest).unwrap(), genuine);
+    assert_eq!(device_runs(&d), "1.0.0", "the rollback still stands");
+}

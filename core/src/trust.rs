@@ -66,8 +66,14 @@ pub async fn read_versions(store: &dyn Store) -> Result<Vec<(u64, Vec<u8>)>> {
         else {
             continue;
         };
-        if let Some(obj) = store.get(&key, Cap::KEY_SET).await? {
-            out.push((version, obj.bytes));
+        match store.get(&key, Cap::KEY_SET).await {
+            Ok(Some(obj)) => out.push((version, obj.bytes)),
+            Ok(None) => {}
+            // Over the cap: nobody trusted wrote it; kept as an object that cannot verify.
+            Err(crate::Error::Protocol(airlock_protocol::Error::OverCap { .. })) => {
+                out.push((version, Vec::new()));
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(out)
@@ -91,7 +97,13 @@ pub fn newest_from_pin(versions: &[(u64, Vec<u8>)], pin: &Pin) -> Result<SignedK
         .and_then(|d| d.trusted_by_pin(&pin.hash))
         .map_err(broken)?;
     for (_, bytes) in rest {
-        trusted = trusted.follows(bytes).map_err(broken)?;
+        match trusted.follows(bytes) {
+            Ok(next) => trusted = next,
+            // Not a version the trusted set signed (a squatter on the next version's name):
+            // the chain ends before it. Removing versions is caught by what this desktop
+            // has seen (`ops/seen.rs`), not here.
+            Err(_) => break,
+        }
     }
     Ok(trusted)
 }
@@ -107,7 +119,10 @@ pub fn newest_unpinned(versions: &[(u64, Vec<u8>)]) -> Result<Option<SignedKeySe
     }
     let mut doc = SignedKeySet::parse(bytes).map_err(broken)?;
     for (_, bytes) in &versions[1..] {
-        doc = doc.follows(bytes).map_err(broken)?;
+        match doc.follows(bytes) {
+            Ok(next) => doc = next,
+            Err(_) => break, // as in `newest_from_pin`
+        }
     }
     Ok(Some(doc))
 }

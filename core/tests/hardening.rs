@@ -236,7 +236,7 @@ async fn second_desktop_without_key_refuses_to_sign() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_set_swapped_in_the_store_is_refused() {
+async fn a_key_set_version_planted_in_the_store_is_passed_over_and_replaced() {
     let env = Env::new();
     let ws = env.console().await;
     ship(&ws, "1.0.0").await;
@@ -278,10 +278,31 @@ async fn a_key_set_swapped_in_the_store_is_refused() {
         )
         .await
         .unwrap();
+    // Not signed by a trusted key, so not a version of the set: passed over, trusted for
+    // nothing — and it blocks nothing.
     let fresh = console_pinned_as(&env, &ws).await;
-    let (kind, err) = kind_of("loading with a swapped key set", fresh.load(APP).await);
-    assert_eq!(kind, ErrorKind::Integrity, "{err}");
-    assert!(err.to_string().contains("pin"), "{err}");
+    fresh
+        .load(APP)
+        .await
+        .expect("a version nobody trusted signed is passed over");
+    let trusted = fresh.key_set().await.unwrap();
+    assert_eq!(
+        trusted.set.version, 1,
+        "the squatter's version is not trusted"
+    );
+    assert!(
+        trusted.set.get(key.public_key().keyid()).is_none(),
+        "the attacker's key is trusted for nothing"
+    );
+    let mut ws = ws;
+    ws.create_local_key("next").await.unwrap();
+    let report = ws
+        .rotate_key("ana", "local:next")
+        .await
+        .expect("the team's next version takes the squatted name back");
+    assert_eq!(report.version, 2);
+    let fresh = console_pinned_as(&env, &ws).await;
+    assert_eq!(fresh.key_set().await.unwrap().set.version, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -242,11 +242,12 @@ impl Workspace {
         })
     }
 
-    /// Reads `app`'s log after `after`, keeping the entries a trusted key signed; objects no
-    /// trusted key signed are read once more after a fresh read of the key set (another
-    /// desktop may have rotated keys) before they are passed over.
+    /// Reads `app`'s log after `after`, keeping the entries a key trusted for their position
+    /// signed, against the key set read afresh from the store.
     pub(crate) async fn read_log(&self, app: &str, after: Option<&Head>) -> Result<LogRead> {
-        let keys = match self.key_set().await {
+        // Read afresh each time: a key retired by another desktop since this one cached
+        // the set must stop counting here at once (a console stays open for days).
+        let keys = match self.refresh_key_set().await {
             Ok(keys) => keys,
             Err(e) => {
                 // No key set to check against (no pin yet): fine while there is nothing new
@@ -262,15 +263,7 @@ impl Workspace {
                 return Err(e);
             }
         };
-        let read = reader::read_after(self.store.as_ref(), app, after, &keys.set).await?;
-        if read.unsigned == 0 {
-            return Ok(read);
-        }
-        let fresh = self.refresh_key_set().await?;
-        if fresh.hash == keys.hash {
-            return Ok(read);
-        }
-        reader::read_after(self.store.as_ref(), app, after, &fresh.set).await
+        reader::read_after(self.store.as_ref(), app, after, &keys.set).await
     }
 
     /// Appends the event `decide` returns for the current state, once it passes the rules.
@@ -304,9 +297,11 @@ impl Workspace {
         // untrusted key must fail before anything is written.
         let signers = self.signers().await?;
         for _ in 0..ATTEMPTS {
-            let mut state = self.load(app).await?;
+            let loaded = self.load_read(app).await?;
+            let mut state = loaded.state;
             if floor > state.next_seq() {
-                state.next_free = Some(floor);
+                let free = first_free(floor, &loaded.read.occupied).unwrap_or(floor);
+                state.next_free = Some(free);
             }
             if let Some(seq) = state.written_by_newer {
                 return Err(Error::Refused(format!(

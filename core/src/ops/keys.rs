@@ -19,6 +19,7 @@ use airlock_protocol::keyset::{
     KEYS_FORMAT_VERSION, KEYS_PAYLOAD_TYPE, KeySet, SignedKeySet, TrustedKey,
 };
 use airlock_protocol::layout;
+use airlock_protocol::limits::Cap;
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -212,11 +213,35 @@ impl Workspace {
             .await?
         {
             PutOutcome::Created => Ok(SignedKeySet::parse(&bytes)?),
-            PutOutcome::AlreadyExists => Err(Error::Conflict(format!(
-                "another desktop wrote key-set version {} first; check `airlock keys show` and \
-                 try again",
-                set.version
-            ))),
+            PutOutcome::AlreadyExists => {
+                // A rival desktop's version chains from the current one; anything else under
+                // this name (planted bytes, nothing any trusted key signed) would block every
+                // rotation and retirement for good, so it is replaced.
+                let current = self.key_set().await?;
+                let there = match self.store.get(&key, Cap::KEY_SET).await {
+                    Ok(there) => there,
+                    Err(Error::Protocol(airlock_protocol::Error::OverCap { .. })) => None,
+                    Err(e) => return Err(e),
+                };
+                let rival = there
+                    .as_ref()
+                    .is_some_and(|o| set.version == 1 || current.follows(&o.bytes).is_ok());
+                if rival {
+                    return Err(Error::Conflict(format!(
+                        "another desktop wrote key-set version {} first; check `airlock keys \
+                         show` and try again",
+                        set.version
+                    )));
+                }
+                let etag = match there {
+                    Some(o) => Some(o.etag),
+                    None => self.store.etag(&key).await?,
+                };
+                self.store
+                    .replace(&key, &bytes, etag.as_deref(), ObjectClass::Immutable)
+                    .await?;
+                Ok(SignedKeySet::parse(&bytes)?)
+            }
         }
     }
 

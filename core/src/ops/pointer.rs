@@ -156,6 +156,9 @@ impl Workspace {
             let Ok(there) = read_unverified(&o.bytes) else {
                 continue;
             };
+            if there.app != state.app || there.channel != *channel {
+                continue; // copied from elsewhere: no witness, and replaced when written
+            }
             let served = state.channel(channel).served;
             let beyond = served.as_ref().is_none_or(|s| {
                 there.seq > s.seq || (there.seq == s.seq && there.log_head != s.hash)
@@ -400,6 +403,9 @@ impl Workspace {
                     mine.clone(),
                 ))));
             }
+            // A pointer of another app or channel copied here is no witness of this log:
+            // devices refuse it, and it is replaced.
+            let stored = stored.filter(|p| p.app == state.app && p.channel == channel);
             if let Some(there) = &stored
                 && (there.seq > pointer.seq
                     || (there.seq == pointer.seq && there.log_head != pointer.log_head))

@@ -10,12 +10,14 @@
 
 use super::Committed;
 use crate::error::{Error, Result};
-use crate::log::Event;
 use crate::log::reader::{self, Head, StoredEntry};
+use crate::log::{Event, LogEntry};
 use crate::store::{ObjectClass, PutOutcome};
 use crate::workspace::{Attribution, Workspace};
+use airlock_protocol::dsse::{Envelope, LOG_PAYLOAD_TYPE, POINTER_PAYLOAD_TYPE};
 use airlock_protocol::layout;
 use airlock_protocol::limits::Cap;
+use airlock_protocol::pointer::ChannelPointer;
 use serde::Serialize;
 use std::collections::HashSet;
 
@@ -56,56 +58,100 @@ impl Workspace {
             .await?
             .into_iter()
             .collect();
-        let mut restore = Vec::new();
+        // Each held entry the store lost is written back: into an empty position, or over
+        // an object no key trusted for that position signed (planted bytes never outrank a
+        // signed entry this desktop holds). Only another *signed* entry there is kept, and
+        // then the held one is discarded.
+        let mut restore: Vec<(&StoredEntry, Option<String>)> = Vec::new();
         let mut discard = Vec::new();
         for e in &held {
-            let key = layout::log_key(app, e.entry.seq);
+            let seq = e.entry.seq;
+            let key = layout::log_key(app, seq);
             if !listed.contains(&key) {
-                restore.push(e);
+                restore.push((e, None));
                 continue;
             }
-            let there = store.get(&key, Cap::LOG_ENTRY).await.ok().flatten();
-            if there.is_none_or(|o| o.bytes != e.bytes) {
+            let there = match store.get(&key, Cap::LOG_ENTRY).await {
+                Ok(Some(o)) => o,
+                Ok(None) => {
+                    restore.push((e, None));
+                    continue;
+                }
+                Err(Error::Protocol(airlock_protocol::Error::OverCap { .. })) => {
+                    restore.push((e, store.etag(&key).await?));
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            if there.bytes == e.bytes {
+                continue;
+            }
+            let trusted = keys.set.trusted_for(app, seq, None);
+            let signed_here = Envelope::from_bytes(&there.bytes)
+                .and_then(|env| env.verify(LOG_PAYLOAD_TYPE, &trusted))
+                .ok()
+                .and_then(|payload| LogEntry::from_payload(&key, &payload).ok())
+                .is_some_and(|other| other.seq == seq && other.app == app);
+            if signed_here {
                 discard.push(describe(e));
+            } else {
+                restore.push((e, Some(there.etag)));
             }
         }
         // Once one seen entry is lost to another, the ones after it (which name it) go too.
         if let Some(first) = held.iter().position(|e| discard.contains(&describe(e))) {
             discard = held[first..].iter().map(describe).collect();
-            restore.retain(|e| e.entry.seq < held[first].entry.seq);
+            restore.retain(|(e, _)| e.entry.seq < held[first].entry.seq);
         }
         let mut top = seen.as_ref().map_or(0, |h| h.seq);
         top = top.max(held.last().map_or(0, |e| e.entry.seq));
-        top = top.max(
-            listed
-                .iter()
-                .filter_map(|k| layout::parse_log_key(k))
-                .max()
-                .unwrap_or(0),
-        );
+        // Only what a trusted key signed counts: a planted object or pointer with a huge seq
+        // must not push the entry to the end of the seq space.
+        let trusted = keys.set.active_keys();
         for channel in self.config.channels.keys() {
             let key = layout::pointer_key(app, channel);
             if let Ok(Some(o)) = self.channel_store(channel)?.get(&key, Cap::POINTER).await
-                && let Ok(p) = super::pointer::read_unverified(&o.bytes)
+                && let Ok(payload) = airlock_protocol::dsse::Envelope::from_bytes(&o.bytes)
+                    .and_then(|env| env.verify(POINTER_PAYLOAD_TYPE, &trusted))
+                && let Ok(p) = ChannelPointer::from_payload(&payload)
+                && p.app == app
+                && p.channel == *channel
             {
                 top = top.max(p.seq);
             }
         }
+        let Some(next) = top.checked_add(1) else {
+            return Err(Error::Integrity(format!(
+                "{app}'s log or a pointer is at the last possible seq; it cannot be recovered here"
+            )));
+        };
         let mut plan = RecoverPlan {
             app: app.to_string(),
             seen_seq: seen.as_ref().map(|h| h.seq),
-            restore: restore.iter().map(|e| e.entry.seq).collect(),
+            restore: restore.iter().map(|(e, _)| e.entry.seq).collect(),
             discard,
-            seq: top + 1,
+            seq: next,
             committed_seq: None,
         };
         if !apply {
             return Ok(plan);
         }
-        for e in &restore {
+        for (e, over) in &restore {
             let key = layout::log_key(app, e.entry.seq);
             crate::progress::step(format!("writing back {key}"));
-            if store.put_new(&key, &e.bytes, ObjectClass::Log).await? == PutOutcome::AlreadyExists {
+            let written = match over {
+                // Over an unsigned object: compare-and-swap on the etag just read.
+                Some(etag) => {
+                    store
+                        .replace(&key, &e.bytes, Some(etag), ObjectClass::Log)
+                        .await?;
+                    true
+                }
+                None => {
+                    store.put_new(&key, &e.bytes, ObjectClass::Log).await? == PutOutcome::Created
+                }
+            };
+            if !written {
                 return Err(Error::Conflict(format!(
                     "{key} was written while {app} was being recovered; run recover again"
                 )));
