@@ -8,9 +8,8 @@ use desk::*;
 use serde_json::Value;
 use std::path::PathBuf;
 
-/// 1.0.0 and 1.1.0 both at 100 % of Production, then rolled back to 1.0.0 (1.1.0
-/// quarantined): the state a release manager relies on in an incident.
-fn rolled_back(d: &Desk) {
+/// 1.0.0 at 100 % of Production, then 1.1.0 released, approved and promoted to `percent`.
+fn promoted(d: &Desk, percent: &str) {
     d.init();
     let b1 = d.bundle("b1", &[("index.html", "<html>1")]);
     let b2 = d.bundle("b2", &[("index.html", "<html>2")]);
@@ -29,9 +28,15 @@ fn rolled_back(d: &Desk) {
             "--to",
             "Production",
             "--percent",
-            "100",
+            percent,
         ],
     );
+}
+
+/// 1.0.0 and 1.1.0 both at 100 % of Production, then rolled back to 1.0.0 (1.1.0
+/// quarantined): the state a release manager relies on in an incident.
+fn rolled_back(d: &Desk) {
+    promoted(d, "100");
     d.ok(
         "ana",
         &[
@@ -182,27 +187,7 @@ fn recover_writes_back_what_the_store_lost_and_says_so_first() {
 #[test]
 fn an_unsigned_object_at_the_next_position_never_blocks_a_revert() {
     let d = Desk::new();
-    d.init();
-    let b1 = d.bundle("b1", &[("index.html", "<html>1")]);
-    let b2 = d.bundle("b2", &[("index.html", "<html>2")]);
-    d.shipped_then_released(&b1, &b2);
-    d.ok(
-        "bob",
-        &["approve", "shop-ios", "1.1.0", "--channel", "Production"],
-    );
-    d.ok(
-        "ana",
-        &[
-            "promote",
-            "shop-ios",
-            "--from",
-            "Staging",
-            "--to",
-            "Production",
-            "--percent",
-            "5",
-        ],
-    );
+    promoted(&d, "5");
     let next = log_files(&d).len() + 1;
     // An unknown kind ("written by a newer Airlock") that nobody signed, at the next seq.
     let payload = format!(

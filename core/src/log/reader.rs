@@ -58,7 +58,7 @@ fn entry_seq(app: &str, key: &str) -> Option<u64> {
 }
 
 /// Why an object in the log folder is not an entry of this log.
-enum NotEntry {
+pub(crate) enum NotEntry {
     /// Passed over: it says nothing about the app.
     Foreign(String),
     /// Passed over, and perhaps signed by a key this desktop has not read yet.
@@ -132,7 +132,7 @@ pub async fn read_after(
 
 /// The entry in `bytes` if a key trusted for (`app`, `seq`) signed it and it is the entry of
 /// that position: the signature first, then the payload's kind.
-fn signed_entry(
+pub(crate) fn signed_entry(
     app: &str,
     key: &str,
     seq: u64,

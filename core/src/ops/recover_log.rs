@@ -10,11 +10,12 @@
 
 use super::Committed;
 use crate::error::{Error, Result};
+use crate::log::Event;
+use crate::log::entry::Parsed;
 use crate::log::reader::{self, Head, StoredEntry};
-use crate::log::{Event, LogEntry};
 use crate::store::{ObjectClass, PutOutcome};
 use crate::workspace::{Attribution, Workspace};
-use airlock_protocol::dsse::{Envelope, LOG_PAYLOAD_TYPE, POINTER_PAYLOAD_TYPE};
+use airlock_protocol::dsse::POINTER_PAYLOAD_TYPE;
 use airlock_protocol::layout;
 use airlock_protocol::limits::Cap;
 use airlock_protocol::pointer::ChannelPointer;
@@ -86,12 +87,11 @@ impl Workspace {
             if there.bytes == e.bytes {
                 continue;
             }
-            let trusted = keys.set.trusted_for(app, seq, None);
-            let signed_here = Envelope::from_bytes(&there.bytes)
-                .and_then(|env| env.verify(LOG_PAYLOAD_TYPE, &trusted))
-                .ok()
-                .and_then(|payload| LogEntry::from_payload(&key, &payload).ok())
-                .is_some_and(|other| other.seq == seq && other.app == app);
+            // The reader's own judgement of the object: signed for this position, or not.
+            let signed_here = matches!(
+                reader::signed_entry(app, &key, seq, &there.bytes, &keys.set),
+                Ok(Parsed::Entry(_))
+            );
             if signed_here {
                 discard.push(describe(e));
             } else {

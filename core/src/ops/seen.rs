@@ -31,29 +31,27 @@ impl Registry {
 
     /// Moves `app`'s mark forward to `head` (never back: a lower seq is ignored).
     pub(crate) async fn note_seen_log(&self, store: &str, app: &str, head: &Head) -> Result<()> {
+        self.set_seen_log(store, app, head, false).await
+    }
+
+    /// Sets `app`'s mark to `head` whatever it was: only for `airlock recover`.
+    pub(crate) async fn reset_seen_log(&self, store: &str, app: &str, head: &Head) -> Result<()> {
+        self.set_seen_log(store, app, head, true).await
+    }
+
+    async fn set_seen_log(&self, store: &str, app: &str, head: &Head, back: bool) -> Result<()> {
         sqlx::query(
             "INSERT INTO seen_logs (store, app, seq, hash) VALUES (?, ?, ?, ?) \
              ON CONFLICT (store, app) DO UPDATE SET seq = excluded.seq, hash = excluded.hash \
-             WHERE excluded.seq > seen_logs.seq",
+             WHERE ? OR excluded.seq > seen_logs.seq",
         )
         .bind(store)
         .bind(app)
         .bind(head.seq as i64)
         .bind(&head.hash)
+        .bind(back)
         .execute(&self.pool)
         .await?;
-        Ok(())
-    }
-
-    /// Sets `app`'s mark to `head` whatever it was: only for `airlock recover`.
-    pub(crate) async fn reset_seen_log(&self, store: &str, app: &str, head: &Head) -> Result<()> {
-        sqlx::query("INSERT OR REPLACE INTO seen_logs (store, app, seq, hash) VALUES (?, ?, ?, ?)")
-            .bind(store)
-            .bind(app)
-            .bind(head.seq as i64)
-            .bind(&head.hash)
-            .execute(&self.pool)
-            .await?;
         Ok(())
     }
 
