@@ -184,6 +184,31 @@ pub enum Command {
         #[arg(long)]
         to: Option<String>,
     },
+    /// Draw a KPI panel of CHANNEL as SVG or PNG (by the file's extension), from the same
+    /// numbers the gate reads: adoption, download-success, install-time, crash-free (the
+    /// rollout against the current release, with the judge's bands) or verdict (the gate's
+    /// ratio and interval at every look). Default range: the current rollout, else 7 days.
+    Chart {
+        app: String,
+        channel: String,
+        #[arg(long, value_parser = ["adoption", "download-success", "install-time", "crash-free", "verdict"])]
+        panel: String,
+        /// The range's start, RFC 3339 in UTC; the range runs 1 hour to 30 days.
+        #[arg(long)]
+        from: Option<String>,
+        /// The range's end (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Where to write: FILE.svg or FILE.png.
+        #[arg(short = 'o', long = "out")]
+        out: std::path::PathBuf,
+        /// Light (default) or dark.
+        #[arg(long, default_value = "light", value_parser = ["light", "dark"])]
+        theme: String,
+        /// Width in pixels (default 880; the verdict panel grows one row per KPI).
+        #[arg(long, default_value_t = 880)]
+        width: u32,
+    },
     /// Run the canary gate over every rollout in progress (of APP, of its CHANNEL): expand
     /// when a step's window is over and it passes, revert on a critical fail, pause on a
     /// fail or a warning; a rollout a person paused is left alone. Every decision is a

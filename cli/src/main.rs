@@ -9,6 +9,7 @@
 mod analyze;
 mod args;
 mod bar;
+mod chart;
 mod credentials;
 mod incident;
 mod out;

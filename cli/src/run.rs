@@ -343,6 +343,27 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::Chart {
+            app,
+            channel,
+            panel,
+            from,
+            to,
+            out,
+            theme,
+            width,
+        } => {
+            let req = crate::chart::Request {
+                app,
+                channel,
+                panel,
+                range: (from, to),
+                out,
+                theme,
+                width: *width,
+            };
+            crate::chart::chart(&cli, &ws, &req).await
+        }
         Command::Analyze {
             app,
             channel,

@@ -1002,3 +1002,129 @@ fn simulate_ingest_analyze_and_an_incident_from_the_command_line() {
     );
     assert_eq!(d.ok("ana", &["incident", "list"]), serde_json::json!([]));
 }
+
+/// `airlock chart` against a real Prometheus serving three hours of two cohorts: an SVG with
+/// its accessible name, axes and limit lines; a PNG from the same SVG; the table with
+/// `--json`; and bad input refused with nothing written (exit 2).
+#[test]
+fn chart_writes_svg_and_png_from_a_real_prometheus() {
+    use airlock_core::kpi::synthetic::Cohorts;
+    use airlock_protocol::time::Timestamp;
+    let d = Desk::new();
+    d.init();
+    let b1 = d.bundle("b1", &[("index.html", "<html>1"), ("js/app.js", "one()")]);
+    let b2 = d.bundle("b2", &[("index.html", "<html>1"), ("js/app.js", "two()")]);
+    d.shipped_then_released(&b1, &b2);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let t0 = Timestamp::from_unix(now - now % 60 - 3 * 3600).unwrap();
+    let history = Cohorts {
+        minutes: 180,
+        sessions_per_hour: 50_000.0,
+        seed: 5,
+        ..Cohorts::new("shop-ios", "Production", "1.1.0", "1.0.0", t0)
+    };
+    let prom = prometheus_server::Prometheus::start(&history.openmetrics());
+    let toml = d.root.join("ws/airlock.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(&format!(
+        "\n[kpi]\nkpis = [\"crash-free\", \"install-time\"]\nstep-seconds = 60\n\n[kpi.prometheus]\nurl = \"{}\"\n",
+        prom.url
+    ));
+    std::fs::write(&toml, text).unwrap();
+    let (from, to) = (t0.to_string(), t0.plus_seconds(3 * 3600).to_string());
+    let out = d.root.join("charts");
+    std::fs::create_dir_all(&out).unwrap();
+    let chart = |panel: &str, file: &str, extra: &[&str]| {
+        let path = out.join(file);
+        let path = path.to_str().unwrap().to_string();
+        let mut args = vec![
+            "chart",
+            "shop-ios",
+            "Production",
+            "--panel",
+            panel,
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "-o",
+            &path,
+        ];
+        args.extend_from_slice(extra);
+        d.airlock("ana", &args)
+    };
+
+    let svg = chart("install-time", "install.svg", &[]);
+    assert_eq!(code(&svg), 0, "{}", String::from_utf8_lossy(&svg.stderr));
+    let text = std::fs::read_to_string(out.join("install.svg")).unwrap();
+    assert!(text.starts_with("<svg role=\"img\" aria-label=\"Install time p95, Production\""));
+    for needle in [
+        "install time p95 (s)",
+        "target 3.0 s",
+        "warning 7.0 s",
+        "p95 bucket",
+    ] {
+        assert!(text.contains(needle), "the SVG shows {needle:?}");
+    }
+    assert!(
+        !text.contains("No install times"),
+        "Prometheus's histograms were read"
+    );
+
+    let png = chart("adoption", "adoption.png", &["--theme", "dark"]);
+    assert_eq!(code(&png), 0, "{}", String::from_utf8_lossy(&png.stderr));
+    let bytes = std::fs::read(out.join("adoption.png")).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    assert!(
+        bytes.len() > 10_000,
+        "a whole picture: {} bytes",
+        bytes.len()
+    );
+
+    let json = chart("adoption", "adoption.svg", &["--json"]);
+    assert_eq!(code(&json), 0);
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["name"], "Adoption, Production");
+    let columns: Vec<&str> = v["table"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(columns, ["bin ends", "1.0.0", "1.1.0", "sessions"]);
+    assert!(
+        v["table"]["rows"].as_array().unwrap().len() >= 60,
+        "per-minute bins of 3 h"
+    );
+    assert!(
+        v["hits"].as_array().unwrap().len() >= 120,
+        "a hit per point of each line"
+    );
+
+    let gif = chart("adoption", "adoption.gif", &[]);
+    assert_eq!(code(&gif), 2);
+    assert!(String::from_utf8_lossy(&gif.stderr).contains(".svg or .png"));
+    assert!(!out.join("adoption.gif").exists(), "nothing is written");
+    let long = d.airlock(
+        "ana",
+        &[
+            "chart",
+            "shop-ios",
+            "Production",
+            "--panel",
+            "verdict",
+            "--from",
+            "2026-01-01T00:00:00Z",
+            "--to",
+            &to,
+            "-o",
+            out.join("v.svg").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&long), 2);
+    assert!(String::from_utf8_lossy(&long.stderr).contains("1 hour to 30 days"));
+    assert!(!out.join("v.svg").exists());
+}

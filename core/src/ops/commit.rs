@@ -120,7 +120,7 @@ impl Workspace {
 
     /// The registry's state of `app`: its snapshot (`true`), or (none, or stale) the fold
     /// of its entries, whose signatures were checked when they were recorded (`false`).
-    async fn registry_state(&self, app: &str) -> Result<Option<(AppState, bool)>> {
+    pub(crate) async fn registry_state(&self, app: &str) -> Result<Option<(AppState, bool)>> {
         if let Some(state) = self.registry.snapshot(app, &self.policy_id()).await? {
             return Ok(Some((state, true)));
         }

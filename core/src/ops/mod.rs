@@ -17,6 +17,7 @@ pub mod gc;
 pub mod incident;
 pub mod incident_checks;
 pub mod keys;
+pub mod kpi_charts;
 pub mod placement;
 pub mod pointer;
 pub mod preview;

@@ -1,11 +1,12 @@
-//! Charts drawn from the log as SVG text (plotters), for the console to show and reports to
-//! embed. Drawing is pure: the caller passes the points, so a chart of a 10,000-entry log is
-//! one fold and one draw, and the same points give the same bytes.
+//! The rollout chart, drawn from the log alone. Drawing is pure: the caller passes the
+//! points, so a chart of a 10,000-entry log is one fold and one draw, and the same points
+//! give the same bytes.
 //!
 //! The rollout chart: per channel, the share of devices on the rollout's release over time
 //! (a step line, 0–100 %), each rollout labelled with its version.
 
-use crate::error::{Error, Result};
+use super::{Size, draw_err};
+use crate::error::Result;
 use crate::log::Event;
 use crate::log::reader::StoredEntry;
 use airlock_protocol::bucketing::FULL;
@@ -81,26 +82,6 @@ pub fn rollout_points(entries: &[StoredEntry], channel: &str) -> Vec<RolloutPoin
         }
     }
     points
-}
-
-/// Chart size in pixels.
-#[derive(Clone, Copy, Debug)]
-pub struct Size {
-    pub width: u32,
-    pub height: u32,
-}
-
-impl Default for Size {
-    fn default() -> Self {
-        Self {
-            width: 880,
-            height: 280,
-        }
-    }
-}
-
-fn draw_err(e: impl std::fmt::Display) -> Error {
-    Error::InvalidInput(format!("the chart could not be drawn: {e}"))
 }
 
 /// The rollout chart as an SVG document. `now` (unix seconds) ends the last step.
