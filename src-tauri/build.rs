@@ -29,6 +29,14 @@ const COMMANDS: &[&str] = &[
     "gate_status",
     "set_gate",
     "gate_pass_now",
+    "kpi_screen",
+    "app_health",
+    "incidents",
+    "incident",
+    "open_incident",
+    "tick_incident",
+    "close_incident",
+    "export_postmortem",
 ];
 
 fn main() {

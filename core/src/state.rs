@@ -189,7 +189,9 @@ pub struct IncidentAction {
 
 /// Who checked, ticked or closed something, when, and what they said.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Check {
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub at: Timestamp,
     pub actor: String,
     pub seq: u64,

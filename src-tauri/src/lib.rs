@@ -53,6 +53,14 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::gate::gate_status,
             commands::gate::set_gate,
             commands::gate::gate_pass_now,
+            kpi::kpi_screen,
+            kpi::app_health,
+            incidents::incidents,
+            incidents::incident,
+            incidents::open_incident,
+            incidents::tick_incident,
+            incidents::close_incident,
+            incidents::export_postmortem,
         ])
         .typ::<airlock_core::Change>()
         .typ::<events::SyncStatus>()
@@ -93,6 +101,10 @@ pub fn use_native_dialog<R: Runtime>(app: &tauri::AppHandle<R>) {
             state::Pick::Archive => dialog
                 .add_filter("Bundle archive (.zip, .tar.gz)", &["zip", "gz", "tgz"])
                 .pick_file(answer),
+            state::Pick::SaveMarkdown(name) => dialog
+                .add_filter("Markdown", &["md"])
+                .set_file_name(name)
+                .save_file(answer),
         }
         rx
     });

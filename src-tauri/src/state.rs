@@ -15,11 +15,13 @@ use tokio::sync::RwLock;
 pub type ServicesFn = Arc<dyn Fn() -> Services + Send + Sync>;
 
 /// What the native dialog is asked for.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Pick {
     Folder,
     /// A `.zip` or `.tar.gz` bundle.
     Archive,
+    /// Where to save a Markdown file, suggesting this name.
+    SaveMarkdown(String),
 }
 
 /// Opens the native dialog; answers `None` when the user cancels. Set up with the app.

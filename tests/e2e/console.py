@@ -237,6 +237,47 @@ class Session:
             self.log.close()
 
 
+class Prometheus:
+    """A real Prometheus on 127.0.0.1 over a history `promtool tsdb create-blocks-from
+    openmetrics` backfilled (as core/tests/support/prometheus.rs does); stopped by PID."""
+
+    def __init__(self, dir_, openmetrics):
+        dir_.mkdir(parents=True, exist_ok=True)
+        data = dir_ / "data"
+        r = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(openmetrics), str(data)],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"promtool: {r.stdout}{r.stderr}"
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        (dir_ / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n")
+        self.log = open(dir_ / "prometheus.log", "ab")
+        self.proc = subprocess.Popen(["prometheus", f"--config.file={dir_ / 'prometheus.yml'}", f"--storage.tsdb.path={data}",
+                                      "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{port}"],
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except Exception:
+                time.sleep(0.2)
+        self.stop()
+        raise AssertionError("prometheus did not become ready")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
 class Suite:
     def __init__(self, app, cli, out):
         self.app, self.cli, self.out = app, cli, out
@@ -289,6 +330,11 @@ class Suite:
         return path
 
     def run(self, name, f):
+        # AIRLOCK_E2E_ONLY="first run,KPI" runs only the scenarios whose names hold one of
+        # those words (for working on one screen; CI runs them all).
+        only = [w.strip() for w in os.environ.get("AIRLOCK_E2E_ONLY", "").split(",") if w.strip()]
+        if only and not any(w in name for w in only):
+            return
         print(f"e2e: {name} …", flush=True)
         start = time.time()
         try:
@@ -575,6 +621,119 @@ class Suite:
             s.stop()
 
 
+    def kpi_screen(self):
+        """The demo's rollout on its KPI screen: a verdict in words, the window and the next
+        step, five panels each named for its KPI and channel, a tooltip reached by keyboard,
+        the table alternative; and the overview's health column."""
+        s = self.session("alex", "kpis")
+        try:
+            s.wait_text("checkout")
+            s.wait("the health column", lambda: "reading…" not in s.js(
+                "return document.querySelector(\"section[aria-labelledby='app-checkout']\").innerText"), 60)
+            row = s.js("return [...document.querySelectorAll(\"section[aria-labelledby='app-checkout'] tbody tr\")].map(r => r.innerText).find(t => t.startsWith('Production'))")
+            assert "Healthy" in row or "Waiting for data" in row, f"checkout's Production health: {row}"
+            s.js("location.hash = '#/kpi/checkout/Production'")
+            s.wait_text("Observation window", 90)
+            s.wait("five panels", lambda: s.js("return document.querySelectorAll('figure.chart img').length") == 5, 60)
+            names = s.js("return [...document.querySelectorAll('figure.chart img')].map(i => i.alt)")
+            for want in ["Adoption, Production", "Download success, Production", "Crash-free sessions, Production", "Gate verdict over time, Production"]:
+                assert any(n.startswith(want) for n in names), f"a chart named {want!r}: {names}"
+            text = s.text()
+            for needle in ["crash rate", "JS error sessions", "Next", "1.2.0 against 1.1.0"]:
+                assert needle in text, f"the KPI screen shows {needle!r}:\n{text}"
+            # The crash-free chart read by keyboard: focus, then the arrow keys.
+            s.js("document.querySelectorAll('figure.chart .plot')[3].focus()")
+            s.js("document.querySelectorAll('figure.chart .plot')[3].dispatchEvent(new KeyboardEvent('keydown', {key: 'End', bubbles: true}))")
+            s.wait("a tooltip", lambda: s.js("return document.querySelector('.tip') ? document.querySelector('.tip').innerText : ''"))
+            tip = s.js("return document.querySelector('.tip').innerText")
+            assert "crash-free" in tip and "sessions" in tip, tip
+            self.shot(s, "03c-kpis-tooltip")
+            s.js("document.activeElement.blur(); window.scrollTo(0, 0)")
+            self.shot(s, "03b-kpis")
+            s.axe("kpi screen")
+            s.js("[...document.querySelectorAll('figure.chart button')][0].click()")
+            s.wait("the adoption table", lambda: s.js("return document.querySelectorAll('figure.chart table').length") == 1)
+            headers = s.js("return [...document.querySelectorAll('figure.chart table th')].map(t => t.innerText)")
+            assert "1.2.0" in headers and "sessions" in headers, headers
+            ms = s.js("return window.__kpiScreenMs || 0")
+            print(f"e2e: the KPI screen took {ms:.0f} ms to answer", flush=True)
+        finally:
+            s.stop()
+
+    def incident_from_a_failing_release(self):
+        """A fresh demo whose rollout crashes six times as often, served by a real Prometheus
+        fed by `airlock simulate`: the health column and the KPI screen say it fails; one
+        gate pass reverts it and opens an incident, shown as a banner on every screen; the
+        next pass ticks the pointer check itself; a person ticks the rest and exports the
+        postmortem through the save dialog."""
+        data = self.tmp / "incident-data"
+        env = self.env("alex")
+        env["AIRLOCK_CONSOLE_DATA"] = str(data)
+        s = Session(self.app, [], env, self.out, "incident-demo")
+        try:
+            s.wait_text("Welcome to Airlock")
+            s.click("Try the demo")
+            s.wait_text("checkout", 90)
+        finally:
+            s.stop()
+        ws = data / "demo" / "workspace"
+        def cli(*args, ok=(0,)):
+            r = subprocess.run([str(self.cli), "--workspace", str(ws), "--actor", "alex", *args], capture_output=True, text=True, timeout=300)
+            assert r.returncode in ok, f"airlock {' '.join(args)}: {r.returncode} {r.stderr}"
+            return r.stdout
+        now = int(time.time())
+        om = self.tmp / "incident.om"
+        cli("simulate", "checkout", "Production", "--from", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3 * 3600)),
+            "--devices", "4000", "--sessions-per-hour", "3", "--seed", "11", "--native", "3.4.0",
+            "--rates", "1.2.0:crash=0.03", "--openmetrics", str(om), "--state", str(self.tmp / "incident-fleet.json"))
+        prom = Prometheus(self.tmp / "prometheus", om)
+        try:
+            toml = ws / "airlock.toml"
+            toml.write_text(toml.read_text() + f'\n[kpi.prometheus]\nurl = "{prom.url}"\n')
+            s = Session(self.app, ["--workspace", str(ws)], env, self.out, "incident")
+            try:
+                s.wait_text("checkout", 60)
+                s.wait("the failing health", lambda: "Failing" in s.js(
+                    "return document.querySelector(\"section[aria-labelledby='app-checkout']\").innerText"), 90)
+                s.js("location.hash = '#/kpi/checkout/Production'")
+                s.wait_text("Failing: harm or a crossed limit", 90)
+                s.wait("five panels", lambda: s.js("return document.querySelectorAll('figure.chart img').length") == 5, 60)
+                assert "Reverts 1.2.0 at its next pass" in s.text(), s.text()
+                self.shot(s, "11-kpis-failing")
+                s.go("#/")
+                s.wait_text("Run a pass now")
+                s.click("Run a pass now")
+                s.wait_text("SEV-1 incident open: checkout 1.2.0 in Production", 120)
+                self.shot(s, "12-incident-banner")
+                s.go("#/settings")
+                s.wait_text("Test connection")
+                assert "SEV-1 incident open" in s.text(), "the banner shows on every screen"
+                # The next pass checks the checklist: the pointer no longer serves 1.2.0.
+                s.go("#/")
+                s.wait_text("Run a pass now")
+                s.click("Run a pass now")
+                s.go("#/incidents")
+                s.wait_text("After the rollback", 60)
+                s.wait("the pointer check, ticked by the gate", lambda: "gate:alex" in s.text() and "no longer serves 1.2.0" in s.text(), 60)
+                for item in ["support notified", "postmortem scheduled"]:
+                    s.click(f"Tick: {item}")
+                    s.wait_text(f"Ticked “{item}”.")
+                text = s.text()
+                assert text.count("ticked by alex") >= 2, text
+                s.js("window.scrollTo(0, 0)")
+                self.shot(s, "13-incident")
+                s.axe("incidents")
+                target = self.tmp / "postmortem.md"
+                self.pick.write_text(str(target))
+                s.click("Export postmortem…")
+                s.wait_text("Postmortem written to", 30)
+                body = target.read_text()
+                assert "checkout" in body and "1.2.0" in body, body[:400]
+            finally:
+                s.stop()
+        finally:
+            prom.stop()
+
     def tampering_banner(self):
         """A bucket writer deletes the newest entry of checkout's log: the window's sync says
         so as a banner (tampering, naming the app, the way out), never "rebuilt"; after
@@ -613,6 +772,7 @@ def main():
     start = time.time()
     suite.run("no keychain: the window says what to install", suite.no_keychain)
     suite.run("first run → demo, every screen checked by axe", suite.first_run_to_demo)
+    suite.run("the KPI screen of the demo's rollout, and the overview's health", suite.kpi_screen)
     suite.run("the canary gate, turned on, expands the demo's rollout", suite.canary_gate)
     suite.run("publish: a gate report, then a release in Staging", suite.publish_and_gates)
     suite.run("approval by a second actor", suite.approve_as_second_actor)
@@ -622,6 +782,7 @@ def main():
     suite.run("the viewer role changes nothing", suite.viewer)
     suite.run("the window reopens at the size it was left", suite.window_size_is_remembered)
     suite.run("a log that went back shows as tampering until it is recovered", suite.tampering_banner)
+    suite.run("a failing release on a real Prometheus: incident, banner, checklist, postmortem", suite.incident_from_a_failing_release)
     print(f"e2e: {len(suite.passed)} passed, {len(suite.failures)} failed in {time.time() - start:.0f} s; screenshots in {out}")
     shutil.rmtree(suite.tmp, ignore_errors=True)
     sys.exit(1 if suite.failures else 0)

@@ -191,3 +191,49 @@ describe("the canary gate", () => {
     expect(gateHeadline(null, now)).toMatch(/could not be read/);
   });
 });
+
+import { healthWord, nearestHit, needsAttention, ordered, step, tone } from "../src/lib/charts";
+
+describe("KPI charts and health", () => {
+  const hit = (x: number, y: number) => ({ x, y, at: x, series: "s", value: `${x}` });
+
+  it("reads the point nearest the pointer, favouring time", () => {
+    const hits = [hit(10, 50), hit(20, 10), hit(30, 50)];
+    expect(nearestHit(hits, 19, 20)).toBe(1);
+    expect(nearestHit(hits, 12, 45)).toBe(0);
+    expect(nearestHit(hits, 29, 0)).toBe(2);
+    expect(nearestHit([], 1, 1)).toBeNull();
+  });
+
+  it("steps through the points in reading order with the arrow keys, Home and End", () => {
+    const hits = ordered([hit(30, 1), hit(10, 5), hit(10, 2)]);
+    expect(hits.map((h) => [h.x, h.y])).toEqual([[10, 2], [10, 5], [30, 1]]);
+    expect(step(null, "ArrowRight", 3)).toBe(0);
+    expect(step(null, "ArrowLeft", 3)).toBe(2);
+    expect(step(2, "ArrowRight", 3)).toBe(2);
+    expect(step(1, "ArrowLeft", 3)).toBe(0);
+    expect(step(1, "Home", 3)).toBe(0);
+    expect(step(0, "End", 3)).toBe(2);
+    expect(step(1, "a", 3)).toBe(1);
+    expect(step(null, "ArrowRight", 0)).toBeNull();
+  });
+
+  it("says health in words and tone, and flags only failing or warning channels", () => {
+    expect([tone("pass"), tone("warning"), tone("fail"), tone("none")]).toEqual(["ok", "warn", "danger", "muted"]);
+    expect(healthWord("waiting")).toBe("Waiting for data");
+    expect(healthWord("none")).toBe("No data");
+    const h = (state: string) => ({ channel: "Production", version: "1.2.0", subject: "rollout", state, reason: "" });
+    expect(needsAttention(h("fail"))).toBe(true);
+    expect(needsAttention(h("warning"))).toBe(true);
+    expect(needsAttention(h("waiting"))).toBe(false);
+    expect(needsAttention(undefined)).toBe(false);
+  });
+
+  it("routes the KPI screen and incidents", () => {
+    expect(parse("#/kpi/checkout/Production")).toEqual({ name: "kpi", app: "checkout", channel: "Production" });
+    expect(href({ name: "kpi", app: "a b", channel: "Production" })).toBe("#/kpi/a%20b/Production");
+    expect(parse("#/incidents/checkout/12")).toEqual({ name: "incidents", app: "checkout", number: 12 });
+    expect(parse("#/incidents/checkout/x")).toEqual({ name: "incidents", app: null, number: null });
+    expect(href({ name: "incidents", app: null, number: null })).toBe("#/incidents");
+  });
+});

@@ -17,6 +17,7 @@ const ipc = vi.hoisted(() => ({
   onSynced: vi.fn(async () => () => {}),
   setGate: vi.fn(),
   gatePassNow: vi.fn(),
+  appHealth: vi.fn(async () => []),
 }));
 vi.mock("../src/lib/ipc", () => ({
   ipc,
@@ -41,11 +42,29 @@ beforeEach(() => {
   session.apps = demoApps();
   session.workspace = workspace(false);
   ipc.overview.mockResolvedValue(demoApps());
+  ipc.appHealth.mockResolvedValue([]);
   HTMLDialogElement.prototype.showModal ??= function (this: HTMLDialogElement) { this.open = true; };
   HTMLDialogElement.prototype.close ??= function (this: HTMLDialogElement) { this.open = false; };
 });
 
 describe("Overview", () => {
+  it("shows each channel's health in words and keeps only what needs attention on request", async () => {
+    ipc.appHealth.mockImplementation(async (app: string) =>
+      app === "checkout"
+        ? [{ channel: "Production", version: "1.2.0", subject: "rollout", state: "fail", reason: "crash rate 0.91 % against 0.30 %: harm shown" }]
+        : [{ channel: "Production", version: "2.0.0", subject: "current", state: "pass", reason: "every KPI safe" }],
+    );
+    session.apps = demoApps().map((a) => ({ ...a, pendingApprovals: [] }));
+    render(Overview, { now: Date.parse("2026-12-01T12:00:00Z") });
+    await waitFor(() => expect(screen.getByText("Failing")).toBeTruthy());
+    expect(screen.getByText("crash rate 0.91 % against 0.30 %: harm shown")).toBeTruthy();
+    expect(screen.getByText("Healthy")).toBeTruthy();
+    expect(screen.getByRole("link", { name: "KPIs of checkout in Production" }).getAttribute("href")).toBe("#/kpi/checkout/Production");
+    await fireEvent.click(screen.getByLabelText("Only what needs attention"));
+    await waitFor(() => expect(screen.queryByText("Healthy")).toBeNull());
+    expect(screen.getByText("Failing")).toBeTruthy();
+  });
+
   it("shows versions and percentages as text", () => {
     render(Overview, { now: Date.parse("2026-12-01T12:00:00Z") });
     expect(screen.getByText("20 %")).toBeTruthy();

@@ -308,6 +308,7 @@ pub struct GateRecord {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct GateKpi {
     pub kpi: String,
     /// `pass`, `warn`, `fail` or `inconclusive`.

@@ -149,6 +149,7 @@ pub struct OpenRequest {
 /// An incident as screens and `--json` show it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct IncidentView {
     pub app: String,
     pub number: u64,
@@ -166,10 +167,12 @@ pub struct IncidentView {
 /// One step of an incident's timeline; `at` is `None` until it happened.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Stage {
     /// `detected`, `assessed`, `reverted` or `rolledBack` (or `action`, not yet taken),
     /// `verified`, `communicated`, `closed`.
     pub stage: String,
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
     pub at: Option<Timestamp>,
     pub actor: Option<String>,
     pub detail: String,
@@ -177,6 +180,7 @@ pub struct Stage {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ChecklistRow {
     pub item: ChecklistItem,
     pub label: String,

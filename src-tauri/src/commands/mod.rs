@@ -3,6 +3,8 @@
 
 pub mod actions;
 pub mod gate;
+pub mod incidents;
+pub mod kpi;
 pub mod publish;
 pub mod settings;
 pub mod sync;

@@ -120,7 +120,7 @@ pub async fn pick_bundle(
     pick(&console, if folder { Pick::Folder } else { Pick::Archive }).await
 }
 
-async fn pick(console: &Console, what: Pick) -> CommandResult<Option<String>> {
+pub(crate) async fn pick(console: &Console, what: Pick) -> CommandResult<Option<String>> {
     if let Some(p) = test_pick() {
         return Ok(Some(p));
     }

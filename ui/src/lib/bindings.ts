@@ -265,6 +265,93 @@ async gatePassNow() : Promise<Result<GateStatus, CommandError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * `channel`'s KPI screen over `from`..`to` (RFC 3339; default: the current rollout, else
+ * the last 7 days), its charts drawn `width` pixels wide in `theme`.
+ */
+async kpiScreen(app: string, channel: string, from: string | null, to: string | null, theme: Theme, width: number) : Promise<Result<KpiScreen, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("kpi_screen", { app, channel, from, to, theme, width }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Each channel's health in `app`, for the overview.
+ */
+async appHealth(app: string) : Promise<Result<Health[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("app_health", { app }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Incidents of every app, open ones first then newest first; closed ones with `all`.
+ */
+async incidents(all: boolean) : Promise<Result<IncidentView[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("incidents", { all }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async incident(app: string, number: number) : Promise<Result<IncidentView, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("incident", { app, number }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Opens an incident by hand; `reason` (what was seen) is required.
+ */
+async openIncident(app: string, channel: string | null, version: string | null, severity: number, reason: string) : Promise<Result<number, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("open_incident", { app, channel, version, severity, reason }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Ticks one checklist item; who and when are recorded in the log entry.
+ */
+async tickIncident(app: string, number: number, item: ChecklistItem, note: string | null) : Promise<Result<IncidentView, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("tick_incident", { app, number, item, note }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Closes an incident; with items unchecked, `reason` must say why.
+ */
+async closeIncident(app: string, number: number, reason: string | null) : Promise<Result<IncidentView, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("close_incident", { app, number, reason }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Writes the incident's postmortem where the person chooses; the path written, or `None`
+ * when they cancelled.
+ */
+async exportPostmortem(app: string, number: number) : Promise<Result<string | null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("export_postmortem", { app, number }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -449,6 +536,38 @@ servedSeq: number | null;
  * or a sync), `None` if it has seen none.
  */
 pointer: PointerSeen | null }
+/**
+ * Who checked, ticked or closed something, when, and what they said.
+ */
+export type Check = { at: string; actor: string; seq: number; detail: string }
+/**
+ * The post-rollback checklist (docs/KPIS.md, "Incidents"): the first four Airlock checks
+ * itself, the last two a person ticks.
+ */
+export type ChecklistItem = 
+/**
+ * The pointer devices read (from the store, and through the CDN address when one is
+ * configured) no longer serves the bad release.
+ */
+"pointer" | 
+/**
+ * The error rate is back to the good release's before the incident.
+ */
+"error-rate" | 
+/**
+ * The good release is back on 95 % of the channel's active devices (target: within
+ * 30 minutes of the action).
+ */
+"adoption" | 
+/**
+ * The bad release is quarantined (after a rollback).
+ */
+"quarantined" | "support-notified" | "postmortem-scheduled"
+export type ChecklistRow = { item: ChecklistItem; label: string; 
+/**
+ * Airlock checks it itself (a person may still tick it, saying how they know).
+ */
+automatic: boolean; checked: Check | null }
 export type CommandError = ErrorReport
 export type Config = { 
 /**
@@ -633,6 +752,11 @@ deniedAction: string | null }
  */
 export type EventKind = "released" | "promoted" | "expanded" | "paused" | "resumed" | "reverted" | "rolledBack" | "approved" | "rejected" | "quarantined" | "archived" | "pointerResigned" | "recovered" | "gatePassed" | "gateFailed" | "currentPassed" | "incidentOpened" | "incidentChecked" | "incidentClosed"
 export type FileSize = { path: string; size: number }
+export type GateKpi = { kpi: string; 
+/**
+ * `pass`, `warn`, `fail` or `inconclusive`.
+ */
+verdict: string; candidateExposure: number; candidateEvents: number; baselineExposure: number; baselineEvents: number; reason: string }
 export type GatePass = { 
 /**
  * When it ran (RFC 3339, UTC).
@@ -655,6 +779,32 @@ last: GatePass | null;
  * When the next pass runs, while on (RFC 3339, UTC).
  */
 nextAt: string | null }
+/**
+ * A channel's health for the overview.
+ */
+export type Health = { channel: string; version: string; 
+/**
+ * `rollout` or `current`.
+ */
+subject: string; 
+/**
+ * `pass`, `warning`, `fail`, `waiting` (for data or a decision) or `none` (no
+ * numbers, or not judged: `reason` says which).
+ */
+state: string; reason: string }
+/**
+ * One point a tooltip can show: where it is drawn (pixels from the SVG's top left), when,
+ * which series and its exact value in words.
+ */
+export type Hit = { x: number; y: number; 
+/**
+ * Unix seconds: the end of the bin the value covers.
+ */
+at: number; series: string; value: string }
+/**
+ * An incident as screens and `--json` show it.
+ */
+export type IncidentView = { app: string; number: number; channel: string; version: string; severity: number; open: boolean; reason: string | null; recommendation: string; kpis: GateKpi[]; timeline: Stage[]; checklist: ChecklistRow[] }
 export type Invalidation = { distribution: string; 
 /**
  * Empty when the invalidation could not be created.
@@ -668,6 +818,55 @@ status: string; waitedMs: number;
  * Why it failed, if it did; the pointer is published either way.
  */
 error?: string | null }
+export type Kpi = "crash-free" | "js-errors" | "api-errors" | "download-success" | "signature-failures" | "device-rollbacks" | "download-time" | "install-time" | "first-paint" | "time-to-interactive"
+/**
+ * One drawn KPI panel.
+ */
+export type KpiChart = { panel: Panel; 
+/**
+ * Its accessible name: "Crash-free sessions, Production".
+ */
+name: string; svg: string; width: number; height: number; hits: Hit[]; table: Table; 
+/**
+ * Why there is nothing to draw, in words; `None` when there is data.
+ */
+empty: string | null; 
+/**
+ * Seconds per drawn bin, after re-binning.
+ */
+binSeconds: number }
+/**
+ * One KPI's verdict in words, for the screen's table.
+ */
+export type KpiRow = { kpi: Kpi; label: string; 
+/**
+ * `pass`, `warn`, `fail` or `inconclusive`.
+ */
+verdict: string; critical: boolean; 
+/**
+ * "0.41 % of 12,345 sessions" (a rate) or "p95 2.1 s of 4,000 installs" (a latency).
+ */
+candidate: string | null; baseline: string | null; 
+/**
+ * The candidate's interval, as the judge bounds it.
+ */
+interval: string | null; 
+/**
+ * The limits it is judged against, in words.
+ */
+threshold: string; reason: string; needsHours: number | null }
+/**
+ * Everything the KPI screen shows for one channel.
+ */
+export type KpiScreen = { app: string; channel: string; charts: KpiChart[]; verdict: VerdictView | null; step: StepClock | null; 
+/**
+ * What the watcher will do next, in one sentence.
+ */
+next: string; 
+/**
+ * Why there are no numbers (no KPI source configured, the source failed), in words.
+ */
+problem: string | null }
 /**
  * `[kpi]`.
  */
@@ -756,6 +955,10 @@ store: string;
  * `local`, `local:<name>` or `kms:<key>`.
  */
 signer: string; actor: string }
+/**
+ * One of the KPI panels.
+ */
+export type Panel = "adoption" | "download-success" | "install-time" | "crash-free" | "verdict"
 /**
  * A release waiting for an approval into a protected channel.
  */
@@ -1004,9 +1207,22 @@ export type SignatureInfo = { keyid: string;
  */
 algorithm: string | null }
 /**
+ * One step of an incident's timeline; `at` is `None` until it happened.
+ */
+export type Stage = { 
+/**
+ * `detected`, `assessed`, `reverted` or `rolledBack` (or `action`, not yet taken),
+ * `verified`, `communicated`, `closed`.
+ */
+stage: string; at: string | null; actor: string | null; detail: string }
+/**
  * One row of the status table.
  */
 export type StatusRow = { version: string; channel: string; status: string; basisPoints: number | null; paused: boolean; since: string }
+/**
+ * The rollout's step and its observation window.
+ */
+export type StepClock = { version: string; basisPoints: number; nextBasisPoints: number; paused: boolean; windowSeconds: number; elapsedSeconds: number }
 /**
  * What the connection test found about one store.
  */
@@ -1069,6 +1285,10 @@ newEntries: number;
 pending: string[]; error: ErrorReport | null }
 export type TAURI_CHANNEL<TSend> = null
 /**
+ * The chart's numbers as a table ("show as table").
+ */
+export type Table = { columns: string[]; rows: string[][] }
+/**
  * What a [`ProgressEvent::Counting`] counts.
  */
 export type Task = 
@@ -1092,6 +1312,23 @@ export type Task =
  * CDN access-log files read (`kpi ingest`).
  */
 "ingesting"
+/**
+ * Light or dark: the chart's background, text and grid follow the console's theme; the
+ * series colours (Okabe–Ito) read under the common colour-vision deficiencies on both.
+ */
+export type Theme = "light" | "dark"
+/**
+ * The verdict the gate would give now.
+ */
+export type VerdictView = { 
+/**
+ * `pass`, `fail` or `inconclusive`.
+ */
+outcome: string; candidate: string; baseline: string; summary: string; from: string; to: string; kpis: KpiRow[]; guards: string[]; 
+/**
+ * The longest wait any inconclusive KPI still needs at the current traffic, in hours.
+ */
+decisionNeedsHours: number | null }
 export type WatchAction = 
 /**
  * Judged, nothing to do yet.

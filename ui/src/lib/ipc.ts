@@ -10,7 +10,9 @@ import {
   type Action,
   type Change,
   type ErrorReport,
+  type ChecklistItem,
   type GateStatus,
+  type Theme,
   type LogQuery,
   type NewCredentials,
   type NewWorkspace,
@@ -115,6 +117,18 @@ export const ipc = {
     listen<Change>("registry://changed", (e) => f(e.payload)),
   onSynced: (f: (s: SyncStatus) => void): Promise<UnlistenFn> =>
     listen<SyncStatus>("registry://synced", (e) => f(e.payload)),
+  kpiScreen: (app: string, channel: string, from: string | null, to: string | null, theme: Theme, width: number) =>
+    unwrap(commands.kpiScreen(app, channel, from, to, theme, width)),
+  appHealth: (app: string) => unwrap(commands.appHealth(app)),
+  incidents: (all: boolean) => unwrap(commands.incidents(all)),
+  incident: (app: string, number: number) => unwrap(commands.incident(app, number)),
+  openIncident: (app: string, channel: string | null, version: string | null, severity: number, reason: string) =>
+    unwrap(commands.openIncident(app, channel, version, severity, reason)),
+  tickIncident: (app: string, number: number, item: ChecklistItem, note: string | null) =>
+    unwrap(commands.tickIncident(app, number, item, note)),
+  closeIncident: (app: string, number: number, reason: string | null) =>
+    unwrap(commands.closeIncident(app, number, reason)),
+  exportPostmortem: (app: string, number: number) => unwrap(commands.exportPostmortem(app, number)),
   gateStatus: () => unwrap(commands.gateStatus()),
   setGate: (on: boolean) => unwrap(commands.setGate(on)),
   gatePassNow: () => unwrap(commands.gatePassNow()),

@@ -7,6 +7,8 @@ export type Route =
   | { name: "publish"; app: string | null }
   | { name: "approvals" }
   | { name: "history"; app: string | null }
+  | { name: "kpi"; app: string; channel: string }
+  | { name: "incidents"; app: string | null; number: number | null }
   | { name: "settings" };
 
 export function parse(hash: string): Route {
@@ -23,6 +25,15 @@ export function parse(hash: string): Route {
       return { name: "history", app: parts[1] ?? null };
     case "settings":
       return { name: "settings" };
+    case "kpi":
+      if (parts.length === 3) return { name: "kpi", app: parts[1], channel: parts[2] };
+      break;
+    case "incidents": {
+      const n = Number(parts[2]);
+      return parts.length === 3 && Number.isInteger(n) && n > 0
+        ? { name: "incidents", app: parts[1], number: n }
+        : { name: "incidents", app: null, number: null };
+    }
   }
   return { name: "overview" };
 }
@@ -42,6 +53,10 @@ export function href(r: Route): string {
       return r.app ? `#/history/${e(r.app)}` : "#/history";
     case "settings":
       return "#/settings";
+    case "kpi":
+      return `#/kpi/${e(r.app)}/${e(r.channel)}`;
+    case "incidents":
+      return r.app && r.number ? `#/incidents/${e(r.app)}/${r.number}` : "#/incidents";
   }
 }
 
