@@ -31,12 +31,15 @@ const COMMANDS: &[&str] = &[
     "gate_pass_now",
     "kpi_screen",
     "app_health",
+    "adoption",
     "incidents",
     "incident",
     "open_incident",
     "tick_incident",
     "close_incident",
     "export_postmortem",
+    "weekly_rollup",
+    "write_weekly_rollup",
 ];
 
 fn main() {

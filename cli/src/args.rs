@@ -235,6 +235,13 @@ pub enum Command {
         app: String,
         channel: Option<String>,
     },
+    /// Reports: `report weekly` writes the week's rollup as Markdown, HTML and an .eml
+    /// message (releases, delivery and experience health against targets, adoption,
+    /// incidents, what is staged next).
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Incidents: open one, list, show, tick or check the checklist, close, and write the
     /// postmortem (docs/KPIS.md, "Incidents").
     Incident {
@@ -379,6 +386,22 @@ pub struct SimulateArgs {
     /// export here (for `airlock kpi import`).
     #[arg(long = "crash-export")]
     pub crash_export: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The weekly rollup: rollup-YYYY-Www.md, .html and .eml in --out.
+    Weekly {
+        /// The ISO week (2026-W49); default: the last whole week.
+        #[arg(long)]
+        week: Option<String>,
+        /// One app (default: every app).
+        #[arg(long)]
+        app: Option<String>,
+        /// Where to write (default: the current folder).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Debug, Subcommand)]

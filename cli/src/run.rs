@@ -110,6 +110,24 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             command: KpiCommand::Import { .. },
         } => crate::analyze::kpi_import(&cli, &ws).await,
         Command::Incident { command } => crate::incident::run(&cli, &ws, command).await,
+        Command::Report {
+            command: crate::args::ReportCommand::Weekly { week, app, out },
+        } => {
+            let week = match week {
+                Some(w) => airlock_core::ops::rollup::Week::parse(w)?,
+                None => airlock_core::ops::rollup::Week::before(ws.now()),
+            };
+            let (files, paths) = ws.write_weekly_rollup(week, app.as_deref(), out).await?;
+            if cli.json {
+                print_json(&files.rollup);
+            } else {
+                crate::out::outln!("{}", files.rollup.title);
+                for p in paths {
+                    crate::out::outln!("  wrote {}", p.display());
+                }
+            }
+            Ok(0)
+        }
         Command::Simulate(args) => crate::simulate::run(&cli, &ws, args).await,
         Command::Adoption { app, channel } => {
             crate::analyze::adoption(&cli, &ws, app, channel).await

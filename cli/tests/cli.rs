@@ -1127,4 +1127,38 @@ fn chart_writes_svg_and_png_from_a_real_prometheus() {
     assert_eq!(code(&long), 2);
     assert!(String::from_utf8_lossy(&long.stderr).contains("1 hour to 30 days"));
     assert!(!out.join("v.svg").exists());
+
+    // This week's rollup from the same Prometheus: three files, the numbers in them.
+    let (year, week, _) = t0.to_datetime().date().to_iso_week_date();
+    let week = format!("{year}-W{week:02}");
+    let reports = out.join("reports");
+    let rollup = d.airlock(
+        "ana",
+        &[
+            "report",
+            "weekly",
+            "--week",
+            &week,
+            "--out",
+            reports.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        code(&rollup),
+        0,
+        "{}",
+        String::from_utf8_lossy(&rollup.stderr)
+    );
+    let md = std::fs::read_to_string(reports.join(format!("rollup-{week}.md"))).unwrap();
+    assert!(md.starts_with("# OTA Weekly Rollup — "), "{md}");
+    assert!(
+        md.contains("| experience | crash-free sessions | 9"),
+        "the week's crash-free sessions: {md}"
+    );
+    let eml = std::fs::read_to_string(reports.join(format!("rollup-{week}.eml"))).unwrap();
+    assert!(eml.contains("multipart/alternative") && eml.contains("Content-ID: <adoption-chart>"));
+    assert!(reports.join(format!("rollup-{week}.html")).exists());
+    let bad = d.airlock("ana", &["report", "weekly", "--week", "2026-49"]);
+    assert_eq!(code(&bad), 2);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-Www"));
 }

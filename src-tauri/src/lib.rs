@@ -55,12 +55,15 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::gate::gate_pass_now,
             kpi::kpi_screen,
             kpi::app_health,
+            kpi::adoption,
             incidents::incidents,
             incidents::incident,
             incidents::open_incident,
             incidents::tick_incident,
             incidents::close_incident,
             incidents::export_postmortem,
+            reports::weekly_rollup,
+            reports::write_weekly_rollup,
         ])
         .typ::<airlock_core::Change>()
         .typ::<events::SyncStatus>()

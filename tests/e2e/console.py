@@ -657,6 +657,15 @@ class Suite:
             assert "1.2.0" in headers and "sessions" in headers, headers
             ms = s.js("return window.__kpiScreenMs || 0")
             print(f"e2e: the KPI screen took {ms:.0f} ms to answer", flush=True)
+            # The weekly rollup: shown, then written into the workspace's reports/ folder.
+            s.go("#/reports")
+            s.wait_text("OTA Weekly Rollup", 60)
+            s.click("Write the rollup files")
+            s.wait_text("Written:", 60)
+            written = sorted(p.name for p in (self.workspace / "reports").iterdir())
+            assert [n.rsplit(".", 1)[1] for n in written] == ["eml", "html", "md"], written
+            self.shot(s, "03d-reports")
+            s.axe("reports")
         finally:
             s.stop()
 

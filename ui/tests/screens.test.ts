@@ -13,11 +13,12 @@ const ipc = vi.hoisted(() => ({
   overview: vi.fn(),
   releaseDetail: vi.fn(),
   rolloutChart: vi.fn(),
+  adoption: vi.fn(async () => null),
   onChange: vi.fn(async () => () => {}),
   onSynced: vi.fn(async () => () => {}),
   setGate: vi.fn(),
   gatePassNow: vi.fn(),
-  appHealth: vi.fn(async () => []),
+  appHealth: vi.fn(async (_app: string): Promise<unknown[]> => []),
 }));
 vi.mock("../src/lib/ipc", () => ({
   ipc,

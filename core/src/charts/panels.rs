@@ -86,7 +86,14 @@ fn draw_with(
         seconds: d.step,
     };
     let replay = replay.unwrap_or(&empty);
-    let k = rebin::factor(d.bins, target_bins(width));
+    let exposure = match panel {
+        Panel::DownloadSuccess => Counter::Downloads,
+        _ => Counter::Sessions,
+    };
+    let k = rebin::fit(
+        &total(d, exposure, 1),
+        rebin::factor(d.bins, target_bins(width)),
+    );
     let mut out = Drawing {
         svg: String::new(),
         hits: Vec::new(),

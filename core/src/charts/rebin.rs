@@ -12,6 +12,29 @@ pub fn factor(bins: usize, target: usize) -> usize {
     bins.div_ceil(target.max(1)).max(1)
 }
 
+/// Widens `k` (doubling) until at least three in four of the drawn bins between the first and the last
+/// with data hold some: data reported coarser than the source's step (an hourly crash-tool
+/// import read at 5-minute steps) is then drawn as a line, not as dots between empty bins.
+pub fn fit(totals: &[f64], k: usize) -> usize {
+    let mut k = k.max(1);
+    while k < totals.len() {
+        let sums = sum_counts(totals, k);
+        let (Some(first), Some(last)) = (
+            sums.iter().position(|v| *v > 0.0),
+            sums.iter().rposition(|v| *v > 0.0),
+        ) else {
+            break;
+        };
+        let span = last - first + 1;
+        let filled = sums[first..=last].iter().filter(|v| **v > 0.0).count();
+        if span < 3 || filled * 4 >= span * 3 {
+            break;
+        }
+        k *= 2;
+    }
+    k
+}
+
 /// `values` summed `k` at a time (a last, shorter group is summed too).
 pub fn sum_counts(values: &[f64], k: usize) -> Vec<f64> {
     values.chunks(k.max(1)).map(|c| c.iter().sum()).collect()
@@ -73,6 +96,17 @@ mod tests {
         assert_eq!(sum_counts(&minutes, 4), vec![10.0, 26.0, 19.0]);
         assert_eq!(factor(43_200, 150), 288);
         assert_eq!(factor(10, 150), 1);
+    }
+
+    #[test]
+    fn sparse_data_widens_the_bins_until_it_draws_as_a_line() {
+        // One report every 12 fine bins (hourly data read at 5-minute steps).
+        let hourly: Vec<f64> = (0..240).map(|i| if i % 12 == 11 { 100.0 } else { 0.0 }).collect();
+        let k = fit(&hourly, 2);
+        assert_eq!(k, 16, "each drawn bin holds an hour");
+        let dense = vec![1.0; 240];
+        assert_eq!(fit(&dense, 2), 2, "dense data keeps its bins");
+        assert_eq!(fit(&[0.0; 10], 2), 2, "no data, nothing to fit");
     }
 
     #[test]

@@ -22,11 +22,13 @@ const ALPHA: f64 = 0.05;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AdoptionReport {
     pub app: String,
     pub channel: String,
     /// The current release, and when it became current (reached 100 %).
     pub version: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
     pub current_since: Option<Timestamp>,
     pub milestones: Vec<Milestone>,
     pub update_checks: Option<UpdateChecks>,
@@ -36,8 +38,10 @@ pub struct AdoptionReport {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Milestone {
     pub hours: u32,
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub at: Timestamp,
     pub target: f64,
     /// Its share of the active devices then; `None`: not reached yet, or no numbers.
@@ -47,8 +51,11 @@ pub struct Milestone {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct UpdateChecks {
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub from: Timestamp,
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub to: Timestamp,
     pub checks: f64,
     pub failed: f64,

@@ -26,6 +26,7 @@ pub mod recover_log;
 pub mod recovery;
 pub mod release;
 pub mod rollout;
+pub mod rollup;
 pub mod seen;
 pub mod simulate;
 pub mod sync;

@@ -3,6 +3,7 @@
 use crate::error::CommandResult;
 use crate::state::Console;
 use airlock_core::charts::Theme;
+use airlock_core::ops::adoption::AdoptionReport;
 use airlock_core::ops::kpi_charts::ChartRequest;
 use airlock_core::ops::kpi_screen::{Health, KpiScreen};
 use airlock_protocol::time::Timestamp;
@@ -32,6 +33,19 @@ pub async fn kpi_screen(
         width: width.clamp(480, 2400),
     };
     Ok(ws.kpi_screen(&req).await?)
+}
+
+/// How far `channel`'s current release has reached (1 h, 24 h, 72 h after 100 %).
+#[tauri::command]
+#[specta::specta]
+pub async fn adoption(
+    console: State<'_, Console>,
+    app: String,
+    channel: String,
+) -> CommandResult<AdoptionReport> {
+    let ws = console.workspace().await?;
+    let source = ws.kpi_source().await?;
+    Ok(ws.adoption(&app, &channel, source.as_ref()).await?)
 }
 
 /// Each channel's health in `app`, for the overview.

@@ -6,6 +6,7 @@ pub mod gate;
 pub mod incidents;
 pub mod kpi;
 pub mod publish;
+pub mod reports;
 pub mod settings;
 pub mod sync;
 pub mod views;

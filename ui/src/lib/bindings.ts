@@ -290,6 +290,17 @@ async appHealth(app: string) : Promise<Result<Health[], CommandError>> {
 }
 },
 /**
+ * How far `channel`'s current release has reached (1 h, 24 h, 72 h after 100 %).
+ */
+async adoption(app: string, channel: string) : Promise<Result<AdoptionReport, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("adoption", { app, channel }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
  * Incidents of every app, open ones first then newest first; closed ones with `all`.
  */
 async incidents(all: boolean) : Promise<Result<IncidentView[], CommandError>> {
@@ -352,6 +363,28 @@ async exportPostmortem(app: string, number: number) : Promise<Result<string | nu
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * `week`'s rollup (default: the last whole week), read only.
+ */
+async weeklyRollup(week: string | null) : Promise<Result<RollupReport, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("weekly_rollup", { week }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Writes `week`'s rollup into `<workspace>/reports/`.
+ */
+async writeWeeklyRollup(week: string | null) : Promise<Result<RollupReport, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("write_weekly_rollup", { week }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -397,6 +430,25 @@ export type ActionOutcome = { app: string; seq: number; kind: EventKind;
  * The command had already committed (a retry): nothing new was appended.
  */
 replayed: boolean; pointers: PointerUpdate[]; devicesSee: ServedNow[] }
+export type AdoptionLine = { version: string; reached: string; 
+/**
+ * Share of the active devices 24 h and 48 h after reaching 100 % (`None`: not yet, or
+ * no numbers).
+ */
+at24h: number | null; at48h: number | null; 
+/**
+ * Whether 24 h (48 h) after reaching 100 % had passed when the rollup was made.
+ */
+due24h: boolean; due48h: boolean }
+export type AdoptionReport = { app: string; channel: string; 
+/**
+ * The current release, and when it became current (reached 100 %).
+ */
+version: string | null; currentSince: string | null; milestones: Milestone[]; updateChecks: UpdateChecks | null; 
+/**
+ * Targets missed, in words.
+ */
+warnings: string[] }
 /**
  * One app on the overview.
  */
@@ -409,6 +461,15 @@ headSeq: number;
  * When it was written.
  */
 headAt: string | null; channels: ChannelView[]; pendingApprovals: PendingApproval[] }
+export type AppRollup = { app: string; channel: string; releases: ReleaseLine[]; health: HealthLine[]; adoption: AdoptionLine[]; incidents: IncidentLine[]; 
+/**
+ * Staged, not yet in the production channel: (version, where it is).
+ */
+next: ReleaseLine[]; 
+/**
+ * "All quiet: …" when nothing went wrong.
+ */
+quiet: string | null }
 export type ApprovalView = { channel: string; actor: string; at: string }
 /**
  * `[channels.<name>.cdn]`: the CloudFront distribution serving the channel's store.
@@ -793,6 +854,18 @@ subject: string;
  */
 state: string; reason: string }
 /**
+ * One KPI over the week against its target.
+ */
+export type HealthLine = { 
+/**
+ * `delivery` or `experience`.
+ */
+group: string; name: string; value: string; target: string; 
+/**
+ * `None`: no numbers this week.
+ */
+met: boolean | null }
+/**
  * One point a tooltip can show: where it is drawn (pixels from the SVG's top left), when,
  * which series and its exact value in words.
  */
@@ -801,6 +874,15 @@ export type Hit = { x: number; y: number;
  * Unix seconds: the end of the bin the value covers.
  */
 at: number; series: string; value: string }
+export type IncidentLine = { number: number; version: string; channel: string; severity: number; opened: string; 
+/**
+ * Opened to closed, in hours (`None`: still open).
+ */
+durationHours: number | null; 
+/**
+ * Opened to a later release at 100 % in the channel, in hours (`None`: none yet).
+ */
+timeToFixHours: number | null; fix: string | null }
 /**
  * An incident as screens and `--json` show it.
  */
@@ -935,6 +1017,11 @@ beforeSeq: number | null;
  */
 limit: number | null; kinds: string[]; actor: string | null; version: string | null }
 export type LogRow = { seq: number; hash: string; at: string; actor: string; kind: string; version: string | null; channel: string | null; reason: string | null }
+export type Milestone = { hours: number; at: string; target: number; 
+/**
+ * Its share of the active devices then; `None`: not reached yet, or no numbers.
+ */
+share: number | null; met: boolean | null }
 /**
  * What the credentials form sends; the secret is used once, to store it.
  */
@@ -1091,6 +1178,7 @@ from: string; added: number; changed: number; removed: number;
  * hash, so a file that moved costs nothing).
  */
 downloadBytes: number }
+export type ReleaseLine = { version: string; date: string; description: string }
 export type ReleaseOutcome = { app: string; version: string; channel: string; bundleHash: string; files: number; bytes: number; uploadedFiles: number; uploadedBytes: number; seq: number; pointers: PointerUpdate[] }
 export type ReleaseRequest = { app: string; 
 /**
@@ -1133,6 +1221,11 @@ export type RolloutView = { version: string; rolloutId: string; basisPoints: num
  * (run `airlock sync`).
  */
 step: number | null; steps: number | null; plan: number[] | null; stepStartedAt: string | null; stepStartedSeq: number | null }
+export type Rollup = { week: string; title: string; from: string; to: string; apps: AppRollup[] }
+/**
+ * A rollup and, once written, where its files are.
+ */
+export type RollupReport = { rollup: Rollup; files: string[] }
 /**
  * What a channel's pointer serves.
  */
@@ -1317,6 +1410,15 @@ export type Task =
  * series colours (Okabe–Ito) read under the common colour-vision deficiencies on both.
  */
 export type Theme = "light" | "dark"
+export type UpdateChecks = { from: string; to: string; checks: number; failed: number; rate: number | null; 
+/**
+ * The failure rate's confidence bounds.
+ */
+lower: number; upper: number; limit: number; 
+/**
+ * False only when the lower bound is above the limit.
+ */
+met: boolean }
 /**
  * The verdict the gate would give now.
  */

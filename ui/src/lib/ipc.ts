@@ -120,6 +120,7 @@ export const ipc = {
   kpiScreen: (app: string, channel: string, from: string | null, to: string | null, theme: Theme, width: number) =>
     unwrap(commands.kpiScreen(app, channel, from, to, theme, width)),
   appHealth: (app: string) => unwrap(commands.appHealth(app)),
+  adoption: (app: string, channel: string) => unwrap(commands.adoption(app, channel)),
   incidents: (all: boolean) => unwrap(commands.incidents(all)),
   incident: (app: string, number: number) => unwrap(commands.incident(app, number)),
   openIncident: (app: string, channel: string | null, version: string | null, severity: number, reason: string) =>
@@ -129,6 +130,8 @@ export const ipc = {
   closeIncident: (app: string, number: number, reason: string | null) =>
     unwrap(commands.closeIncident(app, number, reason)),
   exportPostmortem: (app: string, number: number) => unwrap(commands.exportPostmortem(app, number)),
+  weeklyRollup: (week: string | null) => unwrap(commands.weeklyRollup(week)),
+  writeWeeklyRollup: (week: string | null) => unwrap(commands.writeWeeklyRollup(week)),
   gateStatus: () => unwrap(commands.gateStatus()),
   setGate: (on: boolean) => unwrap(commands.setGate(on)),
   gatePassNow: () => unwrap(commands.gatePassNow()),

@@ -9,6 +9,7 @@ export type Route =
   | { name: "history"; app: string | null }
   | { name: "kpi"; app: string; channel: string }
   | { name: "incidents"; app: string | null; number: number | null }
+  | { name: "reports" }
   | { name: "settings" };
 
 export function parse(hash: string): Route {
@@ -25,6 +26,8 @@ export function parse(hash: string): Route {
       return { name: "history", app: parts[1] ?? null };
     case "settings":
       return { name: "settings" };
+    case "reports":
+      return { name: "reports" };
     case "kpi":
       if (parts.length === 3) return { name: "kpi", app: parts[1], channel: parts[2] };
       break;
@@ -53,6 +56,8 @@ export function href(r: Route): string {
       return r.app ? `#/history/${e(r.app)}` : "#/history";
     case "settings":
       return "#/settings";
+    case "reports":
+      return "#/reports";
     case "kpi":
       return `#/kpi/${e(r.app)}/${e(r.channel)}`;
     case "incidents":
