@@ -168,6 +168,10 @@ def main():
     if os.path.exists(gate_path):
         # bench/gate.sh's report (the gate's error rates, one analyze), as a section too.
         text = text.rstrip() + "\n" + open(gate_path).read()
+    charts_path = os.path.join(out, "charts.md")
+    if os.path.exists(charts_path):
+        # bench/charts.sh's report (the five KPI panels from 30 days of per-minute data).
+        text = text.rstrip() + "\n" + open(charts_path).read()
     cdn_path = os.path.join(out, "cdn.md")
     if os.path.exists(cdn_path):
         # bench/cdn_logs.sh's report (kpi ingest against zcat), as a section too.

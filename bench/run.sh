@@ -17,6 +17,8 @@
 #     bench-out/gate.md.
 #  6. CDN log ingestion (bench/cdn_logs.sh): `kpi ingest` on 1 GB of gzipped CloudFront logs
 #     against `zcat | wc -l` of the same files; appended from bench-out/cdn.md.
+#  7. The KPI charts (bench/charts.sh): the five panels from 30 days of per-minute data;
+#     appended from bench-out/charts.md.
 # Generated data and raw measurements go to bench-out/ (git-ignored). Installs hyperfine
 # and GNU time if missing. Stops nothing it did not start (the keyring harness stops its
 # own daemon by PID).
@@ -104,6 +106,8 @@ log "the canary gate: error rates on simulated fleets, one analyze against Prome
 bash bench/gate.sh
 log "CDN log ingestion: 1 GB of gzipped CloudFront logs against zcat (bench/cdn_logs.sh)"
 bash bench/cdn_logs.sh
+log "the KPI charts: five panels from 30 days of per-minute data (bench/charts.sh)"
+bash bench/charts.sh
 
 cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg-end.txt"
 python3 bench/cpu_busy.py >"$OUT/cpu-busy-end.txt"

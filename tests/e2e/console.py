@@ -384,6 +384,9 @@ class Suite:
             s.wait_text("What changed")
             s.wait_text("Rollout in Production")
             assert "downloads" in s.text()
+            # The rollout chart is an image: shoot only once it has drawn.
+            s.wait("the rollout chart to draw", lambda: s.js(
+                "const i = document.querySelector('section.chart img'); return !!i && i.complete && i.naturalWidth > 0"))
             self.shot(s, "03-release-rolling-out")
             s.axe("release")
             for screen, needle in [("#/approvals", "loyalty 2.1.0"), ("#/history/checkout", "Log checked from the store"), ("#/settings", "Test connection"), ("#/publish", "Publish a bundle")]:
