@@ -101,7 +101,9 @@ mod tests {
     #[test]
     fn sparse_data_widens_the_bins_until_it_draws_as_a_line() {
         // One report every 12 fine bins (hourly data read at 5-minute steps).
-        let hourly: Vec<f64> = (0..240).map(|i| if i % 12 == 11 { 100.0 } else { 0.0 }).collect();
+        let hourly: Vec<f64> = (0..240)
+            .map(|i| if i % 12 == 11 { 100.0 } else { 0.0 })
+            .collect();
         let k = fit(&hourly, 2);
         assert_eq!(k, 16, "each drawn bin holds an hour");
         let dense = vec![1.0; 240];
