@@ -66,7 +66,9 @@ pub fn looks(d: &ChartData, target: usize, kpis: &[Kpi]) -> (Vec<Look>, i64) {
     let Some(baseline) = &r.baseline else {
         return (Vec::new(), d.step);
     };
-    let policy = GatePolicy {
+    // `step_seconds` is set below to the drawn bin's length: the judge's per-hour checks
+    // count bins by it, and a replay on wider bins must not count several hours as one.
+    let mut policy = GatePolicy {
         kpis: d
             .policy
             .kpis
@@ -83,13 +85,20 @@ pub fn looks(d: &ChartData, target: usize, kpis: &[Kpi]) -> (Vec<Look>, i64) {
             .min(d.bins)
     };
     let start = fine_index(r.started);
-    let stop = r.ended.map_or(d.bins, fine_index);
+    // The last whole fine bin before the rollout ended (a bin straddling its end holds
+    // numbers from after it).
+    let stop = r.ended.map_or(d.bins, |e| {
+        usize::try_from((e - d.from).max(0) / d.step)
+            .unwrap_or(0)
+            .min(d.bins)
+    });
     let span = stop.saturating_sub(start);
     if span == 0 {
         return (Vec::new(), d.step);
     }
     let k = rebin::factor(span, target);
     let cs = d.step * k as i64;
+    policy.step_seconds = cs;
     let versions = [r.version.as_str(), baseline.as_str()];
     // Re-bin once (whole bins only); each look slices.
     let fine = start..start + span / k * k;

@@ -767,8 +767,10 @@ fn crash_free(
     Ok(())
 }
 
-/// The ratio's interval from the two cohorts' bounds: the candidate's lower over the
+/// The ratio's range from the two cohorts' bounds: the candidate's lower over the
 /// baseline's upper, and its upper over the baseline's lower (unbounded when that is 0).
+/// Wider than the judge's test of the ratio (which conditions each bin's events on its
+/// exposure), so it is labelled "range of the cohorts' bounds", not the test's interval.
 fn ratio_interval(kv: &KpiVerdict) -> Option<(f64, f64, f64)> {
     let (cand, base) = (kv.candidate.as_ref()?, kv.baseline.as_ref()?);
     let ratio = kv.ratio?;
@@ -783,16 +785,11 @@ fn ratio_interval(kv: &KpiVerdict) -> Option<(f64, f64, f64)> {
     Some((ratio, lo, hi))
 }
 
-/// The safety line as a ratio: a rate's absolute tolerance over the baseline's rate, a
-/// latency's tolerance as it stands.
+/// The safety line as the judge draws it: the null ratio of its safety test at that look
+/// (for a rate, one plus the tolerance over the baseline's upper bound; for a latency, the
+/// tolerance).
 fn safety_ratio(kv: &KpiVerdict) -> Option<f64> {
-    match kv.kpi.measure() {
-        crate::kpi::policy::Measure::Latency(_) => Some(kv.limits.tolerance),
-        crate::kpi::policy::Measure::Rate { .. } => {
-            let b = kv.baseline.as_ref()?.rate?;
-            (b > 0.0).then(|| (b + kv.limits.tolerance) / b)
-        }
-    }
+    kv.safety.as_ref().map(|e| e.null_ratio)
 }
 
 fn outcome_color(o: KpiOutcome, c: &Colors) -> RGBColor {
@@ -895,7 +892,7 @@ fn verdict(
         &root,
         &[
             Key {
-                name: "ratio and interval".into(),
+                name: "ratio, range of the cohorts' bounds".into(),
                 color: c.series(0),
                 band: true,
             },
@@ -978,7 +975,11 @@ fn verdict(
             .iter()
             .filter_map(|(at, _, kv)| ratio_interval(kv).map(|(r, lo, hi)| (*at, r, lo, hi)))
             .collect();
-        let harm = 1.0 + limits_of(d, *kpi).harm_margin;
+        // The judge's own harm null (1 + harm margin) where it tested harm.
+        let harm = looks
+            .iter()
+            .find_map(|(_, _, kv)| kv.harm.as_ref().map(|e| e.null_ratio))
+            .unwrap_or(1.0 + limits_of(d, *kpi).harm_margin);
         let safety: Vec<(i64, f64)> = looks
             .iter()
             .filter_map(|(at, _, kv)| Some((*at, safety_ratio(kv)?)))

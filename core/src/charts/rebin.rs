@@ -17,7 +17,9 @@ pub fn factor(bins: usize, target: usize) -> usize {
 /// import read at 5-minute steps) is then drawn as a line, not as dots between empty bins.
 pub fn fit(totals: &[f64], k: usize) -> usize {
     let mut k = k.max(1);
-    while k < totals.len() {
+    // At most 8× wider: a quiet night is a gap, not a sign of coarse reporting.
+    let cap = k * 8;
+    while k < totals.len() && k * 2 <= cap {
         let sums = sum_counts(totals, k);
         let (Some(first), Some(last)) = (
             sums.iter().position(|v| *v > 0.0),

@@ -43,7 +43,8 @@ impl Workspace {
         layout::validate_app_name(&req.app)?;
         self.config().channel(&req.channel)?;
         let now = self.now().unix();
-        let to = req.to.map_or(now, |t| t.unix());
+        // Nothing is drawn past now: there are no numbers there yet.
+        let to = req.to.map_or(now, |t| t.unix().min(now));
         let entries = self.registry().entries(&req.app).await?;
         if entries.is_empty() {
             return Err(Error::NotFound(format!(
@@ -78,6 +79,12 @@ impl Workspace {
         let per_bin = (span / base + MAX_FETCH_BINS - 1) / MAX_FETCH_BINS;
         let step = base * per_bin.max(1);
         let bins = usize::try_from(span / step).unwrap_or(0);
+        if bins == 0 {
+            return Err(Error::InvalidInput(format!(
+                "a chart of {} holds no whole step of the KPI source ({step} s): widen the range",
+                span_words(span)
+            )));
+        }
         let (rollout, mut versions, marks) = data::from_log(&entries, &req.channel, from, to);
         // Every release of the app (a device in the channel may run one the channel's log
         // never named: a release from a channel it left), from the registry (no store

@@ -163,9 +163,12 @@ pub fn verdict_view(v: &Verdict) -> VerdictView {
             critical: k.critical,
             candidate: cohort_words(k, true),
             baseline: cohort_words(k, false),
+            // A rate's interval; a latency's bounds are of a share above a bucket bound,
+            // which would read wrongly beside its p95.
             interval: k
                 .candidate
                 .as_ref()
+                .filter(|c| c.p95_seconds.is_none())
                 .and_then(|c| Some(words::percent_range(c.lower?, c.upper?))),
             threshold: limits_words(k),
             reason: k.reason.clone(),
@@ -309,7 +312,8 @@ fn health_of(v: &Verdict) -> (String, String) {
 }
 
 impl Workspace {
-    /// `app`'s state as this desktop knows it (the registry; no store request).
+    /// `app`'s state as this desktop knows it (the registry; no store request — though the
+    /// verdicts then asked go through `analyze`, which reads the store's newest entries).
     async fn load_known(&self, app: &str) -> Result<AppState> {
         airlock_protocol::layout::validate_app_name(app)?;
         self.registry_state(app)
@@ -322,36 +326,50 @@ impl Workspace {
             })
     }
 
-    /// The verdict the gate would give on `channel` of `state` now, and the rollout's clock:
-    /// for a rollout, over its current step (none before its first numbers are due); for a
-    /// current release in its first three days, against its rollback target.
+    /// The rollout's clock in `channel` of `state`, if one runs.
+    fn clock(
+        &self,
+        state: &AppState,
+        channel: &str,
+        policy: &GatePolicy,
+    ) -> Result<Option<StepClock>> {
+        let Some(r) = &state.channel(channel).rollout else {
+            return Ok(None);
+        };
+        let (window, elapsed) = self.step_window(channel, r, policy)?;
+        Ok(Some(StepClock {
+            version: r.version.clone(),
+            basis_points: r.basis_points,
+            next_basis_points: r.next_step(),
+            paused: r.paused,
+            window_seconds: window as f64,
+            elapsed_seconds: elapsed as f64,
+        }))
+    }
+
+    /// The verdict the gate would give on `channel` of `state` now: for a rollout, over its
+    /// current step (`None` before its first numbers are due); for a current release in
+    /// its first three days, against its rollback target (`None` otherwise). A rollout with
+    /// no current release to compare with is an error in words, as `watch` reports it.
     async fn verdict_now(
         &self,
         state: &AppState,
         channel: &str,
         source: &dyn KpiSource,
-    ) -> Result<(Option<Verdict>, Option<StepClock>)> {
+    ) -> Result<Option<Verdict>> {
         let c = state.channel(channel);
         let policy = self.gate_policy(channel)?;
         if let Some(r) = &c.rollout {
-            let (window, elapsed) = self.step_window(channel, r, &policy)?;
-            let clock = StepClock {
-                version: r.version.clone(),
-                basis_points: r.basis_points,
-                next_basis_points: r.next_step(),
-                paused: r.paused,
-                window_seconds: window as f64,
-                elapsed_seconds: elapsed as f64,
-            };
-            if elapsed < policy.step_seconds || c.current.is_none() {
-                return Ok((None, Some(clock)));
+            let (_, elapsed) = self.step_window(channel, r, &policy)?;
+            if elapsed < policy.step_seconds {
+                return Ok(None);
             }
             let req = AnalyzeRequest {
                 app: state.app.clone(),
                 channel: channel.to_string(),
                 ..AnalyzeRequest::default()
             };
-            return Ok((Some(self.analyze(&req, source).await?), Some(clock)));
+            return self.analyze(&req, source).await.map(Some);
         }
         for (name, current, p) in self.serving(state, Some(channel)) {
             let Some(target) = state.rollback_candidates(name).into_iter().next() else {
@@ -363,15 +381,12 @@ impl Workspace {
                 continue;
             }
             let stay = super::watch_current::Stay::of(name, current, &target, p);
-            return Ok((
-                Some(
-                    self.analyze(&stay.question(&state.app, self.now()), source)
-                        .await?,
-                ),
-                None,
+            return Ok(Some(
+                self.analyze(&stay.question(&state.app, self.now()), source)
+                    .await?,
             ));
         }
-        Ok((None, None))
+        Ok(None)
     }
 
     /// The KPI screen of `req`'s channel.
@@ -387,6 +402,7 @@ impl Workspace {
         };
         let state = self.load_known(&req.app).await?;
         let policy = self.gate_policy(&req.channel)?;
+        screen.step = self.clock(&state, &req.channel, &policy)?;
         let source = match self.kpi_source().await {
             Ok(s) => s,
             Err(e) => {
@@ -399,41 +415,61 @@ impl Workspace {
             Ok(charts) => screen.charts = charts,
             Err(e) => screen.problem = Some(e.to_string()),
         }
-        let (verdict, clock) = match self
+        let verdict = match self
             .verdict_now(&state, &req.channel, source.as_ref())
             .await
         {
-            Ok(x) => x,
+            Ok(v) => v,
             Err(e) => {
+                // The gate would fail the same way: say so, keep the clock.
+                screen.next = format!("The gate cannot judge this pass: {e}");
                 screen.problem.get_or_insert(e.to_string());
-                (None, None)
+                None
             }
         };
-        let rollout = state.channel(&req.channel).rollout.clone();
-        screen.next = match (&rollout, &clock) {
-            (Some(r), Some(c)) => forecast(
-                r,
-                &policy,
-                verdict.as_ref(),
-                c.window_seconds as i64,
-                c.elapsed_seconds as i64,
-            ),
-            _ => match &verdict {
-                Some(v) if v.verdict == Outcome::Fail => format!(
-                    "Opens an incident about {} at its next pass{}.",
-                    v.candidate,
-                    if policy.auto_rollback {
-                        " and rolls it back"
-                    } else {
-                        " recommending a rollback"
-                    }
+        let c = state.channel(&req.channel);
+        if screen.next.is_empty() {
+            screen.next = match (&c.rollout, &screen.step) {
+                (Some(r), Some(clock)) => forecast(
+                    r,
+                    &policy,
+                    verdict.as_ref(),
+                    clock.window_seconds as i64,
+                    clock.elapsed_seconds as i64,
                 ),
-                Some(_) => "Keeps judging the current release against its rollback target.".into(),
-                None => "No rollout in progress: nothing for the gate to decide.".into(),
-            },
-        };
+                _ => match &verdict {
+                    Some(v) if v.verdict == Outcome::Fail => {
+                        let open = state.incidents.values().any(|i| {
+                            i.channel == req.channel
+                                && i.version == v.candidate
+                                && i.closed.is_none()
+                        });
+                        let (severity, _) = super::incident::assess(v);
+                        if open {
+                            format!(
+                                "An incident about {} is open: the gate opens no other for this stay.",
+                                v.candidate
+                            )
+                        } else if policy.auto_rollback && severity <= 2 {
+                            format!(
+                                "Opens a SEV-{severity} incident about {} and rolls it back at its next pass.",
+                                v.candidate
+                            )
+                        } else {
+                            format!(
+                                "Opens a SEV-{severity} incident about {} at its next pass, recommending what to do.",
+                                v.candidate
+                            )
+                        }
+                    }
+                    Some(_) => {
+                        "Keeps judging the current release against its rollback target.".into()
+                    }
+                    None => "No rollout in progress: nothing for the gate to decide.".into(),
+                },
+            };
+        }
         screen.verdict = verdict.as_ref().map(verdict_view);
-        screen.step = clock;
         Ok(screen)
     }
 
@@ -453,12 +489,12 @@ impl Workspace {
             let (state_word, reason) = match &source {
                 Err(e) => ("none".to_string(), e.to_string()),
                 Ok(source) => match self.verdict_now(&state, &channel, source.as_ref()).await {
-                    Ok((Some(v), _)) => health_of(&v),
-                    Ok((None, Some(_))) => (
+                    Ok(Some(v)) => health_of(&v),
+                    Ok(None) if c.rollout.is_some() => (
                         "waiting".into(),
                         "the step has just begun: the first numbers are not due yet".into(),
                     ),
-                    Ok((None, None)) => (
+                    Ok(None) => (
                         "none".into(),
                         "not judged: the gate compares a current release with its rollback \
                          target in its first 3 days only"

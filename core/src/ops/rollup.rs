@@ -259,6 +259,8 @@ impl Workspace {
         // Releases published this week, and when each version reached 100 % in `channel`.
         let mut releases = Vec::new();
         let mut full: Vec<(String, Timestamp)> = Vec::new();
+        // Every channel's releases reaching 100 %: an incident's fix is in its own channel.
+        let mut full_any: Vec<(String, String, Timestamp)> = Vec::new();
         for s in &entries {
             let (e, at) = (&s.entry, s.entry.at);
             match &e.event {
@@ -281,23 +283,26 @@ impl Workspace {
                     version,
                     channel: c,
                     ..
-                } if c == channel => Some(version),
+                } => Some((c, version)),
                 Event::Promoted {
                     version,
                     to: c,
                     basis_points,
                     ..
-                } if c == channel && *basis_points >= FULL => Some(version),
+                } if *basis_points >= FULL => Some((c, version)),
                 Event::Expanded {
                     version,
                     channel: c,
                     basis_points,
                     ..
-                } if c == channel && *basis_points >= FULL => Some(version),
+                } if *basis_points >= FULL => Some((c, version)),
                 _ => None,
             };
-            if let Some(v) = reached {
-                full.push((v.clone(), at));
+            if let Some((c, v)) = reached {
+                if c == channel {
+                    full.push((v.clone(), at));
+                }
+                full_any.push((c.clone(), v.clone(), at));
             }
         }
         let scope = Scope {
@@ -348,9 +353,10 @@ impl Workspace {
             if !touches {
                 continue;
             }
-            let fix = full
+            let fix = full_any
                 .iter()
-                .find(|(v, at)| *at > i.opened_at && *v != i.version && i.channel == channel);
+                .find(|(c, v, at)| *c == i.channel && *at > i.opened_at && *v != i.version)
+                .map(|(_, v, at)| (v, at));
             incidents.push(IncidentLine {
                 number: i.number,
                 version: i.version.clone(),
@@ -519,7 +525,12 @@ impl Workspace {
         app: Option<&str>,
         dir: &Path,
     ) -> Result<(RollupFiles, Vec<PathBuf>)> {
-        let source = self.kpi_source().await.ok();
+        // No source configured: the rollup says so; a configured one that fails is an error.
+        let source = match self.kpi_source().await {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == crate::error::ErrorKind::Config => None,
+            Err(e) => return Err(e),
+        };
         let rollup = self.weekly_rollup(week, app, source.as_deref()).await?;
         let mut chart = None;
         if let (Some(src), Some(first)) = (source.as_deref(), rollup.apps.first()) {
@@ -798,7 +809,10 @@ pub fn html(r: &Rollup, chart: Option<&str>) -> String {
                             format!("SEV-{}", i.severity),
                             i.opened[..16].replace('T', " "),
                             i.duration_hours.map_or("open".into(), words::duration),
-                            hours_words(i.time_to_fix_hours),
+                            match &i.fix {
+                                Some(v) => format!("{} ({v})", hours_words(i.time_to_fix_hours)),
+                                None => "no fix at 100 % yet".into(),
+                            },
                         ]
                     })
                     .collect(),
@@ -849,7 +863,11 @@ pub fn eml(
         .to(("Release updates", "releases@localhost"))
         .subject(r.title.as_str())
         .date(now.unix())
-        .message_id(format!("rollup-{}@airlock.localhost", r.week))
+        .message_id(format!(
+            "rollup-{}-{}@airlock.localhost",
+            r.week,
+            now.unix()
+        ))
         .body(MimePart::new(
             "multipart/alternative",
             vec![MimePart::new("text/plain", text), html_part],

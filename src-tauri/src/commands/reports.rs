@@ -30,7 +30,12 @@ pub async fn weekly_rollup(
     week: Option<String>,
 ) -> CommandResult<RollupReport> {
     let ws = console.workspace().await?;
-    let source = ws.kpi_source().await.ok();
+    // No source configured: the rollup says so; a configured one that fails is an error.
+    let source = match ws.kpi_source().await {
+        Ok(s) => Some(s),
+        Err(e) if e.kind() == airlock_core::ErrorKind::Config => None,
+        Err(e) => return Err(e.into()),
+    };
     let rollup = ws
         .weekly_rollup(week_of(&ws, week)?, None, source.as_deref())
         .await?;
