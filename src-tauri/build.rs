@@ -40,6 +40,10 @@ const COMMANDS: &[&str] = &[
     "export_postmortem",
     "weekly_rollup",
     "write_weekly_rollup",
+    "notify_status",
+    "set_notify",
+    "delete_notify",
+    "test_notify",
 ];
 
 fn main() {

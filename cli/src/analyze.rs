@@ -152,6 +152,10 @@ pub async fn watch(
             Err(e) if !once => eprintln!("airlock watch: this pass failed: {e}"),
             Err(e) => return Err(e),
         }
+        // The watcher drains the notification outbox after each pass (within the budget).
+        if let Some(w) = ws.notify_after_change().await {
+            eprintln!("airlock watch: {w}");
+        }
         if once {
             return Ok(0);
         }

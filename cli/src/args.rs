@@ -235,6 +235,13 @@ pub enum Command {
         app: String,
         channel: Option<String>,
     },
+    /// Notifications to webhooks (Slack-compatible or signed JSON) for three audiences:
+    /// engineering (every log entry), releases, incidents. URLs and signing secrets are read
+    /// from standard input into the OS keychain, never from an argument.
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
     /// Reports: `report weekly` writes the week's rollup as Markdown, HTML and an .eml
     /// message (releases, delivery and experience health against targets, adoption,
     /// incidents, what is staged next).
@@ -386,6 +393,33 @@ pub struct SimulateArgs {
     /// export here (for `airlock kpi import`).
     #[arg(long = "crash-export")]
     pub crash_export: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Read AUDIENCE's webhook URL (or, with --signing-secret, its Standard Webhooks
+    /// secret) from standard input into the keychain.
+    Set {
+        audience: String,
+        #[arg(long)]
+        signing_secret: bool,
+    },
+    /// Forget AUDIENCE's URL and signing secret.
+    Delete { audience: String },
+    /// Send AUDIENCE a test message now and say what its receiver answered.
+    Test { audience: String },
+    /// Deliver what is due now (within --budget seconds, default 30).
+    Send {
+        #[arg(long, default_value_t = 30.0)]
+        budget: f64,
+    },
+    /// Every message with each attempt: time, status code, latency.
+    Log {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Which audiences have a URL and a signing secret (never their values).
+    Status,
 }
 
 #[derive(Clone, Debug, Subcommand)]

@@ -12,6 +12,7 @@ mod bar;
 mod chart;
 mod credentials;
 mod incident;
+mod notify;
 mod out;
 mod render;
 mod run;

@@ -98,6 +98,41 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
     if let Command::Keys { command } = &cli.command {
         return keys(&cli, &mut ws, command).await;
     }
+    let result = dispatch(&cli, &ws, bar).await;
+    // A changing command delivers what is due after its own work, within the `[notify]`
+    // budget: its entry and pointers are already written, and a dead receiver costs at
+    // most the budget. A failure to notify is a warning, never the command's failure.
+    if result.is_ok()
+        && changes(&cli.command)
+        && let Some(warning) = ws.notify_after_change().await
+    {
+        eprintln!("warning: {warning}");
+    }
+    result
+}
+
+/// The commands that write to the log (and so may have notifications to deliver).
+fn changes(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Release { .. }
+            | Command::Promote { .. }
+            | Command::Expand { .. }
+            | Command::Pause(_)
+            | Command::Resume(_)
+            | Command::Revert { .. }
+            | Command::Rollback { .. }
+            | Command::Approve { .. }
+            | Command::Reject { .. }
+            | Command::Quarantine { .. }
+            | Command::Archive { .. }
+            | Command::Recover { .. }
+            | Command::Resign { .. }
+            | Command::Incident { .. }
+    )
+}
+
+async fn dispatch(cli: &Cli, ws: &Workspace, bar: std::sync::Arc<Bar>) -> Result<u8> {
     match &cli.command {
         Command::Init(_)
         | Command::Credentials { .. }
@@ -108,8 +143,9 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
         }
         Command::Kpi {
             command: KpiCommand::Import { .. },
-        } => crate::analyze::kpi_import(&cli, &ws).await,
-        Command::Incident { command } => crate::incident::run(&cli, &ws, command).await,
+        } => crate::analyze::kpi_import(cli, ws).await,
+        Command::Incident { command } => crate::incident::run(cli, ws, command).await,
+        Command::Notify { command } => crate::notify::run(cli, ws, command).await,
         Command::Report {
             command: crate::args::ReportCommand::Weekly { week, app, out },
         } => {
@@ -128,13 +164,11 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Simulate(args) => crate::simulate::run(&cli, &ws, args).await,
-        Command::Adoption { app, channel } => {
-            crate::analyze::adoption(&cli, &ws, app, channel).await
-        }
+        Command::Simulate(args) => crate::simulate::run(cli, ws, args).await,
+        Command::Adoption { app, channel } => crate::analyze::adoption(cli, ws, app, channel).await,
         Command::Kpi {
             command: KpiCommand::Ingest,
-        } => crate::analyze::kpi_ingest(&cli, &ws, bar.as_ref()).await,
+        } => crate::analyze::kpi_ingest(cli, ws, bar.as_ref()).await,
         Command::Release {
             app,
             bundle,
@@ -143,7 +177,7 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             min_native,
             description,
         } => {
-            let by = attribution(&cli, &ws)?;
+            let by = attribution(cli, ws)?;
             let req = ReleaseRequest {
                 app: app.clone(),
                 bundle: bundle.clone(),
@@ -189,16 +223,16 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
                 percent: *percent,
                 version: version.clone(),
             };
-            let by = attribution(&cli, &ws)?;
+            let by = attribution(cli, ws)?;
             if *dry_run {
-                return previewed(&cli, &ws.preview_promote(&by, &req).await?);
+                return previewed(cli, &ws.preview_promote(&by, &req).await?);
             }
             // Before the gate has passed it in the source channel: allowed, and said.
             let (by, note) = ws.noting_early_promotion(&by, &req).await?;
             if let Some(n) = note {
                 eprintln!("airlock: {n}");
             }
-            done(&cli, &ws.promote(&by, &req).await?)
+            done(cli, &ws.promote(&by, &req).await?)
         }
         Command::Expand {
             app,
@@ -211,25 +245,24 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
                 (Some(p), false) => ExpandTo::Percent(*p),
                 _ => ExpandTo::Next,
             };
-            let by = attribution(&cli, &ws)?;
+            let by = attribution(cli, ws)?;
             if *dry_run {
-                return previewed(&cli, &ws.preview_expand(&by, app, channel, to).await?);
+                return previewed(cli, &ws.preview_expand(&by, app, channel, to).await?);
             }
             // Before the gate has passed the step: allowed, and said (and logged).
             let (by, note) = ws.noting_early_expansion(&by, app, channel).await?;
             if let Some(n) = note {
                 eprintln!("airlock: {n}");
             }
-            done(&cli, &ws.expand(&by, app, channel, to).await?)
+            done(cli, &ws.expand(&by, app, channel, to).await?)
         }
         Command::Pause(a) => done(
-            &cli,
-            &ws.pause(&attribution(&cli, &ws)?, &a.app, &a.channel)
-                .await?,
+            cli,
+            &ws.pause(&attribution(cli, ws)?, &a.app, &a.channel).await?,
         ),
         Command::Resume(a) => done(
-            &cli,
-            &ws.resume(&attribution(&cli, &ws)?, &a.app, &a.channel)
+            cli,
+            &ws.resume(&attribution(cli, ws)?, &a.app, &a.channel)
                 .await?,
         ),
         Command::Revert {
@@ -237,14 +270,14 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             channel,
             dry_run,
         } => {
-            let by = attribution(&cli, &ws)?;
+            let by = attribution(cli, ws)?;
             if *dry_run {
-                return previewed(&cli, &ws.preview_revert(&by, app, channel).await?);
+                return previewed(cli, &ws.preview_revert(&by, app, channel).await?);
             }
-            done(&cli, &ws.revert(&by, app, channel).await?)
+            done(cli, &ws.revert(&by, app, channel).await?)
         }
         Command::Recover { app, yes } => {
-            let plan = ws.recover(app, &attribution(&cli, &ws)?, *yes).await?;
+            let plan = ws.recover(app, &attribution(cli, ws)?, *yes).await?;
             if cli.json {
                 print_json(&plan);
             } else {
@@ -257,10 +290,7 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             app: Some(app),
             channel: Some(channel),
             ..
-        } => done(
-            &cli,
-            &ws.resign(&attribution(&cli, &ws)?, app, channel).await?,
-        ),
+        } => done(cli, &ws.resign(&attribution(cli, ws)?, app, channel).await?),
         Command::Resign {
             expiring_within, ..
         } => {
@@ -270,7 +300,7 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
                 ));
             }
             let results = ws
-                .resign_expiring(&attribution(&cli, &ws)?, *expiring_within)
+                .resign_expiring(&attribution(cli, ws)?, *expiring_within)
                 .await?;
             let mut failed = 0;
             let mut list = Vec::new();
@@ -302,22 +332,22 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             to,
             dry_run,
         } => {
-            let by = attribution(&cli, &ws)?;
+            let by = attribution(cli, ws)?;
             if *dry_run {
                 let preview = ws
                     .preview_rollback(&by, app, channel, to.as_deref())
                     .await?;
-                return previewed(&cli, &preview);
+                return previewed(cli, &preview);
             }
-            done(&cli, &ws.rollback(&by, app, channel, to.as_deref()).await?)
+            done(cli, &ws.rollback(&by, app, channel, to.as_deref()).await?)
         }
         Command::Approve {
             app,
             version,
             channel,
         } => done(
-            &cli,
-            &ws.approve(&attribution(&cli, &ws)?, app, version, channel)
+            cli,
+            &ws.approve(&attribution(cli, ws)?, app, version, channel)
                 .await?,
         ),
         Command::Reject {
@@ -325,22 +355,21 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             version,
             channel,
         } => done(
-            &cli,
-            &ws.reject(&attribution(&cli, &ws)?, app, version, channel)
+            cli,
+            &ws.reject(&attribution(cli, ws)?, app, version, channel)
                 .await?,
         ),
         Command::Quarantine { app, version } => done(
-            &cli,
-            &ws.quarantine(&attribution(&cli, &ws)?, app, version)
-                .await?,
+            cli,
+            &ws.quarantine(&attribution(cli, ws)?, app, version).await?,
         ),
         Command::Archive {
             app,
             version,
             channel,
         } => done(
-            &cli,
-            &ws.archive(&attribution(&cli, &ws)?, app, version, channel)
+            cli,
+            &ws.archive(&attribution(cli, ws)?, app, version, channel)
                 .await?,
         ),
         Command::Status { app } => {
@@ -380,7 +409,7 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
                 theme,
                 width: *width,
             };
-            crate::chart::chart(&cli, &ws, &req).await
+            crate::chart::chart(cli, ws, &req).await
         }
         Command::Analyze {
             app,
@@ -390,8 +419,7 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             from,
             to,
         } => {
-            crate::analyze::analyze(&cli, &ws, app, channel, (candidate, baseline), (from, to))
-                .await
+            crate::analyze::analyze(cli, ws, app, channel, (candidate, baseline), (from, to)).await
         }
         Command::Watch {
             app,
@@ -399,8 +427,8 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
             once,
             interval,
         } => {
-            let actor = attribution(&cli, &ws)?.actor;
-            crate::analyze::watch(&cli, &ws, &actor, (app, channel), *once, interval).await
+            let actor = attribution(cli, ws)?.actor;
+            crate::analyze::watch(cli, ws, &actor, (app, channel), *once, interval).await
         }
         Command::Log { app } => {
             let entries = ws.history(app).await?;
@@ -469,7 +497,7 @@ pub async fn run(cli: Cli, bar: std::sync::Arc<Bar>) -> Result<u8> {
                 0
             })
         }
-        Command::Verify(args) => verify(&cli, &ws, args).await,
+        Command::Verify(args) => verify(cli, ws, args).await,
         Command::Keys { .. } => unreachable!("handled above"),
         Command::Check {
             deep: Some(app),

@@ -72,6 +72,10 @@ pub struct Config {
     /// (docs/KPIS.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kpi: Option<crate::kpi::policy::KpiSettings>,
+    /// Notifications: the budget a command spends sending, each audience's body format
+    /// (the webhook URLs and signing secrets live in the OS keychain only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<crate::notify::NotifySettings>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -232,6 +236,7 @@ impl Config {
             channels: default_channels(),
             apps: BTreeMap::new(),
             kpi: None,
+            notify: None,
         }
     }
 

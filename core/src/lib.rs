@@ -29,6 +29,7 @@ pub mod error;
 pub mod keychain;
 pub mod kpi;
 pub mod log;
+pub mod notify;
 pub mod ops;
 mod parallel;
 pub mod progress;

@@ -52,6 +52,11 @@ pub fn watch<R: Runtime>(app: AppHandle<R>) {
                     () = sleep_until(next_sync) => {
                         let status = sync_once(&ws).await;
                         let _ = app.emit(REGISTRY_SYNCED, status);
+                        // An open console drains the notification outbox after each sync,
+                        // within the `[notify]` budget (a warning goes to the console's log).
+                        if let Some(w) = ws.notify_after_change().await {
+                            eprintln!("airlock-console: {w}");
+                        }
                         next_sync = Instant::now() + every;
                     }
                     () = sleep(Duration::from_millis(500)) => {}

@@ -64,6 +64,10 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             incidents::export_postmortem,
             reports::weekly_rollup,
             reports::write_weekly_rollup,
+            commands::notify::notify_status,
+            commands::notify::set_notify,
+            commands::notify::delete_notify,
+            commands::notify::test_notify,
         ])
         .typ::<airlock_core::Change>()
         .typ::<events::SyncStatus>()

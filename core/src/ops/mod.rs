@@ -19,6 +19,7 @@ pub mod incident_checks;
 pub mod keys;
 pub mod kpi_charts;
 pub mod kpi_screen;
+pub mod notify;
 pub mod placement;
 pub mod pointer;
 pub mod preview;

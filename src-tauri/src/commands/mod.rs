@@ -5,6 +5,7 @@ pub mod actions;
 pub mod gate;
 pub mod incidents;
 pub mod kpi;
+pub mod notify;
 pub mod publish;
 pub mod reports;
 pub mod settings;

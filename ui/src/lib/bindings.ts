@@ -385,6 +385,41 @@ async writeWeeklyRollup(week: string | null) : Promise<Result<RollupReport, Comm
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+async notifyStatus() : Promise<Result<AudienceStatus[], CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("notify_status") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Stores `audience`'s webhook URL (or, with `secret`, its signing secret) in the keychain.
+ */
+async setNotify(audience: Audience, value: string, secret: boolean) : Promise<Result<null, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_notify", { audience, value, secret }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async deleteNotify(audience: Audience) : Promise<Result<boolean, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("delete_notify", { audience }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async testNotify(audience: Audience) : Promise<Result<Attempt, CommandError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("test_notify", { audience }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -471,6 +506,24 @@ next: ReleaseLine[];
  */
 quiet: string | null }
 export type ApprovalView = { channel: string; actor: string; at: string }
+export type Attempt = { at: number; 
+/**
+ * The HTTP status; `None` when no answer came (refused, timed out).
+ */
+status: number | null; latencyMs: number; error: string }
+/**
+ * Who a message is for.
+ */
+export type Audience = "engineering" | "releases" | "incidents"
+/**
+ * `[notify.<audience>]`.
+ */
+export type AudienceSettings = { format?: Format }
+export type AudienceStatus = { audience: Audience; urlSet: boolean; secretSet: boolean; format: Format; 
+/**
+ * Why it is off (a `410 Gone`), if it is.
+ */
+disabled: string | null }
 /**
  * `[channels.<name>.cdn]`: the CloudFront distribution serving the channel's store.
  */
@@ -693,7 +746,12 @@ role: Role;
  * KPIs and the canary gate: the Prometheus to read, the KPIs in force, their limits
  * (docs/KPIS.md).
  */
-kpi?: KpiSettings | null }
+kpi?: KpiSettings | null; 
+/**
+ * Notifications: the budget a command spends sending, each audience's body format
+ * (the webhook URLs and signing secrets live in the OS keychain only).
+ */
+notify?: NotifySettings | null }
 export type ConnectionReport = { stores: StoreCheck[]; 
 /**
  * The signer in words, e.g. "local key airlock-demo".
@@ -813,6 +871,19 @@ deniedAction: string | null }
  */
 export type EventKind = "released" | "promoted" | "expanded" | "paused" | "resumed" | "reverted" | "rolledBack" | "approved" | "rejected" | "quarantined" | "archived" | "pointerResigned" | "recovered" | "gatePassed" | "gateFailed" | "currentPassed" | "incidentOpened" | "incidentChecked" | "incidentClosed"
 export type FileSize = { path: string; size: number }
+/**
+ * How a webhook's body is written.
+ */
+export type Format = 
+/**
+ * Slack Block Kit with a plain `text` fallback (Slack, Mattermost, Teams' Slack mode).
+ */
+"slack" | 
+/**
+ * The JSON body documented in docs/NOTIFICATIONS.md, signed with Standard Webhooks
+ * headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+ */
+"json"
 export type GateKpi = { kpi: string; 
 /**
  * `pass`, `warn`, `fail` or `inconclusive`.
@@ -1042,6 +1113,20 @@ store: string;
  * `local`, `local:<name>` or `kms:<key>`.
  */
 signer: string; actor: string }
+/**
+ * `[notify]` in airlock.toml.
+ */
+export type NotifySettings = { 
+/**
+ * The most a changing command spends sending after its own work, in seconds (default
+ * 3; 0 leaves everything for later).
+ */
+"budget-seconds"?: number | null; 
+/**
+ * The wait before the first retry, in seconds (default 30; it doubles, with jitter, up
+ * to an hour).
+ */
+"retry-seconds"?: number | null; engineering?: AudienceSettings | null; releases?: AudienceSettings | null; incidents?: AudienceSettings | null }
 /**
  * One of the KPI panels.
  */
