@@ -278,6 +278,12 @@ fn each_audience_gets_its_messages_and_nothing_else() {
         assert_eq!(row["tries"].as_array().unwrap().len(), 1);
         assert_eq!(row["tries"][0]["status"], 200);
     }
+    // An app published after notifications were turned on is told from its first entry.
+    let b3 = d.bundle("b3", &[("index.html", "<html>w"), ("js/app.js", "w()")]);
+    d.ok("ana", &["release", "wallet", &b3, "--version", "0.1.0"]);
+    let e = eng.got();
+    assert_eq!(e.len(), 5, "the new app's first entry: {:?}", kinds(&e));
+    assert!(e[4].body.contains("wallet"), "{}", e[4].body);
 }
 
 #[test]

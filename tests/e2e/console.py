@@ -705,6 +705,8 @@ class Suite:
             s = Session(self.app, ["--workspace", str(ws)], env, self.out, "incident")
             try:
                 s.wait_text("checkout", 60)
+                # The size an earlier scenario left is remembered: back to the usual one.
+                s.call("POST", "window/rect", {"width": 1280, "height": 800})
                 s.wait("the failing health", lambda: "Failing" in s.js(
                     "return document.querySelector(\"section[aria-labelledby='app-checkout']\").innerText"), 90)
                 s.js("location.hash = '#/kpi/checkout/Production'")

@@ -58,6 +58,19 @@ impl Registry {
         Ok(row.map(|r| r.get::<i64, _>(0) as u64))
     }
 
+    /// Whether `audience` was ever derived for any app of this store (an app that appears
+    /// later is then notified from its first entry).
+    pub(crate) async fn notify_started(&self, store: &str, a: Audience) -> Result<bool> {
+        let row =
+            sqlx::query("SELECT 1 FROM notify_cursor WHERE store = ? AND audience = ? LIMIT 1")
+                .bind(store)
+                .bind(a.key())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(bad)?;
+        Ok(row.is_some())
+    }
+
     /// Adds `messages` (each at most once) and moves the cursor to `seq`, in one transaction.
     pub(crate) async fn notify_enqueue(
         &self,

@@ -494,6 +494,10 @@ impl Workspace {
                         "waiting".into(),
                         "the step has just begun: the first numbers are not due yet".into(),
                     ),
+                    Ok(None) if state.rollback_candidates(&channel).is_empty() => (
+                        "none".into(),
+                        "not judged: no earlier release in this channel to compare it with".into(),
+                    ),
                     Ok(None) => (
                         "none".into(),
                         "not judged: the gate compares a current release with its rollback \

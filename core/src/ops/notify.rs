@@ -176,17 +176,25 @@ impl Workspace {
     }
 
     /// Fills the outbox from the log, for every audience with a URL: from where it stopped,
-    /// or (the first time) from the head, replaying nothing.
+    /// or (the first time) from the head, replaying nothing; an app that appears after an
+    /// audience was turned on is told from its first entry.
     async fn notify_enqueue(&self, audiences: &[Audience]) -> Result<()> {
         let store = self.store().id().to_string();
         let now = self.now().unix();
+        let mut started = BTreeMap::new();
+        for a in audiences {
+            started.insert(*a, self.registry().notify_started(&store, *a).await?);
+        }
         for app in self.registry().apps().await? {
             let entries = self.registry().entries(&app).await?;
             let Some(head) = entries.last().map(|s| s.entry.seq) else {
                 continue;
             };
             for a in audiences {
-                let cursor = self.registry().notify_cursor(&store, &app, *a).await?;
+                let mut cursor = self.registry().notify_cursor(&store, &app, *a).await?;
+                if cursor.is_none() && started.get(a).copied().unwrap_or(false) {
+                    cursor = Some(0);
+                }
                 let Some(from) = cursor else {
                     self.registry()
                         .notify_enqueue(&store, &app, *a, head, &[], now)
