@@ -501,3 +501,86 @@ fn two_desktops_and_a_ci_job_send_each_message_once() {
     );
     assert_eq!(seqs.len(), 3, "no message twice");
 }
+
+/// A sender that stopped between writing its claim and its first attempt recognises its own
+/// claim (the token it kept in its outbox) and sends; a claim holding another token is
+/// another sender's, and this one sends nothing.
+#[test]
+fn a_sender_that_stopped_after_its_claim_sends_once_it_runs_again() {
+    let d = Desk::new();
+    d.init();
+    let b1 = d.bundle("b1", &[("index.html", "<html>1"), ("js/app.js", "one()")]);
+    let b2 = d.bundle("b2", &[("index.html", "<html>1"), ("js/app.js", "two()")]);
+    d.shipped_then_released(&b1, &b2);
+    append_toml(&d, "ws", "\n[notify]\nbudget-seconds = 0\n");
+    let eng = Receiver::start(Answer::Script(&[]));
+    set(&d, "engineering", &eng.url);
+    d.airlock("ana", &["notify", "send"]);
+    d.ok(
+        "bob",
+        &["approve", "shop-ios", "1.1.0", "--channel", "Production"],
+    );
+    d.ok(
+        "ana",
+        &[
+            "promote",
+            "shop-ios",
+            "--from",
+            "Staging",
+            "--to",
+            "Production",
+            "--percent",
+            "5",
+        ],
+    );
+    // Fill the outbox (budget 0 sends nothing), then play the two claims by hand: the first
+    // message's claim written by this sender before it stopped, the second's by another.
+    d.airlock("ana", &["notify", "send", "--budget", "0"]);
+    let db = d.root.join("ws/airlock.db");
+    let script = r#"
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+rows = c.execute("SELECT app, seq FROM notify_outbox WHERE audience = 'engineering' ORDER BY seq").fetchall()
+assert len(rows) == 2, rows
+c.execute("UPDATE notify_outbox SET claim = 'mine' WHERE seq = ?", (rows[0][1],))
+c.commit()
+print(rows[0][1], rows[1][1])
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seqs: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let claim = |seq: u64, token: &str| {
+        let path = d
+            .root
+            .join(format!("store/apps/shop-ios/notify/engineering/{seq:020}"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, token).unwrap();
+    };
+    claim(seqs[0], "mine");
+    claim(seqs[1], "someone-else");
+    let out = d.airlock("ana", &["--json", "notify", "send"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (r["sent"].as_u64(), r["elsewhere"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    let got = eng.got();
+    assert_eq!(got.len(), 1, "only the message this sender had claimed");
+    assert!(
+        got[0].body.contains(&format!("log seq {}", seqs[0])),
+        "{}",
+        got[0].body
+    );
+}

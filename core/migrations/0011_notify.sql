@@ -24,6 +24,9 @@ CREATE TABLE notify_outbox (
     -- due | sent | elsewhere (another desktop claimed it) | failed (gave up) | disabled
     status     TEXT    NOT NULL DEFAULT 'due',
     detail     TEXT    NOT NULL DEFAULT '',
+    -- The token this desktop wrote into the store's claim object (empty: not claimed yet),
+    -- so a sender that stopped between its claim and its first attempt knows its own claim.
+    claim      TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (store, app, seq, audience)
 );
 

@@ -112,6 +112,40 @@ impl Registry {
         tx.commit().await.map_err(bad)
     }
 
+    /// Takes the claim of `m` for this process: writes `token` where none is written yet.
+    /// The claim already written (by this process before, or another on this registry), or
+    /// `token` when this call wrote it.
+    pub(crate) async fn notify_take_claim(
+        &self,
+        store: &str,
+        m: &Message,
+        token: &str,
+    ) -> Result<String> {
+        sqlx::query(
+            "UPDATE notify_outbox SET claim = ? \
+             WHERE store = ? AND app = ? AND seq = ? AND audience = ? AND claim = ''",
+        )
+        .bind(token)
+        .bind(store)
+        .bind(&m.app)
+        .bind(m.seq as i64)
+        .bind(m.audience.key())
+        .execute(&self.pool)
+        .await
+        .map_err(bad)?;
+        let row = sqlx::query(
+            "SELECT claim FROM notify_outbox WHERE store = ? AND app = ? AND seq = ? AND audience = ?",
+        )
+        .bind(store)
+        .bind(&m.app)
+        .bind(m.seq as i64)
+        .bind(m.audience.key())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(bad)?;
+        Ok(row.get(0))
+    }
+
     /// Messages due at `now`, oldest first.
     pub(crate) async fn notify_due(
         &self,

@@ -17,6 +17,7 @@ use crate::notify::{Audience, Format, KEYCHAIN_SERVICE, NotifySettings, account}
 use crate::secret::Sensitive;
 use crate::store::{ObjectClass, PutOutcome};
 use crate::workspace::Workspace;
+use airlock_protocol::limits::Cap;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -318,13 +319,31 @@ impl Workspace {
                 continue;
             };
             // The claim: one create-only write in the store decides who sends the message.
+            // The token is kept in the outbox first, so a sender that stopped after writing
+            // its claim recognises it and sends, and a second process on this registry
+            // takes the claim already there.
             if attempts == 0 {
-                let token = random_token();
-                match self
+                let token = self
+                    .registry()
+                    .notify_take_claim(&store, &m, &random_token())
+                    .await?;
+                let outcome = match self
                     .store()
                     .put_new(&claim_key(&m), token.as_bytes(), ObjectClass::Log)
                     .await
                 {
+                    Ok(PutOutcome::AlreadyExists) => match self
+                        .store()
+                        .get(&claim_key(&m), Cap::new("notification claim", 256))
+                        .await
+                    {
+                        Ok(Some(o)) if o.bytes == token.as_bytes() => Ok(PutOutcome::Created),
+                        Ok(_) => Ok(PutOutcome::AlreadyExists),
+                        Err(e) => Err(e),
+                    },
+                    other => other,
+                };
+                match outcome {
                     Ok(PutOutcome::Created) => {}
                     Ok(PutOutcome::AlreadyExists) => {
                         self.registry()
