@@ -278,6 +278,24 @@ fn each_audience_gets_its_messages_and_nothing_else() {
         assert_eq!(row["tries"].as_array().unwrap().len(), 1);
         assert_eq!(row["tries"][0]["status"], 200);
     }
+    // A receiver that refuses the connection: the error says so without the URL (a secret).
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/secret-token-path", l.local_addr().unwrap())
+    };
+    set(&d, "incidents", &closed);
+    let test = d.airlock("ana", &["--json", "notify", "test", "incidents"]);
+    assert_eq!(code(&test), 1, "no answer is a failed test");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+    assert!(
+        !said.contains("secret-token-path"),
+        "the webhook URL never shows: {said}"
+    );
+    set(&d, "incidents", &inc.url);
     // An app published after notifications were turned on is told from its first entry.
     let b3 = d.bundle("b3", &[("index.html", "<html>w"), ("js/app.js", "w()")]);
     d.ok("ana", &["release", "wallet", &b3, "--version", "0.1.0"]);

@@ -95,6 +95,15 @@ impl Registry {
             .collect()
     }
 
+    /// The seq of the app's newest recorded entry (`None`: none yet), without reading them.
+    pub async fn head_seq(&self, app: &str) -> Result<Option<u64>> {
+        let row = sqlx::query("SELECT MAX(seq) FROM events WHERE app = ?")
+            .bind(app)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get::<Option<i64>, _>(0).map(|s| s as u64))
+    }
+
     pub async fn apps(&self) -> Result<Vec<String>> {
         let rows = sqlx::query("SELECT DISTINCT app FROM events ORDER BY app")
             .fetch_all(&self.pool)

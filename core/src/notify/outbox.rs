@@ -34,6 +34,7 @@ pub struct Attempt {
     pub error: String,
 }
 
+/// A stored message that no longer reads as one.
 fn bad(e: impl std::fmt::Display) -> crate::error::Error {
     crate::error::Error::Database(format!("the notification outbox: {e}"))
 }
@@ -53,8 +54,7 @@ impl Registry {
         .bind(app)
         .bind(a.key())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(bad)?;
+        .await?;
         Ok(row.map(|r| r.get::<i64, _>(0) as u64))
     }
 
@@ -66,8 +66,7 @@ impl Registry {
                 .bind(store)
                 .bind(a.key())
                 .fetch_optional(&self.pool)
-                .await
-                .map_err(bad)?;
+                .await?;
         Ok(row.is_some())
     }
 
@@ -81,7 +80,7 @@ impl Registry {
         messages: &[Message],
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(bad)?;
+        let mut tx = self.pool.begin().await?;
         for m in messages {
             sqlx::query(
                 "INSERT OR IGNORE INTO notify_outbox (store, app, seq, audience, message, created_at, next_at) \
@@ -95,8 +94,7 @@ impl Registry {
             .bind(now)
             .bind(now)
             .execute(&mut *tx)
-            .await
-            .map_err(bad)?;
+            .await?;
         }
         sqlx::query(
             "INSERT INTO notify_cursor (store, app, audience, seq) VALUES (?, ?, ?, ?) \
@@ -107,9 +105,8 @@ impl Registry {
         .bind(a.key())
         .bind(seq as i64)
         .execute(&mut *tx)
-        .await
-        .map_err(bad)?;
-        tx.commit().await.map_err(bad)
+        .await?;
+        Ok(tx.commit().await?)
     }
 
     /// Takes the claim of `m` for this process: writes `token` where none is written yet.
@@ -131,8 +128,7 @@ impl Registry {
         .bind(m.seq as i64)
         .bind(m.audience.key())
         .execute(&self.pool)
-        .await
-        .map_err(bad)?;
+        .await?;
         let row = sqlx::query(
             "SELECT claim FROM notify_outbox WHERE store = ? AND app = ? AND seq = ? AND audience = ?",
         )
@@ -141,8 +137,7 @@ impl Registry {
         .bind(m.seq as i64)
         .bind(m.audience.key())
         .fetch_one(&self.pool)
-        .await
-        .map_err(bad)?;
+        .await?;
         Ok(row.get(0))
     }
 
@@ -159,8 +154,7 @@ impl Registry {
         .bind(store)
         .bind(now)
         .fetch_all(&self.pool)
-        .await
-        .map_err(bad)?;
+        .await?;
         rows.iter()
             .map(|r| {
                 let m: Message = serde_json::from_str(&r.get::<String, _>(0)).map_err(bad)?;
@@ -180,7 +174,7 @@ impl Registry {
         detail: &str,
         next_at: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(bad)?;
+        let mut tx = self.pool.begin().await?;
         if let Some(a) = attempt {
             sqlx::query(
                 "INSERT INTO notify_attempts (store, app, seq, audience, at, status, latency_ms, error) \
@@ -195,8 +189,7 @@ impl Registry {
             .bind(a.latency_ms as i64)
             .bind(&a.error)
             .execute(&mut *tx)
-            .await
-            .map_err(bad)?;
+            .await?;
         }
         sqlx::query(
             "UPDATE notify_outbox SET status = ?, detail = ?, next_at = ?, \
@@ -211,9 +204,8 @@ impl Registry {
         .bind(m.seq as i64)
         .bind(m.audience.key())
         .execute(&mut *tx)
-        .await
-        .map_err(bad)?;
-        tx.commit().await.map_err(bad)
+        .await?;
+        Ok(tx.commit().await?)
     }
 
     /// Why `audience` is off (a `410 Gone`), if it is.
@@ -223,8 +215,7 @@ impl Registry {
                 .bind(store)
                 .bind(a.key())
                 .fetch_optional(&self.pool)
-                .await
-                .map_err(bad)?;
+                .await?;
         Ok(row.map(|r| r.get::<String, _>(0)))
     }
 
@@ -244,15 +235,13 @@ impl Registry {
         .bind(at)
         .bind(reason)
         .execute(&self.pool)
-        .await
-        .map_err(bad)?;
+        .await?;
         sqlx::query("UPDATE notify_outbox SET status = 'disabled', detail = ? WHERE store = ? AND audience = ? AND status = 'due'")
             .bind(reason)
             .bind(store)
             .bind(a.key())
             .execute(&self.pool)
-            .await
-            .map_err(bad)?;
+            .await?;
         Ok(())
     }
 
@@ -262,8 +251,7 @@ impl Registry {
             .bind(store)
             .bind(a.key())
             .execute(&self.pool)
-            .await
-            .map_err(bad)?;
+            .await?;
         Ok(())
     }
 
@@ -276,8 +264,7 @@ impl Registry {
         .bind(store)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
-        .await
-        .map_err(bad)?;
+        .await?;
         let mut out = Vec::new();
         for r in rows {
             let tries = sqlx::query(
@@ -289,8 +276,7 @@ impl Registry {
             .bind(r.get::<i64, _>(7))
             .bind(r.get::<String, _>(8))
             .fetch_all(&self.pool)
-            .await
-            .map_err(bad)?
+            .await?
             .iter()
             .map(|t| Attempt {
                 at: t.get(0),

@@ -99,6 +99,58 @@ pub fn check_url(url: &str) -> Result<()> {
     }
 }
 
+/// Posts `m` to `url` in `format` (signed with `secret` for the JSON format, as message
+/// `id`): the status, a `Retry-After` in seconds, the error in words and the latency. The
+/// error never holds the URL, which is a secret.
+#[allow(clippy::too_many_arguments)]
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    secret: Option<&Sensitive<Vec<u8>>>,
+    format: Format,
+    m: &Message,
+    id: &str,
+    now: i64,
+    timeout: Duration,
+) -> (Option<u16>, Option<f64>, String, u64) {
+    let body = match format {
+        Format::Slack => message::slack_body(m),
+        Format::Json => message::json_body(m),
+    };
+    let mut req = client
+        .post(url)
+        .timeout(timeout)
+        .header("content-type", "application/json")
+        .body(body.clone());
+    if format == Format::Json {
+        req = req
+            .header("webhook-id", id)
+            .header("webhook-timestamp", now.to_string());
+        if let Some(s) = secret {
+            req = req.header(
+                "webhook-signature",
+                message::signature(s.expose(), id, now, &body),
+            );
+        }
+    }
+    let t0 = Instant::now();
+    let answer = req.send().await;
+    let latency_ms = t0.elapsed().as_millis() as u64;
+    match answer {
+        Ok(r) => (
+            Some(r.status().as_u16()),
+            r.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok()),
+            String::new(),
+            latency_ms,
+        ),
+        Err(e) if e.is_timeout() => (None, None, "no answer in time".into(), latency_ms),
+        Err(e) => (None, None, e.without_url().to_string(), latency_ms),
+    }
+}
+
 impl Workspace {
     pub fn notify_settings(&self) -> NotifySettings {
         self.config().notify.clone().unwrap_or_default()
@@ -187,10 +239,11 @@ impl Workspace {
             started.insert(*a, self.registry().notify_started(&store, *a).await?);
         }
         for app in self.registry().apps().await? {
-            let entries = self.registry().entries(&app).await?;
-            let Some(head) = entries.last().map(|s| s.entry.seq) else {
+            // The log is read only when some audience is behind its head.
+            let Some(head) = self.registry().head_seq(&app).await? else {
                 continue;
             };
+            let mut entries: Option<Vec<StoredEntry>> = None;
             for a in audiences {
                 let mut cursor = self.registry().notify_cursor(&store, &app, *a).await?;
                 if cursor.is_none() && started.get(a).copied().unwrap_or(false) {
@@ -205,7 +258,11 @@ impl Workspace {
                 if from >= head {
                     continue;
                 }
-                let messages = self.derive_messages(&app, &entries, from, *a).await;
+                if entries.is_none() {
+                    entries = Some(self.registry().entries(&app).await?);
+                }
+                let all = entries.as_deref().unwrap_or_default();
+                let messages = self.derive_messages(&app, all, from, *a).await;
                 self.registry()
                     .notify_enqueue(&store, &app, *a, head, &messages, now)
                     .await?;
@@ -274,12 +331,14 @@ impl Workspace {
     pub async fn notify_send(&self, budget: Duration) -> Result<SendReport> {
         let started = Instant::now();
         let mut report = SendReport::default();
-        let configured: Vec<Audience> = self
-            .notify_status()?
-            .into_iter()
-            .filter(|(_, url, _)| *url)
-            .map(|(a, _, _)| a)
-            .collect();
+        // Each audience's URL and secret, read once from the keychain for this pass.
+        let mut hooks = BTreeMap::new();
+        for a in Audience::ALL {
+            if let Some(w) = self.webhook(a)? {
+                hooks.insert(a, w);
+            }
+        }
+        let configured: Vec<Audience> = hooks.keys().copied().collect();
         if configured.is_empty() {
             return Ok(report);
         }
@@ -314,7 +373,7 @@ impl Workspace {
                 report.failed += 1;
                 continue;
             }
-            let Some((url, secret)) = self.webhook(m.audience)? else {
+            let Some((url, secret)) = hooks.get(&m.audience) else {
                 report.left += 1;
                 continue;
             };
@@ -376,44 +435,18 @@ impl Workspace {
                     }
                 }
             }
-            let format = settings.format(m.audience);
-            let body = match format {
-                Format::Slack => message::slack_body(&m),
-                Format::Json => message::json_body(&m),
-            };
-            let mut req = client
-                .post(&url)
-                .timeout(left.min(Duration::from_secs(15)))
-                .header("content-type", "application/json")
-                .body(body.clone());
-            if format == Format::Json {
-                let id = message::id(&store, &m);
-                let ts = now;
-                req = req
-                    .header("webhook-id", &id)
-                    .header("webhook-timestamp", ts.to_string());
-                if let Some(s) = &secret {
-                    req = req.header(
-                        "webhook-signature",
-                        message::signature(s.expose(), &id, ts, &body),
-                    );
-                }
-            }
-            let t0 = Instant::now();
-            let answer = req.send().await;
-            let latency_ms = t0.elapsed().as_millis() as u64;
-            let (status, retry_after, error) = match &answer {
-                Ok(r) => (
-                    Some(r.status().as_u16()),
-                    r.headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok()),
-                    String::new(),
-                ),
-                Err(e) if e.is_timeout() => (None, None, "no answer within the budget".to_string()),
-                Err(e) => (None, None, format!("{e}")),
-            };
+            let id = message::id(&store, &m);
+            let (status, retry_after, error, latency_ms) = post(
+                &client,
+                url,
+                secret.as_ref(),
+                settings.format(m.audience),
+                &m,
+                &id,
+                now,
+                left.min(Duration::from_secs(15)),
+            )
+            .await;
             let attempt = Attempt {
                 at: now,
                 status,
@@ -491,54 +524,24 @@ impl Workspace {
             text: "If you can read this, Airlock's notifications reach this channel.".into(),
             fields: Vec::new(),
         };
-        let format = self.notify_settings().format(audience);
-        let body = match format {
-            Format::Slack => message::slack_body(&m),
-            Format::Json => message::json_body(&m),
-        };
         let now = self.now().unix();
-        let client = reqwest::Client::new();
-        let mut req = client
-            .post(&url)
-            .timeout(Duration::from_secs(10))
-            .header("content-type", "application/json")
-            .body(body.clone());
-        if format == Format::Json {
-            let id = format!("msg_test_{now}");
-            req = req
-                .header("webhook-id", &id)
-                .header("webhook-timestamp", now.to_string());
-            if let Some(s) = &secret {
-                req = req.header(
-                    "webhook-signature",
-                    message::signature(s.expose(), &id, now, &body),
-                );
-            }
-        }
-        let t0 = Instant::now();
-        let answer = req.send().await;
-        let latency_ms = t0.elapsed().as_millis() as u64;
-        Ok(match answer {
-            Ok(r) => Attempt {
-                at: now,
-                status: Some(r.status().as_u16()),
-                latency_ms,
-                error: String::new(),
-            },
-            Err(e) => Attempt {
-                at: now,
-                status: None,
-                latency_ms,
-                error: e.to_string(),
-            },
+        let (status, _, error, latency_ms) = post(
+            &reqwest::Client::new(),
+            &url,
+            secret.as_ref(),
+            self.notify_settings().format(audience),
+            &m,
+            &format!("msg_test_{now}"),
+            now,
+            Duration::from_secs(10),
+        )
+        .await;
+        Ok(Attempt {
+            at: now,
+            status,
+            latency_ms,
+            error,
         })
-    }
-
-    /// Why `audience` is off (its receiver answered `410 Gone`), if it is.
-    pub async fn notify_disabled(&self, audience: Audience) -> Result<Option<String>> {
-        self.registry()
-            .notify_disabled(self.store().id(), audience)
-            .await
     }
 
     /// Every message of this store, newest first, with its attempts.
