@@ -8,6 +8,7 @@ use super::frame::Mark;
 use crate::kpi::policy::GatePolicy;
 use crate::kpi::source::{Counter, Counts, Histograms, Latency};
 use crate::log::Event;
+use crate::log::entry::percent as pct;
 use crate::log::reader::StoredEntry;
 use airlock_protocol::bucketing::FULL;
 use std::collections::BTreeMap;
@@ -54,6 +55,20 @@ pub struct ChartData {
 }
 
 impl ChartData {
+    /// The time the crash-free and verdict panels cover: the rollout's span within the range
+    /// (an hour at least), else the whole range.
+    pub fn rollout_range(&self) -> std::ops::Range<i64> {
+        match &self.rollout {
+            Some(r) => {
+                r.started.max(self.from)
+                    ..r.ended
+                        .map_or(self.to, |e| e.min(self.to))
+                        .max(r.started + 3600)
+            }
+            None => self.from..self.to,
+        }
+    }
+
     /// The version series of `what`, or an empty map.
     pub fn counts(&self, what: Counter) -> &Counts {
         static EMPTY: std::sync::OnceLock<Counts> = std::sync::OnceLock::new();
@@ -67,15 +82,6 @@ impl ChartData {
         self.histograms
             .get(&what)
             .unwrap_or_else(|| EMPTY.get_or_init(Histograms::new))
-    }
-}
-
-fn pct(bp: u32) -> String {
-    let p = f64::from(bp) / 100.0;
-    if p.fract() == 0.0 {
-        format!("{p:.0} %")
-    } else {
-        format!("{p} %")
     }
 }
 

@@ -133,7 +133,7 @@ pub fn ticks(from: i64, to: i64, origin: Option<i64>, max: i64) -> (Vec<i64>, i6
     (ticks, step)
 }
 
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 

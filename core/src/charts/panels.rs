@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::kpi::judge::{KpiOutcome, KpiVerdict};
 use crate::kpi::policy::{Kpi, Limits};
 use crate::kpi::source::{Counter, Latency};
+use crate::kpi::words::count;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -167,19 +168,6 @@ fn seconds(v: f64) -> String {
     } else {
         format!("{v:.1} s")
     }
-}
-
-fn count(v: f64) -> String {
-    let n = v.round() as i64;
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
 }
 
 fn svg_root(svg: &mut String, width: u32, height: u32) -> DrawingArea<SVGBackend<'_>, Shift> {
@@ -642,12 +630,7 @@ fn crash_free(
     let lines = good_lines(&limits_of(d, Kpi::CrashFree));
     let r = d.rollout.as_ref();
     let names = r.map(|r| (r.version.clone(), r.baseline.clone().unwrap_or_default()));
-    let x = match r {
-        Some(r) => {
-            r.started.max(d.from)..r.ended.map_or(d.to, |e| e.min(d.to)).max(r.started + 3600)
-        }
-        None => d.from..d.to,
-    };
+    let x = d.rollout_range();
     // (look time, value, lower, upper, sessions) per cohort.
     type Row = (i64, f64, f64, f64, f64);
     let mut cohorts: [Vec<Row>; 2] = [Vec::new(), Vec::new()];
@@ -868,12 +851,7 @@ fn verdict(
     let root = svg_root(&mut out.svg, width, out.height);
     root.fill(&c.background).map_err(draw_err)?;
     let r = d.rollout.as_ref();
-    let x = match r {
-        Some(r) => {
-            r.started.max(d.from)..r.ended.map_or(d.to, |e| e.min(d.to)).max(r.started + 3600)
-        }
-        None => d.from..d.to,
-    };
+    let x = d.rollout_range();
     let title = match r {
         Some(r) => format!(
             "The gate's verdict over time: {} against {}",

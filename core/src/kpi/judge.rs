@@ -167,15 +167,11 @@ pub struct Numbers {
     pub active_devices: BTreeMap<String, f64>,
 }
 
-/// Reads what `policy`'s KPIs need for `q` (sessions always, for the data guards).
-pub async fn gather(source: &dyn KpiSource, q: &Question, policy: &GatePolicy) -> Result<Numbers> {
-    let scope = Scope {
-        app: q.app.clone(),
-        channel: q.channel.clone(),
-        versions: vec![q.candidate.clone(), q.baseline.clone()],
-    };
-    let mut n = Numbers::default();
+/// The counters and histograms `policy`'s KPIs are judged on, with sessions always (the
+/// data guards read them) and `also`, each once.
+pub fn reads(policy: &GatePolicy, also: &[Counter]) -> (Vec<Counter>, Vec<Latency>) {
     let (mut counters, mut latencies) = (vec![Counter::Sessions], Vec::new());
+    counters.extend_from_slice(also);
     for (kpi, _) in &policy.kpis {
         match kpi.measure() {
             Measure::Rate {
@@ -188,6 +184,18 @@ pub async fn gather(source: &dyn KpiSource, q: &Question, policy: &GatePolicy) -
     counters.dedup();
     latencies.sort();
     latencies.dedup();
+    (counters, latencies)
+}
+
+/// Reads what `policy`'s KPIs need for `q` (sessions always, for the data guards).
+pub async fn gather(source: &dyn KpiSource, q: &Question, policy: &GatePolicy) -> Result<Numbers> {
+    let scope = Scope {
+        app: q.app.clone(),
+        channel: q.channel.clone(),
+        versions: vec![q.candidate.clone(), q.baseline.clone()],
+    };
+    let mut n = Numbers::default();
+    let (counters, latencies) = reads(policy, &[]);
     for c in counters {
         n.counts
             .insert(c, source.counts(c, &scope, &q.window).await?);

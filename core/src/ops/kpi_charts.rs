@@ -7,7 +7,6 @@
 use crate::charts::data::{self, ChartData};
 use crate::charts::{KpiChart, Panel, Theme, panels};
 use crate::error::{Error, Result};
-use crate::kpi::policy::Measure;
 use crate::kpi::source::{Counter, KpiSource, Latency, Scope};
 use crate::workspace::Workspace;
 use airlock_protocol::layout;
@@ -107,25 +106,18 @@ impl Workspace {
             Timestamp::from_unix(from + bins as i64 * step)?,
             step,
         )?;
-        let mut counters = vec![
-            Counter::Sessions,
-            Counter::CrashedSessions,
-            Counter::Downloads,
-            Counter::DownloadFailures,
-        ];
-        let mut latencies = vec![Latency::InstallDuration];
-        for (kpi, _) in &policy.kpis {
-            match kpi.measure() {
-                Measure::Rate {
-                    events, exposure, ..
-                } => counters.extend([events, exposure]),
-                Measure::Latency(l) => latencies.push(l),
-            }
+        // What the gate reads, and what the delivery panels draw.
+        let (counters, mut latencies) = crate::kpi::judge::reads(
+            &policy,
+            &[
+                Counter::CrashedSessions,
+                Counter::Downloads,
+                Counter::DownloadFailures,
+            ],
+        );
+        if !latencies.contains(&Latency::InstallDuration) {
+            latencies.push(Latency::InstallDuration);
         }
-        counters.sort();
-        counters.dedup();
-        latencies.sort();
-        latencies.dedup();
         let mut d = ChartData {
             app: req.app.clone(),
             channel: req.channel.clone(),

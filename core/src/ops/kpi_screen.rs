@@ -205,14 +205,7 @@ pub fn forecast(
     window: i64,
     elapsed: i64,
 ) -> String {
-    let pct = |bp: u32| {
-        let p = f64::from(bp) / 100.0;
-        if p.fract() == 0.0 {
-            format!("{p:.0} %")
-        } else {
-            format!("{p} %")
-        }
-    };
+    let pct = crate::log::entry::percent;
     let next = r.next_step();
     if r.paused {
         return "Paused by a person: the gate does nothing until it is resumed.".into();

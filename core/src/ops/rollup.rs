@@ -8,6 +8,7 @@
 //! HTML (tables: mail clients do not show SVG) and an RFC 5322 message (`.eml`,
 //! multipart/alternative, at most one PNG chart inline by Content-ID) — no mail server.
 
+use crate::charts::frame::MONTHS;
 use crate::charts::{Panel, Theme, png};
 use crate::error::{Error, Result};
 use crate::kpi::histogram;
@@ -91,10 +92,6 @@ impl std::fmt::Display for Week {
         write!(f, "{}-W{:02}", self.year, self.week)
     }
 }
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
