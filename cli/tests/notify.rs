@@ -127,6 +127,16 @@ fn with_stdin(d: &Desk, ws: &str, args: &[&str], input: &str) -> std::process::O
     child.wait_with_output().unwrap()
 }
 
+/// 1.0.0 current in Production, 1.1.0 released into Staging (bundles b1 and b2).
+fn shipped() -> Desk {
+    let d = Desk::new();
+    d.init();
+    let b1 = d.bundle("b1", &[("index.html", "<html>1"), ("js/app.js", "one()")]);
+    let b2 = d.bundle("b2", &[("index.html", "<html>1"), ("js/app.js", "two()")]);
+    d.shipped_then_released(&b1, &b2);
+    d
+}
+
 fn set(d: &Desk, audience: &str, url: &str) {
     let out = with_stdin(d, "ws", &["notify", "set", audience], &format!("{url}\n"));
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
@@ -154,11 +164,7 @@ fn kinds(got: &[Got]) -> Vec<String> {
 
 #[test]
 fn each_audience_gets_its_messages_and_nothing_else() {
-    let d = Desk::new();
-    d.init();
-    let b1 = d.bundle("b1", &[("index.html", "<html>1"), ("js/app.js", "one()")]);
-    let b2 = d.bundle("b2", &[("index.html", "<html>1"), ("js/app.js", "two()")]);
-    d.shipped_then_released(&b1, &b2);
+    let d = shipped();
     let (eng, rel, inc) = (
         Receiver::start(Answer::Script(&[])),
         Receiver::start(Answer::Script(&[])),
@@ -306,11 +312,7 @@ fn each_audience_gets_its_messages_and_nothing_else() {
 
 #[test]
 fn a_receiver_failing_three_times_gets_it_on_the_fourth_signed_and_once() {
-    let d = Desk::new();
-    d.init();
-    let b1 = d.bundle("b1", &[("index.html", "<html>1"), ("js/app.js", "one()")]);
-    let b2 = d.bundle("b2", &[("index.html", "<html>1"), ("js/app.js", "two()")]);
-    d.shipped_then_released(&b1, &b2);
+    let d = shipped();
     append_toml(
         &d,
         "ws",
@@ -372,12 +374,8 @@ fn a_receiver_failing_three_times_gets_it_on_the_fourth_signed_and_once() {
 
 #[test]
 fn a_receiver_that_never_answers_costs_a_rollback_at_most_the_budget() {
-    let d = Desk::new();
-    d.init();
-    let b1 = d.bundle("b1", &[("index.html", "<html>1"), ("js/app.js", "one()")]);
-    let b2 = d.bundle("b2", &[("index.html", "<html>1"), ("js/app.js", "two()")]);
+    let d = shipped();
     let b3 = d.bundle("b3", &[("index.html", "<html>1"), ("js/app.js", "three()")]);
-    d.shipped_then_released(&b1, &b2);
     append_toml(&d, "ws", "\n[notify]\nbudget-seconds = 1\n");
     let to_100 = |v: &str| {
         d.ok(
@@ -436,11 +434,7 @@ fn a_receiver_that_never_answers_costs_a_rollback_at_most_the_budget() {
 
 #[test]
 fn two_desktops_and_a_ci_job_send_each_message_once() {
-    let d = Desk::new();
-    d.init();
-    let b1 = d.bundle("b1", &[("index.html", "<html>1"), ("js/app.js", "one()")]);
-    let b2 = d.bundle("b2", &[("index.html", "<html>1"), ("js/app.js", "two()")]);
-    d.shipped_then_released(&b1, &b2);
+    let d = shipped();
     // Budget 0: the commands leave every message for the three senders below.
     append_toml(&d, "ws", "\n[notify]\nbudget-seconds = 0\n");
     for ws in ["desk2", "ci"] {
@@ -525,11 +519,7 @@ fn two_desktops_and_a_ci_job_send_each_message_once() {
 /// another sender's, and this one sends nothing.
 #[test]
 fn a_sender_that_stopped_after_its_claim_sends_once_it_runs_again() {
-    let d = Desk::new();
-    d.init();
-    let b1 = d.bundle("b1", &[("index.html", "<html>1"), ("js/app.js", "one()")]);
-    let b2 = d.bundle("b2", &[("index.html", "<html>1"), ("js/app.js", "two()")]);
-    d.shipped_then_released(&b1, &b2);
+    let d = shipped();
     append_toml(&d, "ws", "\n[notify]\nbudget-seconds = 0\n");
     let eng = Receiver::start(Answer::Script(&[]));
     set(&d, "engineering", &eng.url);
