@@ -544,6 +544,13 @@ impl Workspace {
         })
     }
 
+    /// Why `audience` is off (its receiver answered `410 Gone`), if it is.
+    pub async fn notify_disabled(&self, audience: Audience) -> Result<Option<String>> {
+        self.registry()
+            .notify_disabled(self.store().id(), audience)
+            .await
+    }
+
     /// Every message of this store, newest first, with its attempts.
     pub async fn notify_log(&self, limit: u32) -> Result<Vec<OutboxRow>> {
         self.registry().notify_log(self.store().id(), limit).await
