@@ -1,14 +1,15 @@
 //! `airlock analyze` (a verdict on a candidate against a baseline, in words or as JSON, with
 //! exit code 0 pass, 1 fail, 4 inconclusive), `airlock watch` (the gate's loop, a pass at a
-//! time), `airlock kpi import` and `kpi ingest` (crash-tool exports, CDN access logs) and
-//! `airlock kpi auth` (the KPI source's credentials, in the OS keychain only;
-//! secrets read from standard input, never printed).
+//! time), `airlock kpi import` (and `--remove`) and `kpi ingest` (crash-tool exports, CDN
+//! access logs) and `airlock kpi auth` (the KPI source's credentials, in the OS keychain
+//! only; secrets read from standard input, never printed).
 
 use crate::args::{Cli, KpiAuthCommand, KpiCommand};
 use crate::credentials::read_secret;
 use crate::out::outln;
 use crate::run::print_json;
 use airlock_core::keychain::SecretServiceKeychain;
+use airlock_core::kpi::imports::Removal;
 use airlock_core::kpi::judge::{KpiOutcome, Outcome, Verdict};
 use airlock_core::kpi::prometheus::{self, Auth};
 use airlock_core::kpi::samples::{Columns, Format, ImportRequest};
@@ -173,10 +174,22 @@ pub async fn kpi_import(cli: &Cli, ws: &Workspace) -> Result<u8> {
                 format,
                 columns,
                 bucket_minutes,
+                remove,
+                all,
             },
     } = &cli.command
     else {
         unreachable!("called for kpi import")
+    };
+    if *remove {
+        let which = match file {
+            Some(f) if !*all => Removal::One(f.to_string_lossy().into_owned()),
+            _ => Removal::All,
+        };
+        return kpi_import_remove(cli, ws, app, channel, &which).await;
+    }
+    let Some(file) = file else {
+        unreachable!("clap requires FILE without --remove --all")
     };
     let format = match format.as_deref() {
         None => None,
@@ -201,17 +214,55 @@ pub async fn kpi_import(cli: &Cli, ws: &Workspace) -> Result<u8> {
         print_json(&r);
     } else if r.added {
         outln!(
-            "imported {} rows for {} ({}) from {} to {}",
+            "imported {} rows for {} ({}) from {} to {}: {} new, {} replacing an earlier \
+             import's rows; sha256 {}",
             r.rows,
             app,
             r.versions.join(", "),
             r.from.map_or("-".into(), |t| t.to_string()),
-            r.to.map_or("-".into(), |t| t.to_string())
+            r.to.map_or("-".into(), |t| t.to_string()),
+            r.new_rows,
+            r.replaced_rows,
+            &r.sha256[..12]
         );
     } else {
         outln!(
             "{} was imported before (same SHA-256); nothing added",
             r.file
+        );
+    }
+    Ok(0)
+}
+
+/// `airlock kpi import --remove FILE|--all`: what was removed, or that nothing was.
+async fn kpi_import_remove(
+    cli: &Cli,
+    ws: &Workspace,
+    app: &str,
+    channel: &str,
+    which: &Removal,
+) -> Result<u8> {
+    let r = ws.remove_kpi_imports(app, channel, which).await?;
+    if cli.json {
+        print_json(&r);
+        return Ok(0);
+    }
+    if r.removed.is_empty() {
+        outln!("nothing is imported for {app} in {channel}; nothing removed");
+    }
+    for i in &r.removed {
+        outln!(
+            "removed {} (sha256 {}, imported {}): {} of its {} rows{}",
+            i.file,
+            i.short_sha(),
+            i.imported_at,
+            i.rows_remaining,
+            i.rows,
+            if i.rows_remaining < i.rows {
+                " (later imports had replaced the others)"
+            } else {
+                ""
+            }
         );
     }
     Ok(0)

@@ -327,24 +327,35 @@ pub enum KpiCommand {
         command: KpiAuthCommand,
     },
     /// Import a crash tool's export (CSV or JSON: per release and time bucket, sessions,
-    /// crashed sessions, sessions with errors) for the judge; all or nothing, once per file
-    /// (docs/KPIS.md, "Importing crash-tool exports").
+    /// crashed sessions, sessions with errors) for the judge; all or nothing, once per file;
+    /// a release and bucket imported before is replaced, never added to. With --remove, take
+    /// an import out again (docs/KPIS.md, "Importing crash-tool exports").
     Import {
-        file: PathBuf,
+        /// The export to import; with --remove, the import to remove: its file, or its
+        /// SHA-256 (or a unique prefix of 8 or more hex digits).
+        #[arg(required_unless_present = "all")]
+        file: Option<PathBuf>,
         #[arg(long)]
         app: String,
         #[arg(long)]
         channel: String,
         /// `csv` or `json` (default: from the file's extension).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "remove")]
         format: Option<String>,
         /// Which column holds what, over the defaults: `version=app_version,time=bucket_start,
         /// sessions=…,crashed=…,errors=…`.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", conflicts_with = "remove")]
         columns: String,
         /// Each row's time bucket, in minutes (the time column is its start).
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, default_value_t = 60, conflicts_with = "remove")]
         bucket_minutes: u32,
+        /// Remove an import instead (the numbers it still holds, and its record): FILE's, or
+        /// with --all every one for --app in --channel.
+        #[arg(long)]
+        remove: bool,
+        /// With --remove: every import for --app in --channel.
+        #[arg(long, requires = "remove", conflicts_with = "file")]
+        all: bool,
     },
     /// Read the CDN's access logs (`[kpi.cdn-logs]`) not read before: update checks per
     /// channel, downloads and download failures per release (docs/KPIS.md, "CDN access logs").

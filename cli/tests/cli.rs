@@ -1162,3 +1162,79 @@ fn chart_writes_svg_and_png_from_a_real_prometheus() {
     assert_eq!(code(&bad), 2);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-Www"));
 }
+
+/// `kpi import` replaces, never adds, and `kpi import --remove` takes an import out again:
+/// by its file, with an error naming an unknown one and listing what is imported, and every
+/// import of the channel with `--all` (exit 0 when there is nothing to remove).
+#[test]
+fn kpi_import_replaces_overlapping_hours_and_remove_takes_an_import_out() {
+    let d = Desk::new();
+    d.init();
+    let export = |name: &str, hours: std::ops::Range<u32>, sessions: u32| {
+        let mut csv = String::from("release,time,sessions,crashed_sessions\n");
+        for h in hours {
+            csv.push_str(&format!("1.0.0,2026-11-01T{h:02}:00:00Z,{sessions},1\n"));
+        }
+        let path = d.root.join(name);
+        std::fs::write(&path, csv).unwrap();
+        path.display().to_string()
+    };
+    let first = export("first.csv", 0..3, 100);
+    let second = export("second.csv", 1..4, 200);
+    let scope = ["--app", "shop-ios", "--channel", "Production"];
+    let import = |file: &str| {
+        let mut args = vec!["kpi", "import", file];
+        args.extend(scope);
+        d.ok("ana", &args)
+    };
+    assert_eq!(import(&first)["newRows"], 3);
+    let r = import(&second);
+    assert_eq!(
+        (r["newRows"].as_u64(), r["replacedRows"].as_u64()),
+        (Some(1), Some(2)),
+        "hours 1 and 2 replace the first export's: {r}"
+    );
+
+    let mut args = vec!["kpi", "import", "--remove", &first];
+    args.extend(scope);
+    let removed = d.airlock("ana", &args);
+    assert_eq!(
+        code(&removed),
+        0,
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    let said = String::from_utf8_lossy(&removed.stdout);
+    assert!(
+        said.contains("removed ") && said.contains("first.csv") && said.contains("1 of its 3 rows"),
+        "it says which file and how many rows it still held: {said}"
+    );
+
+    let again = d.airlock("ana", &args);
+    assert_eq!(code(&again), 2, "an import that is not there is bad input");
+    let why = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        why.contains("first.csv") && why.contains("second.csv  (3 of 3 rows remaining"),
+        "the error names the file and lists what is imported: {why}"
+    );
+
+    let mut all = vec!["kpi", "import", "--remove", "--all"];
+    all.extend(scope);
+    let gone = d.ok("ana", &all);
+    let files: Vec<&str> = gone["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, [second.as_str()], "{gone}");
+    assert_eq!(gone["removed"][0]["rowsRemaining"], 3, "{gone}");
+    let nothing = d.airlock("ana", &all);
+    assert_eq!(code(&nothing), 0, "nothing to remove is not an error");
+    assert!(
+        String::from_utf8_lossy(&nothing.stdout)
+            .contains("nothing is imported for shop-ios in Production"),
+        "{}",
+        String::from_utf8_lossy(&nothing.stdout)
+    );
+}

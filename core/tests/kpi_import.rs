@@ -1,18 +1,26 @@
 //! Crash-tool exports imported into the registry and judged: a Sentry-style CSV and a
 //! Crashlytics-style JSON (other column names, mapped), a malformed row that fails the whole
 //! import with its line and column (nothing written), and a re-import that adds nothing.
+//! Imports replace, never add: two exports whose hours overlap leave the second one's
+//! numbers in those hours (not the sum), an import can be removed by its file or SHA-256, or
+//! all of a channel's at once, and migration 0012 settles rows stored before it the same way.
 
 mod common;
 
 use airlock_core::ErrorKind;
+use airlock_core::Workspace;
+use airlock_core::kpi::imports::Removal;
 use airlock_core::kpi::judge::Outcome;
 use airlock_core::kpi::policy::KpiSettings;
-use airlock_core::kpi::samples::{Columns, ImportRequest};
+use airlock_core::kpi::samples::{Columns, ImportRequest, SampleSource};
+use airlock_core::kpi::source::{Counter, Counts, KpiSource, Scope, Window};
 use airlock_core::kpi::synthetic::Cohorts;
 use airlock_core::ops::analyze::AnalyzeRequest;
+use airlock_core::registry::Registry;
 use airlock_protocol::time::Timestamp;
 use common::*;
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
 fn env() -> Env {
     Env::with_config(|c| {
@@ -174,4 +182,327 @@ async fn a_malformed_row_fails_the_whole_import() {
         ws.import_kpi(&request(&missing, Columns::default())).await,
     );
     assert!(e.to_string().contains("no column \"release\""), "{e}");
+}
+
+/// A CSV export of `rows` (version, hour after t0, sessions, crashed sessions) in `dir`.
+fn export(dir: &Path, name: &str, rows: &[(&str, i64, f64, f64)]) -> PathBuf {
+    let mut text = String::from("release,time,sessions,crashed_sessions\n");
+    for (v, hour, sessions, crashed) in rows {
+        writeln!(
+            text,
+            "{v},{},{sessions},{crashed}",
+            t0().plus_seconds(3600 * hour)
+        )
+        .unwrap();
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Hours 0 to 2 (`first.csv`) and 1 to 3 (`second.csv`) of both releases: two exports that
+/// share hours 1 and 2, with other numbers in them.
+fn overlapping(dir: &Path) -> (PathBuf, PathBuf) {
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    for v in ["1.0.0", "1.1.0"] {
+        for h in 0..3 {
+            first.push((v, h, 1000.0 + h as f64, 10.0));
+            second.push((v, h + 1, 2000.0 + h as f64 + 1.0, 20.0));
+        }
+    }
+    (
+        export(dir, "first.csv", &first),
+        export(dir, "second.csv", &second),
+    )
+}
+
+/// What the judge would read, per release and hour (hours 0 to 3 after t0).
+async fn counts(ws: &Workspace, what: Counter) -> Counts {
+    SampleSource::new(ws.registry().clone())
+        .counts(
+            what,
+            &Scope {
+                app: APP.into(),
+                channel: PRODUCTION.into(),
+                versions: vec!["1.0.0".into(), "1.1.0".into()],
+            },
+            &Window::new(t0(), t0().plus_seconds(4 * 3600), 3600).unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn overlapping_exports_replace_the_hours_they_share_instead_of_adding() {
+    let env = env();
+    let ws = env.console().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = overlapping(dir.path());
+    let a = ws
+        .import_kpi(&request(&first, Columns::default()))
+        .await
+        .unwrap();
+    assert_eq!((a.rows, a.new_rows, a.replaced_rows), (6, 6, 0));
+    let b = ws
+        .import_kpi(&request(&second, Columns::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (b.rows, b.new_rows, b.replaced_rows),
+        (6, 2, 4),
+        "hours 1 and 2 of both releases were the first file's"
+    );
+    let expected = vec![1000.0, 2001.0, 2002.0, 2003.0];
+    let sessions = counts(&ws, Counter::Sessions).await;
+    assert_eq!(
+        sessions["1.1.0"], expected,
+        "the shared hours hold the second export's sessions, not the sum; the first keeps hour 0"
+    );
+    assert_eq!(sessions["1.0.0"], expected);
+    assert_eq!(
+        counts(&ws, Counter::CrashedSessions).await["1.1.0"],
+        vec![10.0, 20.0, 20.0, 20.0]
+    );
+
+    // The same bytes again are still "imported before": they add nothing and do not put
+    // the older numbers back over the newer ones.
+    let again = ws
+        .import_kpi(&request(&first, Columns::default()))
+        .await
+        .unwrap();
+    assert!(!again.added, "a file is imported once");
+    assert_eq!((again.new_rows, again.replaced_rows), (0, 0));
+    assert_eq!(counts(&ws, Counter::Sessions).await["1.1.0"], expected);
+
+    let listed = ws.registry().kpi_imports(APP, PRODUCTION).await.unwrap();
+    let remaining: Vec<(&str, usize, usize)> = listed
+        .iter()
+        .map(|i| (i.file.rsplit('/').next().unwrap(), i.rows, i.rows_remaining))
+        .collect();
+    assert_eq!(
+        remaining,
+        [("first.csv", 6, 2), ("second.csv", 6, 6)],
+        "the first import stays listed with the rows the second did not replace"
+    );
+}
+
+#[tokio::test]
+async fn a_release_and_bucket_repeated_in_one_file_fails_the_import() {
+    let env = env();
+    let ws = env.console().await;
+    let dir = tempfile::tempdir().unwrap();
+    let twice = export(
+        dir.path(),
+        "twice.csv",
+        &[
+            ("1.0.0", 0, 100.0, 1.0),
+            ("1.0.0", 1, 100.0, 1.0),
+            ("1.0.0", 0, 50.0, 0.0),
+        ],
+    );
+    let (kind, e) = kind_of(
+        "a repeated release and bucket",
+        ws.import_kpi(&request(&twice, Columns::default())).await,
+    );
+    assert_eq!(kind, ErrorKind::InvalidInput);
+    assert!(
+        e.to_string().contains("twice.csv line 4, column 2 (time)")
+            && e.to_string().contains("on line 2 already"),
+        "{e}"
+    );
+    assert!(
+        ws.registry()
+            .kpi_imports(APP, PRODUCTION)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_import_is_removed_by_its_file_or_its_sha256() {
+    let env = env();
+    let ws = env.console().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = overlapping(dir.path());
+    for f in [&first, &second] {
+        ws.import_kpi(&request(f, Columns::default()))
+            .await
+            .unwrap();
+    }
+    let gone = ws
+        .remove_kpi_imports(APP, PRODUCTION, &Removal::One(first.display().to_string()))
+        .await
+        .unwrap();
+    assert_eq!(gone.removed.len(), 1);
+    assert_eq!(
+        (
+            gone.removed[0].file.as_str(),
+            gone.removed[0].rows_remaining
+        ),
+        (first.display().to_string().as_str(), 2),
+        "the first file held only hour 0 of each release any more"
+    );
+    assert_eq!(
+        counts(&ws, Counter::Sessions).await["1.1.0"],
+        vec![0.0, 2001.0, 2002.0, 2003.0],
+        "its hour is gone; the second file's hours stay"
+    );
+
+    let (kind, e) = kind_of(
+        "removing it twice",
+        ws.remove_kpi_imports(APP, PRODUCTION, &Removal::One(first.display().to_string()))
+            .await,
+    );
+    assert_eq!(kind, ErrorKind::NotFound);
+    assert!(
+        e.to_string().contains("no import of")
+            && e.to_string().contains("first.csv")
+            && e.to_string().contains("second.csv  (6 of 6 rows remaining"),
+        "the error names the file and lists what is imported: {e}"
+    );
+    let (kind, e) = kind_of(
+        "an unknown hash",
+        ws.remove_kpi_imports(APP, PRODUCTION, &Removal::One("0123abcd".into()))
+            .await,
+    );
+    assert_eq!(kind, ErrorKind::NotFound, "{e}");
+
+    let sha = airlock_protocol::digest::sha256_hex(&std::fs::read(&second).unwrap());
+    let prefix = sha[..8].to_ascii_uppercase();
+    let gone = ws
+        .remove_kpi_imports(APP, PRODUCTION, &Removal::One(prefix))
+        .await
+        .unwrap();
+    assert_eq!(gone.removed[0].sha256, sha, "named by 8 hex digits");
+    assert!(
+        counts(&ws, Counter::Sessions).await.is_empty(),
+        "nothing imported is left"
+    );
+    // Removed, the file can be imported again.
+    let back = ws
+        .import_kpi(&request(&first, Columns::default()))
+        .await
+        .unwrap();
+    assert!(back.added && back.new_rows == 6, "{back:?}");
+}
+
+#[tokio::test]
+async fn remove_all_takes_out_every_import_of_the_channel_and_nothing_else() {
+    let env = env();
+    let ws = env.console().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = overlapping(dir.path());
+    for f in [&first, &second] {
+        ws.import_kpi(&request(f, Columns::default()))
+            .await
+            .unwrap();
+    }
+    let staging = export(dir.path(), "staging.csv", &[("1.1.0", 0, 10.0, 0.0)]);
+    ws.import_kpi(&ImportRequest {
+        channel: STAGING.into(),
+        ..request(&staging, Columns::default())
+    })
+    .await
+    .unwrap();
+
+    let gone = ws
+        .remove_kpi_imports(APP, PRODUCTION, &Removal::All)
+        .await
+        .unwrap();
+    let files: Vec<(&str, usize)> = gone
+        .removed
+        .iter()
+        .map(|i| (i.file.rsplit('/').next().unwrap(), i.rows_remaining))
+        .collect();
+    assert_eq!(files, [("first.csv", 2), ("second.csv", 6)]);
+    assert!(counts(&ws, Counter::Sessions).await.is_empty());
+    assert_eq!(
+        ws.registry().kpi_imports(APP, STAGING).await.unwrap().len(),
+        1,
+        "another channel's import stays"
+    );
+    let none = ws
+        .remove_kpi_imports(APP, PRODUCTION, &Removal::All)
+        .await
+        .expect("removing all of nothing is not an error");
+    assert!(none.removed.is_empty());
+}
+
+/// A registry that summed overlapping imports before migration 0012: the migration keeps,
+/// per release and bucket, the latest import's row, and sums a file's own repeated rows.
+#[tokio::test]
+async fn migration_0012_keeps_the_latest_import_of_each_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = dir.path().join("migrations");
+    std::fs::create_dir(&before).unwrap();
+    let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for f in std::fs::read_dir(&all).unwrap() {
+        let f = f.unwrap();
+        if f.file_name().to_string_lossy().as_ref() < "0012" {
+            std::fs::copy(f.path(), before.join(f.file_name())).unwrap();
+        }
+    }
+    let db = dir.path().join("airlock.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", db.display()))
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(before.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    for (sha, at) in [
+        ("old", "2026-11-02T00:00:00Z"),
+        ("new", "2026-11-03T00:00:00Z"),
+    ] {
+        sqlx::query("INSERT INTO kpi_imports VALUES (?, ?, ?, ?, 1, ?)")
+            .bind(sha)
+            .bind(format!("{sha}.csv"))
+            .bind(APP)
+            .bind(PRODUCTION)
+            .bind(at)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let end = t0().plus_seconds(3600).unix();
+    // "new" was stored first but imported later; "old" repeated hour 1 (summed as read).
+    for (import, at, value) in [
+        ("new", end, 200.0),
+        ("old", end, 100.0),
+        ("old", end + 3600, 40.0),
+        ("old", end + 3600, 2.0),
+    ] {
+        sqlx::query("INSERT INTO kpi_samples VALUES (?, ?, '1.1.0', 'sessions', ?, ?, ?)")
+            .bind(APP)
+            .bind(PRODUCTION)
+            .bind(at)
+            .bind(value)
+            .bind(import)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+
+    let registry = Registry::open(&db).await.expect("migration 0012 runs");
+    let env = env();
+    let ws = env.console_with(None, Some(registry)).await;
+    assert_eq!(
+        counts(&ws, Counter::Sessions).await["1.1.0"],
+        vec![200.0, 42.0, 0.0, 0.0],
+        "hour 0 is the later import's alone; hour 1 is what the one file said"
+    );
+    let remaining: Vec<(String, usize)> = ws
+        .registry()
+        .kpi_imports(APP, PRODUCTION)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.sha256, i.rows_remaining))
+        .collect();
+    assert_eq!(remaining, [("old".to_string(), 1), ("new".to_string(), 1)]);
 }

@@ -1,9 +1,12 @@
 //! KPI numbers imported from crash tools' exports — Crashlytics, Sentry, anything that can
 //! write per release and time bucket the sessions, crashed sessions and sessions with errors
-//! — kept in the registry's SQLite (`kpi_samples`, migration 0008) and read by the judge
-//! through [`SampleSource`]. An import is all or nothing: a malformed row fails it with its
-//! line and column and nothing is written; a file already imported (same SHA-256) adds
-//! nothing. The column mapping is documented in docs/KPIS.md ("Importing crash-tool exports").
+//! — kept in the registry's SQLite (`kpi_samples`, migrations 0008 and 0012) and read by the
+//! judge through [`SampleSource`]. This module parses an export; [`super::imports`] stores it.
+//! An import is all or nothing: a malformed row (or a release and bucket the file repeats)
+//! fails it with its line and column and nothing is written; a file already imported (same
+//! SHA-256) adds nothing; a row for a release and bucket an earlier import already gave
+//! replaces that import's numbers, never adds to them. The column mapping is documented in
+//! docs/KPIS.md ("Importing crash-tool exports").
 //! [`SampleSource`] also reads the counts ops/cdn_logs.rs keeps from CDN access logs.
 
 use super::source::{Counter, Counts, Histograms, KpiSource, Latency, Scope, Window};
@@ -11,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::registry::Registry;
 use airlock_protocol::time::Timestamp;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// Which column holds what; the defaults are the canonical names in docs/KPIS.md.
@@ -90,6 +93,11 @@ pub struct ImportReport {
     /// False when this file was imported before (nothing was added).
     pub added: bool,
     pub rows: usize,
+    /// Of `rows`, those for a release and bucket no earlier import had given.
+    pub new_rows: usize,
+    /// Of `rows`, those that replaced an earlier import's numbers for their release and
+    /// bucket (that import keeps its other rows).
+    pub replaced_rows: usize,
     pub versions: Vec<String>,
     pub from: Option<Timestamp>,
     pub to: Option<Timestamp>,
@@ -97,12 +105,13 @@ pub struct ImportReport {
 
 /// One parsed row.
 #[derive(Clone, Debug, PartialEq)]
-struct Row {
-    version: String,
-    at: Timestamp,
-    sessions: f64,
-    crashed: f64,
-    errors: Option<f64>,
+pub(super) struct Row {
+    pub(super) version: String,
+    /// The bucket's end.
+    pub(super) at: Timestamp,
+    pub(super) sessions: f64,
+    pub(super) crashed: f64,
+    pub(super) errors: Option<f64>,
 }
 
 fn at(file: &str, line: usize, column: usize, name: &str, why: impl std::fmt::Display) -> Error {
@@ -197,6 +206,9 @@ fn rows_from(
     );
     let ie = index(&c.errors, false)?;
     let mut out = Vec::with_capacity(records.len());
+    // Each release and bucket once: a later import replaces a stored row, so a file that
+    // repeated one would silently lose all but its last.
+    let mut seen: HashMap<(String, i64), usize> = HashMap::new();
     for (line, fields) in records {
         let cell = |i: usize, name: &'static str| -> Result<Cell<'_>> {
             let text = fields.get(i).ok_or_else(|| {
@@ -242,6 +254,19 @@ fn rows_from(
                 format!(
                     "{} crashed sessions of {} sessions",
                     row.crashed, row.sessions
+                ),
+            ));
+        }
+        if let Some(first) = seen.insert((row.version.clone(), row.at.unix()), line) {
+            return Err(at(
+                file,
+                line,
+                it + 1,
+                "time",
+                format!(
+                    "release {} has a row for this bucket on line {first} already (one row \
+                     per release and bucket; add them up first)",
+                    row.version
                 ),
             ));
         }
@@ -304,57 +329,6 @@ fn parse_json(file: &str, text: &str, c: &Columns, bucket: i64) -> Result<Vec<Ro
 }
 
 impl Registry {
-    /// Stores `rows` as the import of the file with `sha256`, unless it was imported before
-    /// (false); in one transaction.
-    async fn store_import(
-        &self,
-        sha256: &str,
-        req: &ImportRequest,
-        rows: &[Row],
-        now: Timestamp,
-    ) -> Result<bool> {
-        let mut tx = self.write().await?;
-        let seen: Option<(String,)> =
-            sqlx::query_as("SELECT sha256 FROM kpi_imports WHERE sha256 = ?")
-                .bind(sha256)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if seen.is_some() {
-            return Ok(false);
-        }
-        sqlx::query("INSERT INTO kpi_imports VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(sha256)
-            .bind(req.file.display().to_string())
-            .bind(&req.app)
-            .bind(&req.channel)
-            .bind(rows.len() as i64)
-            .bind(now.to_string())
-            .execute(&mut *tx)
-            .await?;
-        for r in rows {
-            let counters = [
-                (Counter::Sessions, Some(r.sessions)),
-                (Counter::CrashedSessions, Some(r.crashed)),
-                (Counter::JsErrorSessions, r.errors),
-            ];
-            for (counter, value) in counters {
-                let Some(value) = value else { continue };
-                sqlx::query("INSERT INTO kpi_samples VALUES (?, ?, ?, ?, ?, ?, ?)")
-                    .bind(&req.app)
-                    .bind(&req.channel)
-                    .bind(&r.version)
-                    .bind(counter.key())
-                    .bind(r.at.unix())
-                    .bind(value)
-                    .bind(sha256)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(true)
-    }
-
     /// Whether any KPI samples were ever imported into this registry, or read from CDN logs.
     pub async fn has_kpi_samples(&self) -> Result<bool> {
         let n: (i64,) = sqlx::query_as(
@@ -400,15 +374,17 @@ pub async fn import(
         Format::Json => parse_json(&name, text, &req.columns, bucket)?,
     };
     let sha256 = airlock_protocol::digest::sha256_hex(&bytes);
-    let added = registry.store_import(&sha256, req, &rows, now).await?;
+    let stored = registry.store_import(&sha256, req, &rows, now).await?;
     let mut versions: Vec<String> = rows.iter().map(|r| r.version.clone()).collect();
     versions.sort();
     versions.dedup();
     Ok(ImportReport {
         file: name,
         sha256,
-        added,
+        added: stored.is_some(),
         rows: rows.len(),
+        new_rows: stored.map_or(0, |s| s.new),
+        replaced_rows: stored.map_or(0, |s| s.replaced),
         versions,
         from: rows.iter().map(|r| r.at.plus_seconds(-bucket)).min(),
         to: rows.iter().map(|r| r.at).max(),
