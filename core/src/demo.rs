@@ -205,18 +205,14 @@ pub async fn create(dir: &Path, services: Services) -> Result<Demo> {
 /// what it reported: the CDN logs (`kpi ingest`) and the crash-tool export (`kpi import`).
 async fn fleet_numbers(ws: &Workspace, dir: &Path, cdn_logs: &str) -> Result<()> {
     let state = ws.load("checkout").await?;
-    let Some(step) = state
-        .channel("Production")
-        .rollout
-        .map(|r| r.step_started_at)
-    else {
+    let Some(step) = state.channel("Production").rollout.map(|r| r.started_at) else {
         return Ok(());
     };
     // The last twelve hours of the step at most: enough to judge, quick to play.
     let now = crate::clock::SystemClock.now();
     let step = step.max(now.plus_seconds(-12 * 3600));
     let scenario = Scenario {
-        devices: 4000,
+        devices: 12_000,
         sessions_per_hour: 1.5,
         native_version: Some("3.4.0".into()),
         seed: 7,

@@ -26,7 +26,7 @@ const PROJECTION: [&str; 5] = [
 
 /// The layout of [`AppState`] in `app_states`; a snapshot of another format is folded again.
 /// Bump it whenever `AppState` or what it derives from the log changes.
-const SNAPSHOT_FORMAT: i64 = 2;
+const SNAPSHOT_FORMAT: i64 = 3;
 
 #[derive(Clone, Debug)]
 pub struct Registry {

@@ -69,6 +69,9 @@ pub struct Rollout {
     pub rollout_id: String,
     pub paused: bool,
     pub started_seq: u64,
+    /// When the rollout began (its `promoted` entry): the gate's evidence runs from here,
+    /// across every step (docs/KPIS.md, "One test per rollout").
+    pub started_at: Timestamp,
     /// The steps this rollout follows (from its `promoted` entry), in basis points.
     pub plan: Vec<u32>,
     /// 0 at the promotion, +1 for each expansion.
@@ -420,6 +423,7 @@ impl AppState {
                         rollout_id: rollout_id.clone(),
                         paused: false,
                         started_seq: e.seq,
+                        started_at: e.at,
                         plan: plan.clone(),
                         step: 0,
                         step_started_at: e.at,

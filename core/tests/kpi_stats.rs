@@ -105,3 +105,31 @@ fn confidence_bounds_match_root_finding() {
         }
     }
 }
+
+#[test]
+fn dispersion_matches_an_independent_pearson_statistic() {
+    for case in reference()["dispersion"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let b = bins(&case["bins"]);
+        close(
+            name,
+            stats::fitted_ratio(&b).unwrap(),
+            f(&case["fitted"]),
+            1e-6,
+        );
+        close(name, stats::dispersion(&b), f(&case["phi"]), 1e-6);
+    }
+}
+
+#[test]
+fn the_chi_square_percentile_is_within_one_percent_of_scipy() {
+    for row in reference()["chi2_95"].as_array().unwrap() {
+        let (df, want) = (f(&row[0]), f(&row[1]));
+        close(
+            &format!("{df} degrees"),
+            stats::chi_square_95(df),
+            want,
+            1e-2,
+        );
+    }
+}

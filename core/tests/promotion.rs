@@ -27,12 +27,12 @@ fn env() -> Env {
     })
 }
 
-/// `minutes` of Staging from now: 1.1.0 on 60 % of its 20,000 sessions an hour (the rest
+/// `minutes` of Staging from now: 1.1.0 on 60 % of its 300,000 sessions an hour (the rest
 /// still on 1.0.0), crashing at `crash.0` against `crash.1`; the clock moves to their end.
 fn play(env: &Env, source: &MemorySource, minutes: u32, crash: (f64, f64), seed: u64) {
     Cohorts {
         minutes,
-        sessions_per_hour: 20_000.0,
+        sessions_per_hour: 300_000.0,
         share: 0.6,
         crash_rate: crash,
         seed,
@@ -240,7 +240,7 @@ async fn two_watchers_promote_once() {
             .filter(|a| **a == WatchAction::Promoted)
             .count(),
         1,
-        "exactly one watcher promotes: {actions:?}"
+        "exactly one watcher promotes: {actions:?} {ra:?}"
     );
     let log = a.history(APP).await.unwrap();
     let count = |f: fn(&Event) -> bool| log.iter().filter(|s| f(&s.entry.event)).count();

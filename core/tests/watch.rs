@@ -42,7 +42,7 @@ async fn play(
         .expect("a rollout");
     Cohorts {
         minutes,
-        sessions_per_hour: 200_000.0,
+        sessions_per_hour: 1_000_000.0,
         share: f64::from(r.basis_points) / 10_000.0,
         crash_rate: crash,
         seed,

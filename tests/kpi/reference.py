@@ -15,10 +15,12 @@ from scipy import optimize, special, stats
 
 GRID = 24
 SPAN = (1.05, 30.0)
+PASS_SPAN = (1.02, 4.0)
 
 
 def grid(null, side):
-    m = np.exp(np.linspace(math.log(SPAN[0]), math.log(SPAN[1]), GRID))
+    span = SPAN if side == "above" else PASS_SPAN
+    m = np.exp(np.linspace(math.log(span[0]), math.log(span[1]), GRID))
     return null * m if side == "above" else null / m
 
 
@@ -42,6 +44,44 @@ def ln_lr(bins, alt, null):
 def ln_e(bins, null, side):
     terms = np.array([ln_lr(bins, a, null) for a in grid(null, side)])
     return float(special.logsumexp(terms) - math.log(GRID))
+
+
+def fitted_ratio(bins):
+    """The rate ratio maximising the conditional binomial likelihood (scipy's bounded
+    scalar minimiser on ln rho)."""
+    used = [b for b in bins if b[0] > 0 and b[2] > 0]
+
+    def nll(lr):
+        rho = math.exp(lr)
+        return -sum(stats.binom.logpmf(int(xc), int(xc + xb), share(rho, nc / (nc + nb))) for nc, xc, nb, xb in used)
+
+    r = optimize.minimize_scalar(nll, bounds=(-20, 20), method="bounded", options={"xatol": 1e-12})
+    return math.exp(r.x)
+
+
+def dispersion(bins, group_events=10.0, min_groups=4):
+    """Pearson's X² of the candidate's share of events between groups of consecutive bins
+    (each closed once it holds group_events events), over its degrees of freedom when it
+    exceeds scipy's chi-square 95th percentile, else 1."""
+    used = [b for b in bins if b[0] > 0 and b[2] > 0]
+    if sum(b[1] for b in used) == 0 or sum(b[3] for b in used) == 0:
+        return 1.0
+    rho = fitted_ratio(bins)
+    groups, acc = [], [0.0, 0.0, 0.0, 0.0]
+    for b in used:
+        acc = [a + x for a, x in zip(acc, b)]
+        if acc[1] + acc[3] >= group_events:
+            groups.append(acc)
+            acc = [0.0, 0.0, 0.0, 0.0]
+    if len(groups) < min_groups:
+        return 1.0
+    x2 = 0.0
+    for nc, xc, nb, xb in groups:
+        n = xc + xb
+        t = share(rho, nc / (nc + nb))
+        x2 += (xc - n * t) ** 2 / (n * t * (1 - t))
+    df = len(groups) - 1
+    return min(max(x2 / df, 1.0), 1000.0) if x2 > stats.chi2.ppf(0.95, df) else 1.0
 
 
 def ln_rate_e(x, n, p, a=0.5, b=0.5):
@@ -78,6 +118,17 @@ def main():
         out["e_value"].append({"name": name, "bins": bins, "null": null, "side": side, "ln_e": ln_e(bins, null, side)})
         out["ln_lr"].append({"name": name, "bins": bins, "alt": null * 2 if side == "above" else null / 2, "null": null,
                              "ln_lr": ln_lr(bins, null * 2 if side == "above" else null / 2, null)})
+    # Dispersion: Poisson-like bins (none), one hour with a crash-looping device, and every
+    # count doubled (duplicated rows).
+    poisson = [[500, 2, 9500, 28], [500, 1, 9500, 31], [500, 2, 9500, 27], [500, 1, 9500, 30], [500, 3, 9500, 29], [500, 1, 9500, 26]]
+    looping = [list(b) for b in poisson]
+    looping[2][1] += 20
+    doubled = [[nc, 2 * xc, nb, 2 * xb] for nc, xc, nb, xb in
+               [[500, 4, 9500, 28], [500, 0, 9500, 31], [500, 3, 9500, 27], [500, 0, 9500, 30], [500, 5, 9500, 29], [500, 0, 9500, 26], [500, 4, 9500, 30], [500, 1, 9500, 28]]]
+    out["dispersion"] = []
+    for name, bins in [("poisson", poisson), ("a crash-looping device", looping), ("duplicated rows", doubled)]:
+        out["dispersion"].append({"name": name, "bins": bins, "fitted": fitted_ratio(bins), "phi": dispersion(bins)})
+    out["chi2_95"] = [[df, float(stats.chi2.ppf(0.95, df))] for df in [3, 5, 10, 30, 100, 1000]]
     for x, n, alpha in [(67, 2310, 0.05), (124, 41200, 0.05), (3, 1000, 0.01), (0, 500, 0.05), (500, 500, 0.05), (1, 20, 0.05), (12, 12000, 0.0005)]:
         lo, hi = bounds(x, n, alpha)
         out["bounds"].append([x, n, alpha, lo, hi])

@@ -1,6 +1,6 @@
 //! The judge replayed at every drawn bin of a rollout: what the gate would have said had it
-//! looked then, over the window it uses (from the start of the step in force to that
-//! moment). Each look runs `judge::decide` — the gate's own function — on the re-binned
+//! looked then, over the window it uses (from the start of the rollout to that moment,
+//! across its steps). Each look runs `judge::decide` — the gate's own function — on the re-binned
 //! counts, so the bounds drawn are the judge's own, and the moment a decision was reached
 //! is where a look's outcome first leaves "inconclusive" within a step.
 
@@ -120,11 +120,8 @@ pub fn looks(d: &ChartData, target: usize, kpis: &[Kpi]) -> (Vec<Look>, i64) {
         let Some(step) = r.steps.iter().rev().find(|s| s.at < end) else {
             continue;
         };
-        let offset = (step.at - origin).max(0);
-        let first = usize::try_from((offset + cs - 1) / cs).unwrap_or(0);
-        if j < first {
-            continue;
-        }
+        // The judge's evidence runs from the rollout's start, across its steps.
+        let first = 0usize;
         let (Ok(from), Ok(to)) = (
             Timestamp::from_unix(origin + first as i64 * cs),
             Timestamp::from_unix(end),
@@ -144,7 +141,7 @@ pub fn looks(d: &ChartData, target: usize, kpis: &[Kpi]) -> (Vec<Look>, i64) {
                 .iter()
                 .map(|(l, by)| (*l, cut(by, range.clone())))
                 .collect(),
-            active_devices: Default::default(),
+            ..Numbers::default()
         };
         let q = Question {
             app: d.app.clone(),
@@ -154,6 +151,7 @@ pub fn looks(d: &ChartData, target: usize, kpis: &[Kpi]) -> (Vec<Look>, i64) {
             window,
             rollout_share: Some(share(step.basis_points)),
             next_share: step.next.map(share),
+            alpha_share: judge::ROLLOUT_ALPHA,
         };
         out.push(Look {
             at: end,

@@ -8,7 +8,7 @@
 //! - Crash-free sessions of the rollout against its baseline, from the rollout's start,
 //!   each with the judge's confidence band, and the limits.
 //! - The verdict over time: per judged KPI, the candidate-to-baseline ratio and its
-//!   interval at every look, the harm and safety lines, and where a decision was reached.
+//!   interval at every look, the KPI's boundary, and where a decision was reached.
 
 use super::data::ChartData;
 use super::frame::{self, Axes, Colors, Key, Level, Point, TimeChart};
@@ -768,13 +768,6 @@ fn ratio_interval(kv: &KpiVerdict) -> Option<(f64, f64, f64)> {
     Some((ratio, lo, hi))
 }
 
-/// The safety line as the judge draws it: the null ratio of its safety test at that look
-/// (for a rate, one plus the tolerance over the baseline's upper bound; for a latency, the
-/// tolerance).
-fn safety_ratio(kv: &KpiVerdict) -> Option<f64> {
-    kv.safety.as_ref().map(|e| e.null_ratio)
-}
-
 fn outcome_color(o: KpiOutcome, c: &Colors) -> RGBColor {
     match o {
         KpiOutcome::Pass => Level::Target.color(),
@@ -875,13 +868,8 @@ fn verdict(
                 band: true,
             },
             Key {
-                name: "harm".into(),
+                name: "boundary: beyond it is harm, within it a pass".into(),
                 color: Level::Critical.color(),
-                band: false,
-            },
-            Key {
-                name: "safe".into(),
-                color: Level::Target.color(),
                 band: false,
             },
         ],
@@ -953,15 +941,13 @@ fn verdict(
             .iter()
             .filter_map(|(at, _, kv)| ratio_interval(kv).map(|(r, lo, hi)| (*at, r, lo, hi)))
             .collect();
-        // The judge's own harm null (1 + harm margin) where it tested harm.
+        // The judge's boundary once fixed for the rollout (kpi/boundary.rs), else its ratio
+        // part (1 + harm margin).
         let harm = looks
             .iter()
-            .find_map(|(_, _, kv)| kv.harm.as_ref().map(|e| e.null_ratio))
+            .rev()
+            .find_map(|(_, _, kv)| kv.boundary)
             .unwrap_or(1.0 + limits_of(d, *kpi).harm_margin);
-        let safety: Vec<(i64, f64)> = looks
-            .iter()
-            .filter_map(|(at, _, kv)| Some((*at, safety_ratio(kv)?)))
-            .collect();
         let mut values: Vec<f64> = intervals
             .iter()
             .flat_map(|(_, r, lo, _)| [*r, *lo])
@@ -992,18 +978,8 @@ fn verdict(
             &mut chart,
             harm,
             Level::Critical,
-            &format!("harm {harm:.2}×"),
+            &format!("boundary {harm:.2}×"),
         )?;
-        let safe_in_view: Vec<(i64, f64)> =
-            safety.iter().map(|(at, s)| (*at, s.min(y.end))).collect();
-        chart
-            .draw_series(DashedLineSeries::new(
-                safe_in_view.clone(),
-                2,
-                3,
-                Level::Target.color().stroke_width(1),
-            ))
-            .map_err(draw_err)?;
         chart
             .draw_series(DashedLineSeries::new(
                 [(x.start, 1.0), (x.end, 1.0)],
@@ -1012,7 +988,8 @@ fn verdict(
                 c.muted.stroke_width(1),
             ))
             .map_err(draw_err)?;
-        // Bands per step: the evidence restarts when a step begins.
+        // Bands per step (the evidence runs on across steps; each step's first decision is
+        // ringed).
         let mut start = 0;
         while start < looks.len() {
             let step = looks[start].1;

@@ -1,11 +1,16 @@
-//! The canary judge: a candidate release against a baseline over one window, KPI by KPI,
-//! with two questions each — is there evidence of *harm* (worse than the baseline by more
-//! than the harm margin), and is there evidence of *safety* (no worse than the tolerance)?
-//! Only safety passes; harm fails; neither is `inconclusive`, with how much more data a
-//! decision needs. A pure function of the source's numbers: any desktop or CI job asking
-//! the same question over the same window gets the same answer. The statistics are in
-//! [`super::stats`]; docs/KPIS.md explains the method and every field of the verdict.
+//! The canary judge: a candidate release against a baseline over a rollout (or a release's
+//! stay as current), KPI by KPI, with two nested questions about one boundary per KPI
+//! (kpi/boundary.rs) — is there evidence of *harm* (beyond the boundary), or evidence for a
+//! *pass* (within it)? Harm fails, a pass passes, neither is `inconclusive`, with what more
+//! data would rule out and when. Absolute limits (warning, critical) are judged on
+//! confidence bounds. A pure function of the source's numbers: any desktop or CI job asking
+//! the same question over the same window gets the same answer. The numbers of both
+//! questions are in [`super::compare`], the statistics in [`super::stats`]; docs/KPIS.md
+//! explains the method and every field of the verdict.
 
+use super::boundary;
+pub use super::compare::Evidence;
+use super::compare::{self, Comparison};
 use super::histogram::{self, Buckets};
 use super::policy::{GatePolicy, Kpi, Limits, Measure};
 use super::source::{Counter, Counts, Histograms, KpiSource, Latency, Scope, Window};
@@ -29,6 +34,27 @@ pub struct Question {
     pub rollout_share: Option<f64>,
     /// The next step's share, to say how long a decision would take there.
     pub next_share: Option<f64>,
+    /// The share of the policy's `alpha` this question may spend: [`ROLLOUT_ALPHA`] for a
+    /// rollout, [`STAY_ALPHA`] for a release's stay as current, so a release is stopped
+    /// wrongly with at most `alpha` over both.
+    pub alpha_share: f64,
+}
+
+/// The share of `alpha` a rollout's harm questions spend, over all its steps.
+pub const ROLLOUT_ALPHA: f64 = 0.75;
+/// The share the current-release check spends over the release's stay.
+pub const STAY_ALPHA: f64 = 0.25;
+
+impl Question {
+    /// The window before this one the fleet-wide exemption looks at: as long as this one,
+    /// at most a day, ending where it starts.
+    pub fn prior_window(&self) -> Option<Window> {
+        let len = (self.window.to.unix() - self.window.from.unix()).min(24 * 3600);
+        let step = self.window.step_seconds;
+        let len = (len / step).max(1) * step;
+        let from = Timestamp::from_unix(self.window.from.unix() - len).ok()?;
+        Window::new(from, self.window.from, step).ok()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -89,17 +115,6 @@ pub struct CohortNumbers {
     pub p95_seconds: Option<f64>,
 }
 
-/// One of the two tests: its null ratio, its e-value (capped at 1e15) and the e-value it
-/// needs (`1/alpha`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Evidence {
-    pub null_ratio: f64,
-    pub e_value: f64,
-    pub needed: f64,
-    pub shown: bool,
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KpiVerdict {
@@ -111,8 +126,14 @@ pub struct KpiVerdict {
     pub baseline: Option<CohortNumbers>,
     /// The candidate's rate over the baseline's.
     pub ratio: Option<f64>,
+    /// The boundary as a ratio of the two, once fixed for the rollout (kpi/boundary.rs).
+    pub boundary: Option<f64>,
+    /// How much more variable the counts are than independent events (1: not at all); the
+    /// evidence is weighed down by it.
+    pub dispersion: f64,
+    /// Evidence the candidate is beyond the boundary, and that it is within it.
     pub harm: Option<Evidence>,
-    pub safety: Option<Evidence>,
+    pub pass: Option<Evidence>,
     pub limits: Limits,
     pub reason: String,
     /// How much longer a decision would take, when inconclusive.
@@ -135,6 +156,8 @@ pub struct Verdict {
     /// inconclusive.
     pub guards: Vec<String>,
     pub summary: String,
+    /// The digest of the settings that decided it ([`GatePolicy::digest`]).
+    pub settings: String,
 }
 
 impl Verdict {
@@ -165,6 +188,9 @@ pub struct Numbers {
     pub counts: BTreeMap<Counter, Counts>,
     pub histograms: BTreeMap<Latency, Histograms>,
     pub active_devices: BTreeMap<String, f64>,
+    /// The baseline's numbers over [`Question::prior_window`], for the fleet-wide exemption.
+    pub prior_counts: BTreeMap<Counter, Counts>,
+    pub prior_histograms: BTreeMap<Latency, Histograms>,
 }
 
 /// The counters and histograms `policy`'s KPIs are judged on, with sessions always (the
@@ -196,13 +222,36 @@ pub async fn gather(source: &dyn KpiSource, q: &Question, policy: &GatePolicy) -
     };
     let mut n = Numbers::default();
     let (counters, latencies) = reads(policy, &[]);
+    let prior_scope = Scope {
+        versions: vec![q.baseline.clone()],
+        ..scope.clone()
+    };
+    let prior = q.prior_window();
+    // Only limits that could be exempted need the baseline's past (not those relative to
+    // the baseline, never exempted).
+    let with_limits = |kpi: &Kpi| {
+        policy.kpis.iter().any(|(k, l)| {
+            k == kpi && !l.relative_to_baseline && (l.warning.is_some() || l.critical.is_some())
+        })
+    };
     for c in counters {
         n.counts
             .insert(c, source.counts(c, &scope, &q.window).await?);
+        let limited = policy.kpis.iter().any(|(k, _)| {
+            with_limits(k) && matches!(k.measure(), Measure::Rate { events, exposure, .. } if events == c || exposure == c)
+        });
+        if let (Some(w), true) = (&prior, limited) {
+            n.prior_counts
+                .insert(c, source.counts(c, &prior_scope, w).await?);
+        }
     }
     for l in latencies {
         n.histograms
             .insert(l, source.histograms(l, &scope, &q.window).await?);
+        if let Some(w) = &prior {
+            n.prior_histograms
+                .insert(l, source.histograms(l, &prior_scope, w).await?);
+        }
     }
     n.active_devices = source.active_devices(&scope, q.window.to).await?;
     Ok(n)
@@ -224,18 +273,32 @@ pub fn decide(q: &Question, policy: &GatePolicy, numbers: &Numbers) -> Verdict {
         .map(|(kpi, limits)| match kpi.measure() {
             Measure::Rate {
                 events, exposure, ..
-            } => rate_kpi(*kpi, limits, counts(events), counts(exposure), q, policy),
+            } => {
+                let prior = numbers
+                    .prior_counts
+                    .get(&events)
+                    .zip(numbers.prior_counts.get(&exposure));
+                rate_kpi(
+                    *kpi,
+                    limits,
+                    counts(events),
+                    counts(exposure),
+                    prior,
+                    q,
+                    policy,
+                )
+            }
             Measure::Latency(l) => {
                 let h = numbers.histograms.get(&l).unwrap_or(&empty_hists);
-                latency_kpi(*kpi, limits, h, q, policy)
+                latency_kpi(*kpi, limits, h, numbers.prior_histograms.get(&l), q, policy)
             }
         })
         .collect();
     let guards = guards(q, counts(Counter::Sessions), &numbers.active_devices);
-    verdict(q, kpis, guards)
+    verdict(q, kpis, guards, policy.digest())
 }
 
-fn verdict(q: &Question, kpis: Vec<KpiVerdict>, guards: Vec<String>) -> Verdict {
+fn verdict(q: &Question, kpis: Vec<KpiVerdict>, guards: Vec<String>, settings: String) -> Verdict {
     let any = |o: KpiOutcome| kpis.iter().any(|k| k.verdict == o);
     let outcome = if any(KpiOutcome::Fail) {
         Outcome::Fail
@@ -259,6 +322,7 @@ fn verdict(q: &Question, kpis: Vec<KpiVerdict>, guards: Vec<String>) -> Verdict 
         kpis,
         guards,
         summary: String::new(),
+        settings,
     };
     v.summary = summary(&v);
     v
@@ -274,7 +338,7 @@ fn summary(v: &Verdict) -> String {
         words::duration(v.hours)
     );
     match v.verdict {
-        Outcome::Pass => format!("{head}: every KPI shown safe: pass"),
+        Outcome::Pass => format!("{head}: every KPI shown within its boundary: pass"),
         Outcome::Fail => {
             let failed: Vec<&str> = v
                 .kpis
@@ -319,21 +383,55 @@ fn summary(v: &Verdict) -> String {
     }
 }
 
-/// Data guards: no sessions at all, or a session share far from the device share.
+/// Data guards: no sessions at all, or a session share over the last hour far from the
+/// device share (the rollout's earlier steps had other shares; a cohort whose reports stop
+/// or lag shows here first).
 fn guards(q: &Question, sessions: &Counts, devices: &BTreeMap<String, f64>) -> Vec<String> {
     let total = |v: &str| sessions.get(v).map(|b| b.iter().sum::<f64>());
-    let (c, b) = (total(&q.candidate), total(&q.baseline));
+    let hour = usize::try_from(3600 / q.window.step_seconds.max(1))
+        .unwrap_or(1)
+        .max(1);
+    let recent = |v: &str| {
+        sessions
+            .get(v)
+            .map(|b| b.iter().rev().take(hour).sum::<f64>())
+    };
     let mut out = Vec::new();
-    match (c, b) {
-        (None | Some(0.0), _) => out.push(format!(
+    if matches!(total(&q.candidate), None | Some(0.0)) {
+        out.push(format!(
             "no sessions reported for {} in the window",
             q.candidate
-        )),
-        (_, None | Some(0.0)) => out.push(format!(
+        ));
+        return out;
+    }
+    if matches!(total(&q.baseline), None | Some(0.0)) {
+        out.push(format!(
             "no sessions reported for {} in the window",
             q.baseline
-        )),
-        (Some(c), Some(b)) => {
+        ));
+        return out;
+    }
+    let (c, b) = (
+        recent(&q.candidate).unwrap_or(0.0),
+        recent(&q.baseline).unwrap_or(0.0),
+    );
+    match (c, b) {
+        // Nothing from either in the last hour: the window reaches past the numbers (a
+        // stay judged later); nothing recent to compare.
+        (0.0, 0.0) => {}
+        (0.0, other) | (other, 0.0) if other >= SHARE_CHECK_MIN => {
+            let (silent, loud) = if c == 0.0 {
+                (&q.candidate, &q.baseline)
+            } else {
+                (&q.baseline, &q.candidate)
+            };
+            out.push(format!(
+                "no sessions reported for {silent} in the last hour while {loud} reported {}: its telemetry looks lost or late",
+                words::count(other)
+            ));
+        }
+        (0.0, _) | (_, 0.0) => {}
+        (c, b) => {
             let observed = c / (c + b);
             let from_devices = match (devices.get(&q.candidate), devices.get(&q.baseline)) {
                 (Some(dc), Some(db)) if dc + db > 0.0 => Some((dc / (dc + db), "active devices")),
@@ -347,7 +445,7 @@ fn guards(q: &Question, sessions: &Counts, devices: &BTreeMap<String, f64>) -> V
                 let r = observed / expected;
                 if !(1.0 / SHARE_MISMATCH..=SHARE_MISMATCH).contains(&r) {
                     out.push(format!(
-                        "{} has {} of the sessions but {} by {what}: the telemetry looks broken or mislabelled",
+                        "{} has {} of the last hour's sessions but {} by {what}: the telemetry looks broken, late or mislabelled",
                         q.candidate,
                         words::percent(observed),
                         words::percent(expected)
@@ -369,7 +467,6 @@ fn bins_of(events: &Counts, exposure: &Counts, q: &Question) -> Option<Vec<Bin>>
         (None, None) => return None,
         (c, b) => (c.unwrap_or(&zeros), b.unwrap_or(&zeros)),
     };
-    let clean = |x: f64| if x.is_finite() && x > 0.0 { x } else { 0.0 };
     Some(
         (0..q.window.bins())
             .map(|i| {
@@ -385,14 +482,8 @@ fn bins_of(events: &Counts, exposure: &Counts, q: &Question) -> Option<Vec<Bin>>
     )
 }
 
-fn evidence(bins: &[Bin], null: f64, side: Side, alpha: f64) -> Evidence {
-    let ln_e = stats::ratio_e_value(bins, null, side);
-    Evidence {
-        null_ratio: null,
-        e_value: ln_e.exp().min(1e15),
-        needed: 1.0 / alpha,
-        shown: ln_e >= (1.0 / alpha).ln(),
-    }
+fn clean(x: f64) -> f64 {
+    if x.is_finite() && x > 0.0 { x } else { 0.0 }
 }
 
 fn no_data(kpi: Kpi, limits: &Limits, what: String) -> KpiVerdict {
@@ -403,8 +494,10 @@ fn no_data(kpi: Kpi, limits: &Limits, what: String) -> KpiVerdict {
         candidate: None,
         baseline: None,
         ratio: None,
+        boundary: None,
+        dispersion: 1.0,
         harm: None,
-        safety: None,
+        pass: None,
         limits: *limits,
         reason: format!(
             "{}: {what}: no evidence either way: inconclusive",
@@ -422,11 +515,52 @@ fn exposure_noun(c: Counter) -> &'static str {
     }
 }
 
-/// A limit crossed on a confidence bound: `Some(true)` when the baseline crosses it too (a
-/// fleet-wide problem, not this release's), `Some(false)` when only the candidate does.
-fn crossed(bound: f64, limit: Option<f64>, baseline: Option<f64>) -> Option<bool> {
+/// A limit crossed on a confidence bound: `Some(true)` when `exempt` (a spike the baseline
+/// shows too during the window, which it did not show before), `Some(false)` when the
+/// crossing holds against the candidate.
+fn crossed(bound: f64, limit: Option<f64>, exempt: impl Fn(f64) -> bool) -> Option<bool> {
     let l = limit?;
-    (bound > l).then(|| baseline.is_some_and(|x| x > l))
+    (bound > l).then(|| exempt(l))
+}
+
+/// The error budgets of one KPI's harm (its share of the question's) and of its pass.
+fn alphas(kpi: Kpi, q: &Question, policy: &GatePolicy) -> (f64, f64) {
+    (
+        policy.share(kpi, policy.alpha * q.alpha_share),
+        policy.safety_alpha,
+    )
+}
+
+fn ratio_words(r: f64) -> String {
+    if r >= 10.0 {
+        format!("{r:.0}")
+    } else if r >= 1.995 {
+        format!("{r:.1}")
+    } else {
+        format!("{r:.2}")
+    }
+}
+
+/// What the boundary is, in words: "1.33 times the baseline's (0.1 point above it)".
+fn boundary_words(c: &Comparison, limits: &Limits, base_rate: Option<f64>) -> String {
+    let Some(r) = c.harm_ratio.filter(|_| c.fixed) else {
+        return format!(
+            "its boundary ({} times the baseline's or {} points above it, whichever is more; \
+             not fixed yet: too few baseline events)",
+            ratio_words(1.0 + limits.harm_margin),
+            tolerance_points(limits.tolerance)
+        );
+    };
+    let points = base_rate.is_some_and(|b| b + limits.tolerance > (1.0 + limits.harm_margin) * b);
+    if points {
+        format!(
+            "its boundary of {} times the baseline's ({} points above it)",
+            ratio_words(r),
+            tolerance_points(limits.tolerance)
+        )
+    } else {
+        format!("its boundary of {} times the baseline's", ratio_words(r))
+    }
 }
 
 fn rate_kpi(
@@ -434,6 +568,7 @@ fn rate_kpi(
     limits: &Limits,
     events: &Counts,
     exposure: &Counts,
+    prior: Option<(&Counts, &Counts)>,
     q: &Question,
     policy: &GatePolicy,
 ) -> KpiVerdict {
@@ -453,11 +588,12 @@ fn rate_kpi(
         };
         return no_data(kpi, limits, format!("no data for {missing}"));
     };
-    let alpha = policy.share(kpi, policy.alpha);
-    let safety_alpha = policy.share(kpi, policy.safety_alpha);
-    let t = Bin::total(&bins);
-    let (c_lo, c_hi) = stats::rate_bounds(t.candidate_events, t.candidate_exposure, alpha / 2.0);
-    let (b_lo, b_hi) = stats::rate_bounds(t.baseline_events, t.baseline_exposure, alpha / 2.0);
+    let (alpha, pass_alpha) = alphas(kpi, q, policy);
+    let c = compare::compare(&bins, limits, alpha, pass_alpha);
+    let t = c.total;
+    let (c_lo, c_hi) =
+        compare::bounds(t.candidate_events, t.candidate_exposure, alpha / 2.0, c.phi);
+    let (b_lo, b_hi) = compare::bounds(t.baseline_events, t.baseline_exposure, alpha / 2.0, c.phi);
     let cohort = |version: &str, n: f64, x: f64, lo: f64, hi: f64| CohortNumbers {
         version: version.to_string(),
         exposure: n,
@@ -486,8 +622,10 @@ fn rate_kpi(
             b_hi,
         )),
         ratio: t.ratio(),
-        harm: None,
-        safety: None,
+        boundary: c.harm_ratio.filter(|_| c.fixed),
+        dispersion: c.phi,
+        harm: c.harm.clone(),
+        pass: c.pass.clone(),
         limits: *limits,
         reason: String::new(),
         needs_hours: None,
@@ -502,12 +640,12 @@ fn rate_kpi(
         }
     };
     let numbers = match (t.candidate_rate(), t.baseline_rate()) {
-        (Some(c), Some(b)) => format!(
+        (Some(cr), Some(br)) => format!(
             "{} {} ({}) vs {} ({}) on {} vs {} {noun}",
             good.unwrap_or(kpi.label()),
-            words::percent(shown(c)),
+            words::percent(shown(cr)),
             range(c_lo, c_hi),
-            words::percent(shown(b)),
+            words::percent(shown(br)),
             range(b_lo, b_hi),
             words::count(t.candidate_exposure),
             words::count(t.baseline_exposure),
@@ -519,27 +657,41 @@ fn rate_kpi(
             words::count(t.baseline_exposure)
         ),
     };
+    let numbers = if c.phi > 1.0 {
+        format!(
+            "{numbers}, counts {} times as variable as independent {noun} (weighed as such)",
+            ratio_words(c.phi)
+        )
+    } else {
+        numbers
+    };
     if t.candidate_exposure <= 0.0 || t.baseline_exposure <= 0.0 {
         v.reason = format!("{numbers}: one cohort has no {noun}: inconclusive");
         return v;
     }
-    // Harm: the ratio test, and the limits on the candidate's confidence bound.
-    let harm = evidence(&bins, 1.0 + limits.harm_margin, Side::Above, alpha / 2.0);
     let b_rate = t.baseline_rate();
+    // The limits are judged on the harm side's bounds. A crossing is the fleet's, not this
+    // release's, only when the baseline is beyond it too during the window (on its lower
+    // bound) and was within it before the rollout (on its upper bound); a baseline already
+    // past a limit does not excuse the next release, or each could be a little worse.
+    let prior_upper = prior.and_then(|(ev, ex)| {
+        let x = ev
+            .get(&q.baseline)
+            .map_or(0.0, |v| v.iter().copied().map(clean).sum());
+        let n: f64 = ex.get(&q.baseline)?.iter().copied().map(clean).sum();
+        (n > 0.0).then(|| compare::bounds(x, n, alpha / 4.0, c.phi).1)
+    });
+    let spike = |l: f64| c.baseline_lower > l && prior_upper.is_some_and(|u| u <= l);
     let (critical, warning) = if limits.relative_to_baseline {
-        // Two bounds judge a difference: each at a quarter, so the limits keep their half.
-        let (c_lo, _) = stats::rate_bounds(t.candidate_events, t.candidate_exposure, alpha / 4.0);
-        let (_, b_hi) = stats::rate_bounds(t.baseline_events, t.baseline_exposure, alpha / 4.0);
-        let diff = c_lo - b_hi;
-        let point = b_rate.map(|_| 0.0);
+        let diff = c.candidate_lower - c.baseline_upper;
         (
-            crossed(diff, limits.critical, point),
-            crossed(diff, limits.warning, point),
+            crossed(diff, limits.critical, |_| false),
+            crossed(diff, limits.warning, |_| false),
         )
     } else {
         (
-            crossed(c_lo, limits.critical, b_rate),
-            crossed(c_lo, limits.warning, b_rate),
+            crossed(c.candidate_lower, limits.critical, spike),
+            crossed(c.candidate_lower, limits.warning, spike),
         )
     };
     let per_hour = limits.critical_per_hour.and_then(|limit| {
@@ -552,27 +704,18 @@ fn rate_kpi(
             .fold(0.0, f64::max);
         (most > limit).then_some((most, limit))
     });
-    // Safety: the ratio test against the tolerance turned into a ratio on the baseline's
-    // upper bound, or both bounds within the tolerance.
-    let (b_lo_s, b_hi_s) =
-        stats::rate_bounds(t.baseline_events, t.baseline_exposure, safety_alpha / 4.0);
-    let (_, c_hi_s) =
-        stats::rate_bounds(t.candidate_events, t.candidate_exposure, safety_alpha / 4.0);
-    let safe_ratio = 1.0 + limits.tolerance / b_hi_s.max(f64::MIN_POSITIVE);
-    let safety = evidence(&bins, safe_ratio, Side::Below, safety_alpha / 2.0);
-    let safe_bounds = c_hi_s - b_lo_s <= limits.tolerance;
     let expected = t.candidate_exposure * b_rate.filter(|r| *r > 0.0).unwrap_or(limits.tolerance);
     let enough = expected >= policy.min_expected_events;
     let fleet_note = |fleet: bool| {
         if fleet {
-            " (the baseline is beyond it too: a fleet-wide problem, not this release's)"
+            " (the baseline crossed it too during the rollout, not before: a fleet-wide spike, not this release's)"
         } else {
             ""
         }
     };
-    let ratio_words = t
+    let said_ratio = t
         .ratio()
-        .map(|r| format!("{} {r:.1} times the baseline's", kpi.label()))
+        .map(|r| format!("{} {} times the baseline's", kpi.label(), ratio_words(r)))
         .unwrap_or_else(|| format!("{} above a baseline with none", kpi.label()));
     let limit_words = |l: Option<f64>| {
         l.map(|l| {
@@ -584,8 +727,7 @@ fn rate_kpi(
         })
         .unwrap_or_default()
     };
-    v.harm = Some(harm.clone());
-    v.safety = Some(safety.clone());
+    let bound_words = boundary_words(&c, limits, b_rate);
     let decided = |v: &mut KpiVerdict, o: KpiOutcome, critical: bool, why: String| {
         v.verdict = o;
         v.critical = critical;
@@ -612,15 +754,12 @@ fn rate_kpi(
                 limit_words(limits.critical)
             ),
         );
-    } else if harm.shown {
+    } else if c.harm_shown() {
         decided(
             &mut v,
             KpiOutcome::Fail,
             kpi.guardrail(),
-            format!(
-                "{ratio_words}, beyond the {:.0} % harm margin: fail",
-                limits.harm_margin * 100.0
-            ),
+            format!("{said_ratio}, shown beyond {bound_words}: fail"),
         );
     } else if warning == Some(false) {
         decided(
@@ -632,17 +771,13 @@ fn rate_kpi(
                 limit_words(limits.warning)
             ),
         );
-    } else if (safety.shown || safe_bounds) && enough {
+    } else if c.pass_shown() && enough {
         let fleet = critical.or(warning).unwrap_or(false);
         decided(
             &mut v,
             KpiOutcome::Pass,
             false,
-            format!(
-                "shown no more than {} points worse than the baseline: pass{}",
-                tolerance_points(limits.tolerance),
-                fleet_note(fleet)
-            ),
+            format!("shown within {bound_words}: pass{}", fleet_note(fleet)),
         );
     } else {
         let fleet = critical.or(warning).unwrap_or(false);
@@ -650,11 +785,11 @@ fn rate_kpi(
             &bins,
             &t,
             q,
-            safe_ratio,
-            safety_alpha / 2.0,
+            &c,
+            pass_alpha,
             policy.min_expected_events,
             b_rate.filter(|r| *r > 0.0).unwrap_or(limits.tolerance),
-            Some((limits.tolerance, safety_alpha / 4.0)),
+            Some(limits),
         );
         v.needs_hours = needs.now;
         decided(
@@ -662,7 +797,7 @@ fn rate_kpi(
             KpiOutcome::Inconclusive,
             false,
             format!(
-                "no evidence of harm, safety not shown yet: inconclusive{}; {}",
+                "no evidence of harm, not yet shown within {bound_words}: inconclusive{}; {}",
                 fleet_note(fleet),
                 needs.words()
             ),
@@ -683,6 +818,7 @@ fn tolerance_points(t: f64) -> String {
 struct Needs {
     now: Option<f64>,
     next: Option<(f64, Option<f64>)>,
+    excluded: String,
 }
 
 impl Needs {
@@ -692,49 +828,64 @@ impl Needs {
                 format!("about {}", words::duration(h))
             })
         };
-        let mut s = format!(
-            "a decision needs {} more at the current traffic",
-            one(self.now)
-        );
+        let mut s = format!("a pass needs {} more at the current traffic", one(self.now));
         if let Some((share, h)) = self.next {
             s.push_str(&format!("; at {}: {}", words::percent(share), one(h)));
+        }
+        if !self.excluded.is_empty() {
+            s.push_str("; at this traffic ");
+            s.push_str(&self.excluded);
         }
         s
     }
 }
 
-/// How long until safety could be shown, if traffic and rates stay as they were (and at
-/// the next step's share): the sooner of the ratio test and, for rates, the bounds route
-/// (`bounds`: the tolerance and each bound's alpha), and at least the time to the minimum
-/// of expected events.
+/// How long until a pass could be shown, if traffic and rates stay as they were (and at
+/// the next step's share): the ratio test's time or, where it has none (a rate with no
+/// events yet), the bounds route's (`limits`), and at least the time to the minimum of
+/// expected events; and which regressions waiting rules out when (kpi/boundary.rs).
 #[allow(clippy::too_many_arguments)]
 fn needs_hours(
     bins: &[Bin],
     t: &Bin,
     q: &Question,
-    null: f64,
-    alpha: f64,
+    c: &Comparison,
+    pass_alpha: f64,
     min_events: f64,
     rate: f64,
-    bounds: Option<(f64, f64)>,
+    limits: Option<&Limits>,
 ) -> Needs {
     let hours = q.window.hours().max(1.0 / 60.0);
     let hourly = t.scaled(1.0 / hours);
     let at = |h: Bin| {
-        let ratio = stats::time_to_decide(bins, h, null, Side::Below, alpha, HORIZON_HOURS);
-        let bounded = bounds.and_then(|(tolerance, a)| {
+        let ratio = c.pass_ratio.and_then(|null| {
+            stats::time_to_decide_tempered(
+                bins,
+                h,
+                null,
+                Side::Below,
+                pass_alpha / 2.0,
+                HORIZON_HOURS,
+                c.phi,
+            )
+        });
+        // The bounds route is for KPIs whose ratio test has nothing to go on (no events);
+        // where the ratio test has a time, it is the one quoted.
+        let bounded = limits.filter(|_| ratio.is_none()).and_then(|limits| {
             let safe = |x: f64| {
-                let (_, c_hi) = stats::rate_bounds(
+                let (_, c_hi) = compare::bounds(
                     t.candidate_events + h.candidate_events * x,
                     t.candidate_exposure + h.candidate_exposure * x,
-                    a,
+                    pass_alpha / 4.0,
+                    c.phi,
                 );
-                let (b_lo, _) = stats::rate_bounds(
+                let (b_lo, _) = compare::bounds(
                     t.baseline_events + h.baseline_events * x,
                     t.baseline_exposure + h.baseline_exposure * x,
-                    a,
+                    pass_alpha / 4.0,
+                    c.phi,
                 );
-                c_hi - b_lo <= tolerance
+                boundary::within_on_bounds(c_hi, b_lo, limits)
             };
             if !safe(HORIZON_HOURS) {
                 return None;
@@ -776,7 +927,23 @@ fn needs_hours(
         }
         _ => None,
     };
-    Needs { now, next }
+    let excluded = c
+        .pass_ratio
+        .map(|b| {
+            boundary::exclusions_words(&boundary::exclusions(
+                bins,
+                hourly,
+                b,
+                pass_alpha / 2.0,
+                c.phi,
+            ))
+        })
+        .unwrap_or_default();
+    Needs {
+        now,
+        next,
+        excluded,
+    }
 }
 
 /// Observations above `le` that are surely above it: counted from the smallest bound at or
@@ -793,6 +960,7 @@ fn latency_kpi(
     kpi: Kpi,
     limits: &Limits,
     hists: &Histograms,
+    prior: Option<&Histograms>,
     q: &Question,
     policy: &GatePolicy,
 ) -> KpiVerdict {
@@ -810,15 +978,17 @@ fn latency_kpi(
         let missing = if nc <= 0.0 { &q.candidate } else { &q.baseline };
         return no_data(kpi, limits, format!("no observations for {missing}"));
     }
-    let Some(bound) = histogram::bound_of_quantile(&tb, 0.95) else {
+    // One bound for the whole rollout: the baseline's p95 bucket once it has enough
+    // observations, so every look tests the same share.
+    let Some(fixed) = boundary::latency_bound(hb) else {
         return no_data(
             kpi,
             limits,
             "the histogram has no finite bucket bound".into(),
         );
     };
-    let alpha = policy.share(kpi, policy.alpha);
-    let safety_alpha = policy.share(kpi, policy.safety_alpha);
+    let bound = fixed.value;
+    let (alpha, pass_alpha) = alphas(kpi, q, policy);
     let empty = Buckets::new();
     let bins: Vec<Bin> = (0..q.window.bins())
         .map(|i| {
@@ -834,13 +1004,14 @@ fn latency_kpi(
             }
         })
         .collect();
-    let t = Bin::total(&bins);
+    let c = compare::compare(&bins, limits, alpha, pass_alpha);
+    let t = c.total;
     let (p95c, p95b) = (
         histogram::quantile(&tc, 0.95),
         histogram::quantile(&tb, 0.95),
     );
     let cohort = |version: &str, n: f64, x: f64, p95: Option<f64>| {
-        let (lo, hi) = stats::rate_bounds(x, n, alpha / 2.0);
+        let (lo, hi) = compare::bounds(x, n, alpha / 2.0, c.phi);
         CohortNumbers {
             version: version.into(),
             exposure: n,
@@ -851,15 +1022,8 @@ fn latency_kpi(
             p95_seconds: p95,
         }
     };
-    let harm = evidence(&bins, 1.0 + limits.harm_margin, Side::Above, alpha / 2.0);
-    let safety = evidence(
-        &bins,
-        limits.tolerance.max(1.0 + f64::EPSILON),
-        Side::Below,
-        safety_alpha,
-    );
     let numbers = format!(
-        "{} {} vs {} on {} vs {} observations ({} vs {} above {})",
+        "{} {} vs {} on {} vs {} observations ({} vs {} above {}{})",
         kpi.label(),
         p95c.map_or("?".into(), words::seconds),
         p95b.map_or("?".into(), words::seconds),
@@ -868,15 +1032,38 @@ fn latency_kpi(
         words::percent(t.candidate_events / nc),
         words::percent(t.baseline_events / nb),
         words::seconds(bound),
+        if fixed.fixed {
+            ""
+        } else {
+            ", a bound not fixed yet"
+        },
     );
-    // The p95 is confidently beyond a limit when more than 5 % of the candidate's
-    // observations are surely above it, on the lower confidence bound.
+    // The p95 is confidently beyond a limit when more than 5 % of the observations are
+    // surely above it, on the lower confidence bound; the baseline's the same way (and
+    // within it before the rollout, on its upper bound) for a fleet-wide spike.
     let beyond = |limit: Option<f64>, hist: &Buckets, n: f64| {
         let l = limit?;
-        let (lo, _) = stats::rate_bounds(surely_above(hist, l), n, alpha / 2.0);
+        let (lo, _) = compare::bounds(surely_above(hist, l), n, alpha / 4.0, c.phi);
         Some(lo > 0.05)
     };
-    let fleet = |limit: Option<f64>| limit.zip(p95b).is_some_and(|(l, p)| p > l);
+    let was_within = |l: f64| {
+        prior
+            .and_then(|p| p.get(&q.baseline))
+            .map(|h| histogram::sum(h))
+            .filter(|h| histogram::count(h) > 0.0)
+            .is_some_and(|h| {
+                let (_, hi) = compare::bounds(
+                    histogram::above(&h, l),
+                    histogram::count(&h),
+                    alpha / 4.0,
+                    c.phi,
+                );
+                hi <= 0.05
+            })
+    };
+    let fleet = |limit: Option<f64>| {
+        limit.is_some_and(|l| beyond(Some(l), &tb, nb) == Some(true) && was_within(l))
+    };
     let crit = beyond(limits.critical, &tc, nc) == Some(true);
     let warn = beyond(limits.warning, &tc, nc) == Some(true);
     let enough = nc * 0.05 >= policy.min_expected_events;
@@ -887,13 +1074,20 @@ fn latency_kpi(
         candidate: Some(cohort(&q.candidate, nc, t.candidate_events, p95c)),
         baseline: Some(cohort(&q.baseline, nb, t.baseline_events, p95b)),
         ratio: t.ratio(),
-        harm: Some(harm.clone()),
-        safety: Some(safety.clone()),
+        boundary: c.harm_ratio.filter(|_| fixed.fixed),
+        dispersion: c.phi,
+        harm: c.harm.clone(),
+        pass: c.pass.clone(),
         limits: *limits,
         reason: String::new(),
         needs_hours: None,
     };
     let secs = |l: Option<f64>| l.map_or(String::new(), words::seconds);
+    let boundary_said = format!(
+        "{} times the baseline's share above {}",
+        ratio_words(1.0 + limits.harm_margin),
+        words::seconds(bound)
+    );
     let (outcome, critical, why) = if crit && !fleet(limits.critical) {
         (
             KpiOutcome::Fail,
@@ -903,15 +1097,15 @@ fn latency_kpi(
                 secs(limits.critical)
             ),
         )
-    } else if harm.shown {
+    } else if fixed.fixed && c.harm_shown() {
         (
             KpiOutcome::Fail,
             false,
             format!(
-                "{:.1} times the baseline's share above {}, beyond the {:.0} % harm margin: fail",
-                t.ratio().unwrap_or(f64::INFINITY),
+                "{} times the baseline's share above {}, shown beyond its boundary of {}: fail",
+                ratio_words(t.ratio().unwrap_or(f64::INFINITY)),
                 words::seconds(bound),
-                limits.harm_margin * 100.0
+                ratio_words(1.0 + limits.harm_margin)
             ),
         )
     } else if warn && !fleet(limits.warning) {
@@ -923,22 +1117,19 @@ fn latency_kpi(
                 secs(limits.warning)
             ),
         )
-    } else if safety.shown && enough {
+    } else if fixed.fixed && c.pass_shown() && enough {
         (
             KpiOutcome::Pass,
             false,
-            format!(
-                "shown under {:.1} times the baseline's share above its p95: pass",
-                limits.tolerance
-            ),
+            format!("shown within its boundary of {boundary_said}: pass"),
         )
     } else {
         let needs = needs_hours(
             &bins,
             &t,
             q,
-            limits.tolerance,
-            safety_alpha,
+            &c,
+            pass_alpha,
             policy.min_expected_events,
             0.05,
             None,
@@ -948,7 +1139,7 @@ fn latency_kpi(
             KpiOutcome::Inconclusive,
             false,
             format!(
-                "no evidence of harm, safety not shown yet: inconclusive; {}",
+                "no evidence of harm, not yet shown within its boundary of {boundary_said}: inconclusive; {}",
                 needs.words()
             ),
         )

@@ -137,19 +137,26 @@ impl Kpi {
             harm_margin: 0.2,
             critical_per_hour: None,
         };
-        let latency =
-            |target, warning, critical| rate(Some(target), Some(warning), Some(critical), 1.5);
+        let latency = |target, warning, critical| Limits {
+            harm_margin: 0.5,
+            ..rate(Some(target), Some(warning), Some(critical), 0.0)
+        };
         match self {
-            Kpi::CrashFree => rate(Some(0.005), Some(0.01), Some(0.02), 0.005),
-            Kpi::JsErrors => rate(Some(0.0), Some(0.005), Some(0.02), 0.005),
+            Kpi::CrashFree => rate(Some(0.005), Some(0.01), Some(0.02), 0.001),
+            Kpi::JsErrors => rate(Some(0.0), Some(0.005), Some(0.02), 0.001),
             Kpi::ApiErrors => Limits {
                 relative_to_baseline: true,
-                ..rate(Some(0.005), Some(0.02), Some(0.05), 0.005)
+                ..rate(Some(0.005), Some(0.02), Some(0.05), 0.001)
             },
+            // Per download: a device downloads a release once, so a step brings as many
+            // downloads as devices moved; the floors are the seed's tolerances, not 0.1
+            // point (docs/KPIS.md, "One boundary per KPI").
             Kpi::DownloadSuccess => rate(Some(0.01), Some(0.02), Some(0.05), 0.01),
+            // Any failure shown on its bound already warns (warning 0): the floor only says
+            // when a pass may rest on zero failures (about 500 downloads).
             Kpi::SignatureFailures => Limits {
                 critical_per_hour: Some(10.0),
-                ..rate(Some(0.0), Some(0.0), None, 0.001)
+                ..rate(Some(0.0), Some(0.0), None, 0.01)
             },
             Kpi::DeviceRollbacks => rate(None, None, None, 0.002),
             Kpi::DownloadTime => latency(5.0, 8.0, 15.0),
@@ -173,12 +180,12 @@ pub struct Limits {
     pub critical: Option<f64>,
     /// Warning and critical are differences from the baseline's rate (API errors).
     pub relative_to_baseline: bool,
-    /// Safety: how much worse than the baseline still passes. A rate: points of the bad
-    /// rate (0.005 = half a point); a latency: the ratio of the shares above the baseline's
-    /// p95.
+    /// The boundary's floor in points of a rate (0.001 = 0.1 point): a rate up to the
+    /// baseline's plus this is within it, however small the baseline's (0 for latencies).
     pub tolerance: f64,
-    /// Harm: a bad rate (or a share above the baseline's p95) more than `1 + harm_margin`
-    /// times the baseline's.
+    /// The boundary's ratio: a bad rate (or a share above the baseline's p95 bound) more
+    /// than `1 + harm_margin` times the baseline's, and beyond the floor, is harmful; one
+    /// boundary for both questions (kpi/boundary.rs).
     pub harm_margin: f64,
     /// More events than this in any hour fail critically (signature failures).
     pub critical_per_hour: Option<f64>,
@@ -274,11 +281,13 @@ pub struct KpiSettings {
     /// `[kpi.cdn-logs]`: where the CDN writes its access logs, read by `airlock kpi ingest`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cdn_logs: Option<CdnLogSettings>,
-    /// The chance, over a whole window however often it is judged, that a release no worse
-    /// than the harm margins is stopped (default 0.01), shared across the KPIs in force.
+    /// The chance, over a whole rollout and the stay that follows it however often it is
+    /// judged, that a release within every boundary is stopped (default 0.01), shared across
+    /// the KPIs in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alpha: Option<f64>,
-    /// The chance that a release worse than the tolerances passes (default 0.05).
+    /// The chance, over a whole rollout, that a release beyond a KPI's boundary passes it
+    /// (default 0.05; not shared: a pass needs every KPI to pass).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub safety_alpha: Option<f64>,
     /// The bin the numbers are read in, in seconds (default 300).
@@ -339,7 +348,36 @@ impl GatePolicy {
         let sum: f64 = self.kpis.iter().map(|(k, _)| weight(*k)).sum();
         total * weight(kpi) / sum.max(f64::MIN_POSITIVE)
     }
+
+    /// What decides a verdict (KPIs, limits, boundaries, error rates, bin), as one line of
+    /// JSON: recorded in each gate entry, so two watchers with different settings are told
+    /// apart.
+    pub fn decides(&self) -> String {
+        let kpis: Vec<serde_json::Value> = self
+            .kpis
+            .iter()
+            .map(|(k, l)| serde_json::json!({ "kpi": k.key(), "limits": l }))
+            .collect();
+        serde_json::json!({
+            "kpis": kpis,
+            "alpha": self.alpha,
+            "passAlpha": self.safety_alpha,
+            "stepSeconds": self.step_seconds,
+            "minExpectedEvents": self.min_expected_events,
+            "method": METHOD,
+        })
+        .to_string()
+    }
+
+    /// The first 16 hex digits of the SHA-256 of [`Self::decides`].
+    pub fn digest(&self) -> String {
+        airlock_protocol::digest::sha256_hex(self.decides().as_bytes())[..16].to_string()
+    }
 }
+
+/// The judge's method, named in [`GatePolicy::decides`]: a new one never shares a digest
+/// with an old one's settings.
+pub const METHOD: &str = "airlock-gate-2";
 
 fn parse_kpis(keys: &[String]) -> Result<Vec<Kpi>> {
     let mut out = Vec::new();
@@ -462,6 +500,19 @@ impl KpiSettings {
                             "kpi.limits.{k}: limits must be zero or more, not {v}"
                         )));
                     }
+                }
+                if e.tolerance.is_some() && matches!(Kpi::parse(k)?.measure(), Measure::Latency(_))
+                {
+                    return Err(Error::Config(format!(
+                        "kpi.limits.{k}: tolerance is a rate's boundary in points; a latency's \
+                         boundary is set by harm-margin alone (1 + harm-margin times the \
+                         baseline's share above its p95 bound; default 0.5)"
+                    )));
+                }
+                if e.harm_margin.is_some_and(|m| m > 29.0) {
+                    return Err(Error::Config(format!(
+                        "kpi.limits.{k}: harm-margin must be at most 29 (a boundary of 30 times the baseline)"
+                    )));
                 }
             }
         }

@@ -77,13 +77,20 @@ pub enum Side {
     Below,
 }
 
-/// The grid of alternatives the mixture spreads its weight over: ratios from 1.05 to 30
-/// times the null (or 1/1.05 to 1/30 of it), evenly in log scale, equal weights.
+/// The grid of alternatives the mixture spreads its weight over, evenly in log scale with
+/// equal weights: for harm, ratios from 1.05 to 30 times the null (a tenfold regression is
+/// among them); for a pass, from 1/1.02 to 1/4 of the null (a release as good as the
+/// baseline sits at 1/1.2 to 1/1.5 of its boundary, where the grid is dense).
 const GRID: usize = 24;
 const GRID_SPAN: (f64, f64) = (1.05, 30.0);
+const PASS_SPAN: (f64, f64) = (1.02, 4.0);
 
 fn grid(null: f64, side: Side) -> impl Iterator<Item = f64> {
-    let (lo, hi) = (GRID_SPAN.0.ln(), GRID_SPAN.1.ln());
+    let span = match side {
+        Side::Above => GRID_SPAN,
+        Side::Below => PASS_SPAN,
+    };
+    let (lo, hi) = (span.0.ln(), span.1.ln());
     (0..GRID).map(move |i| {
         let m = (lo + (hi - lo) * i as f64 / (GRID - 1) as f64).exp();
         match side {
@@ -123,10 +130,116 @@ pub fn ln_likelihood_ratio(bins: &[Bin], alt: f64, null: f64) -> f64 {
 /// [`Side::Above`], less; for [`Side::Below`], more)". Reject the null once it reaches
 /// `ln(1/alpha)`; it is valid at every look, so the decision may be taken at any of them.
 pub fn ratio_e_value(bins: &[Bin], null: f64, side: Side) -> f64 {
+    tempered_e_value(bins, null, side, 1.0)
+}
+
+/// [`ratio_e_value`] with each alternative's log-likelihood ratio divided by `phi` (the
+/// quasi-likelihood of counts `phi` times as variable as Poisson's, [`dispersion`]): one
+/// crash-looping device or duplicated rows then weigh as what they are, not as many
+/// independent sessions. `phi = 1` is the plain test.
+pub fn tempered_e_value(bins: &[Bin], null: f64, side: Side, phi: f64) -> f64 {
+    let phi = phi.max(1.0);
     let terms: Vec<f64> = grid(null, side)
-        .map(|alt| ln_likelihood_ratio(bins, alt, null))
+        .map(|alt| ln_likelihood_ratio(bins, alt, null) / phi)
         .collect();
     log_mean_exp(&terms)
+}
+
+/// Consecutive bins merged until each group holds at least this many events of both
+/// cohorts together, so Pearson's statistic is not ruled by groups with a fraction of one.
+const GROUP_EVENTS: f64 = 10.0;
+/// Fewer groups than this cannot tell overdispersion from chance.
+const MIN_GROUPS: usize = 4;
+/// The largest dispersion believed: beyond it the counts carry almost no evidence anyway.
+const MAX_PHI: f64 = 1_000.0;
+
+/// The maximum-likelihood rate ratio of the conditional model over `bins` (`None` when one
+/// cohort has every event, or there are none).
+pub fn fitted_ratio(bins: &[Bin]) -> Option<f64> {
+    let used: Vec<&Bin> = bins
+        .iter()
+        .filter(|b| b.candidate_exposure > 0.0 && b.baseline_exposure > 0.0)
+        .collect();
+    let xc: f64 = used.iter().map(|b| b.candidate_events).sum();
+    let xb: f64 = used.iter().map(|b| b.baseline_events).sum();
+    if xc <= 0.0 || xb <= 0.0 {
+        return None;
+    }
+    // The score (observed minus expected candidate events) rises with the ratio.
+    let score = |ln_rho: f64| {
+        used.iter()
+            .map(|b| {
+                let s = b.candidate_exposure / (b.candidate_exposure + b.baseline_exposure);
+                b.candidate_events
+                    - (b.candidate_events + b.baseline_events) * candidate_share(ln_rho.exp(), s)
+            })
+            .sum::<f64>()
+    };
+    let (mut lo, mut hi) = (-20.0f64, 20.0f64);
+    for _ in 0..80 {
+        let mid = (lo + hi) / 2.0;
+        if score(mid) > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(((lo + hi) / 2.0).exp())
+}
+
+/// The dispersion of the candidate's share of events between groups of bins, against the
+/// conditional binomial model at the fitted ratio: Pearson's X² over its degrees of
+/// freedom, used only when X² exceeds the 95th percentile of its chi-square distribution
+/// (so Poisson data is not tempered by chance), else 1. Counts that are clustered (a device
+/// crash-looping in one hour), duplicated or otherwise more variable than Poisson give more
+/// than 1; a constant ratio, a changing share and a spike in both cohorts do not.
+pub fn dispersion(bins: &[Bin]) -> f64 {
+    let Some(rho) = fitted_ratio(bins) else {
+        return 1.0;
+    };
+    let mut groups: Vec<Bin> = Vec::new();
+    let mut open = Bin::default();
+    for b in bins
+        .iter()
+        .filter(|b| b.candidate_exposure > 0.0 && b.baseline_exposure > 0.0)
+    {
+        open = Bin::total(&[open, *b]);
+        if open.candidate_events + open.baseline_events >= GROUP_EVENTS {
+            groups.push(open);
+            open = Bin::default();
+        }
+    }
+    if groups.len() < MIN_GROUPS {
+        return 1.0;
+    }
+    let x2: f64 = groups
+        .iter()
+        .map(|g| {
+            let n = g.candidate_events + g.baseline_events;
+            let s = g.candidate_exposure / (g.candidate_exposure + g.baseline_exposure);
+            let t = candidate_share(rho, s);
+            let var = n * t * (1.0 - t);
+            if var > 0.0 {
+                (g.candidate_events - n * t).powi(2) / var
+            } else {
+                0.0
+            }
+        })
+        .sum();
+    let df = (groups.len() - 1) as f64;
+    if x2 > chi_square_95(df) {
+        (x2 / df).clamp(1.0, MAX_PHI)
+    } else {
+        1.0
+    }
+}
+
+/// The 95th percentile of the chi-square distribution with `df` degrees of freedom
+/// (Wilson–Hilferty; within 1 % of the exact value from 3 degrees of freedom up).
+pub fn chi_square_95(df: f64) -> f64 {
+    const Z95: f64 = 1.644_853_626_951_472_2;
+    let a = 2.0 / (9.0 * df);
+    df * (1.0 - a + Z95 * a.sqrt()).powi(3)
 }
 
 fn log_mean_exp(terms: &[f64]) -> f64 {
@@ -151,12 +264,26 @@ pub fn time_to_decide(
     alpha: f64,
     limit: f64,
 ) -> Option<f64> {
+    time_to_decide_tempered(bins, hourly, null, side, alpha, limit, 1.0)
+}
+
+/// [`time_to_decide`] for [`tempered_e_value`] with dispersion `phi`.
+pub fn time_to_decide_tempered(
+    bins: &[Bin],
+    hourly: Bin,
+    null: f64,
+    side: Side,
+    alpha: f64,
+    limit: f64,
+    phi: f64,
+) -> Option<f64> {
     let target = (1.0 / alpha).ln();
+    let phi = phi.max(1.0);
     let terms: Vec<(f64, f64)> = grid(null, side)
         .map(|alt| {
             (
-                ln_likelihood_ratio(bins, alt, null),
-                ln_likelihood_ratio(&[hourly], alt, null),
+                ln_likelihood_ratio(bins, alt, null) / phi,
+                ln_likelihood_ratio(&[hourly], alt, null) / phi,
             )
         })
         .collect();

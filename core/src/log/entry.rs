@@ -304,6 +304,11 @@ pub struct GateRecord {
     pub to: Timestamp,
     pub summary: String,
     pub kpis: Vec<GateKpi>,
+    /// The digest of the gate settings that decided it (`GatePolicy::digest`: KPIs,
+    /// limits, boundaries, error rates, the judge's method), so two watchers with different
+    /// settings are told apart. Empty in entries from before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub settings: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

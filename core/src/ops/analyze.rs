@@ -6,6 +6,7 @@
 //! CI job asking it over the same window gets the same verdict.
 
 use crate::error::{Error, Result};
+use crate::kpi::imports::{self, Removal, RemovalReport};
 use crate::kpi::judge::{self, Question, Verdict};
 use crate::kpi::layered::Layered;
 use crate::kpi::policy::GatePolicy;
@@ -64,11 +65,25 @@ impl Workspace {
         )))
     }
 
-    /// Imports a crash tool's export into this registry (all or nothing; once per file).
+    /// Imports a crash tool's export into this registry (all or nothing; once per file; its
+    /// rows replace what earlier imports stored for the same release and bucket).
     pub async fn import_kpi(&self, req: &ImportRequest) -> Result<ImportReport> {
         layout::validate_app_name(&req.app)?;
         self.config.channel(&req.channel)?;
         samples::import(&self.registry, req, self.now()).await
+    }
+
+    /// Removes crash-tool imports for `app` in `channel`: one named by its file or SHA-256,
+    /// or all of them (their numbers and their records; see kpi/imports.rs).
+    pub async fn remove_kpi_imports(
+        &self,
+        app: &str,
+        channel: &str,
+        which: &Removal,
+    ) -> Result<RemovalReport> {
+        layout::validate_app_name(app)?;
+        self.config.channel(channel)?;
+        imports::remove(&self.registry, app, channel, which).await
     }
 
     /// `channel`'s gate: its KPIs, limits, windows and what it may do alone, from `[kpi]`.
@@ -127,7 +142,7 @@ impl Workspace {
         let judged = rollout.filter(|r| r.version == candidate);
         let from = match (req.from, judged) {
             (Some(t), _) => t,
-            (None, Some(r)) => r.step_started_at,
+            (None, Some(r)) => r.started_at,
             (None, None) => {
                 return Err(Error::InvalidInput(format!(
                     "{candidate} is not rolling out in {}; give the window with --from",
@@ -147,6 +162,11 @@ impl Workspace {
             window,
             rollout_share: judged.map(|r| share(r.basis_points)),
             next_share: judged.map(|r| share(r.next_step())),
+            alpha_share: if judged.is_some() {
+                judge::ROLLOUT_ALPHA
+            } else {
+                judge::STAY_ALPHA
+            },
         };
         judge::judge(source, &question, &policy).await
     }

@@ -1,7 +1,7 @@
 //! Airlock's own checks of an incident's post-rollback checklist: the pointer devices read
 //! (from the store, verified, and through the CDN address when one is configured) no
 //! longer serves the bad release; the error rate since the action is back within the KPI's
-//! tolerance of the baseline the gate saw; the good release is back on 95 % of the active
+//! boundary (kpi/boundary.rs) of the baseline the gate saw; the good release is back on 95 % of the active
 //! devices; the bad release is quarantined (after a rollback). Each item that holds is
 //! logged once as `incidentChecked` by `gate:<actor>` with a command id per incident and
 //! item, so two watchers log it once; an item that does not hold yet says why.
@@ -9,7 +9,7 @@
 use crate::error::{ErrorKind, Result};
 use crate::kpi::policy::{Kpi, Measure};
 use crate::kpi::source::{KpiSource, Scope, Window};
-use crate::kpi::{stats, words};
+use crate::kpi::{boundary, stats, words};
 use crate::log::Event;
 use crate::log::entry::ChecklistItem;
 use crate::state::{AppState, Incident, IncidentAction};
@@ -254,13 +254,20 @@ impl Workspace {
             };
             let n = sum(source.counts(exposure, &scope, &window).await?);
             let x = sum(source.counts(events, &scope, &window).await?);
+            // The baseline's rate, and the highest it may have been: the boundary is drawn
+            // from that, so a baseline measured on few sessions does not make "back" a
+            // level the good release never had.
             let baseline = match i.kpis.iter().find(|k| k.kpi == kpi.key()) {
                 Some(k) if k.baseline_exposure > 0 => {
-                    Some(k.baseline_events as f64 / k.baseline_exposure as f64)
+                    let (x, n) = (k.baseline_events as f64, k.baseline_exposure as f64);
+                    Some((x / n, stats::rate_bounds(x, n, CHECK_ALPHA).1))
                 }
-                _ => self.rate_before(source, app, i, good, kpi).await?,
+                _ => self
+                    .rate_before(source, app, i, good, kpi)
+                    .await?
+                    .map(|r| (r, r)),
             };
-            let Some(base) = baseline else {
+            let Some((base, base_upper)) = baseline else {
                 return Ok((
                     false,
                     format!(
@@ -284,14 +291,14 @@ impl Workspace {
                 },
                 words::percent(base)
             );
-            if !enough || upper > base + limits.tolerance {
+            if !enough || upper > boundary::limit_of(base_upper, &limits) {
                 return Ok((false, format!("{numbers}: not yet shown back")));
             }
             said.push(numbers);
         }
         Ok((
             true,
-            format!("{}: back within the tolerance", said.join("; ")),
+            format!("{}: back within the boundary", said.join("; ")),
         ))
     }
 

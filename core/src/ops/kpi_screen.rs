@@ -118,10 +118,15 @@ fn limits_words(kv: &KpiVerdict) -> String {
     if l.relative_to_baseline && !parts.is_empty() {
         parts.push("(above the baseline's)".into());
     }
-    parts.push(format!(
-        "harm above {:.2}× the baseline",
-        1.0 + l.harm_margin
-    ));
+    parts.push(match (kv.boundary, kv.kpi.measure()) {
+        (Some(b), _) => format!("boundary {b:.2}× the baseline"),
+        (None, Measure::Rate { .. }) => format!(
+            "boundary {:.2}× the baseline or {} points above it",
+            1.0 + l.harm_margin,
+            words::percent(l.tolerance).trim_end_matches(" %")
+        ),
+        (None, Measure::Latency(_)) => format!("boundary {:.2}× the baseline", 1.0 + l.harm_margin),
+    });
     parts.join(", ")
 }
 
@@ -526,6 +531,7 @@ mod tests {
             rollout_id: "r".into(),
             paused,
             started_seq: 3,
+            started_at: Timestamp::from_unix(1_000_000).unwrap(),
             plan: vec![500, 2000, 5000, FULL],
             step: 1,
             step_started_at: Timestamp::from_unix(1_000_000).unwrap(),
@@ -544,6 +550,7 @@ mod tests {
             from: t,
             to: t,
             hours: 1.0,
+            settings: String::new(),
             kpis: kpi
                 .map(|(v, critical, needs_hours)| KpiVerdict {
                     kpi: Kpi::CrashFree,
@@ -553,7 +560,9 @@ mod tests {
                     baseline: None,
                     ratio: None,
                     harm: None,
-                    safety: None,
+                    pass: None,
+                    boundary: None,
+                    dispersion: 1.0,
                     limits: Kpi::CrashFree.default_limits(),
                     reason: "r".into(),
                     needs_hours,

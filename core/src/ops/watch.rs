@@ -147,6 +147,7 @@ pub(crate) fn record(v: &Verdict) -> GateRecord {
         from: v.from,
         to: v.to,
         summary: v.summary.clone(),
+        settings: v.settings.clone(),
         kpis: v
             .kpis
             .iter()
@@ -288,7 +289,8 @@ impl Workspace {
             app: app.to_string(),
             channel: channel.to_string(),
             candidate: Some(r.version.clone()),
-            from: Some(r.step_started_at),
+            // The rollout is one test from its start, across every step.
+            from: Some(r.started_at),
             to: Some(self.now()),
             ..AnalyzeRequest::default()
         };
