@@ -1,44 +1,26 @@
-//! The canary gate's error rates on simulated fleets, for `make bench` (bench/gate.sh).
-//! Synthetic cohorts (core/src/kpi/synthetic.rs: a 5 % candidate, the rest on the
-//! baseline) are judged by the real judge (`judge::decide`, crash-free sessions only, the
-//! default policy) at every 5-minute look of a window, and — on the very same numbers — by
-//! the seed's fixed check (candidate crash rate > 0.5 % over the last hour, every 15 min).
-//! A window counts as stopped when any look fails or warns (the fixed check: when any
-//! look trips). Scenarios: healthy (0.3 % both), bad (3 % vs 0.3 %), subtle (0.6 % vs
-//! 0.3 %), a fleet-wide outage (8 % for 30 min in both, healthy otherwise), and the issue's
-//! reference (2,400 sessions an hour, 0.5 % both, 24 h).
+//! The canary gate's error rates on whole rollouts, for `make bench` (bench/gate.sh).
+//! Rollouts on simulated fleets (core/src/kpi/rollouts.rs: 5 → 20 → 50 → 100 %, windows of
+//! 4, 2 and 2 hours, the default ten KPIs in force, a look every 15 minutes from the
+//! rollout's start (every 30 after four hours), followed past the window as `watch` does,
+//! up to 24 hours) are judged
+//! by the real judge (`judge::decide`); beside it, on the same numbers, the seed's fixed
+//! check, a Kayenta-style Mann–Whitney judge, a Capgo-style Wilson bound and a
+//! fixed-horizon test at the end of the first window.
 //!
-//! Usage: `cargo run --release -p airlock-core --example gate_bench -- [fleets [WINDOWS]]`
-//! prints one JSON object per scenario and size on standard output; `history FILE` writes
+//! Usage: `cargo run --release -p airlock-core --example gate_bench -- [rollouts [N]]`
+//! prints one JSON object per row on standard output (two threads); `history FILE` writes
 //! 4 h of OpenMetrics for promtool, and `analyze URL [RUNS]` times the judge against a
 //! Prometheus serving that history (bench/gate.sh does all three).
 
-use airlock_core::kpi::judge::{self, KpiOutcome, Numbers, Outcome, Question};
+use airlock_core::kpi::judge::{self, Question};
 use airlock_core::kpi::policy::KpiSettings;
-use airlock_core::kpi::source::{Counter, Counts, Window};
+use airlock_core::kpi::rollouts::{self, Adversary, End, Fleet, Reports};
+use airlock_core::kpi::source::Window;
 use airlock_core::kpi::synthetic::Cohorts;
 use airlock_protocol::time::Timestamp;
 use std::time::Instant;
 
 const SHARE: f64 = 0.05;
-const LOOK_MIN: usize = 5;
-
-struct Scenario {
-    name: &'static str,
-    crash: (f64, f64),
-    spike: Option<(u32, u32, f64)>,
-    hours: u32,
-}
-
-#[derive(Default)]
-struct Tally {
-    gate_stops: usize,
-    gate_stop_hours: Vec<f64>,
-    gate_passes: usize,
-    gate_pass_hours: Vec<f64>,
-    fixed_stops: usize,
-    fixed_stop_hours: Vec<f64>,
-}
 
 fn median(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
@@ -48,108 +30,93 @@ fn median(v: &mut [f64]) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
-/// Five-minute bins of (candidate sessions, crashed, baseline sessions, crashed).
-fn bins(c: &Cohorts) -> Vec<[f64; 4]> {
-    let (cand, base) = c.minutes();
-    cand.chunks(LOOK_MIN)
-        .zip(base.chunks(LOOK_MIN))
-        .map(|(a, b)| {
-            let sum = |m: &[airlock_core::kpi::synthetic::Minute],
-                       f: fn(&airlock_core::kpi::synthetic::Minute) -> f64| {
-                m.iter().map(f).sum::<f64>()
-            };
-            [
-                sum(a, |m| m.sessions),
-                sum(a, |m| m.crashed),
-                sum(b, |m| m.sessions),
-                sum(b, |m| m.crashed),
-            ]
-        })
-        .collect()
+struct Row {
+    scenario: String,
+    worse: f64,
+    per_hour: f64,
+    adversary: Adversary,
+    rollouts: usize,
 }
 
-fn run(s: &Scenario, candidate_per_hour: f64, windows: usize) -> Tally {
-    let policy = KpiSettings {
-        kpis: Some(vec!["crash-free".into()]),
-        ..KpiSettings::default()
-    }
-    .policy("Production")
-    .expect("the default policy");
-    let start = Timestamp::parse("2026-11-01T00:00:00Z").unwrap();
-    let mut t = Tally::default();
-    for w in 0..windows {
-        let c = Cohorts {
-            minutes: s.hours * 60,
-            sessions_per_hour: candidate_per_hour / SHARE,
-            share: SHARE,
-            crash_rate: s.crash,
-            spike: s.spike,
-            seed: 1_000_003 * (w as u64 + 1) + candidate_per_hour as u64,
-            ..Cohorts::new("shop", "Production", "1.1.0", "1.0.0", start)
-        };
-        let b = bins(&c);
-        let (mut gate_stopped, mut fixed_stopped) = (false, false);
-        let (mut first_pass, mut last) = (None, Outcome::Inconclusive);
-        for k in 1..=b.len() {
-            let hours = (k * LOOK_MIN) as f64 / 60.0;
-            if !gate_stopped {
-                let col = |i: usize| b[..k].iter().map(|x| x[i]).collect::<Vec<f64>>();
-                let counts = |ci: usize, bi: usize| -> Counts {
-                    Counts::from([
-                        ("1.1.0".to_string(), col(ci)),
-                        ("1.0.0".to_string(), col(bi)),
-                    ])
-                };
-                let numbers = Numbers {
-                    counts: [
-                        (Counter::Sessions, counts(0, 2)),
-                        (Counter::CrashedSessions, counts(1, 3)),
-                    ]
-                    .into(),
-                    ..Numbers::default()
-                };
-                let q = Question {
-                    app: "shop".into(),
-                    channel: "Production".into(),
-                    candidate: "1.1.0".into(),
-                    baseline: "1.0.0".into(),
-                    window: Window::new(start, start.plus_seconds((k * LOOK_MIN * 60) as i64), 300)
-                        .unwrap(),
-                    rollout_share: Some(SHARE),
-                    next_share: Some(0.2),
-                };
-                let v = judge::decide(&q, &policy, &numbers);
-                let warned = v.kpis.iter().any(|x| x.verdict == KpiOutcome::Warn);
-                last = v.verdict;
-                if v.verdict == Outcome::Fail || warned {
-                    gate_stopped = true;
-                    t.gate_stops += 1;
-                    t.gate_stop_hours.push(hours);
-                } else if v.verdict == Outcome::Pass && first_pass.is_none() {
-                    first_pass = Some(hours);
-                }
-            }
-            // The seed's check: every 15 minutes, the last hour's candidate crash rate.
-            if !fixed_stopped && k % 3 == 0 {
-                let hour = &b[k.saturating_sub(12)..k];
-                let (n, x) = hour
-                    .iter()
-                    .fold((0.0, 0.0), |(n, x), r| (n + r[0], x + r[1]));
-                if n > 0.0 && x / n > 0.005 {
-                    fixed_stopped = true;
-                    t.fixed_stops += 1;
-                    t.fixed_stop_hours.push(hours);
-                }
+fn row(r: &Row) -> serde_json::Value {
+    let t0 = Instant::now();
+    let policy = rollouts::default_policy();
+    let fleet = Fleet {
+        candidate_per_hour: r.per_hour,
+        worse: r.worse,
+        adversary: r.adversary,
+        horizon_hours: 24.0,
+        look_bins: 3,
+    };
+    let seeds: Vec<u64> = (0..r.rollouts as u64).collect();
+    let ran: Vec<rollouts::Ran> = std::thread::scope(|s| {
+        let halves: Vec<_> = seeds
+            .chunks(seeds.len().div_ceil(2).max(1))
+            .map(|chunk| {
+                let policy = &policy;
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|seed| rollouts::run(&fleet, policy, *seed * 7919 + r.per_hour as u64))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        halves
+            .into_iter()
+            .flat_map(|h| h.join().expect("a thread"))
+            .collect()
+    });
+    let n = ran.len();
+    let count = |f: &dyn Fn(&rollouts::Ran) -> bool| ran.iter().filter(|x| f(x)).count();
+    let stopped = count(&|x| x.end == End::Stopped);
+    let passed = count(&|x| x.end == End::Passed);
+    let first_quarter = count(&|x| x.end == End::Stopped && x.step == 0 && x.hours <= 1.0);
+    let first_window = count(&|x| x.end == End::Stopped && x.step == 0 && x.hours <= 4.0);
+    let mut stop_hours: Vec<f64> = ran
+        .iter()
+        .filter(|x| x.end == End::Stopped)
+        .map(|x| x.hours)
+        .collect();
+    let mut pass_hours: Vec<f64> = ran
+        .iter()
+        .filter(|x| x.end == End::Passed)
+        .map(|x| x.hours)
+        .collect();
+    let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut waiting: std::collections::BTreeMap<String, usize> = Default::default();
+    for x in &ran {
+        if let Some(k) = x.stopped_by {
+            *by.entry(k.key().to_string()).or_default() += 1;
+        }
+        if x.end == End::Undecided {
+            for k in &x.waiting_on {
+                *waiting.entry(k.key().to_string()).or_default() += 1;
             }
         }
-        // A pass is acted on when the window is over: count the windows that end passing
-        // (never stopped), and when they first passed.
-        if !gate_stopped && last == Outcome::Pass {
-            t.gate_passes += 1;
-            t.gate_pass_hours.extend(first_pass);
-        }
     }
-    t
+    serde_json::json!({
+        "scenario": r.scenario,
+        "worse": r.worse,
+        "candidate_sessions_per_hour": r.per_hour,
+        "rollouts": n,
+        "stopped": stopped as f64 / n as f64,
+        "stopped_upper_95": rollouts::upper_95(stopped, n),
+        "stopped_in_first_hour": first_quarter as f64 / n as f64,
+        "stopped_in_first_window": first_window as f64 / n as f64,
+        "median_hours_to_stop": median(&mut stop_hours),
+        "passed": passed as f64 / n as f64,
+        "passed_upper_95": rollouts::upper_95(passed, n),
+        "median_hours_to_pass": median(&mut pass_hours),
+        "undecided": (n - stopped - passed) as f64 / n as f64,
+        "stopped_by": by,
+        "undecided_waiting_on": waiting,
+        "fixed_horizon_stopped": count(&|x| x.fixed_horizon_stop) as f64 / n as f64,
+        "seed_check_stopped": count(&|x| x.fixed_check.is_some()) as f64 / n as f64,
+        "mann_whitney_stopped": count(&|x| x.mann_whitney.is_some()) as f64 / n as f64,
+        "wilson_stopped": count(&|x| x.wilson.is_some()) as f64 / n as f64,
+        "seconds": t0.elapsed().as_secs_f64(),
+    })
 }
 
 /// The numbers `analyze` is timed on: 4 h of a 10,000-session-an-hour candidate.
@@ -185,6 +152,7 @@ fn analyze(url: &str, runs: usize) {
         window: Window::new(c.start, c.start.plus_seconds(4 * 3600), 300).unwrap(),
         rollout_share: Some(SHARE),
         next_share: Some(0.2),
+        alpha_share: judge::ROLLOUT_ALPHA,
     };
     let policy = KpiSettings::default().policy("Production").unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -208,7 +176,7 @@ fn analyze(url: &str, runs: usize) {
             "runs": runs,
             "median_seconds": median(&mut times),
             "kpis": v.kpis.len(),
-            "queries": 14,
+            "queries": 24,
             "verdict": v.verdict,
         })
     );
@@ -230,57 +198,141 @@ fn main() {
             );
             return;
         }
-        Some("fleets") | None => {}
+        Some("rollouts") | None => {}
         Some(other) => {
-            panic!("unknown mode {other:?}: fleets [WINDOWS] | history FILE | analyze URL [RUNS]")
+            panic!("unknown mode {other:?}: rollouts [N] | history FILE | analyze URL [RUNS]")
         }
     }
-    let windows: usize = args.next().map_or(200, |n| n.parse().expect("a count"));
+    let healthy_n: usize = args.next().map_or(600, |n| n.parse().expect("a count"));
+    let only = std::env::var("GATE_ROWS").unwrap_or_default();
+    let edge = rollouts::crash_boundary(&rollouts::default_policy());
     let sizes = [500.0, 2_000.0, 10_000.0, 50_000.0];
-    let four = |name, crash, spike| Scenario {
-        name,
-        crash,
-        spike,
-        hours: 4,
-    };
-    let scenarios = [
-        four("healthy", (0.003, 0.003), None),
-        four("bad 3 % vs 0.3 %", (0.03, 0.003), None),
-        four("subtle 0.6 % vs 0.3 %", (0.006, 0.003), None),
-        four("fleet-wide outage", (0.003, 0.003), Some((60, 90, 0.08))),
-    ];
-    let mut runs: Vec<(&Scenario, f64)> = Vec::new();
-    for s in &scenarios {
-        for n in sizes {
-            runs.push((s, n));
+    let plain = Adversary::default();
+    let mut rows = Vec::new();
+    for per_hour in sizes {
+        rows.push(Row {
+            scenario: "healthy (1.0×)".into(),
+            worse: 1.0,
+            per_hour,
+            adversary: plain,
+            rollouts: healthy_n,
+        });
+        rows.push(Row {
+            scenario: format!("edge of the null ({edge:.2}×)"),
+            worse: edge,
+            per_hour,
+            adversary: plain,
+            rollouts: healthy_n,
+        });
+        for worse in [1.3, 1.5, 2.0, 10.0] {
+            rows.push(Row {
+                scenario: format!("{worse}× worse"),
+                worse,
+                per_hour,
+                adversary: plain,
+                rollouts: healthy_n / 3,
+            });
         }
     }
-    let reference = Scenario {
-        name: "issue reference: 0.5 % both, 24 h",
-        crash: (0.005, 0.005),
-        spike: None,
-        hours: 24,
-    };
-    runs.push((&reference, 2_400.0 * SHARE));
-    for (s, n) in runs {
-        let t0 = Instant::now();
-        let mut t = run(s, n, windows);
-        let w = windows as f64;
-        println!(
-            "{}",
-            serde_json::json!({
-                "scenario": s.name,
-                "window_hours": s.hours,
-                "candidate_sessions_per_hour": n,
-                "windows": windows,
-                "gate_stopped": t.gate_stops as f64 / w,
-                "gate_median_hours_to_stop": median(&mut t.gate_stop_hours),
-                "gate_passed": t.gate_passes as f64 / w,
-                "gate_median_hours_to_pass": median(&mut t.gate_pass_hours),
-                "fixed_stopped": t.fixed_stops as f64 / w,
-                "fixed_median_hours_to_stop": median(&mut t.fixed_stop_hours),
-                "seconds": t0.elapsed().as_secs_f64(),
-            })
-        );
+    let adversaries: [(&str, f64, Adversary); 12] = [
+        ("overdispersed φ = 2", 1.0, Adversary { phi: 2.0, ..plain }),
+        ("overdispersed φ = 3", 1.0, Adversary { phi: 3.0, ..plain }),
+        (
+            "a device crash-looping 10× in an hour",
+            1.0,
+            Adversary {
+                crash_loop: 10,
+                ..plain
+            },
+        ),
+        (
+            "a device crash-looping 20× in an hour",
+            1.0,
+            Adversary {
+                crash_loop: 20,
+                ..plain
+            },
+        ),
+        (
+            "diurnal cycle",
+            1.0,
+            Adversary {
+                diurnal: true,
+                ..plain
+            },
+        ),
+        (
+            "adoption ramp from 0 over 2 h",
+            1.0,
+            Adversary {
+                ramp_hours: 2.0,
+                ..plain
+            },
+        ),
+        (
+            "next-launch reports, settled (contract)",
+            1.0,
+            Adversary {
+                reports: Reports::Settled,
+                ..plain
+            },
+        ),
+        (
+            "next-launch reports at report time, 2× worse",
+            2.0,
+            Adversary {
+                reports: Reports::AtReport,
+                ..plain
+            },
+        ),
+        (
+            "next-launch reports settled, 2× worse",
+            2.0,
+            Adversary {
+                reports: Reports::Settled,
+                ..plain
+            },
+        ),
+        (
+            "baseline drifting +50 %/day",
+            1.0,
+            Adversary {
+                drift_per_day: 0.5,
+                ..plain
+            },
+        ),
+        (
+            "counter born at its first event",
+            1.0,
+            Adversary {
+                born_at_first_event: true,
+                ..plain
+            },
+        ),
+        (
+            "candidate loses 60 % of reports for an hour",
+            1.0,
+            Adversary {
+                lost_share: 0.6,
+                ..plain
+            },
+        ),
+    ];
+    for per_hour in [2_000.0, 10_000.0] {
+        for (name, worse, adversary) in adversaries {
+            rows.push(Row {
+                scenario: name.into(),
+                worse,
+                per_hour,
+                adversary,
+                rollouts: healthy_n / 2,
+            });
+        }
+    }
+    for r in rows
+        .iter()
+        .filter(|r| only.is_empty() || r.scenario.contains(&only))
+    {
+        println!("{}", row(r));
     }
 }

@@ -29,7 +29,7 @@ fn t0() -> Timestamp {
 fn cohorts() -> Cohorts {
     Cohorts {
         minutes: 180,
-        sessions_per_hour: 40_000.0,
+        sessions_per_hour: 1_000_000.0,
         worse_from: Some((120, 0.03)),
         install_mean: (1.0, 1.2),
         seed: 11,
@@ -72,6 +72,7 @@ fn question(w: Window) -> Question {
         window: w,
         rollout_share: Some(0.05),
         next_share: Some(0.2),
+        alpha_share: airlock_core::kpi::judge::ROLLOUT_ALPHA,
     }
 }
 
@@ -125,8 +126,8 @@ async fn prometheus_answers_what_the_memory_source_holds() {
         .active_devices(&scope(), t0().plus_seconds(3 * 3600))
         .await
         .unwrap();
-    assert_eq!(devices["1.1.0"], 2_000.0);
-    assert_eq!(devices["1.0.0"], 38_000.0);
+    assert_eq!(devices["1.1.0"], 50_000.0);
+    assert_eq!(devices["1.0.0"], 950_000.0);
 }
 
 async fn instant(url: &str, query: &str, at: Timestamp) -> f64 {
@@ -260,7 +261,7 @@ fn steps(phases: &[(f64, u32)], crash: (f64, f64)) -> String {
             channel: common::PRODUCTION.into(),
             start: at,
             minutes: hours * 60,
-            sessions_per_hour: 200_000.0,
+            sessions_per_hour: 1_000_000.0,
             share: *share,
             crash_rate: crash,
             worse_from: None,
@@ -407,5 +408,157 @@ async fn a_person_may_promote_before_staging_s_window_is_over_and_the_entry_says
     assert!(
         reason.starts_with("gate not passed yet: Staging's window 1 h left; verdict so far: "),
         "the entry records that the gate had not passed: {reason:?}"
+    );
+}
+
+/// The benchmark's adversarial fleets (kpi/rollouts.rs) on a real Prometheus, through
+/// `Workspace::analyze` and `watch_once` as `airlock analyze` and `airlock watch` run them:
+/// each behaves as docs/KPIS.md says — a crash-looping device or counts three times as
+/// variable as Poisson do not stop a healthy release; a counter series born at its first
+/// crash (which `increase()` then misses) does not hide a tenfold regression; a tenfold
+/// regression is reverted within the first hour; a candidate that loses most of its reports
+/// for an hour is caught by a data guard, not passed.
+#[tokio::test]
+async fn adversarial_fleets_behave_on_a_real_prometheus_as_in_the_benchmark() {
+    use airlock_core::kpi::rollouts::{self, Adversary, Fleet};
+    use airlock_core::ops::analyze::AnalyzeRequest;
+    use airlock_core::ops::watch::WatchAction;
+    struct Case {
+        name: &'static str,
+        worse: f64,
+        adversary: Adversary,
+        hours: f64,
+        stopped: bool,
+    }
+    let plain = Adversary::default();
+    let cases = [
+        Case {
+            name: "a device crash-looping 20 times in an hour",
+            worse: 1.0,
+            adversary: Adversary {
+                crash_loop: 20,
+                ..plain
+            },
+            hours: 3.0,
+            stopped: false,
+        },
+        Case {
+            name: "counts three times as variable as Poisson",
+            worse: 1.0,
+            adversary: Adversary { phi: 3.0, ..plain },
+            hours: 3.0,
+            stopped: false,
+        },
+        Case {
+            name: "a tenfold regression whose crash series is born at its first crash",
+            worse: 10.0,
+            adversary: Adversary {
+                born_at_first_event: true,
+                ..plain
+            },
+            hours: 1.0,
+            stopped: true,
+        },
+        Case {
+            name: "a tenfold regression",
+            worse: 10.0,
+            adversary: plain,
+            hours: 1.0,
+            stopped: true,
+        },
+    ];
+    for (i, c) in cases.iter().enumerate() {
+        let fleet = Fleet {
+            candidate_per_hour: 10_000.0,
+            worse: c.worse,
+            adversary: c.adversary,
+            horizon_hours: c.hours,
+            look_bins: 3,
+        };
+        let start = Timestamp::from_unix(common::START).unwrap();
+        let history = rollouts::openmetrics(
+            &fleet,
+            40 + i as u64,
+            c.hours,
+            start,
+            common::APP,
+            common::PRODUCTION,
+        );
+        let prom = Prometheus::start(&history);
+        let env = env_on(&prom);
+        let ws = env.console().await;
+        common::rolling_out_at_5_percent(&ws).await;
+        let source = ws.kpi_source().await.unwrap();
+        env.clock.advance((c.hours * 3600.0) as i64);
+        let req = AnalyzeRequest {
+            app: common::APP.into(),
+            channel: common::PRODUCTION.into(),
+            ..AnalyzeRequest::default()
+        };
+        let v = ws.analyze(&req, source.as_ref()).await.unwrap();
+        assert_eq!(
+            v.verdict == Outcome::Fail,
+            c.stopped,
+            "{}: {}\n{}",
+            c.name,
+            v.summary,
+            prom.log()
+        );
+        let r = ws
+            .watch_once("ana", source.as_ref(), None, None)
+            .await
+            .unwrap();
+        let want = if c.stopped {
+            WatchAction::Reverted
+        } else {
+            WatchAction::Waiting
+        };
+        assert_eq!(r[0].action, want, "{}: {r:?}", c.name);
+    }
+}
+
+/// A candidate that loses 60 % of its reports for an hour: the data guard keeps the verdict
+/// from passing while its share of the last hour's sessions is far from its rollout share.
+#[tokio::test]
+async fn lost_telemetry_for_one_cohort_is_caught_by_a_data_guard() {
+    use airlock_core::kpi::rollouts::{self, Adversary, Fleet};
+    use airlock_core::ops::analyze::AnalyzeRequest;
+    let fleet = Fleet {
+        candidate_per_hour: 10_000.0,
+        worse: 1.0,
+        adversary: Adversary {
+            lost_share: 0.6,
+            ..Adversary::default()
+        },
+        horizon_hours: 3.0,
+        look_bins: 3,
+    };
+    let start = Timestamp::from_unix(common::START).unwrap();
+    let prom = Prometheus::start(&rollouts::openmetrics(
+        &fleet,
+        7,
+        3.0,
+        start,
+        common::APP,
+        common::PRODUCTION,
+    ));
+    let env = env_on(&prom);
+    let ws = env.console().await;
+    common::rolling_out_at_5_percent(&ws).await;
+    let source = ws.kpi_source().await.unwrap();
+    env.clock.advance(3 * 3600);
+    let req = AnalyzeRequest {
+        app: common::APP.into(),
+        channel: common::PRODUCTION.into(),
+        ..AnalyzeRequest::default()
+    };
+    let v = ws.analyze(&req, source.as_ref()).await.unwrap();
+    assert_ne!(v.verdict, Outcome::Pass, "{}", v.summary);
+    assert!(
+        v.guards
+            .iter()
+            .any(|g| g.contains("of the last hour's sessions")),
+        "{:?}",
+        v.guards
     );
 }
