@@ -623,7 +623,7 @@ fn analyze_judges_on_a_real_prometheus_with_exit_codes() {
     let at = |minutes: i64| t0.plus_seconds(60 * minutes).to_string();
     let history = Cohorts {
         minutes: 180,
-        sessions_per_hour: 200_000.0,
+        sessions_per_hour: 1_000_000.0,
         worse_from: Some((120, 0.03)),
         seed: 3,
         ..Cohorts::new("shop-ios", "Production", "1.1.0", "1.0.0", t0)

@@ -710,7 +710,7 @@ class Suite:
                 s.wait("the failing health", lambda: "Failing" in s.js(
                     "return document.querySelector(\"section[aria-labelledby='app-checkout']\").innerText"), 90)
                 s.js("location.hash = '#/kpi/checkout/Production'")
-                s.wait_text("Failing: harm or a crossed limit", 90)
+                s.wait_text("Failing: beyond a boundary or a limit", 90)
                 s.wait("five panels", lambda: s.js("return document.querySelectorAll('figure.chart img').length") == 5, 60)
                 assert "Reverts 1.2.0 at its next pass" in s.text(), s.text()
                 self.shot(s, "11-kpis-failing")

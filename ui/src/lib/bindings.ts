@@ -1029,12 +1029,14 @@ export type KpiSettings = { prometheus?: PrometheusSettings | null;
  */
 "cdn-logs"?: CdnLogSettings | null; 
 /**
- * The chance, over a whole window however often it is judged, that a release no worse
- * than the harm margins is stopped (default 0.01), shared across the KPIs in force.
+ * The chance, over a whole rollout and the stay that follows it however often it is
+ * judged, that a release within every boundary is stopped (default 0.01), shared across
+ * the KPIs in force.
  */
 alpha?: number | null; 
 /**
- * The chance that a release worse than the tolerances passes (default 0.05).
+ * The chance, over a whole rollout, that a release beyond a KPI's boundary passes it
+ * (default 0.05; not shared: a pass needs every KPI to pass).
  */
 "safety-alpha"?: number | null; 
 /**
