@@ -347,3 +347,77 @@ async fn a_kpi_with_no_events_says_when_its_bounds_will_show_safety() {
         .expect("zero failures in both: the bounds will show safety in time");
     assert!(h > 1.0 && h < 24.0 * 30.0, "{h} h: {}", k.reason);
 }
+
+/// The fleet-wide exemption, on `judge::decide` directly: both cohorts at 1.5 % crashes
+/// (beyond the 1 % warning) for four hours at 200,000 sessions an hour, with the baseline's
+/// day before either within the limit (a spike during the rollout: not this release's) or
+/// already past it (a baseline that drifted there: the candidate warns on its own bound, so
+/// releases cannot each be a little worse than the last without a limit catching it).
+#[test]
+fn the_fleet_wide_exemption_holds_for_a_spike_not_for_a_baseline_already_past_the_limit() {
+    use airlock_core::kpi::judge::{self, Numbers, Question, ROLLOUT_ALPHA};
+    use airlock_core::kpi::source::{Counter, Counts, Window};
+    let start = Timestamp::parse("2026-11-02T00:00:00Z").unwrap();
+    let policy = KpiSettings {
+        kpis: Some(vec!["crash-free".into()]),
+        ..KpiSettings::default()
+    }
+    .policy("Production")
+    .unwrap();
+    let q = Question {
+        app: APP.into(),
+        channel: PRODUCTION.into(),
+        candidate: "1.1.0".into(),
+        baseline: "1.0.0".into(),
+        window: Window::new(start, start.plus_seconds(4 * 3600), 300).unwrap(),
+        rollout_share: Some(0.05),
+        next_share: Some(0.2),
+        alpha_share: ROLLOUT_ALPHA,
+    };
+    let prior = q.prior_window().expect("the day before");
+    assert_eq!(
+        prior.to, start,
+        "the window before ends where the rollout starts"
+    );
+    assert_eq!(prior.bins(), 48, "as long as the rollout so far");
+    let per_bin = 200_000.0 / 12.0;
+    let series = |bins: usize, share: f64, rate: f64| -> (Vec<f64>, Vec<f64>) {
+        let n = per_bin * share;
+        (vec![n; bins], vec![n * rate; bins])
+    };
+    let numbers = |baseline_before: f64| {
+        let (cn, cx) = series(48, 0.05, 0.015);
+        let (bn, bx) = series(48, 0.95, 0.015);
+        let (pn, px) = series(48, 1.0, baseline_before);
+        let two = |c: Vec<f64>, b: Vec<f64>| -> Counts {
+            [("1.1.0".to_string(), c), ("1.0.0".to_string(), b)].into()
+        };
+        let one = |b: Vec<f64>| -> Counts { [("1.0.0".to_string(), b)].into() };
+        Numbers {
+            counts: [
+                (Counter::Sessions, two(cn, bn)),
+                (Counter::CrashedSessions, two(cx, bx)),
+            ]
+            .into(),
+            prior_counts: [
+                (Counter::Sessions, one(pn)),
+                (Counter::CrashedSessions, one(px)),
+            ]
+            .into(),
+            ..Numbers::default()
+        }
+    };
+    let spike = judge::decide(&q, &policy, &numbers(0.003));
+    let crash = &spike.kpis[0];
+    assert_ne!(crash.verdict, KpiOutcome::Warn, "{}", crash.reason);
+    assert_ne!(crash.verdict, KpiOutcome::Fail, "{}", crash.reason);
+    assert!(
+        crash.reason.contains("fleet-wide spike"),
+        "{}",
+        crash.reason
+    );
+    let drifted = judge::decide(&q, &policy, &numbers(0.015));
+    let crash = &drifted.kpis[0];
+    assert_eq!(crash.verdict, KpiOutcome::Warn, "{}", crash.reason);
+    assert!(crash.reason.contains("warning limit"), "{}", crash.reason);
+}
