@@ -204,7 +204,11 @@ fn main() {
         }
     }
     let healthy_n: usize = args.next().map_or(600, |n| n.parse().expect("a count"));
+    // GATE_ROWS: only the rows whose scenario contains it; GATE_PER_HOUR: only that traffic.
     let only = std::env::var("GATE_ROWS").unwrap_or_default();
+    let per_hour_only: Option<f64> = std::env::var("GATE_PER_HOUR")
+        .ok()
+        .map(|v| v.parse().expect("GATE_PER_HOUR is a number"));
     let edge = rollouts::crash_boundary(&rollouts::default_policy());
     let sizes = [500.0, 2_000.0, 10_000.0, 50_000.0];
     let plain = Adversary::default();
@@ -329,9 +333,30 @@ fn main() {
             });
         }
     }
+    // The crash loop at 500 sessions an hour: raw, and counted as the contract says.
+    for (name, capped) in [
+        ("a device crash-looping 10× in an hour", false),
+        (
+            "a device crash-looping 10× in an hour, capped per the contract",
+            true,
+        ),
+    ] {
+        rows.push(Row {
+            scenario: name.into(),
+            worse: 1.0,
+            per_hour: 500.0,
+            adversary: Adversary {
+                crash_loop: 10,
+                capped,
+                ..plain
+            },
+            rollouts: healthy_n / 2,
+        });
+    }
     for r in rows
         .iter()
         .filter(|r| only.is_empty() || r.scenario.contains(&only))
+        .filter(|r| per_hour_only.is_none_or(|p| r.per_hour == p))
     {
         println!("{}", row(r));
     }
