@@ -20,15 +20,15 @@ def hours(h):
 
 def table(title, rows, comparators):
     out = [f"### {title}", ""]
-    head = "| scenario | candidate sessions / h | rollouts | stopped (95 % upper bound) | in the first hour | median time to stop | passed (95 % upper bound) | median time to pass | still waiting at 24 h |"
-    sep = "|---|---|---|---|---|---|---|---|---|"
+    head = "| scenario | candidate sessions / h | rollouts | stopped (95 % upper bound) | in the first hour | in the first window | median time to stop | passed (95 % upper bound) | median time to pass | still waiting at 24 h |"
+    sep = "|---|---|---|---|---|---|---|---|---|---|"
     if comparators:
         head += " fixed-horizon test at 4 h | seed's check | Mann–Whitney | Wilson bound |"
         sep += "---|---|---|---|"
     out += [head, sep]
     for r in rows:
         line = (f"| {r['scenario']} | {int(r['candidate_sessions_per_hour']):,} | {r['rollouts']} | "
-                f"{pct(r['stopped'])} ({pct(r['stopped_upper_95'])}) | {pct(r['stopped_in_first_hour'])} | "
+                f"{pct(r['stopped'])} ({pct(r['stopped_upper_95'])}) | {pct(r['stopped_in_first_hour'])} | {pct(r.get('stopped_in_first_window'))} | "
                 f"{hours(r['median_hours_to_stop'])} | {pct(r['passed'])} ({pct(r['passed_upper_95'])}) | "
                 f"{hours(r['median_hours_to_pass'])} | {pct(r['undecided'])} |")
         if comparators:
