@@ -320,9 +320,19 @@ fn source_sessions_only(s: &MemorySource, start: Timestamp) {
 
 #[tokio::test]
 async fn a_kpi_with_no_events_says_when_its_bounds_will_show_safety() {
+    // A boundary floor of 0.1 point (the default is 1 point): zero failures in 1,200
+    // downloads cannot show it yet.
     let env = Env::with_config(|c| {
         c.kpi = Some(KpiSettings {
             kpis: Some(vec!["signature-failures".into()]),
+            limits: [(
+                "signature-failures".to_string(),
+                airlock_core::kpi::policy::LimitsEdit {
+                    tolerance: Some(0.001),
+                    ..Default::default()
+                },
+            )]
+            .into(),
             ..KpiSettings::default()
         });
     });
