@@ -13,7 +13,7 @@
 //! Prometheus serving that history (bench/gate.sh does all three).
 
 use airlock_core::kpi::judge::{self, Question};
-use airlock_core::kpi::policy::KpiSettings;
+use airlock_core::kpi::policy::{GatePolicy, KpiSettings, Measure};
 use airlock_core::kpi::rollouts::{self, Adversary, End, Fleet, Reports};
 use airlock_core::kpi::source::Window;
 use airlock_core::kpi::synthetic::Cohorts;
@@ -176,10 +176,25 @@ fn analyze(url: &str, runs: usize) {
             "runs": runs,
             "median_seconds": median(&mut times),
             "kpis": v.kpis.len(),
-            "queries": 24,
+            "queries": queries(&policy),
             "verdict": v.verdict,
         })
     );
+}
+
+/// The PromQL queries one `judge` makes under `policy`: each counter and histogram over the
+/// window, each rate's counters and each histogram over the day before, active devices.
+fn queries(policy: &GatePolicy) -> usize {
+    let (counters, latencies) = judge::reads(policy, &[]);
+    let judged = counters
+        .iter()
+        .filter(|c| {
+            policy.kpis.iter().any(|(k, _)| {
+                matches!(k.measure(), Measure::Rate { events, exposure, .. } if events == **c || exposure == **c)
+            })
+        })
+        .count();
+    counters.len() + judged + 2 * latencies.len() + 1
 }
 
 fn main() {
@@ -332,6 +347,20 @@ fn main() {
                 rollouts: healthy_n / 2,
             });
         }
+    }
+    // A fleet-wide outage (both cohorts ten times as many crashes and errors) for the first
+    // hour of the 50 % step: only where healthy rollouts reach that step within the horizon.
+    for per_hour in [10_000.0, 50_000.0] {
+        rows.push(Row {
+            scenario: "fleet-wide outage 10× for an hour at 50 %".into(),
+            worse: 1.0,
+            per_hour,
+            adversary: Adversary {
+                spike_at_half: 10.0,
+                ..plain
+            },
+            rollouts: healthy_n / 2,
+        });
     }
     // The crash loop at 500 sessions an hour: raw, and counted as the contract says.
     for (name, capped) in [

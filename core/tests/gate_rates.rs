@@ -145,3 +145,31 @@ fn the_issue_s_crash_loop_at_500_sessions_an_hour_does_not_revert_under_the_cont
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_fleet_wide_outage_at_the_50_percent_step_does_not_stop_a_healthy_release() {
+    // Both cohorts crash ten times as often for the first hour at 50 %: half the
+    // candidate's exposure then, a small part of the baseline's over the rollout. Compared
+    // bin by bin and against the baseline's rate over the candidate's hours, it cancels.
+    let spike = Adversary {
+        spike_at_half: 10.0,
+        ..Adversary::default()
+    };
+    let f = Fleet {
+        horizon_hours: 24.0,
+        ..fleet(50_000.0, 1.0, spike)
+    };
+    let ran = runs(&f, 8);
+    let reached_half = ran.iter().filter(|r| r.step >= 2).count();
+    assert!(
+        reached_half >= ROLLOUTS as usize / 2,
+        "most rollouts must reach the 50 % step for the test to mean anything: {reached_half}"
+    );
+    let stopped: Vec<&Ran> = ran.iter().filter(|r| r.end == End::Stopped).collect();
+    assert!(
+        stopped.len() <= 2,
+        "{} of {ROLLOUTS} healthy rollouts stopped by a fleet-wide outage: {:?}",
+        stopped.len(),
+        stopped.iter().map(|r| &r.reason).collect::<Vec<_>>()
+    );
+}

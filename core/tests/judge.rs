@@ -74,7 +74,7 @@ fn kpi(v: &Verdict, k: Kpi) -> &airlock_core::kpi::judge::KpiVerdict {
 #[tokio::test]
 async fn a_healthy_release_passes_once_safety_is_shown() {
     let env = env();
-    let v = judged(&env, |s| cohorts(s, 4 * 60, 200_000.0, (0.003, 0.003))).await;
+    let v = judged(&env, |s| cohorts(s, 4 * 60, 300_000.0, (0.003, 0.003))).await;
     assert_eq!(v.verdict, Outcome::Pass, "{}\n{:#?}", v.summary, v.kpis);
     assert_eq!(
         (v.candidate.as_str(), v.baseline.as_str()),
@@ -113,7 +113,7 @@ async fn ten_times_the_crash_rate_fails_critically_within_the_first_hour() {
     assert!(
         crash
             .reason
-            .contains("times the baseline's, shown beyond its boundary of 1."),
+            .contains("times the baseline's, shown beyond its boundary"),
         "{}",
         crash.reason
     );
@@ -389,7 +389,11 @@ fn the_fleet_wide_exemption_holds_for_a_spike_not_for_a_baseline_already_past_th
         prior.to, start,
         "the window before ends where the rollout starts"
     );
-    assert_eq!(prior.bins(), 48, "as long as the rollout so far");
+    assert_eq!(
+        prior.bins(),
+        288,
+        "a whole day, however long the rollout so far"
+    );
     let per_bin = 200_000.0 / 12.0;
     let series = |bins: usize, share: f64, rate: f64| -> (Vec<f64>, Vec<f64>) {
         let n = per_bin * share;
@@ -419,6 +423,10 @@ fn the_fleet_wide_exemption_holds_for_a_spike_not_for_a_baseline_already_past_th
     };
     let spike = judge::decide(&q, &policy, &numbers(0.003));
     let crash = &spike.kpis[0];
+    // The boundary comes from the day before (0.3 % + 0.1 point: 1.33×), not from the
+    // rollout's bins (1.5 %: 1.2×).
+    let boundary = crash.boundary.expect("fixed from the day before");
+    assert!((boundary - 4.0 / 3.0).abs() < 1e-9, "{boundary}");
     assert_ne!(crash.verdict, KpiOutcome::Warn, "{}", crash.reason);
     assert_ne!(crash.verdict, KpiOutcome::Fail, "{}", crash.reason);
     assert!(

@@ -8,9 +8,10 @@ use super::data::ChartData;
 use super::rebin;
 use crate::kpi::judge::{self, Numbers, Question, Verdict};
 use crate::kpi::policy::{GatePolicy, Kpi};
-use crate::kpi::source::{Counts, Histograms, Window};
+use crate::kpi::source::{Counter, Counts, Histograms, Window};
 use airlock_protocol::bucketing::FULL;
 use airlock_protocol::time::Timestamp;
+use std::collections::BTreeMap;
 
 /// The judge's answer had it looked at `at`.
 #[derive(Clone, Debug)]
@@ -112,6 +113,26 @@ pub fn looks(d: &ChartData, target: usize, kpis: &[Kpi]) -> (Vec<Look>, i64) {
         .iter()
         .map(|(l, v)| (*l, coarse_hists(v, &versions, fine.clone(), k)))
         .collect();
+    // The baseline's day before the rollout, as far as the range shows it: the judge fixes
+    // each rate's boundary from it (kpi/boundary.rs), as `watch` did.
+    let day = usize::try_from(24 * 3600 / d.step.max(1)).unwrap_or(0);
+    let prior_counts: BTreeMap<Counter, Counts> = d
+        .counts
+        .iter()
+        .filter_map(|(c, by)| {
+            let series = by
+                .get(baseline.as_str())?
+                .get(start.saturating_sub(day)..start)?;
+            (!series.is_empty()).then(|| {
+                let sum = series
+                    .iter()
+                    .copied()
+                    .filter(|x| x.is_finite() && *x > 0.0)
+                    .sum();
+                (*c, BTreeMap::from([(baseline.clone(), vec![sum])]))
+            })
+        })
+        .collect();
     let share = |bp: u32| f64::from(bp) / f64::from(FULL);
     let origin = d.from + start as i64 * d.step;
     let mut out = Vec::new();
@@ -141,6 +162,7 @@ pub fn looks(d: &ChartData, target: usize, kpis: &[Kpi]) -> (Vec<Look>, i64) {
                 .iter()
                 .map(|(l, by)| (*l, cut(by, range.clone())))
                 .collect(),
+            prior_counts: prior_counts.clone(),
             ..Numbers::default()
         };
         let q = Question {

@@ -4,8 +4,12 @@
 //! - a rate is harmful beyond `max((1 + harm-margin) × b, b + tolerance)`, `b` the
 //!   baseline's rate: by default 1.2 times the baseline's rate or 0.1 point above it,
 //!   whichever is larger. As a ratio of rates, the boundary is fixed by the baseline's rate
-//!   over the bins up to the first where it has [`FIX_EVENTS`] events (so it stops moving
-//!   once it is known);
+//!   over the day before the rollout, and, when that day had fewer than [`FIX_EVENTS`]
+//!   events, over it and the rollout's bins up to the first where they reach that many (so
+//!   it stops moving once it is known, and rests on data the tests do not also judge). A
+//!   boundary more than [`MAX_RATIO`] times the baseline's rate (a floor far above a rare
+//!   event's rate, as for signature failures) is judged on the two cohorts' bounds only:
+//!   the ratio test's alternatives do not reach past it;
 //! - a latency is judged as the share of observations above one bucket bound, the
 //!   baseline's p95 over the bins up to the first where it has [`FIX_OBSERVATIONS`]
 //!   observations (a shift below a bound chosen later would go unseen), and its boundary is
@@ -19,12 +23,13 @@ use super::policy::Limits;
 use super::stats::{self, Bin, Side};
 use super::words;
 
-/// Baseline events that fix a rate's boundary ratio.
-pub const FIX_EVENTS: f64 = 30.0;
+/// Baseline events that fix a rate's boundary ratio (its relative error is then about
+/// 1/√100 = 10 %, so a boundary of 1.33× is known to within about 1.30–1.37×).
+pub const FIX_EVENTS: f64 = 100.0;
 /// Baseline observations that fix a latency's bucket bound.
 pub const FIX_OBSERVATIONS: f64 = 400.0;
-/// No boundary ratio is wider than this (the tests' alternatives reach 30 times the null).
-const MAX_RATIO: f64 = 30.0;
+/// No ratio test is asked of a wider boundary (its alternatives reach 30 times the null).
+pub const MAX_RATIO: f64 = 30.0;
 /// The regressions the waiting message says can or cannot be ruled out yet.
 const EXCLUDED: [f64; 4] = [1.5, 2.0, 3.0, 10.0];
 
@@ -41,24 +46,28 @@ pub fn limit_of(b: f64, limits: &Limits) -> f64 {
     ((1.0 + limits.harm_margin) * b).max(b + limits.tolerance)
 }
 
-/// A rate KPI's boundary as a ratio of the candidate's rate to the baseline's; `None` while
-/// the baseline has no events (the boundary is then judged on bounds only).
-pub fn rate_ratio(bins: &[Bin], limits: &Limits) -> Option<Fixed<f64>> {
-    let (mut x, mut n, mut fixed) = (0.0, 0.0, false);
+/// A rate KPI's boundary as a ratio of the candidate's rate to the baseline's, from
+/// `prior` (the baseline's events and exposure over the day before the rollout, when
+/// known) and then the rollout's first bins; `None` while the baseline has no events, or
+/// when the boundary is more than [`MAX_RATIO`] times its rate (both judged on bounds only).
+pub fn rate_ratio(bins: &[Bin], prior: Option<(f64, f64)>, limits: &Limits) -> Option<Fixed<f64>> {
+    let (mut x, mut n) = prior.unwrap_or((0.0, 0.0));
+    let mut fixed = x >= FIX_EVENTS;
     for b in bins {
-        x += b.baseline_events;
-        n += b.baseline_exposure;
-        if x >= FIX_EVENTS {
-            fixed = true;
+        if fixed {
             break;
         }
+        x += b.baseline_events;
+        n += b.baseline_exposure;
+        fixed = x >= FIX_EVENTS;
     }
     if n <= 0.0 || x <= 0.0 {
         return None;
     }
     let rate = x / n;
-    Some(Fixed {
-        value: (limit_of(rate, limits) / rate).clamp(1.0 + f64::EPSILON, MAX_RATIO),
+    let ratio = limit_of(rate, limits) / rate;
+    (ratio <= MAX_RATIO).then_some(Fixed {
+        value: ratio.max(1.0 + f64::EPSILON),
         fixed,
     })
 }
@@ -182,19 +191,38 @@ mod tests {
         assert!((limit_of(0.003, &l) - 0.004).abs() < 1e-12);
         // 1 %: 1.2 % against 1.1 %: the ratio wins.
         assert!((limit_of(0.01, &l) - 0.012).abs() < 1e-12);
-        let r = rate_ratio(&[bin(10_000.0, 30.0)], &l).unwrap();
+        let r = rate_ratio(&[bin(100_000.0, 300.0)], None, &l).unwrap();
         assert!(r.fixed && (r.value - 4.0 / 3.0).abs() < 1e-9, "{r:?}");
+        // A floor 100 times a rare event's rate is left to the bounds.
+        let rare = super::super::policy::Kpi::SignatureFailures.default_limits();
+        assert_eq!(rate_ratio(&[bin(1_000_000.0, 100.0)], None, &rare), None);
     }
 
     #[test]
     fn the_boundary_stops_moving_once_the_baseline_has_enough_events() {
         let l = limits();
-        let first = [bin(10_000.0, 30.0)];
-        let later = [bin(10_000.0, 30.0), bin(10_000.0, 100.0)];
-        assert_eq!(rate_ratio(&first, &l), rate_ratio(&later, &l));
-        let early = rate_ratio(&[bin(1_000.0, 2.0)], &l).unwrap();
+        let first = [bin(10_000.0, 100.0)];
+        let later = [bin(10_000.0, 100.0), bin(10_000.0, 10.0)];
+        assert_eq!(rate_ratio(&first, None, &l), rate_ratio(&later, None, &l));
+        let early = rate_ratio(&[bin(1_000.0, 2.0)], None, &l).unwrap();
         assert!(!early.fixed);
-        assert_eq!(rate_ratio(&[bin(1_000.0, 0.0)], &l), None);
+        assert_eq!(rate_ratio(&[bin(1_000.0, 0.0)], None, &l), None);
+    }
+
+    #[test]
+    fn the_day_before_fixes_the_boundary_when_it_has_enough_events() {
+        let l = limits();
+        // The day before: 0.3 % on 200,000 sessions; the rollout's first bins say 0.2 %.
+        let r = rate_ratio(&[bin(10_000.0, 20.0)], Some((600.0, 200_000.0)), &l).unwrap();
+        assert!(r.fixed && (r.value - 4.0 / 3.0).abs() < 1e-9, "{r:?}");
+        // A quiet day before (40 events) is topped up from the rollout's bins.
+        let r = rate_ratio(
+            &[bin(20_000.0, 40.0), bin(20_000.0, 40.0), bin(20_000.0, 1.0)],
+            Some((40.0, 20_000.0)),
+            &l,
+        )
+        .unwrap();
+        assert!(r.fixed && (r.value - 1.5).abs() < 1e-9, "{r:?}");
     }
 
     #[test]

@@ -42,10 +42,77 @@ pub fn bounds(events: f64, exposure: f64, alpha: f64, phi: f64) -> (f64, f64) {
     stats::rate_bounds(events / phi, exposure / phi, alpha)
 }
 
+/// The two cohorts over the bins both have exposure in, as the bounds routes and the limits
+/// compare them: the candidate's counts, and the baseline's rate *standardized to the
+/// candidate's hours* (each bin's baseline rate weighted by the candidate's share of its
+/// exposure in that bin), as effective counts with that rate.
+///
+/// Pooling the baseline instead would weigh its hours differently from the candidate's
+/// whenever the share changes: a fleet-wide spike during the 50 % step is half the
+/// candidate's exposure but a small part of the baseline's, and an identical release would
+/// look worse (Simpson's paradox). The effective counts are those of a Poisson count with
+/// the standardized rate's mean and variance, widened by the largest weight so a baseline
+/// without events still has an honest upper bound (Fay & Feuer 1997's gamma interval for
+/// directly standardized rates); with a constant share they are the pooled counts exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Matched {
+    pub candidate_events: f64,
+    pub candidate_exposure: f64,
+    /// The baseline's standardized rate.
+    pub baseline_rate: f64,
+    /// Effective events and exposure: `baseline_events / baseline_exposure` is the rate.
+    pub baseline_events: f64,
+    pub baseline_exposure: f64,
+}
+
+impl Matched {
+    pub fn of(bins: &[Bin]) -> Matched {
+        let used: Vec<&Bin> = bins
+            .iter()
+            .filter(|b| b.candidate_exposure > 0.0 && b.baseline_exposure > 0.0)
+            .collect();
+        let nc: f64 = used.iter().map(|b| b.candidate_exposure).sum();
+        if nc <= 0.0 {
+            return Matched::default();
+        }
+        let (mut y, mut v, mut w_max) = (0.0, 0.0, 0.0f64);
+        for b in &used {
+            let w = b.candidate_exposure / nc / b.baseline_exposure;
+            y += w * b.baseline_events;
+            v += w * w * b.baseline_events;
+            w_max = w_max.max(w);
+        }
+        let exposure = (y + w_max) / (v + w_max * w_max);
+        Matched {
+            candidate_events: used.iter().map(|b| b.candidate_events).sum(),
+            candidate_exposure: nc,
+            baseline_rate: y,
+            baseline_events: y * exposure,
+            baseline_exposure: exposure,
+        }
+    }
+
+    /// The candidate's rate over the baseline's standardized rate (the standardized ratio).
+    pub fn ratio(&self) -> Option<f64> {
+        (self.candidate_exposure > 0.0 && self.baseline_rate > 0.0)
+            .then(|| self.candidate_events / self.candidate_exposure / self.baseline_rate)
+    }
+
+    /// Each cohort's bounds at `alpha`, tempered by `phi`: (candidate, baseline).
+    pub fn bounds(&self, alpha: f64, phi: f64) -> ((f64, f64), (f64, f64)) {
+        (
+            bounds(self.candidate_events, self.candidate_exposure, alpha, phi),
+            bounds(self.baseline_events, self.baseline_exposure, alpha, phi),
+        )
+    }
+}
+
 /// Both questions for one KPI.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comparison {
     pub total: Bin,
+    /// The cohorts as the bounds routes and the limits compare them.
+    pub matched: Matched,
     /// The counts' dispersion (1: as variable as Poisson).
     pub phi: f64,
     /// The boundary as a ratio: the one harm is tested against and the one pass is (the
@@ -57,8 +124,10 @@ pub struct Comparison {
     pub pass: Option<Evidence>,
     pub harm_on_bounds: bool,
     pub pass_on_bounds: bool,
-    /// The bounds harm and the limits are judged on (each at a quarter of `alpha`).
+    /// The bounds harm and the limits are judged on (each at a quarter of `alpha`), the
+    /// baseline's standardized to the candidate's hours ([`Matched`]).
     pub candidate_lower: f64,
+    pub candidate_upper: f64,
     pub baseline_lower: f64,
     pub baseline_upper: f64,
 }
@@ -66,16 +135,29 @@ pub struct Comparison {
 /// The baseline's rate bounds that stand in for it while the boundary is not fixed.
 const UNFIXED_ALPHA: f64 = 0.05;
 
-pub fn compare(bins: &[Bin], limits: &Limits, alpha: f64, pass_alpha: f64) -> Comparison {
+/// Both questions for one KPI over `bins`, its boundary fixed with the help of `prior`, the
+/// baseline's (events, exposure) over the day before (kpi/boundary.rs).
+pub fn compare(
+    bins: &[Bin],
+    prior: Option<(f64, f64)>,
+    limits: &Limits,
+    alpha: f64,
+    pass_alpha: f64,
+) -> Comparison {
     let t = Bin::total(bins);
+    let m = Matched::of(bins);
     let phi = stats::dispersion(bins);
-    let (harm_ratio, pass_ratio, fixed) = match boundary::rate_ratio(bins, limits) {
+    let (harm_ratio, pass_ratio, fixed) = match boundary::rate_ratio(bins, prior, limits) {
         Some(f) if f.fixed => (Some(f.value), Some(f.value), true),
         Some(f) => {
             // Not fixed yet: harm against the widest boundary the baseline's rate allows,
             // pass against the narrowest, so neither rests on a rate still moving.
-            let (lo, hi) =
-                stats::rate_bounds(t.baseline_events, t.baseline_exposure, UNFIXED_ALPHA);
+            let (x0, n0) = prior.unwrap_or((0.0, 0.0));
+            let (lo, hi) = stats::rate_bounds(
+                x0 + t.baseline_events,
+                n0 + t.baseline_exposure,
+                UNFIXED_ALPHA,
+            );
             let ratio = |p: f64| (p > 0.0).then(|| boundary::limit_of(p, limits) / p);
             (
                 ratio(lo).map(|r| r.max(f.value)),
@@ -87,22 +169,11 @@ pub fn compare(bins: &[Bin], limits: &Limits, alpha: f64, pass_alpha: f64) -> Co
     };
     let harm = harm_ratio.map(|r| evidence(bins, r, Side::Above, alpha / 2.0, phi));
     let pass = pass_ratio.map(|r| evidence(bins, r, Side::Below, pass_alpha / 2.0, phi));
-    let (c_lo, _) = bounds(t.candidate_events, t.candidate_exposure, alpha / 4.0, phi);
-    let (b_lo, b_hi) = bounds(t.baseline_events, t.baseline_exposure, alpha / 4.0, phi);
-    let (_, c_hi_p) = bounds(
-        t.candidate_events,
-        t.candidate_exposure,
-        pass_alpha / 4.0,
-        phi,
-    );
-    let (b_lo_p, _) = bounds(
-        t.baseline_events,
-        t.baseline_exposure,
-        pass_alpha / 4.0,
-        phi,
-    );
+    let ((c_lo, c_hi), (b_lo, b_hi)) = m.bounds(alpha / 4.0, phi);
+    let ((_, c_hi_p), (b_lo_p, _)) = m.bounds(pass_alpha / 4.0, phi);
     Comparison {
         total: t,
+        matched: m,
         phi,
         harm_ratio,
         pass_ratio,
@@ -112,6 +183,7 @@ pub fn compare(bins: &[Bin], limits: &Limits, alpha: f64, pass_alpha: f64) -> Co
         harm,
         pass,
         candidate_lower: c_lo,
+        candidate_upper: c_hi,
         baseline_lower: b_lo,
         baseline_upper: b_hi,
     }
@@ -151,6 +223,7 @@ mod tests {
         for k in [0.5, 1.0, 1.2, 1.33, 1.5, 2.0, 5.0] {
             let c = compare(
                 &bins(48, 5_000.0, 15.0 * k, 95_000.0, 285.0),
+                None,
                 &l,
                 0.001,
                 0.05,
@@ -163,5 +236,36 @@ mod tests {
                 assert!(c.harm_shown(), "{k}× on 240,000 sessions must be harm");
             }
         }
+    }
+
+    #[test]
+    fn a_constant_share_standardizes_to_the_pooled_counts() {
+        let m = Matched::of(&bins(10, 5_000.0, 15.0, 95_000.0, 285.0));
+        assert!((m.baseline_events - 2_850.0).abs() < 1e-6, "{m:?}");
+        assert!((m.baseline_exposure - 950_000.0).abs() < 1e-3, "{m:?}");
+        assert!((m.ratio().unwrap() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_fleet_wide_spike_during_a_later_step_is_not_the_candidates() {
+        let l = Kpi::CrashFree.default_limits();
+        // 4 h at 5 % and 0.3 %, then 2 h at 50 % with both cohorts at 3 % (a backend outage).
+        // Pooled, the candidate's 2.6 % against the baseline's 0.86 % looks 3 times worse.
+        let mut b = bins(48, 500.0, 1.5, 9_500.0, 28.5);
+        b.extend(bins(24, 5_000.0, 150.0, 5_000.0, 150.0));
+        let pooled = Bin::total(&b).ratio().unwrap();
+        assert!(pooled > 2.9, "{pooled}");
+        let c = compare(&b, None, &l, 0.001, 0.05);
+        assert!(
+            (c.matched.ratio().unwrap() - 1.0).abs() < 1e-9,
+            "{:?}",
+            c.matched
+        );
+        assert!(!c.harm_shown(), "{c:?}");
+        assert!(c.candidate_lower < c.baseline_upper, "{c:?}");
+        // The same outage in the candidate alone is harm.
+        let mut worse = bins(48, 500.0, 1.5, 9_500.0, 28.5);
+        worse.extend(bins(24, 5_000.0, 150.0, 5_000.0, 15.0));
+        assert!(compare(&worse, None, &l, 0.001, 0.05).harm_shown());
     }
 }

@@ -46,10 +46,12 @@ pub const ROLLOUT_ALPHA: f64 = 0.75;
 pub const STAY_ALPHA: f64 = 0.25;
 
 impl Question {
-    /// The window before this one the fleet-wide exemption looks at: as long as this one,
-    /// at most a day, ending where it starts.
+    /// The day before this window: the baseline's rates there fix each rate KPI's
+    /// boundary (kpi/boundary.rs) and tell a fleet-wide spike from a baseline that was
+    /// already past a limit. A day, so a daily cycle is whole and the boundary does not
+    /// move as the window grows.
     pub fn prior_window(&self) -> Option<Window> {
-        let len = (self.window.to.unix() - self.window.from.unix()).min(24 * 3600);
+        let len = 24 * 3600;
         let step = self.window.step_seconds;
         let len = (len / step).max(1) * step;
         let from = Timestamp::from_unix(self.window.from.unix() - len).ok()?;
@@ -179,6 +181,9 @@ impl Verdict {
 const SHARE_MISMATCH: f64 = 2.0;
 /// Cohorts smaller than this are not checked for a share mismatch (too noisy to tell).
 const SHARE_CHECK_MIN: f64 = 200.0;
+/// A cohort silent for an hour is telling when it should have had this many sessions (the
+/// chance of none by luck is then e^-10, about 0.005 %).
+const SILENT_MIN: f64 = 10.0;
 /// The longest wait worth estimating, in hours.
 const HORIZON_HOURS: f64 = 30.0 * 24.0;
 
@@ -188,7 +193,8 @@ pub struct Numbers {
     pub counts: BTreeMap<Counter, Counts>,
     pub histograms: BTreeMap<Latency, Histograms>,
     pub active_devices: BTreeMap<String, f64>,
-    /// The baseline's numbers over [`Question::prior_window`], for the fleet-wide exemption.
+    /// The baseline's numbers over [`Question::prior_window`], for the boundaries and the
+    /// fleet-wide exemption.
     pub prior_counts: BTreeMap<Counter, Counts>,
     pub prior_histograms: BTreeMap<Latency, Histograms>,
 }
@@ -227,20 +233,14 @@ pub async fn gather(source: &dyn KpiSource, q: &Question, policy: &GatePolicy) -
         ..scope.clone()
     };
     let prior = q.prior_window();
-    // Only limits that could be exempted need the baseline's past (not those relative to
-    // the baseline, never exempted).
-    let with_limits = |kpi: &Kpi| {
-        policy.kpis.iter().any(|(k, l)| {
-            k == kpi && !l.relative_to_baseline && (l.warning.is_some() || l.critical.is_some())
-        })
-    };
     for c in counters {
         n.counts
             .insert(c, source.counts(c, &scope, &q.window).await?);
-        let limited = policy.kpis.iter().any(|(k, _)| {
-            with_limits(k) && matches!(k.measure(), Measure::Rate { events, exposure, .. } if events == c || exposure == c)
+        // Every rate's counters (not sessions read only for the data guards).
+        let judged = policy.kpis.iter().any(|(k, _)| {
+            matches!(k.measure(), Measure::Rate { events, exposure, .. } if events == c || exposure == c)
         });
-        if let (Some(w), true) = (&prior, limited) {
+        if let (Some(w), true) = (&prior, judged) {
             n.prior_counts
                 .insert(c, source.counts(c, &prior_scope, w).await?);
         }
@@ -387,14 +387,18 @@ fn summary(v: &Verdict) -> String {
 /// device share (the rollout's earlier steps had other shares; a cohort whose reports stop
 /// or lag shows here first).
 fn guards(q: &Question, sessions: &Counts, devices: &BTreeMap<String, f64>) -> Vec<String> {
-    let total = |v: &str| sessions.get(v).map(|b| b.iter().sum::<f64>());
+    let total = |v: &str| {
+        sessions
+            .get(v)
+            .map(|b| b.iter().copied().map(clean).sum::<f64>())
+    };
     let hour = usize::try_from(3600 / q.window.step_seconds.max(1))
         .unwrap_or(1)
         .max(1);
     let recent = |v: &str| {
         sessions
             .get(v)
-            .map(|b| b.iter().rev().take(hour).sum::<f64>())
+            .map(|b| b.iter().rev().take(hour).copied().map(clean).sum::<f64>())
     };
     let mut out = Vec::new();
     if matches!(total(&q.candidate), None | Some(0.0)) {
@@ -415,32 +419,39 @@ fn guards(q: &Question, sessions: &Counts, devices: &BTreeMap<String, f64>) -> V
         recent(&q.candidate).unwrap_or(0.0),
         recent(&q.baseline).unwrap_or(0.0),
     );
+    // The candidate's expected share of sessions: by active devices, else the rollout's.
+    let expected = match (devices.get(&q.candidate), devices.get(&q.baseline)) {
+        (Some(dc), Some(db)) if dc + db > 0.0 => Some((dc / (dc + db), "active devices")),
+        _ => q.rollout_share.map(|s| (s, "the rollout's percentage")),
+    }
+    .filter(|(s, _)| *s > 0.0 && *s < 1.0);
     match (c, b) {
         // Nothing from either in the last hour: the window reaches past the numbers (a
         // stay judged later); nothing recent to compare.
         (0.0, 0.0) => {}
-        (0.0, other) | (other, 0.0) if other >= SHARE_CHECK_MIN => {
-            let (silent, loud) = if c == 0.0 {
-                (&q.candidate, &q.baseline)
+        (0.0, _) | (_, 0.0) => {
+            // One cohort silent: telling when the other's sessions say it should have had
+            // at least SILENT_MIN of its own (by the expected share), or, with no share
+            // known, when the other had SHARE_CHECK_MIN.
+            let (silent, loud, other, silent_share) = if c == 0.0 {
+                (&q.candidate, &q.baseline, b, expected.map(|(s, _)| s))
             } else {
-                (&q.baseline, &q.candidate)
+                (&q.baseline, &q.candidate, c, expected.map(|(s, _)| 1.0 - s))
             };
-            out.push(format!(
-                "no sessions reported for {silent} in the last hour while {loud} reported {}: its telemetry looks lost or late",
-                words::count(other)
-            ));
+            let telling = silent_share.map_or(other >= SHARE_CHECK_MIN, |s| {
+                other * s / (1.0 - s) >= SILENT_MIN
+            });
+            if telling {
+                out.push(format!(
+                    "no sessions reported for {silent} in the last hour while {loud} reported {}: its telemetry looks lost or late",
+                    words::count(other)
+                ));
+            }
         }
-        (0.0, _) | (_, 0.0) => {}
         (c, b) => {
             let observed = c / (c + b);
-            let from_devices = match (devices.get(&q.candidate), devices.get(&q.baseline)) {
-                (Some(dc), Some(db)) if dc + db > 0.0 => Some((dc / (dc + db), "active devices")),
-                _ => q.rollout_share.map(|s| (s, "the rollout's percentage")),
-            };
-            if let Some((expected, what)) = from_devices
+            if let Some((expected, what)) = expected
                 && c.min(b) >= SHARE_CHECK_MIN
-                && expected > 0.0
-                && expected < 1.0
             {
                 let r = observed / expected;
                 if !(1.0 / SHARE_MISMATCH..=SHARE_MISMATCH).contains(&r) {
@@ -543,6 +554,14 @@ fn ratio_words(r: f64) -> String {
 
 /// What the boundary is, in words: "1.33 times the baseline's (0.1 point above it)".
 fn boundary_words(c: &Comparison, limits: &Limits, base_rate: Option<f64>) -> String {
+    if c.harm_ratio.is_none() {
+        // No baseline events, or a floor far above a rare event's rate: the points decide.
+        return format!(
+            "its boundary of {} points above the baseline's rate (judged on both cohorts' \
+             confidence bounds)",
+            tolerance_points(limits.tolerance)
+        );
+    }
     let Some(r) = c.harm_ratio.filter(|_| c.fixed) else {
         return format!(
             "its boundary ({} times the baseline's or {} points above it, whichever is more; \
@@ -589,20 +608,35 @@ fn rate_kpi(
         return no_data(kpi, limits, format!("no data for {missing}"));
     };
     let (alpha, pass_alpha) = alphas(kpi, q, policy);
-    let c = compare::compare(&bins, limits, alpha, pass_alpha);
+    // The baseline's counts over the day before, summed.
+    let prior = prior.and_then(|(ev, ex)| {
+        let x = ev
+            .get(&q.baseline)
+            .map_or(0.0, |v| v.iter().copied().map(clean).sum());
+        let n: f64 = ex.get(&q.baseline)?.iter().copied().map(clean).sum();
+        (n > 0.0).then_some((x, n))
+    });
+    let c = compare::compare(&bins, prior, limits, alpha, pass_alpha);
     let t = c.total;
-    let (c_lo, c_hi) =
-        compare::bounds(t.candidate_events, t.candidate_exposure, alpha / 2.0, c.phi);
-    let (b_lo, b_hi) = compare::bounds(t.baseline_events, t.baseline_exposure, alpha / 2.0, c.phi);
-    let cohort = |version: &str, n: f64, x: f64, lo: f64, hi: f64| CohortNumbers {
-        version: version.to_string(),
-        exposure: n,
-        events: x,
-        rate: (n > 0.0).then(|| x / n),
-        lower: Some(lo),
-        upper: Some(hi),
-        p95_seconds: None,
-    };
+    // The bounds shown are those judged (at a quarter of alpha), the baseline's rate
+    // standardized to the candidate's hours (kpi/compare.rs, `Matched`).
+    let (c_lo, c_hi, b_lo, b_hi) = (
+        c.candidate_lower,
+        c.candidate_upper,
+        c.baseline_lower,
+        c.baseline_upper,
+    );
+    let cohort =
+        |version: &str, n: f64, x: f64, rate: Option<f64>, lo: f64, hi: f64| CohortNumbers {
+            version: version.to_string(),
+            exposure: n,
+            events: x,
+            rate,
+            lower: Some(lo),
+            upper: Some(hi),
+            p95_seconds: None,
+        };
+    let b_rate = (c.matched.candidate_exposure > 0.0).then_some(c.matched.baseline_rate);
     let mut v = KpiVerdict {
         kpi,
         verdict: KpiOutcome::Inconclusive,
@@ -611,6 +645,7 @@ fn rate_kpi(
             &q.candidate,
             t.candidate_exposure,
             t.candidate_events,
+            t.candidate_rate(),
             c_lo,
             c_hi,
         )),
@@ -618,10 +653,11 @@ fn rate_kpi(
             &q.baseline,
             t.baseline_exposure,
             t.baseline_events,
+            b_rate.or(t.baseline_rate()),
             b_lo,
             b_hi,
         )),
-        ratio: t.ratio(),
+        ratio: c.matched.ratio(),
         boundary: c.harm_ratio.filter(|_| c.fixed),
         dispersion: c.phi,
         harm: c.harm.clone(),
@@ -639,7 +675,7 @@ fn rate_kpi(
             words::percent_range(lo, hi)
         }
     };
-    let numbers = match (t.candidate_rate(), t.baseline_rate()) {
+    let numbers = match (t.candidate_rate(), b_rate) {
         (Some(cr), Some(br)) => format!(
             "{} {} ({}) vs {} ({}) on {} vs {} {noun}",
             good.unwrap_or(kpi.label()),
@@ -669,18 +705,12 @@ fn rate_kpi(
         v.reason = format!("{numbers}: one cohort has no {noun}: inconclusive");
         return v;
     }
-    let b_rate = t.baseline_rate();
     // The limits are judged on the harm side's bounds. A crossing is the fleet's, not this
     // release's, only when the baseline is beyond it too during the window (on its lower
-    // bound) and was within it before the rollout (on its upper bound); a baseline already
-    // past a limit does not excuse the next release, or each could be a little worse.
-    let prior_upper = prior.and_then(|(ev, ex)| {
-        let x = ev
-            .get(&q.baseline)
-            .map_or(0.0, |v| v.iter().copied().map(clean).sum());
-        let n: f64 = ex.get(&q.baseline)?.iter().copied().map(clean).sum();
-        (n > 0.0).then(|| compare::bounds(x, n, alpha / 4.0, c.phi).1)
-    });
+    // bound, over the candidate's hours) and was within it the day before (on its upper
+    // bound); a baseline already past a limit does not excuse the next release, or each
+    // could be a little worse.
+    let prior_upper = prior.map(|(x, n)| compare::bounds(x, n, alpha / 4.0, c.phi).1);
     let spike = |l: f64| c.baseline_lower > l && prior_upper.is_some_and(|u| u <= l);
     let (critical, warning) = if limits.relative_to_baseline {
         let diff = c.candidate_lower - c.baseline_upper;
@@ -713,7 +743,8 @@ fn rate_kpi(
             ""
         }
     };
-    let said_ratio = t
+    let said_ratio = c
+        .matched
         .ratio()
         .map(|r| format!("{} {} times the baseline's", kpi.label(), ratio_words(r)))
         .unwrap_or_else(|| format!("{} above a baseline with none", kpi.label()));
@@ -855,8 +886,27 @@ fn needs_hours(
     rate: f64,
     limits: Option<&Limits>,
 ) -> Needs {
-    let hours = q.window.hours().max(1.0 / 60.0);
-    let hourly = t.scaled(1.0 / hours);
+    // The traffic to come: the last hour's exposure (the current step's share, the time of
+    // day), at the rates seen over the whole rollout (an hour's events are too few to
+    // project); the rollout's average when the last hour has none.
+    let per = usize::try_from(3600 / q.window.step_seconds.max(1))
+        .unwrap_or(1)
+        .max(1);
+    let recent = Bin::total(&bins[bins.len().saturating_sub(per)..]);
+    let span = bins.len().min(per) as f64 * q.window.step_seconds as f64 / 3600.0;
+    let hourly = match (t.candidate_rate(), t.baseline_rate()) {
+        (Some(rc), Some(rb))
+            if span > 0.0 && recent.candidate_exposure > 0.0 && recent.baseline_exposure > 0.0 =>
+        {
+            Bin {
+                candidate_exposure: recent.candidate_exposure / span,
+                candidate_events: recent.candidate_exposure / span * rc,
+                baseline_exposure: recent.baseline_exposure / span,
+                baseline_events: recent.baseline_exposure / span * rb,
+            }
+        }
+        _ => t.scaled(1.0 / q.window.hours().max(1.0 / 60.0)),
+    };
     let at = |h: Bin| {
         let ratio = c.pass_ratio.and_then(|null| {
             stats::time_to_decide_tempered(
@@ -1004,14 +1054,16 @@ fn latency_kpi(
             }
         })
         .collect();
-    let c = compare::compare(&bins, limits, alpha, pass_alpha);
+    // A latency's boundary is 1.5 times the baseline's share whatever that share is, so the
+    // day before adds nothing to it.
+    let c = compare::compare(&bins, None, limits, alpha, pass_alpha);
     let t = c.total;
     let (p95c, p95b) = (
         histogram::quantile(&tc, 0.95),
         histogram::quantile(&tb, 0.95),
     );
     let cohort = |version: &str, n: f64, x: f64, p95: Option<f64>| {
-        let (lo, hi) = compare::bounds(x, n, alpha / 2.0, c.phi);
+        let (lo, hi) = compare::bounds(x, n, alpha / 4.0, c.phi);
         CohortNumbers {
             version: version.into(),
             exposure: n,

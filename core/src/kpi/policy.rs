@@ -349,7 +349,8 @@ impl GatePolicy {
         total * weight(kpi) / sum.max(f64::MIN_POSITIVE)
     }
 
-    /// What decides a verdict (KPIs, limits, boundaries, error rates, bin), as one line of
+    /// What decides a verdict and what follows it (KPIs, limits, boundaries, error rates,
+    /// bin, observation windows, automatic actions, the judge's method), as one line of
     /// JSON: recorded in each gate entry, so two watchers with different settings are told
     /// apart.
     pub fn decides(&self) -> String {
@@ -364,6 +365,11 @@ impl GatePolicy {
             "passAlpha": self.safety_alpha,
             "stepSeconds": self.step_seconds,
             "minExpectedEvents": self.min_expected_events,
+            "windowHours": self.window_hours,
+            "autoExpand": self.auto_expand,
+            "autoRevert": self.auto_revert,
+            "autoRollback": self.auto_rollback,
+            "promoteTo": self.promote_to,
             "method": METHOD,
         })
         .to_string()
@@ -377,7 +383,7 @@ impl GatePolicy {
 
 /// The judge's method, named in [`GatePolicy::decides`]: a new one never shares a digest
 /// with an old one's settings.
-pub const METHOD: &str = "airlock-gate-2";
+pub const METHOD: &str = "airlock-gate-3";
 
 fn parse_kpis(keys: &[String]) -> Result<Vec<Kpi>> {
     let mut out = Vec::new();

@@ -96,6 +96,9 @@ pub struct Adversary {
     pub born_at_first_event: bool,
     /// The candidate loses this share of its reports from hour 2 to hour 3.
     pub lost_share: f64,
+    /// Every error rate of *both* cohorts this many times higher for the first hour of the
+    /// 50 % step (a backend outage); 0: none.
+    pub spike_at_half: f64,
 }
 
 /// One simulated rollout's question.
@@ -225,11 +228,15 @@ fn histogram(rng: &mut Rng, n: f64, median: f64) -> Buckets {
 }
 
 /// The gap between a crash and its report (the next launch): log-normal, median 20 min.
+const REPORT_GAP_MEDIAN_MINUTES: f64 = 20.0;
+const REPORT_GAP_SIGMA: f64 = 1.2;
+
+/// The share of crashes reported within `minutes`.
 fn report_gap_share(minutes: f64) -> f64 {
     if minutes <= 0.0 {
         return 0.0;
     }
-    normal_cdf((minutes / 20.0).ln() / 1.2)
+    normal_cdf((minutes / REPORT_GAP_MEDIAN_MINUTES).ln() / REPORT_GAP_SIGMA)
 }
 
 struct Sim {
@@ -240,9 +247,41 @@ struct Sim {
     pending: Vec<[f64; 2]>,
     loop_hour: usize,
     born: [bool; 2],
+    /// The baseline's counts over the day before the rollout (the whole fleet on it).
+    prior: BTreeMap<Counter, f64>,
+    /// The first bin at the 50 % step.
+    half_from: Option<usize>,
 }
 
 impl Sim {
+    /// The day before the rollout, the whole fleet on the baseline, drawn as one sum (its
+    /// daily cycle averages out; a drift is at its mean over the day).
+    fn draw_prior(&mut self) {
+        let a = self.fleet.adversary;
+        let phi = a.phi.max(1.0);
+        let k = 1.0 - a.drift_per_day / 2.0;
+        let rng = &mut self.rng;
+        let sessions = rng.poisson(self.fleet.candidate_per_hour / STEPS[0] * 24.0);
+        let requests = rng.poisson(sessions * API_PER_SESSION);
+        let downloads = rng.poisson(sessions * DOWNLOADS_PER_SESSION);
+        let crashed = count(rng, sessions * CRASH * k, phi);
+        let js = count(rng, sessions * JS_ERRORS * k, phi);
+        let api = count(rng, requests * API_ERRORS * k, phi);
+        let failures = count(rng, downloads * DOWNLOAD_FAILURES * k, phi);
+        let rollbacks = count(rng, downloads * DEVICE_ROLLBACKS * k, phi);
+        self.prior = BTreeMap::from([
+            (Counter::Sessions, sessions),
+            (Counter::CrashedSessions, crashed),
+            (Counter::JsErrorSessions, js),
+            (Counter::ApiRequests, requests),
+            (Counter::ApiErrors, api),
+            (Counter::Downloads, downloads),
+            (Counter::DownloadFailures, failures),
+            (Counter::SignatureFailures, 0.0),
+            (Counter::DeviceRollbacks, rollbacks),
+        ]);
+    }
+
     fn share(&self, step: usize, since_step: f64) -> f64 {
         let target = STEPS[step];
         let from = if step == 0 { 0.0 } else { STEPS[step - 1] };
@@ -265,6 +304,15 @@ impl Sim {
             (1.0, 1.0)
         };
         let drift = 1.0 + a.drift_per_day * hours / 24.0;
+        if share >= STEPS[2] && self.half_from.is_none() {
+            self.half_from = Some(i);
+        }
+        let spike = match self.half_from {
+            Some(h) if a.spike_at_half > 0.0 && i < h + (3600 / BIN_SECONDS) as usize => {
+                a.spike_at_half
+            }
+            _ => 1.0,
+        };
         let per_bin = self.fleet.candidate_per_hour / STEPS[0] * BIN_SECONDS as f64 / 3600.0;
         let phi = a.phi.max(1.0);
         let lost = (2.0..3.0).contains(&hours) && a.lost_share > 0.0;
@@ -279,7 +327,7 @@ impl Sim {
             };
             let rng = &mut self.rng;
             let sessions = rng.poisson(per_bin * traffic * s * keep);
-            let k = rate_k * drift;
+            let k = rate_k * drift * spike;
             let mut crashed = count(rng, sessions * CRASH * worse * k, phi);
             let js = count(rng, sessions * JS_ERRORS * k, phi);
             let requests = rng.poisson(sessions * API_PER_SESSION);
@@ -306,16 +354,21 @@ impl Sim {
                     crashed = rng.binomial(crashed, report_gap_share(SETTLE_MINUTES as f64));
                 }
                 Reports::AtReport => {
-                    // Spread over the bins the reports arrive in.
-                    let mut reported_before = 0.0;
-                    for k in 0..(24 * 12) {
-                        let upto = report_gap_share(((k + 1) as i64 * BIN_SECONDS) as f64 / 60.0);
-                        let part = crashed * (upto - reported_before);
-                        reported_before = upto;
-                        if self.pending.len() <= i + k {
-                            self.pending.resize(i + k + 1, [0.0; 2]);
+                    // Each crash reported at its own next launch, its gap drawn from the
+                    // log-normal of `report_gap_share`; one not reported within a day is
+                    // lost. (A fraction of a crash, from a loop spread over an hour's bins,
+                    // is one crash with that chance.)
+                    let whole = crashed.floor() + f64::from(rng.next() < crashed.fract());
+                    for _ in 0..whole as usize {
+                        let z = rng.normal();
+                        let minutes = REPORT_GAP_MEDIAN_MINUTES * (REPORT_GAP_SIGMA * z).exp();
+                        let k = (minutes * 60.0 / BIN_SECONDS as f64) as usize;
+                        if k < 24 * 12 {
+                            if self.pending.len() <= i + k {
+                                self.pending.resize(i + k + 1, [0.0; 2]);
+                            }
+                            self.pending[i + k][cohort] += 1.0;
                         }
-                        self.pending[i + k][cohort] += part;
                     }
                     crashed = 0.0;
                 }
@@ -346,7 +399,7 @@ impl Sim {
         if a.reports == Reports::AtReport {
             for cohort in 0..2 {
                 let arrived = self.pending.get(i).map_or(0.0, |p| p[cohort]);
-                b.counts[cohort].insert(Counter::CrashedSessions, arrived.round());
+                b.counts[cohort].insert(Counter::CrashedSessions, arrived);
             }
         }
         self.bins.push(b);
@@ -377,7 +430,7 @@ const COUNTERS: [Counter; 9] = [
     Counter::DeviceRollbacks,
 ];
 
-fn numbers(bins: &[BinCounts], upto: usize) -> Numbers {
+fn numbers(bins: &[BinCounts], upto: usize, prior: &BTreeMap<Counter, f64>) -> Numbers {
     let mut counts: BTreeMap<Counter, Counts> = BTreeMap::new();
     let mut histograms: BTreeMap<Latency, Histograms> = BTreeMap::new();
     for (cohort, version) in VERSIONS.iter().enumerate() {
@@ -407,9 +460,14 @@ fn numbers(bins: &[BinCounts], upto: usize) -> Numbers {
                 .insert(version.to_string(), v);
         }
     }
+    let prior_counts = prior
+        .iter()
+        .map(|(c, x)| (*c, BTreeMap::from([(VERSIONS[1].to_string(), vec![*x])])))
+        .collect();
     Numbers {
         counts,
         histograms,
+        prior_counts,
         ..Numbers::default()
     }
 }
@@ -442,8 +500,11 @@ pub fn run(fleet: &Fleet, policy: &GatePolicy, seed: u64) -> Ran {
         pending: Vec::new(),
         loop_hour: 0,
         born: [false; 2],
+        prior: BTreeMap::new(),
+        half_from: None,
     };
     sim.loop_hour = (sim.rng.next() * 4.0) as usize;
+    sim.draw_prior();
     let per_hour = (3600 / BIN_SECONDS) as usize;
     let horizon = (fleet.horizon_hours * per_hour as f64) as usize;
     let (mut step, mut step_start) = (0usize, 0usize);
@@ -505,7 +566,7 @@ pub fn run(fleet: &Fleet, policy: &GatePolicy, seed: u64) -> Ran {
             next_share: STEPS.get(step + 1).copied(),
             alpha_share: judge::ROLLOUT_ALPHA,
         };
-        let v = judge::decide(&q, policy, &numbers(sim.seen(now), seen));
+        let v = judge::decide(&q, policy, &numbers(sim.seen(now), seen, &sim.prior));
         let hours = now as f64 / per_hour as f64;
         out.step = step;
         let warned = v.kpis.iter().find(|k| k.verdict == KpiOutcome::Warn);
@@ -667,6 +728,9 @@ pub fn openmetrics(
         pending: Vec::new(),
         loop_hour: 0,
         born: [false; 2],
+        // The history starts at the rollout: the judge fixes boundaries from its first bins.
+        prior: BTreeMap::new(),
+        half_from: None,
     };
     sim.loop_hour = (sim.rng.next() * hours.min(4.0)) as usize;
     let per_hour = (3600 / BIN_SECONDS) as usize;

@@ -345,8 +345,8 @@ impl Workspace {
         }))
     }
 
-    /// The verdict the gate would give on `channel` of `state` now: for a rollout, over its
-    /// current step (`None` before its first numbers are due); for a current release in
+    /// The verdict the gate would give on `channel` of `state` now: for a rollout, from its
+    /// start across its steps (`None` before its first numbers are due); for a current release in
     /// its first three days, against its rollback target (`None` otherwise). A rollout with
     /// no current release to compare with is an error in words, as `watch` reports it.
     async fn verdict_now(
