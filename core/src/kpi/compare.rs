@@ -45,24 +45,24 @@ pub fn bounds(events: f64, exposure: f64, alpha: f64, phi: f64) -> (f64, f64) {
 /// The two cohorts over the bins both have exposure in, as the bounds routes and the limits
 /// compare them: the candidate's counts, and the baseline's rate *standardized to the
 /// candidate's hours* (each bin's baseline rate weighted by the candidate's share of its
-/// exposure in that bin), as effective counts with that rate.
+/// exposure in that bin).
 ///
 /// Pooling the baseline instead would weigh its hours differently from the candidate's
 /// whenever the share changes: a fleet-wide spike during the 50 % step is half the
 /// candidate's exposure but a small part of the baseline's, and an identical release would
-/// look worse (Simpson's paradox). The effective counts are those of a Poisson count with
-/// the standardized rate's mean and variance, widened by the largest weight so a baseline
-/// without events still has an honest upper bound (Fay & Feuer 1997's gamma interval for
-/// directly standardized rates); with a constant share they are the pooled counts exactly.
+/// look worse (Simpson's paradox). The standardized rate's bounds are those of effective
+/// counts with its mean and variance — for the upper bound with the largest weight added,
+/// so a baseline without events still has an honest one (Fay & Feuer 1997's gamma interval
+/// for directly standardized rates). With a constant share they are the pooled counts'.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Matched {
     pub candidate_events: f64,
     pub candidate_exposure: f64,
-    /// The baseline's standardized rate.
+    /// The baseline's standardized rate, its variance (as Poisson counts) and the largest
+    /// weight of one baseline event.
     pub baseline_rate: f64,
-    /// Effective events and exposure: `baseline_events / baseline_exposure` is the rate.
-    pub baseline_events: f64,
-    pub baseline_exposure: f64,
+    pub baseline_variance: f64,
+    pub largest_weight: f64,
 }
 
 impl Matched {
@@ -75,21 +75,18 @@ impl Matched {
         if nc <= 0.0 {
             return Matched::default();
         }
-        let (mut y, mut v, mut w_max) = (0.0, 0.0, 0.0f64);
-        for b in &used {
-            let w = b.candidate_exposure / nc / b.baseline_exposure;
-            y += w * b.baseline_events;
-            v += w * w * b.baseline_events;
-            w_max = w_max.max(w);
-        }
-        let exposure = (y + w_max) / (v + w_max * w_max);
-        Matched {
+        let mut m = Matched {
             candidate_events: used.iter().map(|b| b.candidate_events).sum(),
             candidate_exposure: nc,
-            baseline_rate: y,
-            baseline_events: y * exposure,
-            baseline_exposure: exposure,
+            ..Matched::default()
+        };
+        for b in &used {
+            let w = b.candidate_exposure / nc / b.baseline_exposure;
+            m.baseline_rate += w * b.baseline_events;
+            m.baseline_variance += w * w * b.baseline_events;
+            m.largest_weight = m.largest_weight.max(w);
         }
+        m
     }
 
     /// The candidate's rate over the baseline's standardized rate (the standardized ratio).
@@ -98,11 +95,29 @@ impl Matched {
             .then(|| self.candidate_events / self.candidate_exposure / self.baseline_rate)
     }
 
+    /// The baseline's effective (events, exposure): with the largest weight added for its
+    /// upper bound (`upper`), without it for its lower bound.
+    pub fn baseline_counts(&self, upper: bool) -> (f64, f64) {
+        let (y, v) = (self.baseline_rate, self.baseline_variance);
+        let w = if upper || v <= 0.0 {
+            self.largest_weight
+        } else {
+            0.0
+        };
+        if v + w * w <= 0.0 {
+            return (0.0, 0.0);
+        }
+        let exposure = (y + w) / (v + w * w);
+        (y * exposure, exposure)
+    }
+
     /// Each cohort's bounds at `alpha`, tempered by `phi`: (candidate, baseline).
     pub fn bounds(&self, alpha: f64, phi: f64) -> ((f64, f64), (f64, f64)) {
+        let (xl, nl) = self.baseline_counts(false);
+        let (xu, nu) = self.baseline_counts(true);
         (
             bounds(self.candidate_events, self.candidate_exposure, alpha, phi),
-            bounds(self.baseline_events, self.baseline_exposure, alpha, phi),
+            (bounds(xl, nl, alpha, phi).0, bounds(xu, nu, alpha, phi).1),
         )
     }
 }
@@ -241,8 +256,11 @@ mod tests {
     #[test]
     fn a_constant_share_standardizes_to_the_pooled_counts() {
         let m = Matched::of(&bins(10, 5_000.0, 15.0, 95_000.0, 285.0));
-        assert!((m.baseline_events - 2_850.0).abs() < 1e-6, "{m:?}");
-        assert!((m.baseline_exposure - 950_000.0).abs() < 1e-3, "{m:?}");
+        for upper in [false, true] {
+            let (x, n) = m.baseline_counts(upper);
+            assert!((x - 2_850.0).abs() < 1e-6, "{upper}: {m:?}");
+            assert!((n - 950_000.0).abs() < 1e-3, "{upper}: {m:?}");
+        }
         assert!((m.ratio().unwrap() - 1.0).abs() < 1e-12);
     }
 
