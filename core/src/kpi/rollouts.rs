@@ -254,6 +254,22 @@ struct Sim {
 }
 
 impl Sim {
+    /// A fleet seeded by `seed`, its crash loop (if any) in one of the first `loop_hours`.
+    fn new(fleet: Fleet, seed: u64, loop_hours: f64) -> Sim {
+        let mut sim = Sim {
+            fleet,
+            rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xA5A5),
+            bins: Vec::new(),
+            pending: Vec::new(),
+            loop_hour: 0,
+            born: [false; 2],
+            prior: BTreeMap::new(),
+            half_from: None,
+        };
+        sim.loop_hour = (sim.rng.next() * loop_hours) as usize;
+        sim
+    }
+
     /// The day before the rollout, the whole fleet on the baseline, drawn as one sum (its
     /// daily cycle averages out; a drift is at its mean over the day).
     fn draw_prior(&mut self) {
@@ -493,17 +509,7 @@ pub fn crash_boundary(policy: &GatePolicy) -> f64 {
 /// Plays and judges one rollout.
 pub fn run(fleet: &Fleet, policy: &GatePolicy, seed: u64) -> Ran {
     let start = Timestamp::parse("2026-11-02T00:00:00Z").expect("a time");
-    let mut sim = Sim {
-        fleet: *fleet,
-        rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xA5A5),
-        bins: Vec::new(),
-        pending: Vec::new(),
-        loop_hour: 0,
-        born: [false; 2],
-        prior: BTreeMap::new(),
-        half_from: None,
-    };
-    sim.loop_hour = (sim.rng.next() * 4.0) as usize;
+    let mut sim = Sim::new(*fleet, seed, 4.0);
     sim.draw_prior();
     let per_hour = (3600 / BIN_SECONDS) as usize;
     let horizon = (fleet.horizon_hours * per_hour as f64) as usize;
@@ -715,24 +721,16 @@ pub fn openmetrics(
     channel: &str,
 ) -> String {
     use std::fmt::Write;
-    let mut sim = Sim {
-        fleet: Fleet {
-            adversary: Adversary {
-                born_at_first_event: false,
-                ..fleet.adversary
-            },
-            ..*fleet
+    // The history starts at the rollout (no day before): the judge fixes boundaries from
+    // its first bins.
+    let drawn = Fleet {
+        adversary: Adversary {
+            born_at_first_event: false,
+            ..fleet.adversary
         },
-        rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xA5A5),
-        bins: Vec::new(),
-        pending: Vec::new(),
-        loop_hour: 0,
-        born: [false; 2],
-        // The history starts at the rollout: the judge fixes boundaries from its first bins.
-        prior: BTreeMap::new(),
-        half_from: None,
+        ..*fleet
     };
-    sim.loop_hour = (sim.rng.next() * hours.min(4.0)) as usize;
+    let mut sim = Sim::new(drawn, seed, hours.min(4.0));
     let per_hour = (3600 / BIN_SECONDS) as usize;
     let n = (hours * per_hour as f64) as usize;
     for i in 0..n {
