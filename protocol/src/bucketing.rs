@@ -26,6 +26,14 @@ pub fn in_rollout(rollout_id: &str, install_id: &str, basis_points: u32) -> bool
     h * u128::from(FULL) < u128::from(basis_points) << 64
 }
 
+/// Whether the device is held back by a holdout of `basis_points` salted with `holdout_id`:
+/// it is in the holdout's *last* `basis_points` buckets, i.e. not in a rollout of
+/// `FULL - basis_points` with the same id. With a completed rollout's id these are devices
+/// the rollout never reached before its last step.
+pub fn in_holdout(holdout_id: &str, install_id: &str, basis_points: u32) -> bool {
+    !in_rollout(holdout_id, install_id, FULL.saturating_sub(basis_points))
+}
+
 /// The smallest `basisPoints` that includes a device with bucket `h`: `floor(h × 10000 / 2^64)
 /// + 1`, always in 1..=10000.
 pub fn min_basis_points(h: u64) -> u32 {
@@ -56,6 +64,28 @@ mod tests {
                 "10000 basis points includes everybody"
             );
         }
+    }
+
+    #[test]
+    fn a_holdout_is_the_rollout_s_last_buckets() {
+        let ids: Vec<String> = (0..10_000).map(|i| format!("device-{i}")).collect();
+        let held: Vec<&String> = ids
+            .iter()
+            .filter(|i| in_holdout("rollout-1", i, 500))
+            .collect();
+        // 5 % give or take sampling noise (sd about 22 of 10,000).
+        assert!((420..=580).contains(&held.len()), "{}", held.len());
+        for i in &held {
+            assert!(
+                !in_rollout("rollout-1", i, 5000),
+                "a held device was never in the rollout's 50 % step"
+            );
+            assert!(
+                in_holdout("rollout-1", i, 1000),
+                "held at 5 % is held at 10 %"
+            );
+        }
+        assert!(!in_holdout("r", "a", 0), "a holdout of 0 holds nobody");
     }
 
     #[test]

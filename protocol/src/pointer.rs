@@ -42,6 +42,29 @@ pub struct RolloutPin {
     pub rollout_id: String,
 }
 
+/// The largest holdout: half the devices (5000 basis points).
+pub const MAX_HOLDOUT_BASIS_POINTS: u32 = FULL / 2;
+
+/// The previous release, kept for a randomized share of devices for a while after a new
+/// release became current, so the new one can be compared with a group chosen by lot rather
+/// than with the devices that have not updated yet ([`crate::bucketing::in_holdout`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HoldoutPin {
+    /// The release the held devices keep running.
+    pub version: String,
+    /// Pin on that version's `release.dsse.json` bytes.
+    pub release: ObjectRef,
+    /// Share of devices held back, in 1/100 of a percent (1..=5000).
+    pub basis_points: u32,
+    /// Salt for bucketing: the held devices are the *last* `basisPoints` of this id's
+    /// buckets. For a completed rollout it is the rollout's id, so no device that had the new
+    /// release at an earlier step is sent back.
+    pub holdout_id: String,
+    /// From this instant the held devices run `current` like everyone else.
+    pub until: Timestamp,
+}
+
 /// Payload of `apps/<app>/channels/<channel>/pointer.dsse.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -62,6 +85,10 @@ pub struct ChannelPointer {
     pub current: Option<ReleasePin>,
     /// The release being rolled out, if any.
     pub rollout: Option<RolloutPin>,
+    /// The previous release, kept for a randomized share of devices (never with a rollout).
+    /// Omitted when absent, so pointers without one keep their earlier bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<HoldoutPin>,
 }
 
 impl ChannelPointer {
@@ -100,16 +127,42 @@ impl ChannelPointer {
                     rollout.basis_points
                 ));
             }
-            let id = &rollout.rollout_id;
-            if id.is_empty() || id.len() > MAX_ROLLOUT_ID_BYTES || id.chars().any(char::is_control)
+            check_id("rolloutId", &rollout.rollout_id)?;
+        }
+        if let Some(holdout) = &self.holdout {
+            check_pin("holdout", &holdout.version, &holdout.release)?;
+            if self.rollout.is_some() {
+                return malformed("a holdout cannot be set while a rollout is".into());
+            }
+            if self
+                .current
+                .as_ref()
+                .is_none_or(|c| c.version == holdout.version)
             {
+                return malformed(
+                    "a holdout needs a current release other than the one it keeps".into(),
+                );
+            }
+            if !(1..=MAX_HOLDOUT_BASIS_POINTS).contains(&holdout.basis_points) {
                 return malformed(format!(
-                    "rolloutId must be 1 to {MAX_ROLLOUT_ID_BYTES} bytes without control characters"
+                    "holdout basisPoints {} must be 1 to {MAX_HOLDOUT_BASIS_POINTS}",
+                    holdout.basis_points
                 ));
             }
+            check_id("holdoutId", &holdout.holdout_id)?;
         }
         check_signable("channel pointer", POINTER_PAYLOAD_TYPE, &self.to_payload())
     }
+}
+
+fn check_id(field: &str, id: &str) -> Result<(), Error> {
+    if id.is_empty() || id.len() > MAX_ROLLOUT_ID_BYTES || id.chars().any(char::is_control) {
+        return Err(Error::malformed(
+            "channel pointer",
+            format!("{field} must be 1 to {MAX_ROLLOUT_ID_BYTES} bytes without control characters"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_pin(field: &str, version: &str, release: &ObjectRef) -> Result<(), Error> {
@@ -137,6 +190,7 @@ mod tests {
             expires_at: issued_at.plus_seconds(DEFAULT_TTL_SECONDS),
             current: None,
             rollout: None,
+            holdout: None,
         }
     }
 
@@ -225,5 +279,74 @@ mod tests {
             .validate()
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_holdout_is_omitted_when_absent_and_checked_when_present() {
+        let current = ReleasePin {
+            version: "1.4.0".into(),
+            release: ObjectRef::of(b"new"),
+        };
+        let holdout = HoldoutPin {
+            version: "1.3.0".into(),
+            release: ObjectRef::of(b"old"),
+            basis_points: 500,
+            holdout_id: "r1".into(),
+            until: Timestamp::parse("2026-11-26T10:20:00Z").unwrap(),
+        };
+        let held = ChannelPointer {
+            current: Some(current.clone()),
+            holdout: Some(holdout.clone()),
+            ..sample()
+        };
+        held.validate()
+            .expect("a 5 % holdout of the previous release");
+        let text = String::from_utf8(held.to_payload()).unwrap();
+        assert!(
+            text.contains(r#""rollout":null,"holdout":{"version":"1.3.0","release":"#),
+            "{text}"
+        );
+        assert_eq!(ChannelPointer::from_payload(text.as_bytes()).unwrap(), held);
+        let refused = |p: ChannelPointer| p.validate().is_err();
+        assert!(refused(ChannelPointer {
+            current: None,
+            ..held.clone()
+        }));
+        let same = HoldoutPin {
+            version: "1.4.0".into(),
+            ..holdout.clone()
+        };
+        assert!(refused(ChannelPointer {
+            holdout: Some(same),
+            ..held.clone()
+        }));
+        for bp in [0, MAX_HOLDOUT_BASIS_POINTS + 1] {
+            let h = HoldoutPin {
+                basis_points: bp,
+                ..holdout.clone()
+            };
+            assert!(refused(ChannelPointer {
+                holdout: Some(h),
+                ..held.clone()
+            }));
+        }
+        let no_id = HoldoutPin {
+            holdout_id: String::new(),
+            ..holdout.clone()
+        };
+        assert!(refused(ChannelPointer {
+            holdout: Some(no_id),
+            ..held.clone()
+        }));
+        let rollout = RolloutPin {
+            version: "1.5.0".into(),
+            release: ObjectRef::of(b"r"),
+            basis_points: 500,
+            rollout_id: "r2".into(),
+        };
+        assert!(refused(ChannelPointer {
+            rollout: Some(rollout),
+            ..held
+        }));
     }
 }

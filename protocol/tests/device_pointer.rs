@@ -251,3 +251,68 @@ fn fetch_failed_and_json_report() {
     );
     assert!(json["acceptedPointer"].is_null());
 }
+
+/// After 1.4.0 completes, 1.3.0 is kept for the rollout's last 10 % of buckets until the
+/// holdout ends: those devices (never reached by the rollout) run 1.3.0 via `holdout`, the
+/// rest 1.4.0 via `current`; from `until` on, everyone runs 1.4.0.
+#[test]
+fn a_holdout_keeps_the_rollout_s_last_buckets_on_the_previous_release_until_it_ends() {
+    use airlock_protocol::bucketing::in_holdout;
+    use airlock_protocol::pointer::{HoldoutPin, ReleasePin};
+    let signer = Signer::fixed_rsa();
+    let keys = [signer.public_key()];
+    let (mut store, pointer) = standard_store(&signer);
+    let rollout = pointer
+        .rollout
+        .clone()
+        .expect("the standard store rolls out");
+    let old = pointer.current.clone().expect("1.3.0 is current");
+    let until = ts("2026-11-23T12:00:00Z");
+    let completed = ChannelPointer {
+        seq: 43,
+        current: Some(ReleasePin {
+            version: rollout.version.clone(),
+            release: rollout.release.clone(),
+        }),
+        rollout: None,
+        holdout: Some(HoldoutPin {
+            version: old.version.clone(),
+            release: old.release.clone(),
+            basis_points: 1000,
+            holdout_id: ROLLOUT_ID.into(),
+            until,
+        }),
+        ..pointer
+    };
+    put_pointer(&mut store, &signer, &completed);
+    let native = native();
+    let held = (0..)
+        .map(|n| format!("device-{n}"))
+        .find(|id| in_holdout(ROLLOUT_ID, id, 1000))
+        .unwrap();
+    let not_held = (0..)
+        .map(|n| format!("device-{n}"))
+        .find(|id| !in_holdout(ROLLOUT_ID, id, 1000))
+        .unwrap();
+    let run = |id: &str, now: &str| {
+        let mut req = request(&keys, id, Some(&native), None);
+        req.now = ts(now);
+        match verify_update(&req, &store).outcome {
+            Outcome::Run { version, via, .. } => (version, via),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        run(&held, "2026-11-23T11:20:00Z"),
+        ("1.3.0".to_string(), Via::Holdout)
+    );
+    assert_eq!(
+        run(&not_held, "2026-11-23T11:20:00Z"),
+        ("1.4.0".to_string(), Via::Current)
+    );
+    assert_eq!(
+        run(&held, "2026-11-23T12:00:00Z"),
+        ("1.4.0".to_string(), Via::Current),
+        "at `until` the holdout is over"
+    );
+}

@@ -63,6 +63,7 @@ fn pointer() -> impl Strategy<Value = ChannelPointer> {
                     expires_at,
                     current,
                     rollout,
+                    holdout: None,
                 }
             },
         )

@@ -79,6 +79,7 @@ fn pointer() -> ChannelPointer {
             basis_points: 5000,
             rollout_id: "shop-ios-1.4.0-r1".into(),
         }),
+        holdout: None,
     }
 }
 

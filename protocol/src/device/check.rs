@@ -11,7 +11,7 @@ use super::{
     AcceptedPointer, Decision, DeviceRequest, Fetched, ObjectSource, Outcome, Refusal, Via,
 };
 use crate::Error;
-use crate::bucketing::in_rollout;
+use crate::bucketing::{in_holdout, in_rollout};
 use crate::digest::{ObjectRef, sha256_hex};
 use crate::dsse::{Envelope, POINTER_PAYLOAD_TYPE};
 use crate::layout::{blob_key, pointer_key};
@@ -33,13 +33,20 @@ pub fn verify_update(req: &DeviceRequest<'_>, source: &dyn ObjectSource) -> Deci
         }
     };
     let rollout = pointer.rollout.as_ref();
+    let held = pointer
+        .holdout
+        .as_ref()
+        .filter(|h| req.now < h.until && in_holdout(&h.holdout_id, req.install_id, h.basis_points));
     let applies =
         match rollout.filter(|r| in_rollout(&r.rollout_id, req.install_id, r.basis_points)) {
             Some(r) => Some((&r.version, &r.release, Via::Rollout)),
-            None => pointer
-                .current
-                .as_ref()
-                .map(|c| (&c.version, &c.release, Via::Current)),
+            None => match held {
+                Some(h) => Some((&h.version, &h.release, Via::Holdout)),
+                None => pointer
+                    .current
+                    .as_ref()
+                    .map(|c| (&c.version, &c.release, Via::Current)),
+            },
         };
     let outcome = match applies {
         None => Outcome::KeepBuiltIn,

@@ -100,6 +100,9 @@ pub enum Via {
     Current,
     /// `rollout` (the device is in the rollout's buckets).
     Rollout,
+    /// `holdout` (the device is among the buckets kept on the previous release): it reports
+    /// its telemetry with `cohort="holdout"` (docs/KPIS.md, "When an event counts").
+    Holdout,
 }
 
 /// What the device should do.

@@ -178,6 +178,7 @@ pub fn pointer(
         expires_at: issued_at.plus_seconds(DEFAULT_TTL_SECONDS),
         current,
         rollout,
+        holdout: None,
     }
 }
 
