@@ -153,6 +153,7 @@ fn analyze(url: &str, runs: usize) {
         rollout_share: Some(SHARE),
         next_share: Some(0.2),
         alpha_share: judge::ROLLOUT_ALPHA,
+        holdout: false,
     };
     let policy = KpiSettings::default().policy("Production").unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()

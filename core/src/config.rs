@@ -96,6 +96,45 @@ pub struct ChannelConfig {
     /// pointer write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cdn: Option<CdnConfig>,
+    /// The randomized holdout, in percent (0 turns it off): when a release becomes current
+    /// here, this share of devices, chosen by lot, keeps the previous release for
+    /// `holdout-hours`, so the gate can judge the new release against a fair comparison
+    /// group (docs/KPIS.md, "The holdout"). Default 5.
+    #[serde(default = "default_holdout")]
+    pub holdout: f64,
+    /// How long the holdout lasts, in hours (at most 336, two weeks). Default 72, the
+    /// time the gate judges a current release.
+    #[serde(default = "default_holdout_hours")]
+    pub holdout_hours: u32,
+}
+
+/// The default holdout: 5 % of a channel's devices.
+pub const DEFAULT_HOLDOUT_PERCENT: f64 = 5.0;
+/// The default holdout's length: 72 h.
+pub const DEFAULT_HOLDOUT_HOURS: u32 = 72;
+/// The longest holdout: two weeks.
+pub const MAX_HOLDOUT_HOURS: u32 = 336;
+
+fn default_holdout() -> f64 {
+    DEFAULT_HOLDOUT_PERCENT
+}
+
+fn default_holdout_hours() -> u32 {
+    DEFAULT_HOLDOUT_HOURS
+}
+
+impl ChannelConfig {
+    /// A channel with this plan and the defaults for the rest.
+    pub fn with_plan(protected: bool, plan: Vec<f64>) -> Self {
+        Self {
+            protected,
+            plan,
+            store: None,
+            cdn: None,
+            holdout: DEFAULT_HOLDOUT_PERCENT,
+            holdout_hours: DEFAULT_HOLDOUT_HOURS,
+        }
+    }
 }
 
 /// A store with options: `[stores.<name>]`.
@@ -186,21 +225,11 @@ fn default_channels() -> BTreeMap<String, ChannelConfig> {
     BTreeMap::from([
         (
             "Staging".to_string(),
-            ChannelConfig {
-                protected: false,
-                plan: full_plan(),
-                store: None,
-                cdn: None,
-            },
+            ChannelConfig::with_plan(false, full_plan()),
         ),
         (
             "Production".to_string(),
-            ChannelConfig {
-                protected: true,
-                plan: vec![5.0, 20.0, 50.0, 100.0],
-                store: None,
-                cdn: None,
-            },
+            ChannelConfig::with_plan(true, vec![5.0, 20.0, 50.0, 100.0]),
         ),
     ])
 }
@@ -304,6 +333,12 @@ impl Config {
                 return Err(Error::Config(format!(
                     "channel {name}: plan {:?} must rise strictly and end at 100",
                     channel.plan
+                )));
+            }
+            self.holdout(name)?;
+            if channel.holdout_hours == 0 || channel.holdout_hours > MAX_HOLDOUT_HOURS {
+                return Err(Error::Config(format!(
+                    "channel {name}: holdout-hours must be from 1 to {MAX_HOLDOUT_HOURS}"
                 )));
             }
         }
@@ -424,6 +459,28 @@ impl Config {
             .iter()
             .map(|p| percent_to_basis_points(*p))
             .collect()
+    }
+
+    /// The channel's holdout in basis points (0: none) and its length in seconds.
+    pub fn holdout(&self, channel: &str) -> Result<(u32, i64)> {
+        let c = self.channel(channel)?;
+        let max = airlock_protocol::pointer::MAX_HOLDOUT_BASIS_POINTS;
+        let bp = if c.holdout == 0.0 {
+            0
+        } else {
+            percent_to_basis_points(c.holdout)
+                .ok()
+                .filter(|bp| *bp <= max)
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "channel {channel}: holdout {} % must be 0 (none) or up to {} % with at \
+                         most two decimals",
+                        c.holdout,
+                        max / 100
+                    ))
+                })?
+        };
+        Ok((bp, i64::from(c.holdout_hours) * 3600))
     }
 
     pub fn limits(&self, app: &str) -> Limits {

@@ -463,7 +463,8 @@ async fn write_projection(
             sqlx::query(
                 "INSERT OR REPLACE INTO channels (app, channel, current_version, \
                  rollout_version, basis_points, rollout_id, paused, served_seq, plan, step, \
-                 step_started_at, step_started_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 step_started_at, step_started_seq, holdout_version, holdout_basis_points, \
+                 holdout_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(app)
             .bind(name)
@@ -477,6 +478,9 @@ async fn write_projection(
             .bind(r.map(|r| i64::from(r.step)))
             .bind(r.map(|r| r.step_started_at.to_string()))
             .bind(r.map(|r| r.step_started_seq as i64))
+            .bind(c.holdout.as_ref().map(|h| &h.version))
+            .bind(c.holdout.as_ref().map(|h| i64::from(h.basis_points)))
+            .bind(c.holdout.as_ref().map(|h| h.until.to_string()))
             .execute(&mut **tx)
             .await?;
         }

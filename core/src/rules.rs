@@ -7,12 +7,14 @@
 //! The operations in `ops/` only decide *which* event to propose; whether it is allowed is
 //! decided here.
 
+use crate::config::MAX_HOLDOUT_HOURS;
 use crate::error::{Error, Result};
+use crate::log::entry::Holdout;
 use crate::log::{Event, LogEntry, Withdrawal};
 use crate::state::{AppState, Placement, Rollout};
 use airlock_protocol::bucketing::FULL;
 use airlock_protocol::digest::sha256_hex;
-use airlock_protocol::pointer::MAX_ROLLOUT_ID_BYTES;
+use airlock_protocol::pointer::{MAX_HOLDOUT_BASIS_POINTS, MAX_ROLLOUT_ID_BYTES};
 
 /// What the rules need from the workspace's settings.
 pub struct Policy<'a> {
@@ -56,6 +58,7 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
             version,
             channel,
             archived,
+            holdout,
             ..
         } => {
             if state.releases.contains_key(version) {
@@ -64,6 +67,8 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
                 )));
             }
             check_release(state, version, channel, policy.protected)?;
+            let id = rollout_id(channel, version, entry.seq);
+            check_holdout(state, entry, channel, version, &id, holdout.as_ref())?;
             same_archive(archived, &state.retention(channel, version))
         }
         Event::Promoted {
@@ -74,6 +79,7 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
             rollout_id: id,
             plan,
             archived,
+            holdout,
         } => {
             if from == to {
                 return Err(Error::InvalidInput(
@@ -125,8 +131,10 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
                 )));
             }
             let expected = if *basis_points >= FULL {
+                check_holdout(state, entry, to, version, id, holdout.as_ref())?;
                 state.retention(to, version)
             } else {
+                no_holdout(holdout.as_ref())?;
                 Vec::new()
             };
             same_archive(archived, &expected)
@@ -137,6 +145,7 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
             basis_points,
             rollout_id: id,
             archived,
+            holdout,
         } => {
             let r = the_rollout(state, channel, version, id)?;
             if r.paused {
@@ -153,8 +162,10 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
                 )));
             }
             let expected = if *basis_points >= FULL {
+                check_holdout(state, entry, channel, version, id, holdout.as_ref())?;
                 state.retention(channel, version)
             } else {
+                no_holdout(holdout.as_ref())?;
                 Vec::new()
             };
             same_archive(archived, &expected)
@@ -258,7 +269,17 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
             }
             Ok(())
         }
-        Event::Quarantined { version } => {
+        Event::Quarantined {
+            version,
+            ended_holdouts,
+        } => {
+            let keeping = holdouts_keeping(state, version);
+            if *ended_holdouts != keeping {
+                return Err(Error::Refused(format!(
+                    "the entry ends the holdouts of {ended_holdouts:?}, but those keeping {app} \
+                     {version} are {keeping:?}"
+                )));
+            }
             let release = state.release(version)?;
             if release.quarantined.is_some() {
                 return Err(Error::Refused(format!(
@@ -278,6 +299,16 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
         }
         Event::Archived { version, channel } => {
             state.release(version)?;
+            if state.channel(channel).held(entry.at) == Some(version.as_str()) {
+                return Err(Error::Refused(format!(
+                    "{app} {version} is kept for {channel}'s holdout until {}; archive it after",
+                    state
+                        .channel(channel)
+                        .holdout
+                        .map(|h| h.until.to_string())
+                        .unwrap_or_default()
+                )));
+            }
             match state.placement(version, channel) {
                 Some(Placement::RollbackReady | Placement::Reverted) => Ok(()),
                 Some(_) if state.release(version)?.quarantined.is_some() => {
@@ -471,6 +502,73 @@ fn placement_word(p: Placement) -> &'static str {
     }
 }
 
+/// The channels whose holdout keeps `version` (a quarantine ends them; ended or not, the
+/// state's record goes, so no later pointer can name it).
+pub fn holdouts_keeping(state: &AppState, version: &str) -> Vec<String> {
+    state
+        .channels
+        .iter()
+        .filter(|(_, c)| c.holdout.as_ref().is_some_and(|h| h.version == version))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// The holdout an entry making `version` current in `channel` may set: the channel's
+/// current release before it (not quarantined), 0.01–50 % of devices, salted with the
+/// rollout's id (`id`), ending after the entry and within two weeks.
+fn check_holdout(
+    state: &AppState,
+    entry: &LogEntry,
+    channel: &str,
+    version: &str,
+    id: &str,
+    holdout: Option<&Holdout>,
+) -> Result<()> {
+    let Some(h) = holdout else {
+        return Ok(());
+    };
+    let refuse = |why: String| Err(Error::Refused(format!("the entry's holdout {why}")));
+    let current = state.channel(channel).current;
+    if current.as_deref() != Some(h.version.as_str()) || h.version == version {
+        return refuse(format!(
+            "keeps {}, which is not {channel}'s current release before it ({current:?})",
+            h.version
+        ));
+    }
+    not_quarantined(state, &h.version)?;
+    if !(1..=MAX_HOLDOUT_BASIS_POINTS).contains(&h.basis_points) {
+        return refuse(format!(
+            "holds {} of the devices, not 0.01 % to 50 %",
+            pct(h.basis_points)
+        ));
+    }
+    if h.holdout_id != id {
+        return refuse(format!(
+            "is salted with {:?}, not the rollout's id {id:?}",
+            h.holdout_id
+        ));
+    }
+    let length = h.until.unix() - entry.at.unix();
+    // An hour's slack: the entry's time and the one its holdout was computed at differ.
+    if length <= 0 || length > (i64::from(MAX_HOLDOUT_HOURS) + 1) * 3600 {
+        return refuse(format!(
+            "ends at {}, not within two weeks after the entry",
+            h.until
+        ));
+    }
+    Ok(())
+}
+
+/// A partial rollout sets no holdout.
+fn no_holdout(holdout: Option<&Holdout>) -> Result<()> {
+    match holdout {
+        Some(_) => Err(Error::Refused(
+            "a holdout is set only by the entry that makes a release current".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn same_archive(logged: &[String], expected: &[String]) -> Result<()> {
     if logged != expected {
         return Err(Error::Refused(format!(
@@ -579,7 +677,9 @@ pub fn withdrawals(state: &AppState, channel: &str) -> Vec<Withdrawal> {
         .iter()
         .filter(|(name, _)| name.as_str() != channel)
         .filter(|(_, c)| {
-            c.current.as_ref() == Some(&bad) || c.rollout.as_ref().is_some_and(|r| r.version == bad)
+            c.current.as_ref() == Some(&bad)
+                || c.rollout.as_ref().is_some_and(|r| r.version == bad)
+                || c.holdout.as_ref().is_some_and(|h| h.version == bad)
         })
         .map(|(name, c)| Withdrawal {
             channel: name.clone(),

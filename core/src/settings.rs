@@ -43,6 +43,13 @@ pub enum SettingEdit {
         protected: bool,
         plan: Vec<f64>,
     },
+    /// A channel's randomized holdout: the percent of devices kept on the previous release
+    /// when a release becomes current (0: none), and for how many hours.
+    ChannelHoldout {
+        name: String,
+        percent: f64,
+        hours: u32,
+    },
     /// An app's bundle limits.
     AppLimits {
         app: String,
@@ -125,6 +132,17 @@ fn table<'a>(item: &'a mut Item, what: &str) -> Result<&'a mut Table> {
         .ok_or_else(|| Error::Config(format!("{what} in {FILE_NAME} is not a table")))
 }
 
+/// `[channels.<name>]`, which must exist.
+fn channel_table<'a>(doc: &'a mut DocumentMut, name: &str) -> Result<&'a mut Table> {
+    let channels = table(&mut doc["channels"], "[channels]")?;
+    let Some(channel) = channels.get_mut(name) else {
+        return Err(Error::NotFound(format!(
+            "there is no channel {name} in {FILE_NAME}"
+        )));
+    };
+    table(channel, &format!("[channels.{name}]"))
+}
+
 fn apply(doc: &mut DocumentMut, edit: &SettingEdit) -> Result<()> {
     match edit {
         SettingEdit::HomeStore { value: v } => {
@@ -195,19 +213,22 @@ fn apply(doc: &mut DocumentMut, edit: &SettingEdit) -> Result<()> {
             protected,
             plan,
         } => {
-            let channels = table(&mut doc["channels"], "[channels]")?;
-            let Some(channel) = channels.get_mut(name) else {
-                return Err(Error::NotFound(format!(
-                    "there is no channel {name} in {FILE_NAME}"
-                )));
-            };
-            let channel = table(channel, &format!("[channels.{name}]"))?;
+            let channel = channel_table(doc, name)?;
             channel["protected"] = value(*protected);
             let mut steps = Array::new();
             for p in plan {
                 steps.push(*p);
             }
             channel["plan"] = value(steps);
+        }
+        SettingEdit::ChannelHoldout {
+            name,
+            percent,
+            hours,
+        } => {
+            let channel = channel_table(doc, name)?;
+            channel["holdout"] = value(*percent);
+            channel["holdout-hours"] = value(i64::from(*hours));
         }
         SettingEdit::AppLimits { app, limits } => {
             airlock_protocol::layout::validate_app_name(app)?;
@@ -277,9 +298,15 @@ mod tests {
                     protected: true,
                     plan: vec![5.0, 20.0, 100.0],
                 },
+                SettingEdit::ChannelHoldout {
+                    name: "Production".into(),
+                    percent: 2.5,
+                    hours: 48,
+                },
             ],
         )
         .unwrap();
+        assert_eq!(c.holdout("Production").unwrap(), (250, 48 * 3600));
         assert_eq!(c.actor.as_deref(), Some("ana"));
         assert_eq!(c.plan("Production").unwrap(), vec![500, 2000, 10_000]);
         let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
@@ -317,6 +344,20 @@ mod tests {
         );
         let e = Config::edit(dir.path(), &[SettingEdit::PointerTtlHours { value: 0 }]).unwrap_err();
         assert!(e.to_string().contains("pointer-ttl-hours"), "{e}");
+        for (percent, hours, says) in [(60.0, 72, "up to 50 %"), (5.0, 0, "holdout-hours")] {
+            let e = Config::edit(
+                dir.path(),
+                &[SettingEdit::ChannelHoldout {
+                    name: "Production".into(),
+                    percent,
+                    hours,
+                }],
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let text = std::fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert_eq!(text, BASE, "a refused holdout writes nothing");
     }
 
     #[test]

@@ -107,6 +107,20 @@ pub struct Channel {
     /// linked to it.
     #[serde(default)]
     pub taken_away: BTreeMap<String, IncidentAction>,
+    /// The randomized holdout the entry that made `current` current set, if any (kept in
+    /// the state after `until`; [`Channel::held`] says whether it still applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<crate::log::entry::Holdout>,
+}
+
+impl Channel {
+    /// The release the channel's holdout keeps at `at`, while it lasts.
+    pub fn held(&self, at: Timestamp) -> Option<&str> {
+        self.holdout
+            .as_ref()
+            .filter(|h| at < h.until)
+            .map(|h| h.version.as_str())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -378,6 +392,7 @@ impl AppState {
                 bytes,
                 min_native_version,
                 archived,
+                holdout,
             } => {
                 if self.releases.contains_key(version) {
                     return Err(self.broken(e, format!("{version} released twice")));
@@ -400,7 +415,7 @@ impl AppState {
                         quarantined: None,
                     },
                 );
-                self.complete(e, channel, version, archived);
+                self.complete(e, channel, version, archived, holdout);
             }
             Event::Promoted {
                 version,
@@ -409,14 +424,16 @@ impl AppState {
                 rollout_id,
                 plan,
                 archived,
+                holdout,
                 ..
             } => {
                 self.release(version)
                     .map_err(|_| self.broken(e, format!("unknown {version}")))?;
                 if *basis_points >= airlock_protocol::bucketing::FULL {
-                    self.complete(e, to, version, archived);
+                    self.complete(e, to, version, archived, holdout);
                 } else {
                     let c = self.channels.entry(to.clone()).or_default();
+                    c.holdout = None;
                     c.rollout = Some(Rollout {
                         version: version.clone(),
                         basis_points: *basis_points,
@@ -445,10 +462,11 @@ impl AppState {
                 version,
                 basis_points,
                 archived,
+                holdout,
                 ..
             } => {
                 if *basis_points >= airlock_protocol::bucketing::FULL {
-                    self.complete(e, channel, version, archived);
+                    self.complete(e, channel, version, archived, holdout);
                 } else {
                     let c = self.channels.entry(channel.clone()).or_default();
                     let r = c.rollout.as_mut().ok_or_else(|| {
@@ -528,11 +546,14 @@ impl AppState {
                 }
                 let c = self.channels.entry(channel.clone()).or_default();
                 c.rollout = None;
+                c.holdout = None;
                 c.current = Some(to.clone());
                 c.ever_current.insert(to.clone());
                 place(c, to, Placement::Current, e);
                 for w in withdrawn {
                     let other = self.channels.entry(w.channel.clone()).or_default();
+                    // Its holdout ends: it kept the quarantined release, or its stay ends.
+                    other.holdout = None;
                     if let Some(r) = other.rollout.take_if(|r| Some(&r.version) == from.as_ref()) {
                         place(other, &r.version, Placement::Archived, e);
                     }
@@ -578,7 +599,13 @@ impl AppState {
                     seq: e.seq,
                 });
             }
-            Event::Quarantined { version } => {
+            Event::Quarantined {
+                version,
+                ended_holdouts,
+            } => {
+                for channel in ended_holdouts {
+                    self.channels.entry(channel.clone()).or_default().holdout = None;
+                }
                 if let Some(r) = self.releases.get_mut(version) {
                     r.quarantined = Some(Quarantine {
                         at: e.at,
@@ -673,8 +700,16 @@ impl AppState {
     }
 
     /// `version` becomes `channel`'s current; the one it replaces becomes rollback-ready.
-    fn complete(&mut self, e: &LogEntry, channel: &str, version: &str, archived: &[String]) {
+    fn complete(
+        &mut self,
+        e: &LogEntry,
+        channel: &str,
+        version: &str,
+        archived: &[String],
+        holdout: &Option<crate::log::entry::Holdout>,
+    ) {
         let c = self.channels.entry(channel.to_string()).or_default();
+        c.holdout = holdout.clone();
         if let Some(old) = c
             .current
             .replace(version.to_string())

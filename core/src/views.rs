@@ -36,6 +36,9 @@ pub struct ChannelView {
     pub protected: bool,
     pub current: Option<String>,
     pub rollout: Option<RolloutView>,
+    /// The randomized holdout kept on the previous release while it lasts (`None` once it
+    /// has ended, or when the channel keeps none).
+    pub holdout: Option<HoldoutView>,
     /// The newest rollback-ready release: where a rollback would go.
     pub rollback_target: Option<String>,
     /// The seq the channel's pointer should carry.
@@ -43,6 +46,17 @@ pub struct ChannelView {
     /// The newest pointer this desktop wrote or read in the channel's store (by a command
     /// or a sync), `None` if it has seen none.
     pub pointer: Option<PointerSeen>,
+}
+
+/// A channel's holdout: the share of devices kept on `version`, chosen by lot, against
+/// which the gate judges the current release, until `until`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct HoldoutView {
+    pub version: String,
+    pub basis_points: u32,
+    pub until: String,
 }
 
 /// A channel's pointer as this desktop last saw it in the store.
@@ -227,7 +241,8 @@ impl Workspace {
         let rows = sqlx::query(
             "SELECT c.channel, c.current_version, c.rollout_version, c.basis_points, \
              c.rollout_id, c.paused, c.served_seq, c.plan, c.step, c.step_started_at, \
-             c.step_started_seq, p.seq, p.expires_at, p.seen_at \
+             c.step_started_seq, p.seq, p.expires_at, p.seen_at, c.holdout_version, \
+             c.holdout_basis_points, c.holdout_until \
              FROM channels c LEFT JOIN pointers_seen p \
              ON p.app = c.app AND p.channel = c.channel \
              WHERE c.app = ? ORDER BY c.channel",
@@ -279,7 +294,24 @@ impl Workspace {
                     seen_at: r.get(13),
                 }
             });
+            let holdout = match (
+                r.get::<Option<String>, _>(14),
+                r.get::<Option<i64>, _>(15),
+                r.get::<Option<String>, _>(16),
+            ) {
+                (Some(version), Some(bp), Some(until))
+                    if Timestamp::parse(&until).is_ok_and(|t| now < t) =>
+                {
+                    Some(HoldoutView {
+                        version,
+                        basis_points: bp as u32,
+                        until,
+                    })
+                }
+                _ => None,
+            };
             channels.push(ChannelView {
+                holdout,
                 protected: self.is_protected(&channel),
                 current: r.get(1),
                 rollout,

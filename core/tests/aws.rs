@@ -513,16 +513,28 @@ async fn staged_rollout_across_buckets_with_kms_and_cloudfront() {
     ws.expand(&alice(), APP, "Production", ExpandTo::Percent(100.0))
         .await
         .unwrap();
-    let all_new = fleet(&ws, "Production", &sample).await;
-    assert!(all_new.values().all(|v| v.as_deref() == Some("1.1.0")));
+    // 100 %: everyone on 1.1.0 but the default 5 % holdout, which stays on 1.0.0 (the
+    // Python checker below applies the holdout rule on its own).
+    let all_new = fleet(&ws, "Production", &ids).await;
+    let held = all_new
+        .values()
+        .filter(|v| v.as_deref() == Some("1.0.0"))
+        .count();
     assert_eq!(
-        python_check(
-            &moto.endpoint,
-            (&staging, &prod),
-            "Production",
-            &key,
-            &sample
-        ),
+        all_new
+            .values()
+            .filter(|v| v.as_deref() == Some("1.1.0"))
+            .count()
+            + held,
+        ids.len()
+    );
+    assert!(
+        held > 0 && held * 10 < ids.len(),
+        "the holdout keeps a few devices on 1.0.0: {held} of {}",
+        ids.len()
+    );
+    assert_eq!(
+        python_check(&moto.endpoint, (&staging, &prod), "Production", &key, &ids),
         all_new
     );
 
@@ -1186,6 +1198,7 @@ async fn cdn_logs_in_s3_are_ingested_and_an_incident_reads_the_pointer_through_t
         app: APP.into(),
         channel: "Production".into(),
         versions: vec!["1.1.0".into(), "1.0.0".into()],
+        holdout: false,
     };
     let w = Window::new(start, ws.now(), 300).unwrap();
     let downloads = source.counts(Counter::Downloads, &scope, &w).await.unwrap();

@@ -106,6 +106,7 @@ async fn cloudfront_logs_are_read_once_with_every_bad_line_named() {
         app: APP.into(),
         channel: PRODUCTION.into(),
         versions: vec!["1.1.0".into(), "1.0.0".into()],
+        holdout: false,
     };
     let t0 = airlock_protocol::time::Timestamp::parse("2027-01-15T08:00:00Z").unwrap();
     let w = Window::new(t0, t0.plus_seconds(3600), 300).unwrap();

@@ -13,7 +13,7 @@ use airlock_core::registry::Registry;
 use airlock_core::store::Store;
 use airlock_core::store::faulty::FaultyStore;
 use airlock_core::{Error, ErrorKind, Workspace};
-use airlock_protocol::bucketing::in_rollout;
+use airlock_protocol::bucketing::{FULL, in_rollout};
 use airlock_protocol::digest::sha256_hex;
 use airlock_protocol::dsse::Envelope;
 use airlock_protocol::layout;
@@ -175,9 +175,9 @@ async fn publish_interrupted_at_every_write(share_registry: bool, keys: &Env) ->
         );
         if result.is_ok() {
             assert_eq!(
-                t.running("1.1.0"),
+                t.running("1.1.0") + t.via_holdout,
                 DEVICES,
-                "{when}: a finished publish reaches everyone"
+                "{when}: a finished publish reaches everyone but the holdout"
             );
             assert_pointer_current(real.as_ref(), APP, STAGING, &when).await;
             return n;
@@ -213,9 +213,9 @@ async fn publish_interrupted_at_every_write(share_registry: bool, keys: &Env) ->
         let t = check_fleet(real.clone(), STAGING, &key, env.now(), &mut devices).await;
         t.assert_no_refusals(&when);
         assert_eq!(
-            t.running("1.1.0"),
+            t.running("1.1.0") + t.via_holdout,
             DEVICES,
-            "{when}: the publish is complete"
+            "{when}: the publish is complete (but for the holdout kept on 1.0.0)"
         );
     }
     panic!("the publish never succeeded within {MAX_WRITES} writes ({label})");
@@ -253,12 +253,17 @@ async fn promotion_baseline(env: &Env) -> Workspace {
 
 /// What a Production device must run once the promotion of 1.1.0 at `percent` is complete.
 async fn expected_after_promotion(store: &dyn Store, install_id: &str, percent: f64) -> String {
-    if percent >= 100.0 {
-        return "1.1.0".into();
-    }
     let pointer = stored_pointer(store, APP, PRODUCTION)
         .await
         .expect("a pointer");
+    if percent >= 100.0 {
+        // The holdout (5 % by default) keeps the last buckets on the release before.
+        let h = pointer
+            .holdout
+            .expect("a completed promotion keeps a holdout");
+        let held = !in_rollout(&h.holdout_id, install_id, FULL - h.basis_points);
+        return if held { "1.0.0" } else { "1.1.0" }.into();
+    }
     let rollout = pointer.rollout.expect("the pointer carries the rollout");
     let inside = in_rollout(&rollout.rollout_id, install_id, rollout.basis_points);
     if inside { "1.1.0" } else { "1.0.0" }.into()
@@ -453,8 +458,8 @@ async fn a_publish_retried_after_a_gc_elsewhere_uploads_the_deleted_blobs_again(
     let t = check_fleet(env.store(), STAGING, &key, env.now(), &mut devices).await;
     t.assert_no_refusals("1.1.0 published after a gc removed its orphaned blobs");
     assert_eq!(
-        t.running("1.1.0"),
+        t.running("1.1.0") + t.via_holdout,
         100,
-        "every Staging device runs the new release"
+        "every Staging device runs the new release, but for its holdout"
     );
 }

@@ -2,7 +2,7 @@
 //! follows the real pointer through the reference device check: chunk by chunk the fleet
 //! plays, its OpenMetrics history is backfilled into Prometheus, and the watcher judges
 //! what Prometheus answers. A good release goes from Staging (its own fleet, judged against
-//! the release before it there) to Production's 5 % and through 20 and 50 to 100 % on its
+//! the testers its holdout keeps on the release before) to Production's 5 % and through 20 and 50 to 100 % on its
 //! own; a bad one (3 % crashes against 0.3 %) is reverted at 5 % with a SEV-1 incident whose
 //! checklist Airlock ticks as the devices come back; a fleet-wide spike, looked at every
 //! quarter of an hour, stops nothing; a
@@ -101,6 +101,9 @@ impl World {
             );
             if promote {
                 staging_promotes_to_production(&mut kpi);
+                // Staging's 20,000 testers: a fifth of them held back on the release
+                // before, so the holdout has the sessions to show safety within the window.
+                c.channels.get_mut(STAGING).unwrap().holdout = 20.0;
             }
             c.kpi = Some(kpi);
         });
@@ -354,7 +357,7 @@ async fn a_bad_current_release_is_rolled_back_and_airlock_ticks_its_checklist() 
     w.fleet(scenario(0.03)).await;
     w.play(60).await;
     // 1.1.0 goes straight to 100 % (approved, promoted whole): its crashes show against the
-    // devices still on 1.0.0.
+    // 5 % holdout the pointer keeps on 1.0.0 (cohort="holdout").
     release(&w.ws, "ana", APP, "1.1.0").await.unwrap();
     w.ws.approve(&by("ben"), APP, "1.1.0", PRODUCTION)
         .await

@@ -104,6 +104,7 @@ fn expanded_to_full(rollout_id: String) -> Event {
         basis_points: 10_000,
         rollout_id,
         archived: vec![],
+        holdout: None,
     }
 }
 
@@ -179,6 +180,54 @@ async fn entry_signed_by_the_key_but_breaking_a_rule_is_refused() {
         text.contains(&format!("tampered at seq {seq}")) && text.contains("someone else"),
         "the refusal names the seq and the rule: {text}"
     );
+}
+
+/// A key holder completing a rollout with a holdout the rules do not allow — keeping a
+/// release that was never current there, for 60 % of the devices — is refused as tampered:
+/// the holdout is part of the rule-checked entry, not something a pointer may invent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holdout_the_rules_do_not_allow_is_refused_as_tampering() {
+    for (held, basis_points, why) in [
+        ("1.1.0", 500, "not Production's current release"),
+        ("1.0.0", 6000, "not 0.01 % to 50 %"),
+    ] {
+        let env = Env::new();
+        let ws = env.console().await;
+        rolling_out_at_5_percent(&ws).await;
+        let rollout = production_rollout(&ws).await;
+        let Event::Expanded {
+            channel,
+            version,
+            basis_points: bp,
+            archived,
+            ..
+        } = expanded_to_full(rollout.rollout_id.clone())
+        else {
+            unreachable!("expanded_to_full makes an expansion")
+        };
+        let event = Event::Expanded {
+            channel,
+            version,
+            basis_points: bp,
+            rollout_id: rollout.rollout_id.clone(),
+            archived,
+            holdout: Some(airlock_core::log::entry::Holdout {
+                version: held.into(),
+                basis_points,
+                holdout_id: rollout.rollout_id.clone(),
+                until: env.now().plus_seconds(3600),
+            }),
+        };
+        let seq = forge(&env, "ana", event, Some(&ws)).await;
+        let fresh = env.console().await;
+        let (kind, err) = kind_of("loading a log with a bad holdout", fresh.load(APP).await);
+        assert_eq!(kind, ErrorKind::Integrity, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("tampered at seq {seq}")) && text.contains(why),
+            "the refusal names the seq and the rule ({why}): {text}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -479,10 +528,8 @@ async fn rollback_not_blocked_by_other_channel_store() {
         c.channels.insert(
             "Beta".into(),
             ChannelConfig {
-                protected: false,
-                plan: vec![100.0],
                 store: Some(beta_url.clone()),
-                cdn: None,
+                ..ChannelConfig::with_plan(false, vec![100.0])
             },
         );
     });
@@ -586,12 +633,7 @@ async fn releasing_over_a_rollout_in_progress_is_refused() {
     let env = Env::with_config(|c| {
         c.channels.insert(
             "Beta".into(),
-            ChannelConfig {
-                protected: false,
-                plan: vec![50.0, 100.0],
-                store: None,
-                cdn: None,
-            },
+            ChannelConfig::with_plan(false, vec![50.0, 100.0]),
         );
     });
     let ws = env.console().await;

@@ -2,14 +2,16 @@
 //! as often is reverted at 5 % with a SEV-1 incident whose checklist Airlock ticks as the
 //! numbers come back; a bad *current* release opens an incident recommending the rollback,
 //! or (with `auto-rollback`) is rolled back and quarantined; a spike that hits both cohorts
-//! stops nothing; two watchers open one incident and act once; a person's incident follows
+//! stops nothing; a current release is judged against the randomized holdout, never against
+//! the devices that merely have not updated; two watchers open one incident and act once; a
+//! person's incident follows
 //! the rules (severity, one open per release, ticks once, a reason to close early).
 
 mod common;
 
 use airlock_core::Workspace;
 use airlock_core::kpi::policy::{ChannelKpis, KpiSettings};
-use airlock_core::kpi::source::MemorySource;
+use airlock_core::kpi::source::{Counter, MemorySource};
 use airlock_core::kpi::synthetic::Cohorts;
 use airlock_core::log::Event;
 use airlock_core::log::entry::ChecklistItem;
@@ -65,10 +67,20 @@ fn bad_rollout_hour(env: &Env, source: &MemorySource, seed: u64) {
     play(env, source, (0.05, 60), (0.03, 0.003), None, seed);
 }
 
-/// An hour of 1.1.0 current on 90 % of the sessions, crashing ten times as often as the
-/// 1.0.0 its stragglers run.
+/// An hour of 1.1.0 current on 95 % of the sessions, crashing ten times as often as the
+/// 1.0.0 the 5 % holdout keeps (their numbers labelled as the holdout's).
 fn bad_current_hour(env: &Env, source: &MemorySource, seed: u64) {
-    play(env, source, (0.9, 60), (0.03, 0.003), None, seed);
+    Cohorts {
+        minutes: 60,
+        sessions_per_hour: 200_000.0,
+        share: 0.95,
+        crash_rate: (0.03, 0.003),
+        seed,
+        held: true,
+        ..Cohorts::new(APP, PRODUCTION, "1.1.0", "1.0.0", env.now())
+    }
+    .fill(source);
+    env.clock.advance(3600);
 }
 
 /// `minutes` with every session on 1.0.0, at its old rate.
@@ -289,13 +301,92 @@ async fn two_shipped(ws: &Workspace) {
     ship(ws, "1.1.0").await;
 }
 
+/// The holdout, not the laggards: devices still on 1.0.0 that simply have not updated (here
+/// the rarely used, which crash far less) are left out of the comparison. Judged against
+/// them an identical 1.1.0 would look 0.3 % against 0.04 %, seven times worse; judged against
+/// the holdout's devices it is what it is, and no incident is opened.
+#[tokio::test]
+async fn a_current_release_is_judged_against_the_holdout_not_the_laggards() {
+    let env = env(true);
+    let ws = env.console().await;
+    two_shipped(&ws).await;
+    let state = ws.load(APP).await.unwrap();
+    let holdout = state
+        .channel(PRODUCTION)
+        .holdout
+        .expect("a default 5 % holdout");
+    assert_eq!(
+        (holdout.version.as_str(), holdout.basis_points),
+        ("1.0.0", 500)
+    );
+    let source = MemorySource::of(APP, PRODUCTION);
+    let start = env.now();
+    // Laggards: 48,000 sessions an hour on 1.0.0 outside the holdout, a crash every third
+    // minute (0.04 %).
+    for minute in 1..=180 {
+        let at = start.plus_seconds(minute * 60);
+        source.add(Counter::Sessions, "1.0.0", at, 800.0);
+        source.add(
+            Counter::CrashedSessions,
+            "1.0.0",
+            at,
+            f64::from(minute % 3 == 0),
+        );
+        source.set_active("1.0.0", at, 20_000.0);
+    }
+    // 1.1.0 and the holdout's 1.0.0, both at 0.3 %.
+    Cohorts {
+        minutes: 180,
+        sessions_per_hour: 200_000.0,
+        share: 0.95,
+        crash_rate: (0.003, 0.003),
+        seed: 11,
+        held: true,
+        ..Cohorts::new(APP, PRODUCTION, "1.1.0", "1.0.0", start)
+    }
+    .fill(&source);
+    env.clock.advance(180 * 60);
+    let r = ws.watch_once("ana", &source, None, None).await.unwrap();
+    assert!(
+        r.iter().all(|x| x.subject != Subject::Current),
+        "nothing to say about an identical current release: {r:?}"
+    );
+    assert!(ws.incidents(Some(APP), true).await.unwrap().is_empty());
+    // The verdict's baseline is the holdout's sessions alone (10,000 an hour), not theirs
+    // with the laggards' (48,000 an hour more).
+    let v = ws
+        .analyze(
+            &airlock_core::ops::analyze::AnalyzeRequest {
+                app: APP.into(),
+                channel: PRODUCTION.into(),
+                candidate: Some("1.1.0".into()),
+                baseline: Some("1.0.0".into()),
+                from: Some(start),
+                to: Some(env.now()),
+            },
+            &source,
+        )
+        .await
+        .unwrap();
+    let crash = &v.kpis[0];
+    let base = crash.baseline.as_ref().expect("the holdout's numbers");
+    assert!(
+        (25_000.0..35_000.0).contains(&base.exposure),
+        "3 h of the holdout's 10,000 sessions an hour, without the laggards': {base:?}"
+    );
+    assert!(
+        crash.ratio.is_some_and(|r| (0.6..1.6).contains(&r)),
+        "as crash-prone as the holdout: {crash:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_bad_current_release_opens_an_incident_recommending_the_rollback() {
     let env = env(false);
     let ws = env.console().await;
     two_shipped(&ws).await;
     let source = MemorySource::of(APP, PRODUCTION);
-    // 90 % of the sessions already on 1.1.0, crashing ten times as often as 1.0.0's.
+    // 95 % of the sessions on 1.1.0, crashing ten times as often as the holdout's 1.0.0.
     bad_current_hour(&env, &source, 5);
     let r = ws.watch_once("ana", &source, None, None).await.unwrap();
     let current = r

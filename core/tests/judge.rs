@@ -383,6 +383,7 @@ fn the_fleet_wide_exemption_holds_for_a_spike_not_for_a_baseline_already_past_th
         rollout_share: Some(0.05),
         next_share: Some(0.2),
         alpha_share: ROLLOUT_ALPHA,
+        holdout: false,
     };
     let prior = q.prior_window().expect("the day before");
     assert_eq!(

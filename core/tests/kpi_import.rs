@@ -226,6 +226,7 @@ async fn counts(ws: &Workspace, what: Counter) -> Counts {
                 app: APP.into(),
                 channel: PRODUCTION.into(),
                 versions: vec!["1.0.0".into(), "1.1.0".into()],
+                holdout: false,
             },
             &Window::new(t0(), t0().plus_seconds(4 * 3600), 3600).unwrap(),
         )

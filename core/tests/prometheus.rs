@@ -51,6 +51,7 @@ fn scope() -> Scope {
         app: "shop".into(),
         channel: "Production".into(),
         versions: vec!["1.1.0".into(), "1.0.0".into()],
+        holdout: false,
     }
 }
 
@@ -73,6 +74,7 @@ fn question(w: Window) -> Question {
         rollout_share: Some(0.05),
         next_share: Some(0.2),
         alpha_share: airlock_core::kpi::judge::ROLLOUT_ALPHA,
+        holdout: false,
     }
 }
 

@@ -24,11 +24,14 @@ fn env() -> Env {
         };
         staging_promotes_to_production(&mut kpi);
         c.kpi = Some(kpi);
+        // Its testers split 60/40 by the holdout, so the numbers below are its two groups.
+        c.channels.get_mut(STAGING).unwrap().holdout = 40.0;
     })
 }
 
 /// `minutes` of Staging from now: 1.1.0 on 60 % of its 300,000 sessions an hour (the rest
-/// still on 1.0.0), crashing at `crash.0` against `crash.1`; the clock moves to their end.
+/// the holdout's, on 1.0.0), crashing at `crash.0` against `crash.1`; the clock moves to
+/// their end.
 fn play(env: &Env, source: &MemorySource, minutes: u32, crash: (f64, f64), seed: u64) {
     Cohorts {
         minutes,
@@ -36,6 +39,7 @@ fn play(env: &Env, source: &MemorySource, minutes: u32, crash: (f64, f64), seed:
         share: 0.6,
         crash_rate: crash,
         seed,
+        held: true,
         ..Cohorts::new(APP, STAGING, "1.1.0", "1.0.0", env.now())
     }
     .fill(source);

@@ -121,10 +121,16 @@ async fn staged_rollout_revert_and_rollback_as_seen_by_ten_thousand_devices() {
     let t = check_fleet(ws.store().clone(), STAGING, &key, now, &mut staging).await;
     t.assert_no_refusals("1.1.0 in Staging");
     assert_eq!(
-        t.running("1.1.0"),
+        t.running("1.1.0") + t.via_holdout,
         DEVICES,
-        "Staging devices move to the newest release"
+        "Staging devices move to the newest release, but for its holdout"
     );
+    assert!(
+        (share(t.via_holdout) - 5.0).abs() <= TOLERANCE,
+        "the default holdout keeps 5 % of Staging on 1.0.0, not {:.2} %",
+        share(t.via_holdout)
+    );
+    assert_eq!(t.running("1.0.0"), t.via_holdout);
     let t = check_fleet(ws.store().clone(), PRODUCTION, &key, now, &mut production).await;
     assert_eq!(
         t.running("1.0.0"),
@@ -196,11 +202,24 @@ async fn staged_rollout_revert_and_rollback_as_seen_by_ten_thousand_devices() {
         if percent < 100.0 {
             assert_share(&t, "1.1.0", percent, &when);
         } else {
-            assert_eq!(
-                t.running("1.1.0"),
-                DEVICES,
-                "at 100 % every device runs 1.1.0"
+            // The holdout: the rollout's last 5 % of buckets, never reached before 100 %,
+            // stay on 1.0.0; everyone else runs 1.1.0.
+            let held: BTreeSet<String> = production
+                .iter()
+                .filter(|d| d.via == Some(Via::Holdout))
+                .map(|d| d.install_id.clone())
+                .collect();
+            assert!(
+                (share(held.len()) - 5.0).abs() <= TOLERANCE,
+                "{when}: the holdout keeps about 5 %, not {:.2} %",
+                share(held.len())
             );
+            assert!(
+                held.is_disjoint(&previous),
+                "{when}: no device that ran 1.1.0 at 50 % is sent back by the holdout"
+            );
+            assert_eq!(t.running("1.1.0"), DEVICES - held.len());
+            assert_eq!(t.running("1.0.0"), held.len());
             assert_eq!(t.via_rollout, 0, "a completed rollout is served as current");
         }
         previous = now_in;

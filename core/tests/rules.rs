@@ -336,6 +336,69 @@ async fn a_quarantined_release_is_never_served_again() {
 /// A rollback in Production quarantines the release it replaces; Staging, which still has it
 /// as current, must not keep serving a release that is quarantined (the `quarantine` command
 /// itself refuses while a release is served anywhere).
+/// A holdout keeps the previous release for its share of devices, is named in the pointer,
+/// cannot have its release archived while it lasts, ends when that release is quarantined
+/// (the pointer drops it at once), and is gone from the pointer once over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holdout_keeps_the_previous_release_until_it_ends_or_is_quarantined() {
+    let env = Env::new();
+    let ws = env.console().await;
+    ship(&ws, "1.0.0").await;
+    ship(&ws, "1.1.0").await;
+    let pointer = stored_pointer(env.store().as_ref(), APP, PRODUCTION)
+        .await
+        .expect("Production has a pointer");
+    let h = pointer
+        .holdout
+        .expect("the default 5 % holdout is in the pointer");
+    assert_eq!((h.version.as_str(), h.basis_points), ("1.0.0", 500));
+    assert_eq!(h.until, env.now().plus_seconds(72 * 3600));
+    let message = assert_refused(
+        &ws,
+        "archiving the release a holdout keeps",
+        ErrorKind::Refused,
+        ws.archive(&by("ana"), APP, "1.0.0", PRODUCTION),
+    )
+    .await;
+    assert!(message.contains("holdout"), "{message}");
+
+    // Quarantining 1.0.0 (from Staging's side, where nothing serves it) ends the holdout.
+    ws.quarantine(&by("ana"), APP, "1.0.0")
+        .await
+        .expect("quarantine ends the holdout that kept it");
+    let state = ws.load(APP).await.unwrap();
+    assert!(state.channel(PRODUCTION).holdout.is_none());
+    let pointer = stored_pointer(env.store().as_ref(), APP, PRODUCTION)
+        .await
+        .unwrap();
+    assert!(
+        pointer.holdout.is_none(),
+        "devices are told at once: {pointer:?}"
+    );
+
+    // Another stay: its holdout is over after 72 h, and the next pointer drops it.
+    ship(&ws, "1.2.0").await;
+    let state = ws.load(APP).await.unwrap();
+    assert_eq!(
+        state.channel(PRODUCTION).holdout.map(|h| h.version),
+        Some("1.1.0".to_string())
+    );
+    env.clock.advance(73 * 3600);
+    ws.resign(&by("ana"), APP, PRODUCTION)
+        .await
+        .expect("a re-sign after the holdout ended");
+    let pointer = stored_pointer(env.store().as_ref(), APP, PRODUCTION)
+        .await
+        .unwrap();
+    assert!(
+        pointer.holdout.is_none(),
+        "an ended holdout is not re-signed"
+    );
+    ws.archive(&by("ana"), APP, "1.1.0", PRODUCTION)
+        .await
+        .expect("archived once its holdout is over");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_leaves_no_channel_serving_the_quarantined_release() {
     let env = Env::new();

@@ -26,6 +26,7 @@ AWS credentials come from the environment (tests/harness/with-moto.sh sets test 
 import argparse
 import base64
 import binascii
+import datetime
 import hashlib
 import json
 import sys
@@ -42,6 +43,8 @@ RELEASE_TYPE = "application/vnd.airlock.release+json"
 LOG_TYPE = "application/vnd.airlock.log-entry+json"
 KEYS_TYPE = "application/vnd.airlock.keys+json"
 POINTER_FIELDS = ["app", "channel", "seq", "logHead", "issuedAt", "expiresAt", "current", "rollout"]
+# "holdout" is omitted when absent (docs/PROTOCOL.md, "The channel pointer").
+HOLDOUT_FIELDS = ["basisPoints", "holdoutId", "release", "until", "version"]
 STATEMENT_FIELDS = ["app", "version", "createdAt", "minNativeVersion", "manifest", "bundleHash", "description"]
 MANIFEST_FIELDS = ["app", "version", "files", "bundleHash"]
 
@@ -309,12 +312,22 @@ def in_rollout(rollout_id: str, install_id: str, basis_points: int) -> bool:
     return h * 10000 < basis_points * 2**64
 
 
+def in_holdout(holdout, install_id: str) -> bool:
+    # The holdout's last basisPoints buckets: outside a rollout of 10000 - basisPoints.
+    return not in_rollout(holdout["holdoutId"], install_id, 10000 - holdout["basisPoints"])
+
+
+def now_utc() -> str:
+    # Timestamps are RFC 3339 UTC with a Z and whole seconds: they compare as strings.
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def verify(args) -> dict:
     store = Store(args.endpoint, args.bucket, args.prefix)
     key = key_from_pem(args.public_key) if args.public_key else store.kms_key(args.kms_key_id)
     raw = store.get(f"apps/{args.app}/channels/{args.channel}/pointer.dsse.json")
     pointer = open_envelope(raw, POINTER_TYPE, key, "pointer")
-    check_fields(pointer, POINTER_FIELDS, "pointer")
+    check_fields(pointer, POINTER_FIELDS + (["holdout"] if "holdout" in pointer else []), "pointer")
     check(pointer["app"] == args.app and pointer["channel"] == args.channel, "pointer names another channel")
     rollout = pointer["rollout"]
     if rollout is not None:
@@ -324,9 +337,15 @@ def verify(args) -> dict:
     if pointer["current"] is not None:
         check(isinstance(pointer["current"], dict) and sorted(pointer["current"]) == ["release", "version"],
               "pointer current: malformed")
+    holdout = pointer.get("holdout")
+    if holdout is not None:
+        check(isinstance(holdout, dict) and sorted(holdout) == HOLDOUT_FIELDS
+              and isinstance(holdout["basisPoints"], int) and 1 <= holdout["basisPoints"] <= 5000
+              and rollout is None and pointer["current"] is not None
+              and pointer["current"]["version"] != holdout["version"], "pointer holdout: malformed")
     result = {"ok": True, "keyid": key.keyid, "seq": pointer["seq"], "releases": [], "devices": {}}
-    for slot in ("current", "rollout"):
-        if pointer[slot]:
+    for slot in ("current", "rollout", "holdout"):
+        if pointer.get(slot):
             result["releases"].append(check_release(store, args.app, pointer[slot], key, slot))
     if args.home_bucket:
         home = Store(args.endpoint, args.home_bucket, args.home_prefix)
@@ -335,6 +354,8 @@ def verify(args) -> dict:
     for iid in args.install_ids:
         if rollout and in_rollout(rollout["rolloutId"], iid, rollout["basisPoints"]):
             result["devices"][iid] = rollout["version"]
+        elif holdout and now_utc() < holdout["until"] and in_holdout(holdout, iid):
+            result["devices"][iid] = holdout["version"]
         else:
             result["devices"][iid] = pointer["current"]["version"] if pointer["current"] else None
     return result

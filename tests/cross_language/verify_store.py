@@ -21,6 +21,7 @@ Prints one JSON object and exits 0 when everything holds, 1 otherwise.
 usage: verify_store.py STORE_DIR APP CHANNEL PUBKEY.pem [INSTALL_ID ...]
 """
 import base64
+import datetime
 import hashlib
 import json
 import os
@@ -163,16 +164,21 @@ def main() -> int:
                                        "application/vnd.airlock.pointer+json", pem, keyid, work)
             assert pointer["app"] == app and pointer["channel"] == channel, "pointer names another channel"
             result = {"ok": True, "keyid": keyid, "seq": pointer["seq"], "releases": [], "devices": {}}
-            for slot in ("current", "rollout"):
-                if pointer[slot]:
+            for slot in ("current", "rollout", "holdout"):
+                if pointer.get(slot):
                     result["releases"].append(check_release(store, app, pointer[slot]["version"],
                                                              pointer[slot]["release"], pem, keyid, work))
             result["logEntries"] = check_log(store, app, pointer, pem, keyid, work)
             result["keySetVersion"] = check_keys(store, keyid, work)
             for iid in install_ids:
                 r = pointer["rollout"]
+                h = pointer.get("holdout")
+                now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
                 if r and in_rollout(r["rolloutId"], iid, r["basisPoints"]):
                     result["devices"][iid] = r["version"]
+                elif h and now < h["until"] and not in_rollout(h["holdoutId"], iid, 10000 - h["basisPoints"]):
+                    # The holdout: the last basisPoints buckets of its id.
+                    result["devices"][iid] = h["version"]
                 else:
                     result["devices"][iid] = pointer["current"]["version"] if pointer["current"] else None
         except AssertionError as e:

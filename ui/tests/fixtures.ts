@@ -9,12 +9,16 @@ export function demoApps(): AppOverview[] {
       headAt: "2026-12-01T09:00:00Z",
       pendingApprovals: [],
       channels: [
-        { channel: "Staging", protected: false, current: "1.2.0", rollout: null, rollbackTarget: "1.1.0", servedSeq: 7, pointer: null },
+        {
+          channel: "Staging", protected: false, current: "1.2.0", rollout: null, rollbackTarget: "1.1.0", servedSeq: 7, pointer: null,
+          holdout: { version: "1.1.0", basisPoints: 500, until: "2026-12-03T09:00:00Z" },
+        },
         {
           channel: "Production",
           protected: true,
           current: "1.1.0",
           rollbackTarget: "1.0.0",
+          holdout: null,
           servedSeq: 12,
           pointer: { seq: 12, expiresAt: "2026-12-08T12:00:00Z", seenAt: "2026-12-01T11:59:00Z", expiresSoon: false, expired: false, lagging: false },
           rollout: {
@@ -30,8 +34,8 @@ export function demoApps(): AppOverview[] {
       headAt: "2026-12-01T10:00:00Z",
       pendingApprovals: [{ version: "2.1.0", channel: "Production", author: "alex", releasedAt: "2026-12-01T10:00:00Z", rejection: null }],
       channels: [
-        { channel: "Production", protected: true, current: "2.0.0", rollout: null, rollbackTarget: null, servedSeq: 4, pointer: null },
-        { channel: "Staging", protected: false, current: "2.1.0", rollout: null, rollbackTarget: "2.0.0", servedSeq: 6, pointer: null },
+        { channel: "Production", protected: true, current: "2.0.0", rollout: null, rollbackTarget: null, servedSeq: 4, pointer: null, holdout: null },
+        { channel: "Staging", protected: false, current: "2.1.0", rollout: null, rollbackTarget: "2.0.0", servedSeq: 6, pointer: null, holdout: null },
       ],
     },
   ];

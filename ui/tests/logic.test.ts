@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { channelRow, describeChannel, filterApps, pendingCount, pointerChip } from "../src/lib/overview";
+import { channelRow, describeChannel, describeHoldout, filterApps, pendingCount, pointerChip } from "../src/lib/overview";
 import { offers, reasonRequired, title } from "../src/lib/actions";
 import { fold, formProblems, idle } from "../src/lib/publish";
 import { describeWork, foldWork, idleWork } from "../src/lib/work";
-import { parsePlan, positiveInt, signerProblem, storeProblem } from "../src/lib/settings";
+import { holdoutProblem, parsePlan, positiveInt, signerProblem, storeProblem } from "../src/lib/settings";
 import { parse, href } from "../src/lib/router.svelte";
 import { advice } from "../src/lib/errors";
 import { gateHeadline, gateLines } from "../src/lib/gate";
@@ -35,6 +35,15 @@ describe("overview", () => {
       "Production: 1.2.0 rolling out to 20 % (step 2 of 4), since 3 h 12 min ago; the rest run 1.1.0.",
     );
   });
+  it("names a channel's holdout: its share, the release it keeps and the time left", () => {
+    const [checkout] = demoApps();
+    const row = channelRow("checkout", checkout.channels[0]);
+    expect(row.holdout).toEqual({ version: "1.1.0", percent: "5 %", until: "2026-12-03T09:00:00Z" });
+    expect(describeHoldout(row.holdout!, now)).toBe("5 % on 1.1.0, 45 h left");
+    expect(describeChannel(row, now)).toBe(
+      "Staging: everyone runs 1.2.0 but a holdout of 5 %, chosen by lot, kept on 1.1.0 until 2026-12-03T09:00:00Z.",
+    );
+  });
   it("filters apps by name and puts protected channels first", () => {
     const apps = filterApps(demoApps(), "LOY");
     expect(apps.map((a) => a.app)).toEqual(["loyalty"]);
@@ -43,6 +52,19 @@ describe("overview", () => {
   });
   it("counts approvals still waiting", () => {
     expect(pendingCount(demoApps())).toBe(1);
+  });
+});
+
+describe("holdout setting", () => {
+  it("takes 0 to 50 % for 1 to 336 hours and says what is wrong otherwise", () => {
+    expect(holdoutProblem("5", "72")).toBeNull();
+    expect(holdoutProblem("0", "72")).toBeNull();
+    expect(holdoutProblem("2.5", "1")).toBeNull();
+    expect(holdoutProblem("60", "72")).toContain("0 (none) to 50");
+    expect(holdoutProblem("", "72")).toContain("0 (none) to 50");
+    expect(holdoutProblem("1.234", "72")).toContain("two decimals");
+    expect(holdoutProblem("5", "0")).toContain("336 hours");
+    expect(holdoutProblem("5", "1.5")).toContain("336 hours");
   });
 });
 

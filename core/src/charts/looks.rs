@@ -174,6 +174,7 @@ pub fn looks(d: &ChartData, target: usize, kpis: &[Kpi]) -> (Vec<Look>, i64) {
             rollout_share: Some(share(step.basis_points)),
             next_share: step.next.map(share),
             alpha_share: judge::ROLLOUT_ALPHA,
+            holdout: false,
         };
         out.push(Look {
             at: end,

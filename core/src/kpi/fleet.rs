@@ -12,7 +12,7 @@
 //! fleet gives the same numbers for the same pointers.
 
 use super::synthetic::Rng;
-use airlock_protocol::bucketing::in_rollout;
+use airlock_protocol::bucketing::{in_holdout, in_rollout};
 use airlock_protocol::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -302,12 +302,16 @@ pub struct Served {
     /// they run; the others still take `current`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_refused: Option<(String, u32, String)>,
+    /// The holdout: its release, id, share (basis points) and end (Unix seconds). Devices in
+    /// it run that release and label their series `cohort="holdout"` until it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<(String, String, u32, i64)>,
 }
 
 impl Served {
     /// What the device `install_id` is told to run (`None` inside: its built-in bundle), or
     /// `None` when it refuses what it is given and keeps what it runs.
-    fn decide(&self, install_id: &str) -> Option<Option<String>> {
+    fn decide(&self, install_id: &str, at: i64) -> Option<Option<String>> {
         if self.refused.is_some() {
             return None;
         }
@@ -318,9 +322,32 @@ impl Served {
         }
         match &self.rollout {
             Some((v, id, bp)) if in_rollout(id, install_id, *bp) => Some(Some(v.clone())),
+            _ if self.held(install_id, at) => self.holdout.as_ref().map(|h| Some(h.0.clone())),
             _ if self.current_refused.is_some() => None,
             _ => Some(self.current.clone()),
         }
+    }
+
+    /// Whether the device `install_id` is in the holdout at `at` (Unix seconds).
+    fn held(&self, install_id: &str, at: i64) -> bool {
+        self.rollout.is_none()
+            && self
+                .holdout
+                .as_ref()
+                .is_some_and(|(_, id, bp, until)| at < *until && in_holdout(id, install_id, *bp))
+    }
+}
+
+/// What a held device's series name carries after its version (a `#` is never in a
+/// version); [`Fleet::snapshot`] turns it into the label `cohort="holdout"`.
+const HELD: &str = "#holdout";
+
+/// The version part of a device's series: its version, marked when it is held.
+fn label(version: &str, held: bool) -> String {
+    if held && !version.is_empty() {
+        format!("{version}{HELD}")
+    } else {
+        version.to_string()
     }
 }
 
@@ -330,6 +357,10 @@ struct Device {
     /// How much more than average it is used (mean 1).
     activity: f64,
     running: Option<String>,
+    /// Whether the device is in the channel's holdout (as of its last update check): its
+    /// series carry `cohort="holdout"`.
+    #[serde(default)]
+    held: bool,
     /// Downloaded, runs from the next session.
     pending: Option<String>,
     /// Minutes since the epoch of its next session, and of its last.
@@ -439,8 +470,9 @@ impl Fleet {
                 let id = install_id(&mut rng);
                 // Log-normal activity with mean 1: a few heavy users, a tail of rare ones.
                 let activity = (0.8 * rng.normal() - 0.32).exp();
-                let running = served.decide(&id).flatten();
+                let running = served.decide(&id, start.unix()).flatten();
                 let mut d = Device {
+                    held: served.held(&id, start.unix()),
                     id,
                     activity,
                     running,
@@ -510,6 +542,7 @@ impl Fleet {
                 if let Some(d) = devices.get_mut(i) {
                     d.id = install_id(&mut rng);
                     d.running = None;
+                    d.held = false;
                     d.pending = None;
                     d.next_session = minute;
                     d.last_session = i64::MIN / 2;
@@ -530,7 +563,7 @@ impl Fleet {
                 if let Some(v) = &d.running
                     && d.last_session > minute - 60
                 {
-                    *active.entry(v.clone()).or_default() += 1.0;
+                    *active.entry(label(v, d.held)).or_default() += 1.0;
                 }
             }
             for v in self.versions_seen() {
@@ -580,15 +613,16 @@ impl Fleet {
         let version = d.running.clone().unwrap_or_default();
         if !version.is_empty() {
             let r = self.scenario.rates(&version);
-            self.add(&format!("ota_sessions_total|{version}"), 1.0);
+            let series = label(&version, d.held);
+            self.add(&format!("ota_sessions_total|{series}"), 1.0);
             let crashed = rng.next() < r.crash;
             self.add(
-                &format!("ota_crashed_sessions_total|{version}"),
+                &format!("ota_crashed_sessions_total|{series}"),
                 f64::from(u8::from(crashed)),
             );
             let errored = rng.next() < r.js_errors;
             self.add(
-                &format!("ota_js_error_sessions_total|{version}"),
+                &format!("ota_js_error_sessions_total|{series}"),
                 f64::from(u8::from(errored)),
             );
             let row = out
@@ -601,12 +635,12 @@ impl Fleet {
             let requests = rng.poisson(r.api_requests);
             let errors = rng.binomial(requests, r.api_errors);
             self.add(
-                &format!("ota_api_requests_total|{version}|ok"),
+                &format!("ota_api_requests_total|{series}|ok"),
                 requests - errors,
             );
-            self.add(&format!("ota_api_requests_total|{version}|error"), errors);
-            self.observe(2, &version, lognormal(rng, r.first_paint_seconds));
-            self.observe(3, &version, lognormal(rng, r.interactive_seconds));
+            self.add(&format!("ota_api_requests_total|{series}|error"), errors);
+            self.observe(2, &series, lognormal(rng, r.first_paint_seconds));
+            self.observe(3, &series, lognormal(rng, r.interactive_seconds));
         }
         // The update check at launch.
         out.update_checks += 1;
@@ -630,7 +664,8 @@ impl Fleet {
         if check_failed {
             return;
         }
-        let Some(wanted) = served.decide(&d.id) else {
+        d.held = served.held(&d.id, at);
+        let Some(wanted) = served.decide(&d.id, at) else {
             return;
         };
         if wanted == d.running {
@@ -759,8 +794,15 @@ impl Fleet {
             let name = parts.next().unwrap_or_default().to_string();
             let version = parts.next().unwrap_or_default();
             let mut labels = Vec::new();
+            let (version, held) = match version.strip_suffix(HELD) {
+                Some(v) => (v, true),
+                None => (version, false),
+            };
             if !version.is_empty() {
                 labels.push(("version".to_string(), version.to_string()));
+            }
+            if held {
+                labels.push(("cohort".to_string(), "holdout".to_string()));
             }
             if let Some(status) = parts.next() {
                 labels.push(("status".to_string(), status.to_string()));
@@ -779,21 +821,26 @@ impl Fleet {
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map_or(&[][..], |(_, b)| *b);
-            let version = ("version".to_string(), version.to_string());
+            let mut labels = match version.strip_suffix(HELD) {
+                Some(v) => vec![
+                    ("version".to_string(), v.to_string()),
+                    ("cohort".to_string(), "holdout".to_string()),
+                ],
+                None => vec![("version".to_string(), version.to_string())],
+            };
             for (i, n) in buckets.iter().enumerate() {
                 let le = bounds.get(i).map_or("+Inf".to_string(), |b| format!("{b}"));
-                put(
-                    (
-                        format!("{name}_bucket"),
-                        vec![version.clone(), ("le".to_string(), le)],
-                    ),
-                    key,
-                    *n,
-                );
+                let mut with_le = labels.clone();
+                with_le.push(("le".to_string(), le));
+                put((format!("{name}_bucket"), with_le), key, *n);
             }
             let count = buckets.last().copied().unwrap_or(0.0);
-            put((format!("{name}_count"), vec![version.clone()]), key, count);
-            put((format!("{name}_sum"), vec![version]), key, *sum);
+            put((format!("{name}_count"), labels.clone()), key, count);
+            put(
+                (format!("{name}_sum"), std::mem::take(&mut labels)),
+                key,
+                *sum,
+            );
         }
     }
 

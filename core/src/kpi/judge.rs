@@ -38,6 +38,9 @@ pub struct Question {
     /// rollout, [`STAY_ALPHA`] for a release's stay as current, so a release is stopped
     /// wrongly with at most `alpha` over both.
     pub alpha_share: f64,
+    /// The baseline's numbers come only from the channel's randomized holdout (devices
+    /// reporting `cohort="holdout"`), not from every device still running it.
+    pub holdout: bool,
 }
 
 /// The share of `alpha` a rollout's harm questions spend, over all its steps.
@@ -225,17 +228,38 @@ pub async fn gather(source: &dyn KpiSource, q: &Question, policy: &GatePolicy) -
         app: q.app.clone(),
         channel: q.channel.clone(),
         versions: vec![q.candidate.clone(), q.baseline.clone()],
+        holdout: false,
+    };
+    // With a holdout, the baseline is asked for on its own, from the holdout's devices only.
+    let scopes = if q.holdout {
+        vec![
+            Scope {
+                versions: vec![q.candidate.clone()],
+                ..scope.clone()
+            },
+            Scope {
+                versions: vec![q.baseline.clone()],
+                holdout: true,
+                ..scope.clone()
+            },
+        ]
+    } else {
+        vec![scope.clone()]
     };
     let mut n = Numbers::default();
     let (counters, latencies) = reads(policy, &[]);
+    // The day before: the whole fleet on the baseline (a holdout starts with the stay).
     let prior_scope = Scope {
         versions: vec![q.baseline.clone()],
         ..scope.clone()
     };
     let prior = q.prior_window();
     for c in counters {
-        n.counts
-            .insert(c, source.counts(c, &scope, &q.window).await?);
+        let mut counts = Counts::new();
+        for s in &scopes {
+            counts.extend(source.counts(c, s, &q.window).await?);
+        }
+        n.counts.insert(c, counts);
         // Every rate's counters (not sessions read only for the data guards).
         let judged = policy.kpis.iter().any(|(k, _)| {
             matches!(k.measure(), Measure::Rate { events, exposure, .. } if events == c || exposure == c)
@@ -246,14 +270,20 @@ pub async fn gather(source: &dyn KpiSource, q: &Question, policy: &GatePolicy) -
         }
     }
     for l in latencies {
-        n.histograms
-            .insert(l, source.histograms(l, &scope, &q.window).await?);
+        let mut hists = Histograms::new();
+        for s in &scopes {
+            hists.extend(source.histograms(l, s, &q.window).await?);
+        }
+        n.histograms.insert(l, hists);
         if let Some(w) = &prior {
             n.prior_histograms
                 .insert(l, source.histograms(l, &prior_scope, w).await?);
         }
     }
-    n.active_devices = source.active_devices(&scope, q.window.to).await?;
+    for s in &scopes {
+        n.active_devices
+            .extend(source.active_devices(s, q.window.to).await?);
+    }
     Ok(n)
 }
 
@@ -706,12 +736,20 @@ fn rate_kpi(
         return v;
     }
     // The limits are judged on the harm side's bounds. A crossing is the fleet's, not this
-    // release's, only when the baseline is beyond it too during the window (on its lower
-    // bound, over the candidate's hours) and was within it the day before (on its upper
-    // bound); a baseline already past a limit does not excuse the next release, or each
-    // could be a little worse.
+    // release's, only when the baseline was within the limit the day before (on its upper
+    // bound): a baseline already past a limit does not excuse the next release, or each
+    // could be a little worse. Then, for the critical limit (which reverts), only when the
+    // baseline is beyond it too during the window (on its lower bound, over the candidate's
+    // hours): evidence of a fleet-wide spike. For the warning limit (which pauses), also
+    // when the candidate is not confidently beyond the baseline's rate over its hours (its
+    // lower bound at or under the baseline's upper): asking the baseline's lower bound to
+    // cross warned on identical releases after a fleet-wide outage at 50 %, where the
+    // baseline over the candidate's hours has few effective sessions.
     let prior_upper = prior.map(|(x, n)| compare::bounds(x, n, alpha / 4.0, c.phi).1);
-    let spike = |l: f64| c.baseline_lower > l && prior_upper.is_some_and(|u| u <= l);
+    let was_within = |l: f64| prior_upper.is_some_and(|u| u <= l);
+    let spike = |l: f64| c.baseline_lower > l && was_within(l);
+    let spike_or_unclear =
+        |l: f64| was_within(l) && (c.baseline_lower > l || c.candidate_lower <= c.baseline_upper);
     let (critical, warning) = if limits.relative_to_baseline {
         let diff = c.candidate_lower - c.baseline_upper;
         (
@@ -721,7 +759,7 @@ fn rate_kpi(
     } else {
         (
             crossed(c.candidate_lower, limits.critical, spike),
-            crossed(c.candidate_lower, limits.warning, spike),
+            crossed(c.candidate_lower, limits.warning, spike_or_unclear),
         )
     };
     let per_hour = limits.critical_per_hour.and_then(|limit| {
@@ -738,7 +776,7 @@ fn rate_kpi(
     let enough = expected >= policy.min_expected_events;
     let fleet_note = |fleet: bool| {
         if fleet {
-            " (the baseline crossed it too during the rollout, not before: a fleet-wide spike, not this release's)"
+            " (the baseline crossed it too during the rollout, or cannot be told apart from it, and was within it the day before: a fleet-wide spike, not held against this release)"
         } else {
             ""
         }

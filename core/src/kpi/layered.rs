@@ -178,6 +178,7 @@ mod tests {
             app: "shop".into(),
             channel: "Production".into(),
             versions: vec!["2.0.0".into()],
+            holdout: false,
         };
         let w = Window::new(t0, t0.plus_seconds(300), 300).unwrap();
         let family = [
@@ -214,6 +215,7 @@ mod tests {
             app: "shop".into(),
             channel: "Production".into(),
             versions: vec!["2.0.0".into(), "1.0.0".into()],
+            holdout: false,
         };
         let w = Window::new(t0, t0.plus_seconds(300), 300).unwrap();
         let sessions = l.counts(Counter::Sessions, &scope, &w).await.unwrap();

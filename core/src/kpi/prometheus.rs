@@ -1,7 +1,8 @@
 //! Prometheus over its HTTP API (`/api/v1/query_range`, `/api/v1/query`) as a KPI source, so
 //! any compatible backend works (Prometheus, Thanos, Mimir, VictoriaMetrics). Each number is
 //! a PromQL template (defaults below, replaceable in `[kpi.queries]`) with `$selector` (the
-//! app, channel and version matchers plus `[kpi.prometheus] matchers`), `$step`, `$app`,
+//! app, channel and version matchers, `cohort="holdout"` when the holdout alone is asked for,
+//! plus `[kpi.prometheus] matchers`), `$step`, `$app`,
 //! `$channel` and `$versions`. A template must answer one series per `version` (and `le`
 //! for a histogram); any other shape is refused with the query's name and what came back.
 //! Credentials (a bearer token or a basic-auth pair) live in the OS keychain.
@@ -245,8 +246,14 @@ impl PrometheusSource {
             string_escape(&scope.app),
             string_escape(&scope.channel)
         );
+        // The holdout's devices label their series `cohort="holdout"`.
+        let cohort = if scope.holdout {
+            ",cohort=\"holdout\""
+        } else {
+            ""
+        };
         let selector = with_matchers(format!(
-            "{channel},version=~\"{}\"",
+            "{channel},version=~\"{}\"{cohort}",
             string_escape(&versions)
         ));
         let channel_selector = with_matchers(channel);
@@ -583,11 +590,22 @@ mod tests {
             app: "shop".into(),
             channel: "production".into(),
             versions: vec!["1.4.2".into(), "1.4.1+b7".into()],
+            holdout: false,
         };
         assert_eq!(
             p.promql("api-errors", &scope, 300),
             "sum by (version) (increase(ota_api_requests_total{app=\"shop\",channel=\"production\",\
              version=~\"1\\\\.4\\\\.2|1\\\\.4\\\\.1\\\\+b7\",env=\"prod\",status=\"error\"}[300s]))"
+        );
+        let held = Scope {
+            versions: vec!["1.4.1".into()],
+            holdout: true,
+            ..scope.clone()
+        };
+        assert_eq!(
+            p.promql("sessions", &held, 300),
+            "sum by (version) (increase(ota_sessions_total{app=\"shop\",channel=\"production\",\
+             version=~\"1\\\\.4\\\\.1\",cohort=\"holdout\",env=\"prod\"}[300s]))"
         );
         assert_eq!(p.base, "http://127.0.0.1:9090");
         for (name, _) in QUERIES {

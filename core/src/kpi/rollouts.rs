@@ -571,6 +571,7 @@ pub fn run(fleet: &Fleet, policy: &GatePolicy, seed: u64) -> Ran {
             rollout_share: Some(STEPS[step]),
             next_share: STEPS.get(step + 1).copied(),
             alpha_share: judge::ROLLOUT_ALPHA,
+            holdout: false,
         };
         let v = judge::decide(&q, policy, &numbers(sim.seen(now), seen, &sim.prior));
         let hours = now as f64 / per_hour as f64;

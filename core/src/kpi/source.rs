@@ -73,6 +73,9 @@ pub struct Scope {
     pub app: String,
     pub channel: String,
     pub versions: Vec<String>,
+    /// Only the devices of the channel's randomized holdout (their series carry
+    /// `cohort="holdout"`; docs/KPIS.md, "The holdout"), not every device on these versions.
+    pub holdout: bool,
 }
 
 /// A window cut into bins of `step_seconds`, the first starting at `from`. A last part
@@ -164,6 +167,18 @@ pub struct MemorySource {
 
 type Key<T> = (T, String);
 
+/// What [`MemorySource::held`] appends to a version (a NUL: never part of a version).
+const HELD: &str = "\u{0}holdout";
+
+/// The names a scope reads `v`'s numbers under: its holdout's alone, or all of them.
+fn names(scope: &Scope, v: &str) -> Vec<String> {
+    if scope.holdout {
+        vec![MemorySource::held(v)]
+    } else {
+        vec![v.to_string(), MemorySource::held(v)]
+    }
+}
+
 #[derive(Debug, Default)]
 struct Memory {
     counts: BTreeMap<Key<Counter>, Vec<(Timestamp, f64)>>,
@@ -196,6 +211,13 @@ impl MemorySource {
         self.only
             .as_ref()
             .is_none_or(|(a, c)| *a == scope.app && *c == scope.channel)
+    }
+
+    /// The name under which numbers of `version`'s devices in the channel's holdout are
+    /// added ([`MemorySource::add`] and the rest): a scope with `holdout` reads only these,
+    /// one without reads them with the rest of `version`'s, as Prometheus would.
+    pub fn held(version: &str) -> String {
+        format!("{version}{HELD}")
     }
 
     /// `what` of `version` increased by `by` at `at`.
@@ -241,9 +263,14 @@ impl KpiSource for MemorySource {
             return Ok(out);
         }
         for v in &scope.versions {
-            let Some(items) = m.counts.get(&(what, v.clone())) else {
+            let items: Vec<&(Timestamp, f64)> = names(scope, v)
+                .into_iter()
+                .filter_map(|n| m.counts.get(&(what, n)))
+                .flatten()
+                .collect();
+            if items.is_empty() {
                 continue;
-            };
+            }
             let mut bins = vec![0.0; window.bins()];
             for (at, by) in items {
                 if let Some(i) = bin_of(window, *at) {
@@ -267,9 +294,14 @@ impl KpiSource for MemorySource {
             return Ok(out);
         }
         for v in &scope.versions {
-            let Some(items) = m.histograms.get(&(what, v.clone())) else {
+            let items: Vec<&(Timestamp, Buckets)> = names(scope, v)
+                .into_iter()
+                .filter_map(|n| m.histograms.get(&(what, n)))
+                .flatten()
+                .collect();
+            if items.is_empty() {
                 continue;
-            };
+            }
             let mut bins: Vec<Vec<Buckets>> = vec![Vec::new(); window.bins()];
             for (at, b) in items {
                 if let Some(i) = bin_of(window, *at) {
@@ -292,16 +324,23 @@ impl KpiSource for MemorySource {
             return Ok(out);
         }
         for v in &scope.versions {
-            let seen: Vec<f64> = m
-                .active
-                .get(v)
-                .into_iter()
-                .flatten()
-                .filter(|(t, _)| *t > from && *t <= at)
-                .map(|(_, n)| *n)
-                .collect();
-            if !seen.is_empty() {
-                out.insert(v.clone(), seen.iter().sum::<f64>() / seen.len() as f64);
+            // Each name's hourly average, summed (as `sum by (version)` of Prometheus's).
+            let mut total = None;
+            for name in names(scope, v) {
+                let seen: Vec<f64> = m
+                    .active
+                    .get(&name)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(t, _)| *t > from && *t <= at)
+                    .map(|(_, n)| *n)
+                    .collect();
+                if !seen.is_empty() {
+                    *total.get_or_insert(0.0) += seen.iter().sum::<f64>() / seen.len() as f64;
+                }
+            }
+            if let Some(n) = total {
+                out.insert(v.clone(), n);
             }
         }
         Ok(out)
@@ -320,15 +359,21 @@ impl KpiSource for MemorySource {
         // The newest sample within five minutes, as Prometheus's lookback.
         let from = at.plus_seconds(-300);
         for v in &scope.versions {
-            let last = m
-                .active
-                .get(v)
-                .into_iter()
-                .flatten()
-                .filter(|(t, _)| *t > from && *t <= at)
-                .max_by_key(|(t, _)| *t);
-            if let Some((_, n)) = last {
-                out.insert(v.clone(), *n);
+            let mut total = None;
+            for name in names(scope, v) {
+                let last = m
+                    .active
+                    .get(&name)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(t, _)| *t > from && *t <= at)
+                    .max_by_key(|(t, _)| *t);
+                if let Some((_, n)) = last {
+                    *total.get_or_insert(0.0) += *n;
+                }
+            }
+            if let Some(n) = total {
+                out.insert(v.clone(), n);
             }
         }
         Ok(out)

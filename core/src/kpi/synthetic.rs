@@ -38,6 +38,9 @@ pub struct Cohorts {
     /// ten sessions.
     pub install_mean: (f64, f64),
     pub seed: u64,
+    /// The baseline's devices are the channel's holdout: their numbers are added as the
+    /// holdout's ([`MemorySource::held`]; `cohort="holdout"` in OpenMetrics).
+    pub held: bool,
 }
 
 /// One minute of one cohort.
@@ -130,6 +133,7 @@ impl Cohorts {
             worse_from: None,
             install_mean: (1.0, 1.0),
             seed: 1,
+            held: false,
         }
     }
 
@@ -206,7 +210,12 @@ impl Cohorts {
     pub fn fill(&self, source: &MemorySource) {
         let (c, b) = self.minutes();
         let (dc, db) = self.devices();
-        for (version, minutes, devices) in [(&self.candidate, &c, dc), (&self.baseline, &b, db)] {
+        let baseline = if self.held {
+            MemorySource::held(&self.baseline)
+        } else {
+            self.baseline.clone()
+        };
+        for (version, minutes, devices) in [(&self.candidate, &c, dc), (&baseline, &b, db)] {
             for m in minutes {
                 source.add(Counter::Sessions, version, m.at, m.sessions);
                 source.add(Counter::CrashedSessions, version, m.at, m.crashed);
@@ -241,8 +250,13 @@ pub fn history(phases: &[Cohorts]) -> String {
     }
     let cohorts = [(&first.candidate, &cand), (&first.baseline, &base)];
     let labels = |v: &str| {
+        let held = if first.held && *v == first.baseline {
+            ",cohort=\"holdout\""
+        } else {
+            ""
+        };
         format!(
-            "app=\"{}\",channel=\"{}\",version=\"{v}\"",
+            "app=\"{}\",channel=\"{}\",version=\"{v}\"{held}",
             first.app, first.channel
         )
     };

@@ -79,6 +79,10 @@ pub enum Event {
         min_native_version: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         archived: Vec<String>,
+        /// The previous release kept for a randomized share of devices (when this entry
+        /// makes `version` current and the channel keeps a holdout).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        holdout: Option<Holdout>,
     },
     /// A rollout of `version` into `to` started (at 10000 it completes at once).
     #[serde(rename_all = "camelCase")]
@@ -93,6 +97,10 @@ pub enum Event {
         plan: Vec<u32>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         archived: Vec<String>,
+        /// The previous release kept for a randomized share of devices (when this entry
+        /// makes `version` current and the channel keeps a holdout).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        holdout: Option<Holdout>,
     },
     /// The rollout in `channel` grew to `basis_points` (10000 completes it).
     #[serde(rename_all = "camelCase")]
@@ -103,6 +111,10 @@ pub enum Event {
         rollout_id: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         archived: Vec<String>,
+        /// The previous release kept for a randomized share of devices (when this entry
+        /// makes `version` current and the channel keeps a holdout).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        holdout: Option<Holdout>,
     },
     #[serde(rename_all = "camelCase")]
     Paused {
@@ -147,8 +159,13 @@ pub enum Event {
         version: String,
         channel: String,
     },
+    /// `version` may never be served again; the holdouts that kept it (`endedHoldouts`:
+    /// channels) end with it.
+    #[serde(rename_all = "camelCase")]
     Quarantined {
         version: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ended_holdouts: Vec<String>,
     },
     Archived {
         version: String,
@@ -325,6 +342,20 @@ pub struct GateKpi {
     pub reason: String,
 }
 
+/// The randomized holdout an entry that makes a release current sets: the previous
+/// current release, kept by the last `basisPoints` buckets of `holdoutId` until `until`
+/// (the pointer's `holdout`; docs/KPIS.md, "The holdout").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Holdout {
+    pub version: String,
+    pub basis_points: u32,
+    pub holdout_id: String,
+    #[cfg_attr(feature = "specta", specta(type = String))]
+    pub until: Timestamp,
+}
+
 /// A channel that served a release being quarantined, and what it serves instead: its
 /// rollout (if of that release) ends, and `current` becomes `to` (`None`: the channel goes
 /// back to devices' built-in bundles).
@@ -444,7 +475,7 @@ impl Event {
             ),
             Event::Approved { version, channel } => format!("{version} approved for {channel}"),
             Event::Rejected { version, channel } => format!("{version} rejected for {channel}"),
-            Event::Quarantined { version } => format!("{version} quarantined"),
+            Event::Quarantined { version, .. } => format!("{version} quarantined"),
             Event::Archived { version, channel } => format!("{version} archived in {channel}"),
             Event::PointerResigned { channel } => format!("{channel} pointer re-signed"),
             Event::Recovered {
@@ -531,7 +562,7 @@ impl Event {
             | Self::Reverted { version, .. }
             | Self::Approved { version, .. }
             | Self::Rejected { version, .. }
-            | Self::Quarantined { version }
+            | Self::Quarantined { version, .. }
             | Self::Archived { version, .. }
             | Self::GatePassed { version, .. }
             | Self::GateFailed { version, .. }
@@ -584,11 +615,13 @@ impl Event {
             | Self::Reverted { channel, .. }
             | Self::PointerResigned { channel } => vec![channel],
             Self::Promoted { to, .. } => vec![to],
+            Self::Quarantined { ended_holdouts, .. } => {
+                ended_holdouts.iter().map(String::as_str).collect()
+            }
             Self::Paused { .. }
             | Self::Resumed { .. }
             | Self::Approved { .. }
             | Self::Rejected { .. }
-            | Self::Quarantined { .. }
             | Self::Archived { .. }
             | Self::GatePassed { .. }
             | Self::GateFailed { .. }
@@ -716,6 +749,7 @@ mod tests {
                 basis_points: 2000,
                 rollout_id: "r1".into(),
                 archived: vec![],
+                holdout: None,
             },
             reason: Some("metrics are fine".into()),
         };

@@ -94,6 +94,7 @@ impl Workspace {
             app: app.to_string(),
             channel: channel.to_string(),
             versions: state.releases.keys().cloned().collect(),
+            holdout: false,
         };
         if let Some(v) = &c.current
             && let Some(p) = c

@@ -150,7 +150,17 @@ impl Workspace {
                 )));
             }
         };
-        let to = req.to.unwrap_or_else(|| self.now());
+        // The channel's current release against the release its holdout keeps: the
+        // holdout's devices alone are the baseline, and only while the holdout lasts.
+        let held = channel.holdout.as_ref().filter(|h| {
+            judged.is_none()
+                && channel.current.as_deref() == Some(candidate.as_str())
+                && h.version == baseline
+        });
+        let mut to = req.to.unwrap_or_else(|| self.now());
+        if let Some(h) = held {
+            to = to.min(h.until);
+        }
         let policy = self.gate_policy(&req.channel)?;
         let window = Window::new(from, to, policy.step_seconds)?;
         let share = |bp: u32| f64::from(bp) / f64::from(FULL);
@@ -160,13 +170,16 @@ impl Workspace {
             candidate,
             baseline,
             window,
-            rollout_share: judged.map(|r| share(r.basis_points)),
+            rollout_share: judged
+                .map(|r| share(r.basis_points))
+                .or(held.map(|h| 1.0 - share(h.basis_points))),
             next_share: judged.map(|r| share(r.next_step())),
             alpha_share: if judged.is_some() {
                 judge::ROLLOUT_ALPHA
             } else {
                 judge::STAY_ALPHA
             },
+            holdout: held.is_some(),
         };
         judge::judge(source, &question, &policy).await
     }

@@ -53,9 +53,10 @@ impl Workspace {
         app: &str,
         version: &str,
     ) -> Result<Committed> {
-        self.commit(app, by, |_, _| {
+        self.commit(app, by, |state, _| {
             Ok(Event::Quarantined {
                 version: version.to_string(),
+                ended_holdouts: crate::rules::holdouts_keeping(state, version),
             })
         })
         .await

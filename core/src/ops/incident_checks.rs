@@ -225,6 +225,7 @@ impl Workspace {
             app: app.to_string(),
             channel: i.channel.clone(),
             versions: vec![good.clone(), i.version.clone()],
+            holdout: false,
         };
         // The KPIs that triggered it (rates), else crash-free sessions.
         let mut kpis: Vec<Kpi> = i
@@ -327,6 +328,7 @@ impl Workspace {
             app: app.to_string(),
             channel: i.channel.clone(),
             versions: vec![good.to_string()],
+            holdout: false,
         };
         let total = |c: crate::kpi::source::Counts| c.get(good).map(|b| b.iter().sum::<f64>());
         let n = total(source.counts(exposure, &scope, &window).await?);
@@ -352,6 +354,7 @@ impl Workspace {
             app: app.to_string(),
             channel: i.channel.clone(),
             versions: vec![good.clone(), i.version.clone()],
+            holdout: false,
         };
         let devices = source.active_devices_now(&scope, now).await?;
         let (share, what) = match (devices.get(good), devices.get(&i.version)) {

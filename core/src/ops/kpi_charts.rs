@@ -100,6 +100,7 @@ impl Workspace {
             app: req.app.clone(),
             channel: req.channel.clone(),
             versions,
+            holdout: false,
         };
         let window = crate::kpi::source::Window::new(
             Timestamp::from_unix(from)?,

@@ -1,13 +1,12 @@
 //! What the console's KPI screen and the overview's health column show, from the same
 //! functions the gate runs: the five panels (ops/kpi_charts.rs), the verdict the gate would
 //! give now (`analyze`: the rollout against the current release over its step, or a
-//! current release in its first three days against its rollback target, as
+//! current release against its channel's holdout while it lasts, as
 //! ops/watch_current.rs asks), the observation window's time left, the time a decision
 //! still needs at the current traffic, and what the watcher will do next ([`forecast`],
 //! which follows the rules of `watch_once` in ops/watch.rs).
 
 use super::kpi_charts::ChartRequest;
-use super::watch_current::CURRENT_JUDGED_SECONDS;
 use crate::charts::{KpiChart, Panel};
 use crate::error::Result;
 use crate::kpi::judge::{KpiOutcome, KpiVerdict, Outcome, Verdict};
@@ -346,8 +345,9 @@ impl Workspace {
     }
 
     /// The verdict the gate would give on `channel` of `state` now: for a rollout, from its
-    /// start across its steps (`None` before its first numbers are due); for a current release in
-    /// its first three days, against its rollback target (`None` otherwise). A rollout with
+    /// start across its steps (`None` before its first numbers are due); for a current release
+    /// while its channel's holdout lasts, against the release the holdout keeps (`None`
+    /// otherwise). A rollout with
     /// no current release to compare with is an error in words, as `watch` reports it.
     async fn verdict_now(
         &self,
@@ -370,15 +370,14 @@ impl Workspace {
             return self.analyze(&req, source).await.map(Some);
         }
         for (name, current, p) in self.serving(state, Some(channel)) {
-            let Some(target) = state.rollback_candidates(name).into_iter().next() else {
+            let Some(stay) = super::watch_current::Stay::of(state, name, current, p) else {
                 continue;
             };
-            if self.now().unix() - p.since.unix() > CURRENT_JUDGED_SECONDS
-                || self.now().unix() - p.since.unix() < policy.step_seconds
+            let stayed = self.now().unix() - p.since.unix();
+            if stayed > stay.judged_seconds() + policy.step_seconds || stayed < policy.step_seconds
             {
                 continue;
             }
-            let stay = super::watch_current::Stay::of(name, current, &target, p);
             return Ok(Some(
                 self.analyze(&stay.question(&state.app, self.now()), source)
                     .await?,
@@ -461,7 +460,7 @@ impl Workspace {
                         }
                     }
                     Some(_) => {
-                        "Keeps judging the current release against its rollback target.".into()
+                        "Keeps judging the current release against the holdout's devices.".into()
                     }
                     None => "No rollout in progress: nothing for the gate to decide.".into(),
                 },

@@ -15,7 +15,7 @@ use crate::workspace::{Change, ChangeKind, Workspace};
 use airlock_protocol::dsse::{Envelope, POINTER_PAYLOAD_TYPE};
 use airlock_protocol::layout;
 use airlock_protocol::limits::Cap;
-use airlock_protocol::pointer::{ChannelPointer, ReleasePin, RolloutPin};
+use airlock_protocol::pointer::{ChannelPointer, HoldoutPin, ReleasePin, RolloutPin};
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -251,6 +251,22 @@ impl Workspace {
                     rollout_id: r.rollout_id.clone(),
                 }),
                 None => None,
+            },
+            // Kept in the pointer until it ends (devices compare `until` themselves); a
+            // pointer re-signed after it ends drops it.
+            holdout: match c
+                .holdout
+                .as_ref()
+                .filter(|h| now < h.until && c.current.as_ref() != Some(&h.version))
+            {
+                Some(h) if c.rollout.is_none() => Some(HoldoutPin {
+                    version: h.version.clone(),
+                    release: pin(&h.version)?,
+                    basis_points: h.basis_points,
+                    holdout_id: h.holdout_id.clone(),
+                    until: h.until,
+                }),
+                _ => None,
             },
         }))
     }

@@ -6,7 +6,7 @@
 //! Invariant: a preview never writes to the store or the registry, and an operation the
 //! preview shows as allowed is refused later only if the state changed in between.
 
-use super::rollout::{ExpandTo, PromoteRequest, expansion, reversion};
+use super::rollout::{ExpandTo, PromoteRequest, reversion};
 use crate::error::Result;
 use crate::log::Event;
 use crate::log::entry::percent as pct;
@@ -95,7 +95,7 @@ impl Workspace {
     ) -> Result<Preview> {
         self.config.channel(channel)?;
         let state = self.load(app).await?;
-        let event = expansion(&state, channel, to.basis_points()?)?;
+        let event = self.expansion(&state, channel, to.basis_points()?)?;
         self.preview_event(state, by, event)
     }
 

@@ -230,8 +230,10 @@ impl Workspace {
         let release_ref = ObjectRef::of(&statement_bytes);
         let total_bytes = bundle.total_bytes();
         let committed = self
-            .commit(&req.app, by, |state, _seq| {
+            .commit(&req.app, by, |state, seq| {
+                let id = crate::rules::rollout_id(&channel, &req.version, seq);
                 Ok(Event::Released {
+                    holdout: self.holdout_for(state, &channel, &req.version, &id)?,
                     version: req.version.clone(),
                     channel: channel.clone(),
                     store: store.url().to_string(),

@@ -8,6 +8,7 @@ use super::Committed;
 use crate::config::percent_to_basis_points;
 use crate::error::{Error, Result};
 use crate::log::Event;
+use crate::log::entry::Holdout;
 use crate::log::entry::percent as pct;
 use crate::rules;
 use crate::state::AppState;
@@ -58,25 +59,6 @@ pub(crate) fn pausing(state: &AppState, channel: &str, pause: bool) -> Result<Ev
             version,
             rollout_id,
         }
-    })
-}
-
-/// What an expansion of `channel`'s rollout proposes: to `target`, else the next step of the
-/// plan written into its `promoted` entry (so every console agrees on "next").
-pub(crate) fn expansion(state: &AppState, channel: &str, target: Option<u32>) -> Result<Event> {
-    let r = rules::rollout_in(state, channel)?;
-    let bp = target.unwrap_or_else(|| r.next_step());
-    let archived = if bp >= FULL {
-        state.retention(channel, &r.version)
-    } else {
-        Vec::new()
-    };
-    Ok(Event::Expanded {
-        channel: channel.to_string(),
-        version: r.version.clone(),
-        basis_points: bp,
-        rollout_id: r.rollout_id.clone(),
-        archived,
     })
 }
 
@@ -160,9 +142,66 @@ pub(crate) fn as_expected(state: &AppState, channel: &str, by: &Attribution) -> 
 }
 
 impl Workspace {
+    /// The holdout an entry making `version` current in `channel` sets (docs/KPIS.md, "The
+    /// holdout"): the channel's current release, kept for its configured share of devices
+    /// (the last buckets of `id`, the rollout's id) for its configured hours. None when the
+    /// channel keeps none or has no other current release (nothing to compare with), or that
+    /// release is quarantined.
+    pub(crate) fn holdout_for(
+        &self,
+        state: &AppState,
+        channel: &str,
+        version: &str,
+        id: &str,
+    ) -> Result<Option<Holdout>> {
+        let (basis_points, seconds) = self.config.holdout(channel)?;
+        let Some(current) = state.channel(channel).current.clone() else {
+            return Ok(None);
+        };
+        if basis_points == 0 || current == version || state.release(&current)?.quarantined.is_some()
+        {
+            return Ok(None);
+        }
+        Ok(Some(Holdout {
+            version: current,
+            basis_points,
+            holdout_id: id.to_string(),
+            until: self.clock.now().plus_seconds(seconds),
+        }))
+    }
+
+    /// What an expansion of `channel`'s rollout proposes: to `target`, else the next step of
+    /// the plan written into its `promoted` entry (so every console agrees on "next"); at
+    /// 100 % with the channel's holdout.
+    pub(crate) fn expansion(
+        &self,
+        state: &AppState,
+        channel: &str,
+        target: Option<u32>,
+    ) -> Result<Event> {
+        let r = rules::rollout_in(state, channel)?;
+        let bp = target.unwrap_or_else(|| r.next_step());
+        let (archived, holdout) = if bp >= FULL {
+            (
+                state.retention(channel, &r.version),
+                self.holdout_for(state, channel, &r.version, &r.rollout_id)?,
+            )
+        } else {
+            (Vec::new(), None)
+        };
+        Ok(Event::Expanded {
+            channel: channel.to_string(),
+            version: r.version.clone(),
+            basis_points: bp,
+            rollout_id: r.rollout_id.clone(),
+            archived,
+            holdout,
+        })
+    }
+
     /// What a promotion proposes for a state and seq (the operation and its preview share it).
     pub(crate) fn promotion<'a>(
-        &self,
+        &'a self,
         req: &'a PromoteRequest,
     ) -> Result<impl Fn(&AppState, u64) -> Result<Event> + 'a> {
         self.config.channel(&req.from)?;
@@ -183,13 +222,18 @@ impl Workspace {
                 })?,
             };
             state.release(&version)?;
-            let archived = if start >= FULL {
-                state.retention(&req.to, &version)
+            let rollout_id = rules::rollout_id(&req.to, &version, seq);
+            let (archived, holdout) = if start >= FULL {
+                (
+                    state.retention(&req.to, &version),
+                    self.holdout_for(state, &req.to, &version, &rollout_id)?,
+                )
             } else {
-                Vec::new()
+                (Vec::new(), None)
             };
             Ok(Event::Promoted {
-                rollout_id: rules::rollout_id(&req.to, &version, seq),
+                rollout_id,
+                holdout,
                 version,
                 from: req.from.clone(),
                 to: req.to.clone(),
@@ -252,7 +296,7 @@ impl Workspace {
                     pct(r.basis_points)
                 )));
             }
-            expansion(state, channel, target)
+            self.expansion(state, channel, target)
         })
         .await
     }

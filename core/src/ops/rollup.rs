@@ -311,6 +311,7 @@ impl Workspace {
                 .cloned()
                 .chain(std::iter::once(BUILT_IN.to_string()))
                 .collect(),
+            holdout: false,
         };
         let health = match source {
             Some(src) => self.week_health(src, &scope, from, to).await?,

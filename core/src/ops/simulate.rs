@@ -81,7 +81,22 @@ impl Workspace {
             native_version: native.clone(),
             ..Default::default()
         };
-        let first = self.verify_as_device(app, channel, probe(0), None).await?;
+        let mut first = self.verify_as_device(app, channel, probe(0), None).await?;
+        // The first probe shows the side outside any holdout: another one if it was held.
+        if let Some(h) = first.pointer.as_ref().and_then(|p| p.holdout.as_ref()) {
+            let held = |n: u32| {
+                airlock_protocol::bucketing::in_holdout(
+                    &h.holdout_id,
+                    &probe(n).install_id,
+                    h.basis_points,
+                )
+            };
+            if let Some(n) = (0..2_000_000).find(|n| !held(*n))
+                && n > 0
+            {
+                first = self.verify_as_device(app, channel, probe(n), None).await?;
+            }
+        }
         let Some(pointer) = &first.pointer else {
             let why = match &first.outcome {
                 Outcome::Refused { reason } => reason.to_string(),
@@ -126,6 +141,32 @@ impl Workspace {
                 }
                 (Outcome::Refused { reason }, None) => {
                     served.current_refused = Some(reason.to_string());
+                }
+            }
+        }
+        // A device in the holdout shows what the held side runs.
+        if let Some(h) = pointer.holdout.as_ref().filter(|_| rollout.is_none()) {
+            let held = |n: &u32| {
+                airlock_protocol::bucketing::in_holdout(
+                    &h.holdout_id,
+                    &probe(*n).install_id,
+                    h.basis_points,
+                )
+            };
+            if let Some(n) = (0..2_000_000).find(held) {
+                let d = self.verify_as_device(app, channel, probe(n), None).await?;
+                if let Outcome::Run {
+                    version,
+                    via: airlock_protocol::device::Via::Holdout,
+                    ..
+                } = d.outcome
+                {
+                    served.holdout = Some((
+                        version,
+                        h.holdout_id.clone(),
+                        h.basis_points,
+                        h.until.unix(),
+                    ));
                 }
             }
         }

@@ -1,12 +1,16 @@
 //! The gate's second question, about releases already current: is a channel's current
-//! release worse than its rollback target, over the same window (the devices that have not
-//! updated yet run the target, so the comparison stays like-for-like)? It is asked over the
-//! release's stay as current, one anytime-valid test from the moment it became current, for
-//! the first three days of the stay (after that the devices left on the target are too few
-//! and too self-selected to compare with). A failure opens an incident whose severity comes
-//! from the decision tree (ops/incident.rs) and which recommends the rollback; a channel
-//! with `auto-rollback = true` is rolled back at once for a SEV-1 or SEV-2, and retried on
-//! later passes while that incident is open with no action.
+//! release worse than the release its randomized holdout keeps? When a release becomes
+//! current, the channel's holdout (`[channels.X] holdout`, 5 % by default) keeps the
+//! previous release for a share of devices chosen by lot, for `holdout-hours` (72 by
+//! default); their telemetry says `cohort="holdout"`, so the comparison is between two
+//! groups chosen at random, never with the devices that merely have not updated yet
+//! (docs/KPIS.md, "The holdout"). It is asked over the stay while the holdout lasts, one
+//! anytime-valid test from the moment the release became current. A channel without a
+//! holdout (0 %, or nothing current before) is not judged here: there is no fair group to
+//! judge against. A failure opens an incident whose severity comes from the decision tree
+//! (ops/incident.rs) and which recommends the rollback; a channel with `auto-rollback =
+//! true` is rolled back at once for a SEV-1 or SEV-2, and retried on later passes while that
+//! incident is open with no action.
 //!
 //! Decided once per stay: the command ids derive from the seq at which the release became
 //! current, the incident requires that very stay (the same current release since that seq,
@@ -25,33 +29,41 @@ use crate::state::{AppState, Incident, Placement, PlacementRecord};
 use crate::workspace::{Attribution, Expectation, Workspace};
 use airlock_protocol::time::Timestamp;
 
-/// How long into a release's stay as current the gate judges it.
-pub const CURRENT_JUDGED_SECONDS: i64 = 72 * 3600;
-
-/// A release's stay as a channel's current.
+/// A release's stay as a channel's current, with the holdout it is judged against.
 pub(crate) struct Stay<'a> {
     pub channel: &'a str,
     pub current: &'a str,
+    /// The release the holdout keeps (the previous current, also the rollback target).
     pub target: &'a str,
     pub since: Timestamp,
     pub since_seq: u64,
+    /// When the holdout ends: the stay is judged up to then.
+    pub until: Timestamp,
 }
 
 impl<'a> Stay<'a> {
-    /// `current`'s stay in `channel` (as `serving` found it), judged against `target`.
+    /// `current`'s stay in `channel` (as `serving` found it), judged against the release the
+    /// channel's holdout keeps; `None` when the channel keeps none for this stay.
     pub(crate) fn of(
+        state: &'a AppState,
         channel: &'a str,
         current: &'a str,
-        target: &'a str,
         p: &PlacementRecord,
-    ) -> Self {
-        Self {
+    ) -> Option<Self> {
+        let h = state.channels.get(channel)?.holdout.as_ref()?;
+        (h.version != current).then_some(Self {
             channel,
             current,
-            target,
+            target: h.version.as_str(),
             since: p.since,
             since_seq: p.since_seq,
-        }
+            until: h.until,
+        })
+    }
+
+    /// How long the stay is judged: the holdout's length.
+    pub(crate) fn judged_seconds(&self) -> i64 {
+        self.until.unix() - self.since.unix()
     }
 
     /// The gate's incident about this stay (opened after the release became current).
@@ -61,17 +73,17 @@ impl<'a> Stay<'a> {
         })
     }
 
-    /// The question about this stay: its release against the target, from the moment it
-    /// became current to `until`, over its first three days at most.
+    /// The question about this stay: its release against the holdout's, from the moment it
+    /// became current to `until`, while the holdout lasts (`analyze` takes the holdout's
+    /// devices alone as the baseline).
     pub(crate) fn question(&self, app: &str, until: Timestamp) -> AnalyzeRequest {
-        let end = self.since.plus_seconds(CURRENT_JUDGED_SECONDS);
         AnalyzeRequest {
             app: app.to_string(),
             channel: self.channel.to_string(),
             candidate: Some(self.current.to_string()),
             baseline: Some(self.target.to_string()),
             from: Some(self.since),
-            to: Some(if until < end { until } else { end }),
+            to: Some(until.min(self.until)),
         }
     }
 
@@ -129,19 +141,22 @@ impl Workspace {
                 basis_points: airlock_protocol::bucketing::FULL,
                 ..WatchReport::about(&state.app, name, current, subject)
             };
-            let Some(target) = state.rollback_candidates(name).into_iter().next() else {
+            let Some(stay) = Stay::of(state, name, current, p) else {
                 if let Some(to) = promote_to {
+                    let why = if state.rollback_candidates(name).is_empty() {
+                        "no earlier release"
+                    } else {
+                        "no holdout kept the previous release"
+                    };
                     out.push(WatchReport {
                         detail: format!(
-                            "no earlier release in {name} to judge it against; promote it to \
-                             {to} by hand"
+                            "{why} in {name} to judge it against; promote it to {to} by hand"
                         ),
                         ..report(Subject::Promotion)
                     });
                 }
                 continue;
             };
-            let stay = Stay::of(name, current, &target, p);
             let mut verdict = None;
             let mut bad = report(Subject::Current);
             if let Err(e) = self
@@ -216,7 +231,8 @@ impl Workspace {
         }
         let now = self.now();
         let stayed = now.unix() - stay.since.unix();
-        if stayed < policy.step_seconds || stayed > CURRENT_JUDGED_SECONDS {
+        // Judged until a step after the holdout ended (its last bins, whole).
+        if stayed < policy.step_seconds || stayed > stay.judged_seconds() + policy.step_seconds {
             return Ok(());
         }
         let v = self.stay_verdict(source, app, stay, verdict).await?;

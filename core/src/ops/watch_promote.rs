@@ -18,7 +18,7 @@
 //! the entry's reason says the gate had not passed yet ([`Workspace::noting_early_promotion`]).
 
 use super::watch::{WatchAction, WatchReport, noted};
-use super::watch_current::{CURRENT_JUDGED_SECONDS, Stay};
+use super::watch_current::Stay;
 use crate::error::{ErrorKind, Result};
 use crate::kpi::judge::{Outcome, Verdict};
 use crate::kpi::source::KpiSource;
@@ -46,11 +46,11 @@ impl Workspace {
         else {
             return Ok(None);
         };
-        let Some(target) = state.rollback_candidates(name).into_iter().next() else {
+        let Some(stay) = Stay::of(&state, name, current, p) else {
             return Ok(None);
         };
         let window = self.promotion_window(name)?;
-        let question = Stay::of(name, current, &target, p).question(&req.app, self.now());
+        let question = stay.question(&req.app, self.now());
         let elapsed = self.now().unix() - p.since.unix();
         self.not_passed_yet(&format!("{name}'s window"), window, elapsed, &question)
             .await
@@ -127,9 +127,10 @@ impl Workspace {
             );
             return Ok(());
         }
-        // The stay's first three days at most (Stay::question): after that the devices left
-        // on the target are too few and too self-selected, and the verdict on them stands.
-        let judged = stayed.min(CURRENT_JUDGED_SECONDS);
+        // While the holdout lasts (Stay::question): after that there is no fair group to
+        // compare with, and the verdict on it stands.
+        let judged_for = stay.judged_seconds();
+        let judged = stayed.min(judged_for);
         let v = self.stay_verdict(source, app, stay, verdict).await?;
         report.summary = v.summary.clone();
         let left = hours((window - stayed).max(0));
@@ -153,19 +154,19 @@ impl Workspace {
                 report.detail = format!("window {left} left; verdict so far: inconclusive");
                 return Ok(());
             }
-            _ if stayed > CURRENT_JUDGED_SECONDS => {
+            _ if stayed > judged_for => {
                 report.detail = format!(
-                    "not shown safe within the first {} of its stay in {name}; promote it to \
-                     {to} by hand",
-                    hours(CURRENT_JUDGED_SECONDS)
+                    "not shown safe while {name}'s holdout lasted ({}); promote it to {to} by \
+                     hand",
+                    hours(judged_for)
                 );
                 return Ok(());
             }
             _ => {
                 report.detail = format!(
-                    "window over, not shown safe yet (inconclusive); judged on until it is, for \
-                     at most the first {} of its stay",
-                    hours(CURRENT_JUDGED_SECONDS)
+                    "window over, not shown safe yet (inconclusive); judged on until it is, while \
+                     {name}'s holdout lasts ({} in all)",
+                    hours(judged_for)
                 );
                 return Ok(());
             }

@@ -376,6 +376,8 @@ pub struct Tally {
     pub built_in: usize,
     /// Devices told to run the rollout's release.
     pub via_rollout: usize,
+    /// Devices the channel's holdout keeps on the previous release.
+    pub via_holdout: usize,
     /// Refusal code → how many devices, and one message per code.
     pub refusals: BTreeMap<String, (usize, String)>,
 }
@@ -427,6 +429,7 @@ pub async fn check_fleet(
             }
             tally.built_in += t.built_in;
             tally.via_rollout += t.via_rollout;
+            tally.via_holdout += t.via_holdout;
             for (code, (n, msg)) in t.refusals {
                 tally.refusals.entry(code).or_insert((0, msg)).0 += n;
             }
@@ -468,6 +471,9 @@ fn check_devices(
                 d.via = Some(*via);
                 if *via == Via::Rollout {
                     tally.via_rollout += 1;
+                }
+                if *via == Via::Holdout {
+                    tally.via_holdout += 1;
                 }
             }
             Outcome::KeepBuiltIn => {}

@@ -603,7 +603,19 @@ store?: string | null;
  * A CloudFront distribution in front of the channel's store, invalidated after each
  * pointer write.
  */
-cdn?: CdnConfig | null }
+cdn?: CdnConfig | null; 
+/**
+ * The randomized holdout, in percent (0 turns it off): when a release becomes current
+ * here, this share of devices, chosen by lot, keeps the previous release for
+ * `holdout-hours`, so the gate can judge the new release against a fair comparison
+ * group (docs/KPIS.md, "The holdout"). Default 5.
+ */
+holdout?: number; 
+/**
+ * How long the holdout lasts, in hours (at most 336, two weeks). Default 72, the
+ * time the gate judges a current release.
+ */
+"holdout-hours"?: number }
 /**
  * `[kpi.channels.<name>]`: what one channel judges, and what its gate may do alone.
  */
@@ -637,6 +649,11 @@ export type ChannelKpis = {
  * Where one channel of an app stands.
  */
 export type ChannelView = { channel: string; protected: boolean; current: string | null; rollout: RolloutView | null; 
+/**
+ * The randomized holdout kept on the previous release while it lasts (`None` once it
+ * has ended, or when the channel keeps none).
+ */
+holdout: HoldoutView | null; 
 /**
  * The newest rollback-ready release: where a rollback would go.
  */
@@ -945,6 +962,11 @@ export type Hit = { x: number; y: number;
  * Unix seconds: the end of the bin the value covers.
  */
 at: number; series: string; value: string }
+/**
+ * A channel's holdout: the share of devices kept on `version`, chosen by lot, against
+ * which the gate judges the current release, until `until`.
+ */
+export type HoldoutView = { version: string; basisPoints: number; until: string }
 export type IncidentLine = { number: number; version: string; channel: string; severity: number; opened: string; 
 /**
  * Opened to closed, in hours (`None`: still open).
@@ -1359,6 +1381,11 @@ export type SettingEdit =
  * A channel's protection and rollout plan (percent steps, ending at 100).
  */
 { setting: "channel"; name: string; protected: boolean; plan: number[] } | 
+/**
+ * A channel's randomized holdout: the percent of devices kept on the previous release
+ * when a release becomes current (0: none), and for how many hours.
+ */
+{ setting: "channelHoldout"; name: string; percent: number; hours: number } | 
 /**
  * An app's bundle limits.
  */

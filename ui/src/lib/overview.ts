@@ -18,6 +18,8 @@ export type ChannelRow = {
     since: string | null;
   } | null;
   rollbackTarget: string | null;
+  /** The randomized holdout kept on the previous release, while it lasts. */
+  holdout: { version: string; percent: string; until: string } | null;
 };
 
 export function channelRow(app: string, c: ChannelView): ChannelRow {
@@ -38,7 +40,16 @@ export function channelRow(app: string, c: ChannelView): ChannelRow {
         }
       : null,
     rollbackTarget: c.rollbackTarget,
+    holdout: c.holdout
+      ? { version: c.holdout.version, percent: percent(c.holdout.basisPoints), until: c.holdout.until }
+      : null,
   };
+}
+
+/** The holdout in a few words: "5 % on 1.0.0, 2 d 23 h left". */
+export function describeHoldout(h: NonNullable<ChannelRow["holdout"]>, now = Date.now()): string {
+  const left = (Date.parse(h.until) - now) / 1000;
+  return `${h.percent} on ${h.version}, ${Number.isNaN(left) ? exact(h.until) : `${duration(left)} left`}`;
 }
 
 /** Apps whose name contains `query` (case-insensitive), protected channels first. */
@@ -57,6 +68,9 @@ export function filterApps(apps: AppOverview[], query: string): AppOverview[] {
 /** One sentence for a channel, for screen readers and the row's title. */
 export function describeChannel(row: ChannelRow, now = Date.now()): string {
   const current = row.current ?? "the built-in bundle";
+  if (!row.rollout && row.holdout) {
+    return `${row.channel}: everyone runs ${current} but a holdout of ${row.holdout.percent}, chosen by lot, kept on ${row.holdout.version} until ${exact(row.holdout.until)}.`;
+  }
   if (!row.rollout) return `${row.channel}: everyone runs ${current}.`;
   const r = row.rollout;
   const state = r.paused ? "paused at" : "rolling out to";

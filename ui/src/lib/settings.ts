@@ -40,3 +40,14 @@ export function storeProblem(s: string, named: string[], optional = false): stri
   }
   return "use file:///absolute/folder, s3://bucket/prefix or a [stores] name";
 }
+
+/** What is wrong with a holdout of `percent` for `hours` (the core checks the same). */
+export function holdoutProblem(percent: string, hours: string): string | null {
+  const p = Number(percent.trim());
+  if (percent.trim() === "" || !Number.isFinite(p) || p < 0 || p > 50)
+    return "the holdout is a percentage from 0 (none) to 50";
+  if (Math.abs(p * 100 - Math.round(p * 100)) > 1e-6) return "the holdout has at most two decimals";
+  const h = Number(hours.trim());
+  if (!Number.isInteger(h) || h < 1 || h > 336) return "the holdout lasts 1 to 336 hours (two weeks)";
+  return null;
+}
