@@ -38,7 +38,7 @@ def table(title, rows, comparators):
     return out + [""]
 
 
-plain = [r for r in rows if r["scenario"].startswith(("healthy", "edge", "1.3", "1.5", "2", "10"))
+plain = [r for r in rows if r["scenario"].startswith(("healthy", "edge", "1.3", "1.4", "1.5", "2", "10"))
          and "×" in r["scenario"] and "reports" not in r["scenario"]]
 adversarial = [r for r in rows if r not in plain]
 lines = [

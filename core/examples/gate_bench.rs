@@ -244,7 +244,7 @@ fn main() {
             adversary: plain,
             rollouts: healthy_n,
         });
-        for worse in [1.3, 1.5, 2.0, 10.0] {
+        for worse in [1.3, 1.4, 1.5, 2.0, 10.0] {
             rows.push(Row {
                 scenario: format!("{worse}× worse"),
                 worse,
