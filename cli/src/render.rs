@@ -107,6 +107,15 @@ pub fn status(s: &AppStatus) {
                 r.rollout_id
             );
         }
+        if let Some(h) = &c.holdout {
+            outln!(
+                "    holdout: {} of devices kept on {} until {} (the gate judges {current} \
+                 against them)",
+                pct(h.basis_points),
+                h.version,
+                h.until
+            );
+        }
         if let Some(p) = &c.pointer {
             outln!("    pointer seq {}, expires {}", p.seq, p.expires_at);
         }

@@ -147,6 +147,42 @@ fn release_promote_rollback_verified_independently() {
         "ana",
         &["expand", "shop-ios", "Production", "--percent", "100"],
     );
+    // At 100 % the default holdout keeps 5 % on 1.0.0: the independent checker, Airlock's
+    // device check and `status` agree on it.
+    let many: Vec<String> = (0..400).map(|i| format!("device-{i}")).collect();
+    let check = independent_check(&d, "Production", &pem, &many);
+    let held: Vec<&String> = many
+        .iter()
+        .filter(|id| check["devices"][id.as_str()] == "1.0.0")
+        .collect();
+    assert!(
+        (5..=40).contains(&held.len()),
+        "about 5 % of 400 devices held on 1.0.0, not {}: {check}",
+        held.len()
+    );
+    for id in held.iter().take(3) {
+        let verdict = d.ok(
+            "ana",
+            &["verify", "shop-ios", "Production", "--install-id", id],
+        );
+        assert_eq!(verdict["outcome"]["version"], "1.0.0", "{verdict}");
+        assert_eq!(verdict["outcome"]["via"], "holdout", "{verdict}");
+    }
+    let status = d.ok("ana", &["status", "shop-ios"]);
+    let production = status[0]["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["channel"] == "Production")
+        .unwrap();
+    assert_eq!(production["holdout"]["version"], "1.0.0", "{status}");
+    assert_eq!(production["holdout"]["basisPoints"], 500, "{status}");
+    let text = d.airlock("ana", &["status", "shop-ios"]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("holdout: 5 % of devices kept on 1.0.0"),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
     let back = d.ok(
         "ana",
         &[

@@ -156,6 +156,7 @@ impl Workspace {
             judged.is_none()
                 && channel.current.as_deref() == Some(candidate.as_str())
                 && h.version == baseline
+                && req.from.is_none_or(|f| f < h.until)
         });
         let mut to = req.to.unwrap_or_else(|| self.now());
         if let Some(h) = held {

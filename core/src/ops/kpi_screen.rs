@@ -471,7 +471,7 @@ impl Workspace {
     }
 
     /// Each channel's health in `app`: its rollout's verdict now, or its current release's
-    /// in its first three days; `none` with the reason otherwise.
+    /// while its holdout lasts; `none` with the reason otherwise.
     pub async fn health(&self, app: &str) -> Result<Vec<Health>> {
         let state = self.load_known(app).await?;
         let source = self.kpi_source().await;
@@ -495,10 +495,16 @@ impl Workspace {
                         "none".into(),
                         "not judged: no earlier release in this channel to compare it with".into(),
                     ),
+                    Ok(None) if c.holdout.is_none() => (
+                        "none".into(),
+                        "not judged: this channel kept no holdout on the previous release, the \
+                         only fair group to compare a current release with"
+                            .into(),
+                    ),
                     Ok(None) => (
                         "none".into(),
-                        "not judged: the gate compares a current release with its rollback \
-                         target in its first 3 days only"
+                        "not judged: the gate compares a current release with its holdout while \
+                         the holdout lasts, from its first numbers on"
                             .into(),
                     ),
                     Err(e) => ("none".into(), e.to_string()),

@@ -50,6 +50,9 @@ pub struct ChannelStatus {
     pub protected: bool,
     pub current: Option<String>,
     pub rollout: Option<crate::state::Rollout>,
+    /// The randomized holdout kept on the previous release, while it lasts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<crate::log::entry::Holdout>,
     pub pointer: Option<PointerStatus>,
 }
 
@@ -316,6 +319,10 @@ impl Workspace {
                 protected: self.is_protected(name),
                 current: c.current.clone(),
                 rollout: c.rollout.clone(),
+                holdout: c
+                    .holdout
+                    .clone()
+                    .filter(|h| c.held(self.now()) == Some(h.version.as_str())),
                 pointer,
             });
         }
