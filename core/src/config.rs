@@ -99,8 +99,10 @@ pub struct ChannelConfig {
     /// The randomized holdout, in percent (0 turns it off): when a release becomes current
     /// here, this share of devices, chosen by lot, keeps the previous release for
     /// `holdout-hours`, so the gate can judge the new release against a fair comparison
-    /// group (docs/KPIS.md, "The holdout"). Default 5.
-    #[serde(default = "default_holdout")]
+    /// group (docs/KPIS.md, "The holdout"). New workspaces and the default channels get 5,
+    /// written into airlock.toml; a channel section that does not say gets 0, so upgrading
+    /// Airlock does not start serving pointers that clients predating the field refuse.
+    #[serde(default)]
     pub holdout: f64,
     /// How long the holdout lasts, in hours (at most 336, two weeks). Default 72, the
     /// time the gate judges a current release.
@@ -108,16 +110,12 @@ pub struct ChannelConfig {
     pub holdout_hours: u32,
 }
 
-/// The default holdout: 5 % of a channel's devices.
+/// The holdout of new workspaces and the default channels: 5 % of a channel's devices.
 pub const DEFAULT_HOLDOUT_PERCENT: f64 = 5.0;
 /// The default holdout's length: 72 h.
 pub const DEFAULT_HOLDOUT_HOURS: u32 = 72;
 /// The longest holdout: two weeks.
 pub const MAX_HOLDOUT_HOURS: u32 = 336;
-
-fn default_holdout() -> f64 {
-    DEFAULT_HOLDOUT_PERCENT
-}
 
 fn default_holdout_hours() -> u32 {
     DEFAULT_HOLDOUT_HOURS

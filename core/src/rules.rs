@@ -163,6 +163,16 @@ pub fn check(state: &AppState, entry: &LogEntry, policy: &Policy<'_>) -> Result<
             }
             let expected = if *basis_points >= FULL {
                 check_holdout(state, entry, channel, version, id, holdout.as_ref())?;
+                if let Some(h) = holdout
+                    && h.basis_points > FULL - r.basis_points
+                {
+                    return Err(Error::Refused(format!(
+                        "the entry's holdout of {} reaches devices the rollout at {} already \
+                         gave {version}; it may hold at most what the rollout left out",
+                        pct(h.basis_points),
+                        pct(r.basis_points)
+                    )));
+                }
                 state.retention(channel, version)
             } else {
                 no_holdout(holdout.as_ref())?;

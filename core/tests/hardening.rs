@@ -74,7 +74,7 @@ async fn forge_signed(
     let state = state_in_store(store.as_ref(), APP).await;
     let head = state.head.clone().expect("the app has a log");
     let entry = LogEntry {
-        format_version: 2,
+        format_version: event.format_version(),
         app: APP.into(),
         seq: head.seq + 1,
         prev: Some(head.hash),

@@ -399,6 +399,51 @@ async fn a_holdout_keeps_the_previous_release_until_it_ends_or_is_quarantined() 
         .expect("archived once its holdout is over");
 }
 
+/// A holdout never reaches devices the rollout already gave the new release: after a 90 %
+/// step, a configured 20 % holdout keeps only the 10 % left out. The entry that sets a
+/// holdout is written in the format that marks it (3), the others stay at 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holdout_is_capped_by_the_rollout_s_last_step_and_marks_its_entry() {
+    let env = Env::with_config(|c| {
+        let p = c.channels.get_mut(PRODUCTION).unwrap();
+        p.plan = vec![5.0, 90.0, 100.0];
+        p.holdout = 20.0;
+    });
+    let ws = env.console().await;
+    with_approved_candidate(&ws).await;
+    ws.promote(&by("ana"), &promotion("1.1.0", None))
+        .await
+        .unwrap();
+    ws.expand(&by("ana"), APP, PRODUCTION, ExpandTo::Next)
+        .await
+        .unwrap();
+    let done = ws
+        .expand(&by("ana"), APP, PRODUCTION, ExpandTo::Next)
+        .await
+        .unwrap();
+    let state = ws.load(APP).await.unwrap();
+    let h = state.channel(PRODUCTION).holdout.expect("a holdout");
+    assert_eq!(
+        h.basis_points, 1000,
+        "20 % configured, but only the 10 % the rollout left out are held"
+    );
+    assert_eq!(done.entry.entry.format_version, 3, "it sets a holdout");
+    let log = ws.history(APP).await.unwrap();
+    assert!(
+        log.iter()
+            .filter(|e| !matches!(
+                e.entry.event,
+                airlock_core::log::Event::Expanded { .. }
+                    | airlock_core::log::Event::Promoted { .. }
+                    | airlock_core::log::Event::Released { .. }
+            ))
+            .all(|e| e.entry.format_version == 2),
+        "entries without holdout fields stay at format 2"
+    );
+    // The whole log, read afresh, passes the rules (the capped holdout among them).
+    env.console().await.load(APP).await.expect("the log folds");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_leaves_no_channel_serving_the_quarantined_release() {
     let env = Env::new();

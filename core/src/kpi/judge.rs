@@ -748,8 +748,13 @@ fn rate_kpi(
     let prior_upper = prior.map(|(x, n)| compare::bounds(x, n, alpha / 4.0, c.phi).1);
     let was_within = |l: f64| prior_upper.is_some_and(|u| u <= l);
     let spike = |l: f64| c.baseline_lower > l && was_within(l);
-    let spike_or_unclear =
-        |l: f64| was_within(l) && (c.baseline_lower > l || c.candidate_lower <= c.baseline_upper);
+    // Only within a rollout, whose baseline is the rest of the fleet: against a holdout (a
+    // twentieth of it by design) the baseline's bounds are always wide, and the warning
+    // limit would never fire.
+    let spike_or_unclear = |l: f64| {
+        was_within(l)
+            && (c.baseline_lower > l || (!q.holdout && c.candidate_lower <= c.baseline_upper))
+    };
     let (critical, warning) = if limits.relative_to_baseline {
         let diff = c.candidate_lower - c.baseline_upper;
         (

@@ -314,7 +314,22 @@ impl PrometheusSource {
         }
     }
 
+    /// Refuses to ask a template without `$selector` for the holdout alone: it could not
+    /// carry `cohort="holdout"`, and would answer with every device on that release.
+    fn holdout_ready(&self, name: &str, scope: &Scope) -> Result<()> {
+        let custom = self.queries.get(name);
+        if scope.holdout && custom.is_some_and(|q| !q.contains("$selector")) {
+            return Err(Error::Config(format!(
+                "kpi.queries.{name} does not use $selector, so it cannot read the holdout's \
+                 series alone (cohort=\"holdout\"); add $selector to it (docs/KPIS.md, \
+                 \"Queries\")"
+            )));
+        }
+        Ok(())
+    }
+
     async fn range(&self, name: &str, scope: &Scope, window: &Window) -> Result<Vec<Series>> {
+        self.holdout_ready(name, scope)?;
         let Some(end) = window.last_bin_end() else {
             return Ok(Vec::new());
         };
@@ -530,6 +545,7 @@ impl PrometheusSource {
         scope: &Scope,
         at: Timestamp,
     ) -> Result<BTreeMap<String, f64>> {
+        self.holdout_ready(name, scope)?;
         let params = [
             ("query", self.promql(name, scope, 300)),
             ("time", at.unix().to_string()),
@@ -602,6 +618,23 @@ mod tests {
             holdout: true,
             ..scope.clone()
         };
+        let custom = PrometheusSource::new(
+            &settings,
+            &BTreeMap::from([(
+                "sessions".to_string(),
+                "sum by (version) (increase(my_sessions{version=~\"$versions\"}[$step]))"
+                    .to_string(),
+            )]),
+            None,
+        )
+        .unwrap();
+        assert!(custom.holdout_ready("sessions", &scope).is_ok());
+        let e = custom.holdout_ready("sessions", &held).unwrap_err();
+        assert!(e.to_string().contains("$selector"), "{e}");
+        assert!(
+            p.holdout_ready("sessions", &held).is_ok(),
+            "the defaults use it"
+        );
         assert_eq!(
             p.promql("sessions", &held, 300),
             "sum by (version) (increase(ota_sessions_total{app=\"shop\",channel=\"production\",\

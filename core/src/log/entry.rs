@@ -13,6 +13,29 @@ use serde::{Deserialize, Serialize};
 /// The entry format this build writes and reads. A later format is refused with advice to
 /// upgrade, never misread.
 pub const FORMAT_VERSION: u32 = 2;
+/// The format of an entry that sets or ends a holdout (`holdout`, `endedHoldouts`): a build
+/// from before holdouts reads it as newer and refuses to act on the log, instead of reading
+/// past fields that change what devices are served. Every other entry stays at
+/// [`FORMAT_VERSION`].
+pub const HOLDOUT_FORMAT_VERSION: u32 = 3;
+
+impl Event {
+    /// The format an entry carrying this event is written in.
+    pub fn format_version(&self) -> u32 {
+        let holds = match self {
+            Event::Released { holdout, .. }
+            | Event::Promoted { holdout, .. }
+            | Event::Expanded { holdout, .. } => holdout.is_some(),
+            Event::Quarantined { ended_holdouts, .. } => !ended_holdouts.is_empty(),
+            _ => false,
+        };
+        if holds {
+            HOLDOUT_FORMAT_VERSION
+        } else {
+            FORMAT_VERSION
+        }
+    }
+}
 
 /// The event kinds this build knows; an entry of any other kind was written by a newer one.
 pub const KNOWN_KINDS: [&str; 19] = [
@@ -680,21 +703,38 @@ impl LogEntry {
             .get("kind")
             .and_then(serde_json::Value::as_str)
             .unwrap_or("");
-        if version.is_some_and(|v| v > u64::from(FORMAT_VERSION)) || !KNOWN_KINDS.contains(&kind) {
+        if version.is_some_and(|v| v > u64::from(HOLDOUT_FORMAT_VERSION))
+            || !KNOWN_KINDS.contains(&kind)
+        {
             return Ok(Parsed::Newer(format!(
                 "formatVersion {}, kind {kind:?}: written by a newer Airlock",
                 version.map_or("none".into(), |v| v.to_string())
             )));
         }
-        if version != Some(u64::from(FORMAT_VERSION)) {
+        if version != Some(u64::from(FORMAT_VERSION))
+            && version != Some(u64::from(HOLDOUT_FORMAT_VERSION))
+        {
             return Err(unreadable(
                 key,
-                format!("formatVersion is {version:?}; this build reads {FORMAT_VERSION}"),
+                format!(
+                    "formatVersion is {version:?}; this build reads {FORMAT_VERSION} and \
+                     {HOLDOUT_FORMAT_VERSION}"
+                ),
             ));
         }
-        serde_json::from_value(raw)
-            .map(Parsed::Entry)
-            .map_err(|e| unreadable(key, e))
+        let entry: LogEntry = serde_json::from_value(raw).map_err(|e| unreadable(key, e))?;
+        // Holdout fields only in the format that marks them, so no build misses them.
+        if entry.format_version != entry.event.format_version() {
+            return Err(unreadable(
+                key,
+                format!(
+                    "formatVersion {} does not match its event ({} for this one)",
+                    entry.format_version,
+                    entry.event.format_version()
+                ),
+            ));
+        }
+        Ok(Parsed::Entry(entry))
     }
 }
 
@@ -733,9 +773,8 @@ pub fn percent(bp: u32) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trips_with_kind_tag() {
-        let e = LogEntry {
+    fn sample_expanded() -> LogEntry {
+        LogEntry {
             format_version: FORMAT_VERSION,
             app: "shop-ios".into(),
             seq: 2,
@@ -752,7 +791,12 @@ mod tests {
                 holdout: None,
             },
             reason: Some("metrics are fine".into()),
-        };
+        }
+    }
+
+    #[test]
+    fn round_trips_with_kind_tag() {
+        let e = sample_expanded();
         let bytes = e.to_payload();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(
@@ -767,9 +811,30 @@ mod tests {
     }
 
     #[test]
+    fn holdout_fields_come_only_in_format_3() {
+        let mut e = sample_expanded();
+        assert_eq!(e.event.format_version(), FORMAT_VERSION);
+        if let Event::Expanded { holdout, .. } = &mut e.event {
+            *holdout = Some(Holdout {
+                version: "1.1.0".into(),
+                basis_points: 500,
+                holdout_id: "r1".into(),
+                until: Timestamp::from_unix(1_700_100_000).unwrap(),
+            });
+        }
+        assert_eq!(e.event.format_version(), HOLDOUT_FORMAT_VERSION);
+        // Marked as format 2, a holdout would be skipped by a build from before holdouts:
+        // refused as unreadable instead.
+        let hidden = LogEntry::from_payload("k", &e.to_payload()).unwrap_err();
+        assert!(hidden.to_string().contains("does not match"), "{hidden}");
+        e.format_version = HOLDOUT_FORMAT_VERSION;
+        assert_eq!(LogEntry::from_payload("k", &e.to_payload()).unwrap(), e);
+    }
+
+    #[test]
     fn newer_formats_and_kinds_ask_for_an_upgrade() {
         for payload in [
-            r#"{"formatVersion":3,"kind":"released"}"#,
+            r#"{"formatVersion":4,"kind":"released"}"#,
             r#"{"formatVersion":2,"kind":"teleported"}"#,
         ] {
             let err = LogEntry::from_payload("k", payload.as_bytes()).unwrap_err();

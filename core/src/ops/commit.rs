@@ -11,7 +11,7 @@
 
 use super::pointer::PointerUpdate;
 use crate::error::{Error, ErrorKind, Pending, Result};
-use crate::log::entry::{FORMAT_VERSION, entry_hash};
+use crate::log::entry::entry_hash;
 use crate::log::reader::{self, Head, LogRead, StoredEntry};
 use crate::log::{Event, LogEntry};
 use crate::rules::{self, Policy};
@@ -385,7 +385,7 @@ impl Workspace {
     ) -> Result<LogEntry> {
         let now = self.clock.now();
         let entry = LogEntry {
-            format_version: FORMAT_VERSION,
+            format_version: event.format_version(),
             app: state.app.clone(),
             seq: state.next_seq(),
             prev: state.head.as_ref().map(|h| h.hash.clone()),

@@ -182,10 +182,16 @@ impl Workspace {
         let r = rules::rollout_in(state, channel)?;
         let bp = target.unwrap_or_else(|| r.next_step());
         let (archived, holdout) = if bp >= FULL {
-            (
-                state.retention(channel, &r.version),
-                self.holdout_for(state, channel, &r.version, &r.rollout_id)?,
-            )
+            // Never more than the rollout's last step left out: no device that ran the new
+            // release is sent back.
+            let holdout = self
+                .holdout_for(state, channel, &r.version, &r.rollout_id)?
+                .map(|mut h| {
+                    h.basis_points = h.basis_points.min(FULL - r.basis_points);
+                    h
+                })
+                .filter(|h| h.basis_points > 0);
+            (state.retention(channel, &r.version), holdout)
         } else {
             (Vec::new(), None)
         };

@@ -608,7 +608,9 @@ cdn?: CdnConfig | null;
  * The randomized holdout, in percent (0 turns it off): when a release becomes current
  * here, this share of devices, chosen by lot, keeps the previous release for
  * `holdout-hours`, so the gate can judge the new release against a fair comparison
- * group (docs/KPIS.md, "The holdout"). Default 5.
+ * group (docs/KPIS.md, "The holdout"). New workspaces and the default channels get 5,
+ * written into airlock.toml; a channel section that does not say gets 0, so upgrading
+ * Airlock does not start serving pointers that clients predating the field refuse.
  */
 holdout?: number; 
 /**
