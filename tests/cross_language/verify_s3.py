@@ -12,7 +12,7 @@ with boto3 (path-style addressing, region us-east-1) and `cryptography`, and ver
   - bundleHash, recomputed from the blobs' hashes and paths as docs/PROTOCOL.md defines;
   - device bucketing for the given install ids (exact integer arithmetic);
   - with --home-bucket (the store holding the event log): every log entry a DSSE envelope of
-    the log payload type signed by the key, formatVersion 2, seqs 1, 2, 3… with each `prev`
+    the log payload type signed by the key, formatVersion 2 (3 with a holdout), seqs 1, 2, 3… with each `prev`
     the SHA-256 of the previous object, the pointer's seq and logHead naming one of them; and
     the trusted-key document: version 1 signed by its own key, each later version naming the
     previous one's hash and signed by a key active in it, the key active in the newest.
@@ -223,7 +223,9 @@ def check_log(home: Store, app: str, pointer, key: TrustedKey) -> int:
         raw = home.get(name)
         entry = open_envelope(raw, LOG_TYPE, key, name)
         check(int(name[len(folder):-5]) == i and entry["seq"] == i, f"{name}: expected seq {i}")
-        check(entry["formatVersion"] == 2, f"{name}: formatVersion {entry['formatVersion']}")
+        # 3 exactly for an entry that sets or ends a holdout (docs/PROTOCOL.md), else 2.
+        holds = bool(entry.get("holdout")) or bool(entry.get("endedHoldouts"))
+        check(entry["formatVersion"] == (3 if holds else 2), f"{name}: formatVersion {entry['formatVersion']}")
         check(entry["app"] == app and entry.get("prev") == prev, f"{name}: does not extend the chain")
         prev = sha256_hex(raw)
         heads[i] = prev

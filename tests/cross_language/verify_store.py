@@ -11,7 +11,7 @@ standard library, `openssl` and `sha256sum`:
     in a folder;
   - device bucketing for the given install ids (exact integer arithmetic);
   - the app's event log: every entry a DSSE envelope of the log payload type signed by the
-    key, formatVersion 2, seqs 1, 2, 3… with each `prev` the SHA-256 of the previous file,
+    key, formatVersion 2 (3 with a holdout), seqs 1, 2, 3… with each `prev` the SHA-256 of the previous file,
     and the pointer's seq and logHead naming one of its entries;
   - the trusted-key document: version 1 signed by its own key, every later version naming
     the previous one's hash and signed by a key active in it, and the given key active in
@@ -116,7 +116,9 @@ def check_log(store, app, pointer, pem, keyid, work):
         path = os.path.join(folder, name)
         raw, entry = open_envelope(path, "application/vnd.airlock.log-entry+json", pem, keyid, work)
         assert int(name[:20]) == i and entry["seq"] == i, f"{name}: expected seq {i}"
-        assert entry["formatVersion"] == 2, f"{name}: formatVersion {entry['formatVersion']}"
+        # 3 exactly for an entry that sets or ends a holdout (docs/PROTOCOL.md), else 2.
+        holds = bool(entry.get("holdout")) or bool(entry.get("endedHoldouts"))
+        assert entry["formatVersion"] == (3 if holds else 2), f"{name}: formatVersion {entry['formatVersion']}"
         assert entry["app"] == app, f"{name}: names app {entry['app']}"
         assert entry.get("prev") == prev, f"{name}: prev {entry.get('prev')} is not {prev}"
         prev = sha256_hex(raw)
