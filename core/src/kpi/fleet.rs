@@ -342,6 +342,23 @@ impl Served {
 /// version); [`Fleet::snapshot`] turns it into the label `cohort="holdout"`.
 const HELD: &str = "#holdout";
 
+/// The labels the version part of a series stands for: `version` (none for the channel's
+/// own series), and `cohort="holdout"` when [`label`] marked it held.
+fn version_labels(part: &str) -> Vec<(String, String)> {
+    let (version, held) = match part.strip_suffix(HELD) {
+        Some(v) => (v, true),
+        None => (part, false),
+    };
+    let mut labels = Vec::new();
+    if !version.is_empty() {
+        labels.push(("version".to_string(), version.to_string()));
+    }
+    if held {
+        labels.push(("cohort".to_string(), "holdout".to_string()));
+    }
+    labels
+}
+
 /// The version part of a device's series: its version, marked when it is held.
 fn label(version: &str, held: bool) -> String {
     if held && !version.is_empty() {
@@ -793,17 +810,7 @@ impl Fleet {
             let mut parts = key.split('|');
             let name = parts.next().unwrap_or_default().to_string();
             let version = parts.next().unwrap_or_default();
-            let mut labels = Vec::new();
-            let (version, held) = match version.strip_suffix(HELD) {
-                Some(v) => (v, true),
-                None => (version, false),
-            };
-            if !version.is_empty() {
-                labels.push(("version".to_string(), version.to_string()));
-            }
-            if held {
-                labels.push(("cohort".to_string(), "holdout".to_string()));
-            }
+            let mut labels = version_labels(version);
             if let Some(status) = parts.next() {
                 labels.push(("status".to_string(), status.to_string()));
             }
@@ -821,13 +828,7 @@ impl Fleet {
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map_or(&[][..], |(_, b)| *b);
-            let mut labels = match version.strip_suffix(HELD) {
-                Some(v) => vec![
-                    ("version".to_string(), v.to_string()),
-                    ("cohort".to_string(), "holdout".to_string()),
-                ],
-                None => vec![("version".to_string(), version.to_string())],
-            };
+            let mut labels = version_labels(version);
             for (i, n) in buckets.iter().enumerate() {
                 let le = bounds.get(i).map_or("+Inf".to_string(), |b| format!("{b}"));
                 let mut with_le = labels.clone();

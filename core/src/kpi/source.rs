@@ -170,6 +170,24 @@ type Key<T> = (T, String);
 /// What [`MemorySource::held`] appends to a version (a NUL: never part of a version).
 const HELD: &str = "\u{0}holdout";
 
+/// `v`'s active devices in `scope`: each name's samples within (from, at] reduced by `one`,
+/// summed over the names (as `sum by (version)` would); `None` when no name has any.
+fn active(
+    m: &Memory,
+    scope: &Scope,
+    v: &str,
+    (from, at): (Timestamp, Timestamp),
+    one: impl Fn(Vec<&(Timestamp, f64)>) -> Option<f64>,
+) -> Option<f64> {
+    names(scope, v)
+        .iter()
+        .filter_map(|name| {
+            let seen = m.active.get(name)?;
+            one(seen.iter().filter(|(t, _)| *t > from && *t <= at).collect())
+        })
+        .reduce(|a, b| a + b)
+}
+
 /// The names a scope reads `v`'s numbers under: its holdout's alone, or all of them.
 fn names(scope: &Scope, v: &str) -> Vec<String> {
     if scope.holdout {
@@ -324,22 +342,12 @@ impl KpiSource for MemorySource {
             return Ok(out);
         }
         for v in &scope.versions {
-            // Each name's hourly average, summed (as `sum by (version)` of Prometheus's).
-            let mut total = None;
-            for name in names(scope, v) {
-                let seen: Vec<f64> = m
-                    .active
-                    .get(&name)
-                    .into_iter()
-                    .flatten()
-                    .filter(|(t, _)| *t > from && *t <= at)
-                    .map(|(_, n)| *n)
-                    .collect();
-                if !seen.is_empty() {
-                    *total.get_or_insert(0.0) += seen.iter().sum::<f64>() / seen.len() as f64;
-                }
-            }
-            if let Some(n) = total {
+            // The hour's average.
+            let average = |seen: Vec<&(Timestamp, f64)>| {
+                (!seen.is_empty())
+                    .then(|| seen.iter().map(|(_, n)| n).sum::<f64>() / seen.len() as f64)
+            };
+            if let Some(n) = active(&m, scope, v, (from, at), average) {
                 out.insert(v.clone(), n);
             }
         }
@@ -359,20 +367,10 @@ impl KpiSource for MemorySource {
         // The newest sample within five minutes, as Prometheus's lookback.
         let from = at.plus_seconds(-300);
         for v in &scope.versions {
-            let mut total = None;
-            for name in names(scope, v) {
-                let last = m
-                    .active
-                    .get(&name)
-                    .into_iter()
-                    .flatten()
-                    .filter(|(t, _)| *t > from && *t <= at)
-                    .max_by_key(|(t, _)| *t);
-                if let Some((_, n)) = last {
-                    *total.get_or_insert(0.0) += *n;
-                }
-            }
-            if let Some(n) = total {
+            let newest = |seen: Vec<&(Timestamp, f64)>| {
+                seen.into_iter().max_by_key(|(t, _)| *t).map(|(_, n)| *n)
+            };
+            if let Some(n) = active(&m, scope, v, (from, at), newest) {
                 out.insert(v.clone(), n);
             }
         }

@@ -373,9 +373,7 @@ impl Workspace {
             let Some(stay) = super::watch_current::Stay::of(state, name, current, p) else {
                 continue;
             };
-            let stayed = self.now().unix() - p.since.unix();
-            if stayed > stay.judged_seconds() + policy.step_seconds || stayed < policy.step_seconds
-            {
+            if !stay.judged_at(self.now(), policy.step_seconds) {
                 continue;
             }
             return Ok(Some(

@@ -254,11 +254,9 @@ impl Workspace {
             },
             // Kept in the pointer until it ends (devices compare `until` themselves); a
             // pointer re-signed after it ends drops it.
-            holdout: match c
-                .holdout
-                .as_ref()
-                .filter(|h| now < h.until && c.current.as_ref() != Some(&h.version))
-            {
+            holdout: match c.holdout.as_ref().filter(|h| {
+                c.held(now) == Some(h.version.as_str()) && c.current.as_ref() != Some(&h.version)
+            }) {
                 Some(h) if c.rollout.is_none() => Some(HoldoutPin {
                     version: h.version.clone(),
                     release: pin(&h.version)?,

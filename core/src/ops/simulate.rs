@@ -77,25 +77,20 @@ impl Workspace {
             })
             .transpose()?;
         let probe = |n: u32| super::device::DeviceProfile {
-            install_id: format!("airlock-simulate-probe-{n}"),
+            install_id: probe_id(n),
             native_version: native.clone(),
             ..Default::default()
         };
         let mut first = self.verify_as_device(app, channel, probe(0), None).await?;
         // The first probe shows the side outside any holdout: another one if it was held.
-        if let Some(h) = first.pointer.as_ref().and_then(|p| p.holdout.as_ref()) {
-            let held = |n: u32| {
-                airlock_protocol::bucketing::in_holdout(
-                    &h.holdout_id,
-                    &probe(n).install_id,
-                    h.basis_points,
-                )
-            };
-            if let Some(n) = (0..2_000_000).find(|n| !held(*n))
-                && n > 0
-            {
-                first = self.verify_as_device(app, channel, probe(n), None).await?;
-            }
+        if let Some(n) = first
+            .pointer
+            .as_ref()
+            .and_then(|p| p.holdout.as_ref())
+            .and_then(|h| probe_where(h, false))
+            .filter(|n| *n > 0)
+        {
+            first = self.verify_as_device(app, channel, probe(n), None).await?;
         }
         let Some(pointer) = &first.pointer else {
             let why = match &first.outcome {
@@ -120,8 +115,7 @@ impl Workspace {
         if rollout.is_some_and(|r| r.basis_points > 0 && r.basis_points < FULL) {
             // Bucketing is cheap: look as far as it takes for a device on the other side
             // (at 0.01 % about one in 10,000 ids is inside).
-            let id = |n: u32| format!("airlock-simulate-probe-{n}");
-            if let Some(n) = (1..2_000_000).find(|n| inside(&id(*n)) != first_inside) {
+            if let Some(n) = (1..2_000_000).find(|n| inside(&probe_id(*n)) != first_inside) {
                 let d = self.verify_as_device(app, channel, probe(n), None).await?;
                 decided.push((!first_inside, d.outcome));
             }
@@ -145,29 +139,22 @@ impl Workspace {
             }
         }
         // A device in the holdout shows what the held side runs.
-        if let Some(h) = pointer.holdout.as_ref().filter(|_| rollout.is_none()) {
-            let held = |n: &u32| {
-                airlock_protocol::bucketing::in_holdout(
-                    &h.holdout_id,
-                    &probe(*n).install_id,
-                    h.basis_points,
-                )
-            };
-            if let Some(n) = (0..2_000_000).find(held) {
-                let d = self.verify_as_device(app, channel, probe(n), None).await?;
-                if let Outcome::Run {
+        if let Some(h) = pointer.holdout.as_ref().filter(|_| rollout.is_none())
+            && let Some(n) = probe_where(h, true)
+        {
+            let d = self.verify_as_device(app, channel, probe(n), None).await?;
+            if let Outcome::Run {
+                version,
+                via: airlock_protocol::device::Via::Holdout,
+                ..
+            } = d.outcome
+            {
+                served.holdout = Some((
                     version,
-                    via: airlock_protocol::device::Via::Holdout,
-                    ..
-                } = d.outcome
-                {
-                    served.holdout = Some((
-                        version,
-                        h.holdout_id.clone(),
-                        h.basis_points,
-                        h.until.unix(),
-                    ));
-                }
+                    h.holdout_id.clone(),
+                    h.basis_points,
+                    h.until.unix(),
+                ));
             }
         }
         Ok(served)
@@ -403,4 +390,18 @@ fn log_key(distribution: &str, hour: i64, chunk: i64, app: &str, channel: &str) 
         &airlock_protocol::digest::sha256_hex(format!("{app}/{channel}/{chunk}/{hour}").as_bytes())
             [..8];
     format!("{distribution}.{stamp}.{unique}.gz")
+}
+
+/// The install id of probe device `n`.
+fn probe_id(n: u32) -> String {
+    format!("airlock-simulate-probe-{n}")
+}
+
+/// The first probe that is (`held`) or is not in the pointer's holdout: bucketing is cheap,
+/// and a holdout holds at least one id in 10,000.
+fn probe_where(h: &airlock_protocol::pointer::HoldoutPin, held: bool) -> Option<u32> {
+    (0..2_000_000).find(|n| {
+        airlock_protocol::bucketing::in_holdout(&h.holdout_id, &probe_id(*n), h.basis_points)
+            == held
+    })
 }

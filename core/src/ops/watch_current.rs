@@ -66,6 +66,13 @@ impl<'a> Stay<'a> {
         self.until.unix() - self.since.unix()
     }
 
+    /// Whether the stay is judged at `now`: from its first bin of `step` seconds to a bin
+    /// after the holdout ended (its last bins, whole).
+    pub(crate) fn judged_at(&self, now: Timestamp, step: i64) -> bool {
+        let stayed = now.unix() - self.since.unix();
+        (step..=self.judged_seconds() + step).contains(&stayed)
+    }
+
     /// The gate's incident about this stay (opened after the release became current).
     pub(crate) fn incident<'s>(&self, state: &'s AppState) -> Option<&'s Incident> {
         state.incidents.values().rev().find(|i| {
@@ -229,10 +236,7 @@ impl Workspace {
             }
             return Ok(());
         }
-        let now = self.now();
-        let stayed = now.unix() - stay.since.unix();
-        // Judged until a step after the holdout ended (its last bins, whole).
-        if stayed < policy.step_seconds || stayed > stay.judged_seconds() + policy.step_seconds {
+        if !stay.judged_at(self.now(), policy.step_seconds) {
             return Ok(());
         }
         let v = self.stay_verdict(source, app, stay, verdict).await?;
